@@ -1,0 +1,216 @@
+"""The data catalogue: which file plays which role, with which columns.
+
+A catalogue is a YAML file. Official files are used exactly as published: the
+catalogue maps their column names to the workbench's names instead of asking
+officers to edit the files. Paths are relative to the catalogue's folder, or to
+the data folder (``--data-dir``, ``DIAGNOSTIC_DATA``, else ``../shared/data/real``
+beside the checkout) when the catalogue says ``paths_relative_to: data_dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from diagnostic.errors import CatalogError, MissingFileError
+
+#: Roles a catalogue may fill, and whether each holds one source or a list.
+ROLES: dict[str, bool] = {
+    "communes": False,
+    "qpv": False,
+    "qpv_indicators": True,
+    "commune_indicators": True,
+    "services": True,
+    "adultes_relais": False,
+    "contrats_de_ville": False,
+    "partners": False,
+    "observations": True,
+    "activity": False,
+}
+
+ROLE_LABELS = {
+    "communes": "contours des communes",
+    "qpv": "contours des QPV",
+    "qpv_indicators": "indicateurs par QPV",
+    "commune_indicators": "indicateurs par commune",
+    "services": "équipements et services",
+    "adultes_relais": "postes adultes-relais",
+    "contrats_de_ville": "contrats de ville",
+    "partners": "registre des partenaires",
+    "observations": "besoins exprimés (observations, consultations)",
+    "activity": "journal d'activité de médiation",
+}
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "real"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of a catalogue, with its role and how to read it."""
+
+    role: str
+    path: Path
+    format: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    indicators: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    vintage: str | None = None
+    producer: str | None = None
+    url: str | None = None
+    licence: str | None = None
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+    def citation(self) -> str:
+        """A short French citation: producer, vintage, file name."""
+        bits = [self.producer or "source non précisée"]
+        if self.vintage:
+            bits.append(f"millésime {self.vintage}")
+        bits.append(self.path.name)
+        return ", ".join(bits)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A parsed catalogue: a name, whether its data are fictional, and sources per role."""
+
+    path: Path
+    name: str
+    fictional: bool
+    sources: dict[str, list[Source]]
+    data_dir: Path
+    texts_dir: Path
+    raw: dict[str, Any]
+
+    def get(self, role: str) -> Source | None:
+        items = self.sources.get(role) or []
+        return items[0] if items else None
+
+    def all(self, role: str) -> list[Source]:
+        return list(self.sources.get(role) or [])
+
+    def files(self) -> list[Path]:
+        """Every input file the catalogue points to (for hashing and provenance)."""
+        out = [self.path]
+        for items in self.sources.values():
+            for s in items:
+                out.append(s.path)
+                for extra in ("relations",):
+                    if extra in s.options:
+                        out.append(Path(s.options[extra]))
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the catalogue and every file it reads (content, not dates)."""
+        h = hashlib.sha256()
+        for f in self.files():
+            h.update(str(f.name).encode())
+            if f.exists():
+                with open(f, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+        return h.hexdigest()
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """The data folder: explicit argument, then ``DIAGNOSTIC_DATA``, then the default."""
+    if data_dir:
+        return Path(data_dir).expanduser().resolve()
+    env = os.environ.get("DIAGNOSTIC_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    return DEFAULT_DATA_DIR
+
+
+def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalog:
+    """Read and check a catalogue YAML file (safe loader; unknown roles refused)."""
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise MissingFileError(
+            "le catalogue demandé n'existe pas.",
+            path=path,
+            hint="vérifiez le chemin donné à --catalog (exemple : data/demo/catalogue.yaml).",
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"le fichier n'est pas un YAML valide ({exc}).", path=path) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
+        raise CatalogError(
+            "le catalogue doit contenir une section « sources: ».",
+            path=path,
+            hint="voir le format décrit dans le README (section « Catalogue de données »).",
+        )
+    relative_to = raw.get("paths_relative_to", "catalog")
+    if relative_to not in ("catalog", "data_dir"):
+        raise CatalogError(
+            f"« paths_relative_to » vaut « {relative_to} » ; attendu « catalog » ou « data_dir ».",
+            path=path,
+        )
+    data_root = resolve_data_dir(data_dir)
+    base = data_root if relative_to == "data_dir" else path.parent
+    if relative_to == "data_dir" and not data_root.is_dir():
+        raise MissingFileError(
+            "le dossier de données de ce catalogue est introuvable.",
+            path=data_root,
+            hint="indiquez-le avec --data-dir ou la variable d'environnement DIAGNOSTIC_DATA.",
+        )
+    sources: dict[str, list[Source]] = {}
+    for role, spec in raw["sources"].items():
+        if role not in ROLES:
+            raise CatalogError(
+                f"rôle de source inconnu « {role} ».",
+                path=path,
+                hint=f"rôles possibles : {', '.join(ROLES)}.",
+            )
+        specs = spec if isinstance(spec, list) else [spec]
+        if len(specs) > 1 and not ROLES[role]:
+            raise CatalogError(f"le rôle « {role} » n'accepte qu'un seul fichier.", path=path)
+        sources[role] = [_parse_source(role, s, base, path) for s in specs]
+    texts = raw.get("texts_dir", "textes")
+    return Catalog(
+        path=path,
+        name=str(raw.get("name") or path.stem),
+        fictional=bool(raw.get("fictional", False)),
+        sources=sources,
+        data_dir=data_root,
+        texts_dir=(path.parent / texts).resolve(),
+        raw=raw,
+    )
+
+
+_KNOWN_KEYS = {"path", "format", "columns", "indicators", "vintage", "producer", "url", "licence"}
+
+
+def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Source:
+    if not isinstance(spec, dict) or "path" not in spec:
+        raise CatalogError(
+            f"la source « {role} » doit être un dictionnaire avec au moins « path: ».",
+            path=catalog_path,
+        )
+    columns = spec.get("columns") or {}
+    if not isinstance(columns, dict):
+        raise CatalogError(f"« columns » de « {role} » doit être un dictionnaire.", path=catalog_path)
+    options = {k: v for k, v in spec.items() if k not in _KNOWN_KEYS}
+    if "relations" in options:
+        options["relations"] = str((base / options["relations"]).resolve())
+    return Source(
+        role=role,
+        path=(base / spec["path"]).resolve(),
+        format=spec.get("format"),
+        columns={str(k): str(v) for k, v in columns.items()},
+        indicators=dict(spec.get("indicators") or {}),
+        options=options,
+        vintage=str(spec["vintage"]) if spec.get("vintage") is not None else None,
+        producer=spec.get("producer"),
+        url=spec.get("url"),
+        licence=spec.get("licence"),
+    )

@@ -1,0 +1,57 @@
+"""Editable reference tables shipped in ``data/``: indicators and mediation domains."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from diagnostic.catalog import PROJECT_ROOT
+from diagnostic.errors import MissingColumnError, MissingFileError
+
+DATA_DIR = PROJECT_ROOT / "data"
+INDICATORS_FILE = DATA_DIR / "indicateurs.csv"
+DOMAINS_FILE = DATA_DIR / "domaines_mediation.csv"
+
+#: The mediation domains, in report order: key → French label.
+DOMAINS: dict[str, str] = {
+    "acces_droits": "Accès aux droits et aux services publics",
+    "sante": "Santé",
+    "education": "Éducation et milieu scolaire",
+    "transports": "Transports",
+    "habitat": "Habitat et bailleurs",
+    "espace_public": "Espace public et tranquillité",
+    "emploi": "Emploi et insertion",
+    "jeunesse": "Jeunesse, sport et culture",
+}
+
+
+def _read(path: Path, required: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise MissingFileError("table de référence introuvable.", path=path)
+    df = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
+    for col in required:
+        if col not in df.columns:
+            raise MissingColumnError(f"colonne « {col} » attendue.", path=path, column=col)
+    return df
+
+
+@lru_cache(maxsize=4)
+def indicator_table(path: Path = INDICATORS_FILE) -> pd.DataFrame:
+    """Indicator definitions: label, unit, nature (effectif, taux, mediane, indice), direction."""
+    return _read(path, ["cle", "libelle", "unite", "nature", "sens", "ponderation"]).set_index("cle")
+
+
+@lru_cache(maxsize=4)
+def equipment_domains(path: Path = DOMAINS_FILE) -> pd.DataFrame:
+    """Equipment type → mediation domain(s), one row per (source, type, domain)."""
+    df = _read(path, ["source", "type", "libelle", "domaine"])
+    unknown = sorted(set(df["domaine"]) - set(DOMAINS))
+    if unknown:
+        raise MissingColumnError(
+            f"domaines inconnus : {', '.join(unknown)} ; domaines possibles : {', '.join(DOMAINS)}.",
+            path=path,
+            column="domaine",
+        )
+    return df

@@ -1,0 +1,295 @@
+"""Shared reading and checking helpers for the loaders."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from diagnostic.errors import (
+    CRSError,
+    DuplicateCodeError,
+    EmptyFileError,
+    GeometryError,
+    MissingFileError,
+    UnknownFormatError,
+    ValueFormatError,
+    missing_column,
+)
+
+L93 = "EPSG:2154"
+GEO_SUFFIXES = {".geojson", ".json", ".shp", ".gpkg", ".zip", ".parquet", ".fgb"}
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
+#: Markers INSEE and others use for values under statistical secrecy.
+SECRET_MARKERS = {"s", "S", "secret", "nd", "n.d."}
+MISSING_MARKERS = {"", "NA", "N/A", "nan", "NaN", "-", "null", "None"}
+
+
+@dataclass
+class LoadReport:
+    """What a loader read, kept and set aside, to show the officer."""
+
+    role: str
+    path: Path
+    rows_read: int = 0
+    rows_kept: int = 0
+    crs: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def check_exists(path: Path, role: str) -> None:
+    if not path.exists():
+        raise MissingFileError(
+            f"le fichier de la source « {role} » est introuvable.",
+            path=path,
+            hint="vérifiez « path: » dans le catalogue, ou le dossier de données "
+            "(--data-dir, DIAGNOSTIC_DATA).",
+        )
+    if path.is_file() and path.stat().st_size == 0:
+        raise EmptyFileError("le fichier ne contient rien (0 octet).", path=path)
+
+
+def file_kind(path: Path, declared: str | None) -> str:
+    """'geo' or 'table', from the declared format or the file suffix."""
+    fmt = (declared or path.suffix.lstrip(".")).lower()
+    if f".{fmt}" in GEO_SUFFIXES or fmt in {"geojson", "shapefile", "geopackage", "geoparquet"}:
+        return "geo"
+    if f".{fmt}" in TABLE_SUFFIXES or fmt == "csv":
+        return "table"
+    raise UnknownFormatError(
+        f"format « {fmt or '(aucun)'} » non pris en charge.",
+        path=path,
+        hint="formats acceptés : GeoJSON, Shapefile (ou .zip), GeoPackage, GeoParquet pour les "
+        "contours ; CSV pour les tableaux. Précisez « format: » dans le catalogue si "
+        "l'extension est trompeuse.",
+    )
+
+
+def read_geo(path: Path, role: str, declared_crs: str | None = None, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file with pyogrio, check its CRS and return it in Lambert-93."""
+    check_exists(path, role)
+    file_kind(path, None)
+    try:
+        if path.suffix.lower() == ".parquet":
+            gdf = gpd.read_parquet(path)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                gdf = pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
+        raise UnknownFormatError(
+            f"le fichier ne peut pas être lu comme données géographiques ({exc}).",
+            path=path,
+        ) from None
+    if len(gdf) == 0:
+        raise EmptyFileError("le fichier ne contient aucune entité géographique.", path=path)
+    return to_l93(gdf, path, declared_crs)
+
+
+def to_l93(gdf: gpd.GeoDataFrame, path: Path, declared_crs: str | None) -> gpd.GeoDataFrame:
+    """Check the file's CRS against the catalogue's and the coordinates, then project."""
+    file_crs = gdf.crs
+    if declared_crs:
+        want = CRS.from_user_input(declared_crs)
+        if file_crs is None:
+            gdf = gdf.set_crs(want)
+        elif not CRS.from_user_input(file_crs).equals(want, ignore_axis_order=True):
+            raise CRSError(
+                f"le fichier déclare {CRS.from_user_input(file_crs).to_string()} alors que le "
+                f"catalogue attend {want.to_string()}.",
+                path=path,
+                hint="corrigez « crs: » dans le catalogue ou reprojetez le fichier.",
+            )
+    elif file_crs is None:
+        raise CRSError(
+            "le fichier ne déclare aucun système de coordonnées.",
+            path=path,
+            hint="ajoutez « crs: EPSG:2154 » (Lambert-93) ou « crs: EPSG:4326 » (WGS84) "
+            "à cette source dans le catalogue, ou joignez le fichier .prj du Shapefile.",
+        )
+    check_coordinates_match_crs(gdf.total_bounds, gdf.crs, path)
+    return gdf.to_crs(L93)
+
+
+def check_coordinates_match_crs(bounds: np.ndarray, crs, path: Path) -> None:
+    """Refuse coordinates that cannot be in the declared CRS (metres declared as degrees)."""
+    crs = CRS.from_user_input(crs)
+    minx, miny, maxx, maxy = bounds
+    if crs.is_geographic and (abs(minx) > 180 or abs(maxx) > 180 or abs(miny) > 90 or abs(maxy) > 90):
+        raise CRSError(
+            f"les coordonnées (jusqu'à {maxx:.0f}, {maxy:.0f}) sont en mètres, mais le système "
+            f"déclaré ({crs.to_string()}) est en degrés.",
+            path=path,
+            hint="déclarez « crs: EPSG:2154 » si les coordonnées sont en Lambert-93.",
+        )
+    if crs.is_projected and max(abs(minx), abs(maxx), abs(miny), abs(maxy)) < 1000:
+        raise CRSError(
+            f"les coordonnées (vers {minx:.3f}, {miny:.3f}) ressemblent à des degrés, mais le "
+            f"système déclaré ({crs.to_string()}) est en mètres.",
+            path=path,
+            hint="déclarez « crs: EPSG:4326 » si les coordonnées sont des longitudes/latitudes.",
+        )
+
+
+def sniff_separator(header: str) -> str:
+    counts = {sep: header.count(sep) for sep in (";", ",", "\t", "|")}
+    return max(counts, key=counts.get)
+
+
+def read_table(path: Path, role: str, sep: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+    """Read a CSV as published (any separator, UTF-8 with or without BOM, or Latin-1), as text."""
+    check_exists(path, role)
+    raw = path.read_bytes()
+    if encoding is None:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252")
+    else:
+        text = raw.decode(encoding)
+    if not text.strip():
+        raise EmptyFileError("le fichier ne contient que des espaces.", path=path)
+    header = text.splitlines()[0]
+    sep = sep or sniff_separator(header)
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL
+        )
+    except pd.errors.ParserError as exc:
+        raise UnknownFormatError(f"le fichier CSV est mal formé ({exc}).", path=path) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise EmptyFileError("le fichier n'a qu'une ligne d'en-tête, aucune donnée.", path=path)
+    return df
+
+
+def require_columns(df: pd.DataFrame, wanted: dict[str, str], path: Path, role: str) -> None:
+    """Raise a suggestion-bearing error for the first mapped column that is absent."""
+    for column in wanted.values():
+        if column not in df.columns:
+            raise missing_column(path, column, df.columns, role)
+
+
+def line_numbers(mask: pd.Series | np.ndarray, offset: int = 2) -> list[int]:
+    """1-based file line numbers of the rows where ``mask`` is true (header is line 1)."""
+    return [int(i) + offset for i in np.flatnonzero(np.asarray(mask))]
+
+
+def to_number(values: pd.Series, path: Path, column: str) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers written the French way or not; return values and a secrecy mask.
+
+    ``s`` (statistical secrecy) and empty cells become missing, never zero; the
+    second series says which were secret. Anything else unreadable is an error.
+    """
+    text = values.astype(str).str.strip()
+    secret = text.isin(SECRET_MARKERS)
+    missing = text.isin(MISSING_MARKERS) | secret
+    cleaned = text.str.replace("\u202f", "", regex=False).str.replace("\xa0", "", regex=False)
+    cleaned = cleaned.str.replace(" ", "", regex=False).str.replace(",", ".", regex=False)
+    numbers = pd.to_numeric(cleaned.where(~missing), errors="coerce")
+    bad = numbers.isna() & ~missing
+    if bad.any():
+        examples = ", ".join(repr(v) for v in text[bad].head(3))
+        raise ValueFormatError(
+            f"valeurs non numériques ({examples}).",
+            path=path,
+            column=column,
+            rows=line_numbers(bad),
+            hint="attendu : un nombre (virgule ou point décimal), « s » pour le secret "
+            "statistique, ou une cellule vide.",
+        )
+    return numbers.astype(float), secret
+
+
+def check_unique(values: pd.Series, path: Path, column: str) -> None:
+    dup = values.duplicated(keep=False) & values.notna()
+    if dup.any():
+        codes = ", ".join(sorted(set(values[dup].astype(str)))[:5])
+        raise DuplicateCodeError(
+            f"des codes apparaissent plusieurs fois ({codes}).",
+            path=path,
+            column=column,
+            rows=line_numbers(dup),
+            hint="chaque code doit être unique : supprimez ou fusionnez les doublons.",
+        )
+
+
+def check_geometries(gdf: gpd.GeoDataFrame, path: Path, id_column: str, report: LoadReport) -> gpd.GeoDataFrame:
+    """Refuse empty geometries; repair invalid ones only when the repair keeps the area.
+
+    A repair is taken as lossless when the area changes by less than 0.1 % (rounded
+    coordinates make tiny self-intersections and zero-area spikes); a bow-tie whose
+    lobes cancel out, or a polygon that collapses, is refused.
+    """
+    geom = gdf.geometry
+    empty = geom.isna() | geom.is_empty
+    if empty.any():
+        ids = ", ".join(gdf.loc[empty, id_column].astype(str).head(5))
+        raise GeometryError(
+            f"géométrie vide ou absente pour : {ids}.",
+            path=path,
+            rows=[int(i) + 1 for i in np.flatnonzero(empty.to_numpy())],
+            hint="chaque entité doit avoir un contour ; corrigez le fichier source.",
+        )
+    invalid = ~geom.is_valid
+    if invalid.any():
+        fixed = shapely.make_valid(geom[invalid].to_numpy())
+        fixed = np.array([_polygonal_part(g) for g in fixed], dtype=object)
+        before = shapely.area(geom[invalid].to_numpy())
+        after = shapely.area(fixed)
+        lossless = np.isclose(before, after, rtol=1e-3, atol=1.0) & ~shapely.is_empty(fixed)
+        if not lossless.all():
+            bad_ids = gdf.loc[invalid, id_column].to_numpy()[~lossless]
+            reasons = [shapely.is_valid_reason(g) for g in geom[invalid].to_numpy()[~lossless]]
+            raise GeometryError(
+                "géométrie invalide qui ne peut pas être réparée sans perte : "
+                + "; ".join(f"{i} ({r})" for i, r in list(zip(bad_ids, reasons))[:5]),
+                path=path,
+                hint="corrigez le contour dans un SIG (QGIS : « Réparer les géométries »).",
+            )
+        gdf = gdf.copy()
+        gdf.loc[invalid, gdf.geometry.name] = fixed
+        report.warn(
+            f"{int(invalid.sum())} géométrie(s) invalide(s) réparée(s) sans perte : "
+            + ", ".join(gdf.loc[invalid, id_column].astype(str).head(5))
+        )
+    return gdf
+
+
+def _polygonal_part(geom):
+    """Keep the polygonal part of a repaired geometry (make_valid may add lines)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    polys = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(polys) if polys else shapely.Polygon()
+
+
+def points_from_columns(
+    df: pd.DataFrame, x: str, y: str, crs: str, path: Path, role: str
+) -> gpd.GeoDataFrame:
+    """Build Lambert-93 points from coordinate columns; rows without coordinates are an error."""
+    xs, _ = to_number(df[x], path, x)
+    ys, _ = to_number(df[y], path, y)
+    absent = xs.isna() | ys.isna()
+    if absent.any():
+        raise ValueFormatError(
+            "coordonnées absentes.",
+            path=path,
+            column=f"{x}/{y}",
+            rows=line_numbers(absent),
+            hint="chaque ligne doit avoir des coordonnées, ou être retirée du fichier.",
+        )
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(xs, ys), crs=crs)
+    return to_l93(gdf, path, None)

@@ -1,0 +1,209 @@
+"""Everything a catalogue describes, loaded and cross-checked: one object per data set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from diagnostic.catalog import Catalog, Source, load_catalog
+from diagnostic.errors import CatalogError, UnknownCommuneError, UnknownFormatError
+from diagnostic.sources._io import LoadReport
+from diagnostic.sources.adultes_relais import load_adultes_relais, load_contrats_de_ville
+from diagnostic.sources.bpe import load_bpe
+from diagnostic.sources.communes import load_communes
+from diagnostic.sources.france_services import load_france_services
+from diagnostic.sources.insee import IndicatorTable, load_indicator_table
+from diagnostic.sources.qpv import load_qpv
+from diagnostic.sources.services import COLUMNS as SERVICE_COLUMNS
+from diagnostic.sources.services import load_services_csv
+
+SERVICE_LOADERS = {"bpe": load_bpe, "france_services": load_france_services, "csv": load_services_csv}
+
+
+@dataclass
+class TerritoryData:
+    """The loaded, validated data of one catalogue, in Lambert-93."""
+
+    catalog: Catalog
+    communes: gpd.GeoDataFrame
+    qpv: gpd.GeoDataFrame
+    qpv_communes: pd.DataFrame
+    qpv_indicators: IndicatorTable | None
+    commune_indicators: IndicatorTable | None
+    services: gpd.GeoDataFrame
+    adultes_relais: pd.DataFrame | None = None
+    contrats_de_ville: gpd.GeoDataFrame | None = None
+    partners: Any = None
+    observations: pd.DataFrame | None = None
+    activity: pd.DataFrame | None = None
+    reports: list[LoadReport] = field(default_factory=list)
+
+    def commune(self, code: str) -> pd.Series:
+        """The commune row for ``code``; a French error if the catalogue does not hold it."""
+        code = str(code).strip()
+        match = self.communes[self.communes["insee_com"] == code]
+        if match.empty:
+            raise UnknownCommuneError(
+                f"la commune « {code} » n'est pas dans le catalogue « {self.catalog.name} ».",
+                path=self.catalog.path,
+                hint="la commande « diagnostic territories --catalog … » liste les codes disponibles.",
+            )
+        return match.iloc[0]
+
+    def qpv_in(self, code: str) -> gpd.GeoDataFrame:
+        """QPVs belonging (wholly or partly) to commune ``code``."""
+        codes = self.qpv_communes.loc[self.qpv_communes["insee_com"] == code, "code_qp"]
+        return self.qpv[self.qpv["code_qp"].isin(codes)]
+
+    def vintages(self) -> list[dict[str, str]]:
+        """Each source file with its producer, vintage, licence and address (for annexes)."""
+        return [
+            {
+                "role": s.label,
+                "fichier": s.path.name,
+                "producteur": s.producer or "",
+                "millesime": s.vintage or "",
+                "licence": s.licence or "",
+                "adresse": s.url or "",
+            }
+            for items in self.catalog.sources.values()
+            for s in items
+        ]
+
+
+def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = None) -> TerritoryData:
+    """Load every source of a catalogue, validate it and cross-check codes between files."""
+    if not isinstance(catalog, Catalog):
+        catalog = load_catalog(catalog, data_dir)
+    reports: list[LoadReport] = []
+    communes_src = _required(catalog, "communes")
+    communes, rep = load_communes(communes_src)
+    reports.append(rep)
+    qpv_src = catalog.get("qpv")
+    if qpv_src is not None:
+        qpv, pairs, rep = load_qpv(qpv_src, communes)
+        reports.append(rep)
+        _check_communes_known(pairs, communes, qpv_src)
+    else:
+        qpv = gpd.GeoDataFrame(
+            {"code_qp": [], "lib_qp": [], "communes": [], "insee_com": [], "generation": []},
+            geometry=[], crs=communes.crs,
+        )
+        pairs = pd.DataFrame({"code_qp": [], "insee_com": []})
+    qpv_ind = _merge_tables(catalog, "qpv_indicators", "code_qp", reports)
+    com_ind = _merge_tables(catalog, "commune_indicators", "insee_com", reports)
+    if qpv_ind is not None:
+        unknown = sorted(set(qpv_ind.values.index) - set(qpv["code_qp"]))
+        if unknown:
+            reports[-1].warn(f"{len(unknown)} QPV des indicateurs sans contour ({', '.join(unknown[:5])}).")
+    services = _load_services(catalog, communes, reports)
+    contrats = adultes = None
+    if (src := catalog.get("contrats_de_ville")) is not None:
+        contrats, rep = load_contrats_de_ville(src)
+        reports.append(rep)
+    if (src := catalog.get("adultes_relais")) is not None:
+        adultes, rep = load_adultes_relais(src, contrats)
+        reports.append(rep)
+    communes = _commune_summary(communes, qpv, pairs, qpv_ind, com_ind)
+    return TerritoryData(
+        catalog=catalog,
+        communes=communes,
+        qpv=qpv,
+        qpv_communes=pairs,
+        qpv_indicators=qpv_ind,
+        commune_indicators=com_ind,
+        services=services,
+        adultes_relais=adultes,
+        contrats_de_ville=contrats,
+        reports=reports,
+    )
+
+
+def _required(catalog: Catalog, role: str) -> Source:
+    src = catalog.get(role)
+    if src is None:
+        raise CatalogError(f"la source « {role} » est obligatoire.", path=catalog.path)
+    return src
+
+
+def _check_communes_known(pairs: pd.DataFrame, communes: gpd.GeoDataFrame, source: Source) -> None:
+    unknown = ~pairs["insee_com"].isin(set(communes["insee_com"]))
+    if unknown.any():
+        raise UnknownCommuneError(
+            "des QPV sont rattachés à des communes absentes des contours communaux "
+            f"({', '.join(sorted(set(pairs.loc[unknown, 'insee_com']))[:5])}, pour "
+            f"{', '.join(sorted(set(pairs.loc[unknown, 'code_qp']))[:5])}).",
+            path=source.path,
+            hint="vérifiez les codes commune du fichier QPV, ou ajoutez ces communes au fichier des communes.",
+        )
+
+
+def _merge_tables(catalog: Catalog, role: str, key: str, reports: list[LoadReport]) -> IndicatorTable | None:
+    tables = []
+    for src in catalog.all(role):
+        table, rep = load_indicator_table(src, key)
+        reports.append(rep)
+        tables.append(table)
+    if not tables:
+        return None
+    keys = [k for t in tables for k in t.values.columns]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise CatalogError(f"indicateur(s) fourni(s) par plusieurs fichiers : {', '.join(dup)}.", path=catalog.path)
+    return IndicatorTable(
+        values=pd.concat([t.values for t in tables], axis=1),
+        secret=pd.concat([t.secret for t in tables], axis=1).fillna(False).astype(bool),
+        definitions=pd.concat([t.definitions for t in tables]),
+        source=tables[0].source,
+        extra_counts={k: v for t in tables for k, v in t.extra_counts.items()},
+    )
+
+
+def _load_services(catalog: Catalog, communes: gpd.GeoDataFrame, reports: list[LoadReport]) -> gpd.GeoDataFrame:
+    frames = []
+    for src in catalog.all("services"):
+        kind = (src.format or "csv").lower()
+        if kind not in SERVICE_LOADERS:
+            raise UnknownFormatError(
+                f"format de services « {kind} » inconnu.",
+                path=catalog.path,
+                hint=f"formats possibles : {', '.join(SERVICE_LOADERS)}.",
+            )
+        gdf, rep = SERVICE_LOADERS[kind](src, communes)
+        reports.append(rep)
+        frames.append(gdf)
+    if not frames:
+        return gpd.GeoDataFrame({c: [] for c in SERVICE_COLUMNS[:-1]}, geometry=[], crs=communes.crs)
+    services = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=communes.crs)
+    dup = services["service_id"].duplicated()
+    if dup.any():
+        raise CatalogError(
+            f"identifiants de services partagés entre fichiers ({', '.join(services.loc[dup, 'service_id'].head(3))}).",
+            path=catalog.path,
+        )
+    return services
+
+
+def _commune_summary(
+    communes: gpd.GeoDataFrame,
+    qpv: gpd.GeoDataFrame,
+    pairs: pd.DataFrame,
+    qpv_ind: IndicatorTable | None,
+    com_ind: IndicatorTable | None,
+) -> gpd.GeoDataFrame:
+    """Add QPV count and population to each commune (population from the commune table)."""
+    out = communes.copy()
+    out["qpv_count"] = out["insee_com"].map(pairs.groupby("insee_com")["code_qp"].nunique()).fillna(0).astype(int)
+    population = pd.Series(index=out["insee_com"], dtype=float)
+    if com_ind is not None and "population" in com_ind.values:
+        population = out["insee_com"].map(com_ind.values["population"])
+    elif qpv_ind is not None and "commune_population" in qpv_ind.values:
+        single = qpv[~qpv["communes"].str.contains(",")].set_index("code_qp")["insee_com"]
+        pop = qpv_ind.values["commune_population"].rename(index=single).groupby(level=0).max()
+        population = out["insee_com"].map(pop)
+    out["population"] = pd.to_numeric(population, errors="coerce").to_numpy()
+    return out
