@@ -51,7 +51,7 @@ def load_adultes_relais(source: Source, contrats: gpd.GeoDataFrame | None) -> tu
         if unmatched.any():
             report.warn(
                 f"{int(unmatched.sum())} poste(s) rattaché(s) à un contrat de ville absent du fichier "
-                f"des contrats ({', '.join(sorted(out.loc[unmatched, 'code_cv'].unique())[:5])})."
+                f"des contrats ({', '.join(sorted(c or 'code vide' for c in out.loc[unmatched, 'code_cv'].unique())[:5])})."
             )
     report.rows_kept = len(out)
     return out, report

@@ -1,0 +1,39 @@
+# The whole set-up on a fresh machine: `make demo` and `make test`.
+# Both create .venv if missing, install the project, register its Jupyter kernel,
+# and do nothing more when nothing changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/diagnostic/kernel.json
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OUTPUT ?= outputs
+
+.PHONY: demo test lab clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(KERNEL): $(INSTALLED)
+	$(BIN)/python -m ipykernel install --sys-prefix --name diagnostic --display-name "Diagnostic territorial (diagnostic)"
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+demo: $(KERNEL)
+	$(BIN)/diagnostic data check --catalog data/demo/catalogue.yaml
+	$(BIN)/diagnostic territories --catalog data/demo/catalogue.yaml
+
+test: $(KERNEL) $(CHROMIUM)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(OUTPUT) .pytest_cache

@@ -1,0 +1,123 @@
+"""The ``diagnostic`` command line (also ``python -m diagnostic``).
+
+Each subcommand is a thin call into the library. Errors are printed in French
+with the file, column or row at fault, and each error class has its own exit
+code (see :mod:`diagnostic.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from diagnostic import __version__
+from diagnostic.errors import DiagnosticError
+
+
+def _add_catalog(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--catalog", required=True, help="catalogue YAML des données (ex. data/demo/catalogue.yaml)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="dossier des données des catalogues « data_dir » (sinon DIAGNOSTIC_DATA, sinon ../shared/data/real)",
+    )
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from diagnostic.territory import load_territory
+
+    data = load_territory(args.catalog, args.data_dir)
+    cat = data.catalog
+    print(f"Catalogue : {cat.name}{' — DONNÉES FICTIVES' if cat.fictional else ''}")
+    print(f"Fichier : {cat.path}")
+    print()
+    print(f"{'Source':<45} {'lues':>8} {'gardées':>8}  {'millésime':<12} fichier")
+    sources = [s for items in cat.sources.values() for s in items]
+    for report, src in zip(data.reports, sources):
+        print(f"{src.label:<45} {report.rows_read:>8} {report.rows_kept:>8}  {src.vintage or '—':<12} {src.path.name}")
+    print()
+    print(f"Communes : {len(data.communes)} ; dont avec QPV : {int((data.communes['qpv_count'] > 0).sum())}")
+    gens = data.qpv["generation"].value_counts().to_dict()
+    print(f"QPV : {len(data.qpv)}" + (f" (génération {', '.join(f'{g} : {n}' for g, n in sorted(gens.items()))})" if gens else ""))
+    print(f"Services géolocalisés : {len(data.services)}")
+    print("Système de coordonnées de calcul : EPSG:2154 (Lambert-93)")
+    warnings = [(src.label, w) for report, src in zip(data.reports, sources) for w in report.warnings]
+    print()
+    if warnings:
+        print(f"Avertissements ({len(warnings)}) :")
+        for label, w in warnings:
+            print(f"  - [{label}] {w}")
+    else:
+        print("Aucun avertissement.")
+    print("\nContrôle réussi : toutes les sources sont lisibles et cohérentes.")
+    return 0
+
+
+def cmd_territories(args: argparse.Namespace) -> int:
+    from diagnostic.territory import load_territory
+
+    data = load_territory(args.catalog, args.data_dir)
+    table = data.communes.sort_values(["qpv_count", "population"], ascending=False)
+    if args.with_qpv:
+        table = table[table["qpv_count"] > 0]
+    print(f"{'code':<7} {'commune':<40} {'QPV':>4} {'population':>11}")
+    for row in table.itertuples():
+        pop = "—" if row.population != row.population else f"{int(row.population):,}".replace(",", "\u202f")
+        print(f"{row.insee_com:<7} {row.lib_com[:40]:<40} {row.qpv_count:>4} {pop:>11}")
+    print(f"\n{len(table)} commune(s).")
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from diagnostic.demo import DEMO_DIR, write_demo
+
+    files = write_demo(DEMO_DIR)
+    print(f"{len(files)} fichiers fictifs écrits dans {DEMO_DIR}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diagnostic",
+        description="Atelier de diagnostic territorial partagé pour la médiation sociale.",
+    )
+    parser.add_argument("--version", action="version", version=f"diagnostic {__version__}")
+    parser.add_argument("--debug", action="store_true", help="afficher la trace complète des erreurs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE")
+
+    data = sub.add_parser("data", help="contrôler et obtenir les données")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    check = data_sub.add_parser("check", help="charger et valider toutes les sources d'un catalogue")
+    _add_catalog(check)
+    check.set_defaults(func=cmd_data_check)
+
+    terr = sub.add_parser("territories", help="lister les communes d'un catalogue avec leurs QPV")
+    _add_catalog(terr)
+    terr.add_argument("--with-qpv", action="store_true", help="seulement les communes ayant au moins un QPV")
+    terr.set_defaults(func=cmd_territories)
+
+    demo = sub.add_parser("demo-data", help="régénérer le territoire fictif de démonstration (data/demo/)")
+    demo.set_defaults(func=cmd_demo_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DiagnosticError as exc:
+        if args.debug:
+            raise
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # output piped into head or less, then closed
+        return 0
+    except KeyboardInterrupt:
+        print("Interrompu.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

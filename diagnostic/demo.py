@@ -1,0 +1,255 @@
+"""The fictional demo territory, generated from a fixed seed.
+
+Three fictional communes of a fictional department « 99 », with three QPVs of
+the 2024 generation (one spans two communes), equipment in the INSEE BPE format,
+France Services in the ANCT format, INSEE-format indicators, adulte-relais posts,
+a partner registry, expressed needs and a year of mediation activity. Every file
+is written in the same format as the official data, so the demo exercises the
+same loaders; every report made from it says « données fictives ».
+
+Run ``python -m diagnostic.demo`` (or ``diagnostic demo-data``) to rewrite ``data/demo/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import Point, Polygon
+
+from diagnostic.catalog import PROJECT_ROOT
+
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+SEED = 20261125
+DEP = "99"
+X0, Y0 = 240_000.0, 6_620_000.0  # at sea off the Atlantic coast, so no real place is drawn over
+
+COMMUNES = [
+    # code, name, population, centre offset (m), radius (m)
+    ("99101", "Villeneuve-sur-Lys", 48_212, (0, 0), 3_200),
+    ("99102", "Saint-Aubin-les-Prés", 6_480, (6_300, 1_200), 2_300),
+    ("99103", "Mont-Clair", 12_045, (300, -5_600), 2_500),
+]
+QPVS = [
+    # code, name, centre offset (m), radius (m), population, poverty %, median €, youth index, jobseekers
+    ("QN09901A", "Les Hauts de Lys", (-900, 900), 520, 6_840, 44.6, 13_150, 1.9, 1_020),
+    ("QN09902B", "Centre Ancien", (1_150, -350), 340, 2_310, 36.2, 14_720, 1.1, 310),
+    ("QN09903C", "La Garenne – Les Tilleuls", (250, -3_050), 480, 4_105, 41.3, 13_640, 1.6, 590),
+]
+# TYPEQU, label, count per commune (99101, 99102, 99103)
+BPE_TYPES = [
+    ("A101", "Police", (2, 0, 1)),
+    ("A104", "Gendarmerie", (0, 1, 0)),
+    ("A206", "Bureau de poste", (3, 1, 1)),
+    ("A208", "Agence postale communale", (0, 0, 1)),
+    ("A122", "Réseau spécialisé France Travail", (1, 0, 0)),
+    ("C101", "École maternelle", (6, 1, 2)),
+    ("C104", "École élémentaire", (7, 1, 2)),
+    ("C201", "Collège", (3, 0, 1)),
+    ("C302", "Lycée professionnel", (1, 0, 0)),
+    ("D108", "Centre de santé", (1, 0, 0)),
+    ("D113", "Maison de santé pluriprofessionnelle", (0, 1, 1)),
+    ("D201", "Médecin généraliste", (9, 2, 3)),
+    ("D301", "Pharmacie", (6, 1, 2)),
+    ("D502", "Établissement d'accueil du jeune enfant", (3, 0, 1)),
+    ("E108", "Gare", (1, 0, 0)),
+    ("F101", "Bassin de natation", (1, 0, 0)),
+    ("F111", "Plateau EPS / city-stade", (4, 1, 2)),
+    ("F120", "Salle multisports", (2, 0, 1)),
+    ("F307", "Bibliothèque", (2, 1, 1)),
+]
+CATALOG_SERVICES = [
+    # identifier, name, category, commune, offset (m) from the commune centre
+    ("S01", "Agence Habitat Lys – bailleur social", "bailleur", "99101", (-1_300, 1_250)),
+    ("S02", "Loge de gardiens Les Tilleuls", "bailleur", "99103", (600, 2_400)),
+    ("S03", "Centre social Les Hauts", "centre_social", "99101", (-700, 1_000)),
+    ("S04", "Maison des jeunes de Mont-Clair", "maison_jeunes", "99103", (-300, 300)),
+    ("S05", "Mission locale du Val de Lys", "mission_locale", "99101", (200, 150)),
+    ("S06", "CCAS de Villeneuve-sur-Lys", "ccas", "99101", (50, -60)),
+    ("S07", "Arrêt de bus Les Hauts", "arret_transport", "99101", (-950, 700)),
+    ("S08", "Arrêt de bus Gare", "arret_transport", "99101", (900, -1_050)),
+    ("S09", "Arrêt de bus La Garenne", "arret_transport", "99103", (0, 2_300)),
+    ("S10", "Police municipale", "police_municipale", "99101", (100, -200)),
+]
+
+
+def _blob(rng: np.random.Generator, cx: float, cy: float, radius: float, n: int = 18) -> Polygon:
+    """An irregular, valid polygon around a centre."""
+    angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+    radii = radius * rng.uniform(0.75, 1.15, n)
+    return Polygon(np.column_stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)]))
+
+
+def _communes(rng: np.random.Generator) -> gpd.GeoDataFrame:
+    shapes = {code: _blob(rng, X0 + dx, Y0 + dy, r, 24) for code, _, _, (dx, dy), r in COMMUNES}
+    # Make communes share borders: each later commune gives up what the earlier ones hold.
+    taken = Polygon()
+    for code in shapes:
+        shapes[code] = shapes[code].difference(taken)
+        taken = taken.union(shapes[code])
+    return gpd.GeoDataFrame(
+        {"code": [c[0] for c in COMMUNES], "nom": [c[1] for c in COMMUNES]},
+        geometry=list(shapes.values()),
+        crs="EPSG:2154",
+    )
+
+
+def _qpvs(rng: np.random.Generator, communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    union = communes.union_all()
+    rows = []
+    for code, name, (dx, dy), r, *_ in QPVS:
+        shape = _blob(rng, X0 + dx, Y0 + dy, r).intersection(union)
+        for _, com in communes[communes.intersects(shape)].iterrows():
+            part = shape.intersection(com.geometry)
+            if part.area > 0.01 * shape.area:
+                rows.append({"code_qp": code, "lib_qp": name, "insee_reg": "99", "lib_reg": "Région fictive",
+                             "insee_dep": DEP, "lib_dep": "Département fictif", "insee_com": com["code"],
+                             "lib_com": com["nom"], "siren_epci": "299000001", "geometry": part})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:2154")
+
+
+def _points_in(rng: np.random.Generator, shape, n: int) -> list[Point]:
+    minx, miny, maxx, maxy = shape.bounds
+    out: list[Point] = []
+    while len(out) < n:
+        p = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        if shape.buffer(-60).contains(p):
+            out.append(p)
+    return out
+
+
+def _bpe(rng: np.random.Generator, communes: gpd.GeoDataFrame) -> pd.DataFrame:
+    rows = []
+    for typequ, label, counts in BPE_TYPES:
+        for (_, com), n in zip(communes.iterrows(), counts):
+            for p in _points_in(rng, com.geometry, n):
+                rows.append({"AN": "2024", "REG": "99", "DEP": DEP, "DEPCOM": com["code"], "TYPEQU": typequ,
+                             "NOMRS": f"{label} (fictif)", "LAMBERT_X": f"{p.x:.1f}", "LAMBERT_Y": f"{p.y:.1f}",
+                             "QUALITE_XY": "Bonne"})
+    # One equipment that INSEE could not geolocate, as in the real BPE.
+    rows.append({"AN": "2024", "REG": "99", "DEP": DEP, "DEPCOM": "99102", "TYPEQU": "D201",
+                 "NOMRS": "Médecin généraliste (fictif)", "LAMBERT_X": "", "LAMBERT_Y": "",
+                 "QUALITE_XY": "Non géolocalisé"})
+    return pd.DataFrame(rows)
+
+
+def _france_services(communes: gpd.GeoDataFrame) -> pd.DataFrame:
+    centre = communes.set_index("code").geometry.loc["99101"].centroid
+    bus = communes.set_index("code").geometry.loc["99102"].centroid
+    pts = gpd.GeoSeries([Point(centre.x + 400, centre.y - 250), bus], crs="EPSG:2154").to_crs("EPSG:4326")
+    hours = "08:30 - 12:00 / 13:30 - 17:30"
+    return pd.DataFrame([
+        {"id_fs": "9901", "insee_dep": DEP, "lib_fs": "France services Villeneuve-sur-Lys", "adresse": "2 place de la Mairie",
+         "complement_adresse": "", "insee_com": "99101", "code_postal": "99100", "lib_com": "Villeneuve-sur-Lys",
+         "latitude": f"{pts[0].y:.6f}", "longitude": f"{pts[0].x:.6f}", "mail": "", "telephone": "",
+         "h_lundi": hours, "h_mardi": hours, "h_mercredi": hours, "h_jeudi": hours, "h_vendredi": hours,
+         "h_samedi": "", "prise_rdv": "Oui", "commentaire": "", "type_fs": "Principal", "format_fs": "Fixe",
+         "groupe_fs": "", "labellisation_fs": "Espace labellisé 01/01/2022"},
+        {"id_fs": "9902", "insee_dep": DEP, "lib_fs": "Bus France services du Val de Lys", "adresse": "Place de l'Église",
+         "complement_adresse": "", "insee_com": "99102", "code_postal": "99120", "lib_com": "Saint-Aubin-les-Prés",
+         "latitude": f"{pts[1].y:.6f}", "longitude": f"{pts[1].x:.6f}", "mail": "", "telephone": "",
+         "h_lundi": "", "h_mardi": "09:00 - 12:00", "h_mercredi": "", "h_jeudi": "14:00 - 17:00", "h_vendredi": "",
+         "h_samedi": "", "prise_rdv": "Non", "commentaire": "", "type_fs": "Principal", "format_fs": "Bus_équivalent",
+         "groupe_fs": "", "labellisation_fs": "Espace labellisé 01/06/2023"},
+    ])
+
+
+def _catalog_services(communes: gpd.GeoDataFrame) -> pd.DataFrame:
+    centres = communes.set_index("code").geometry.centroid
+    rows = []
+    for ident, name, cat, code, (dx, dy) in CATALOG_SERVICES:
+        c = centres.loc[code]
+        rows.append({"identifiant": ident, "nom": name, "categorie": cat, "code_commune": code,
+                     "x": f"{c.x + dx:.1f}", "y": f"{c.y + dy:.1f}", "adresse": "", "horaires": ""})
+    return pd.DataFrame(rows)
+
+
+def _fr(value: float, digits: int = 1) -> str:
+    """A number written the French way, as INSEE publishes it."""
+    return f"{value:.{digits}f}".replace(".", ",")
+
+
+def _indicators() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    qpv = pd.DataFrame([
+        {"code_qp": code, "nom_qp": name, "nom_commune": "Villeneuve-sur-Lys" if code != "QN09903C" else "Villeneuve-sur-Lys, Mont-Clair",
+         "pop_mun": p, "ind_jeune": youth, "tp60": pov, "disp_q2": med, "abcde": jobs,
+         "tx_tot_empl": "" if code == "QN09902B" else round(70 - pov * 0.6, 1)}
+        for code, name, _, _, p, pov, med, youth, jobs in QPVS
+    ])
+    populations = pd.DataFrame([
+        {"REG": "99", "Région": "Région fictive", "DEP": DEP, "CODARR": "1", "CODCAN": "01", "CODCOM": code[2:],
+         "COM": code, "Commune": name, "PMUN": p, "PCAP": int(p * 0.015), "PTOT": int(p * 1.015)}
+        for code, name, p, _, _ in COMMUNES
+    ])
+    filo = pd.DataFrame([
+        {"CODGEO": "99101", "NBMENFISC21": "21 480".replace(" ", ""), "MED21": "19870", "TP6021": _fr(24.8), "PPSOC21": _fr(9.4)},
+        {"CODGEO": "99102", "NBMENFISC21": "2710", "MED21": "23140", "TP6021": "s", "PPSOC21": "s"},
+        {"CODGEO": "99103", "NBMENFISC21": "5230", "MED21": "20950", "TP6021": _fr(19.6), "PPSOC21": _fr(7.1)},
+    ])
+    return qpv, populations, filo
+
+
+def _adultes_relais(rng: np.random.Generator) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    rows = []
+    employers = [("77812345600017", "ASSOCIATION LYS MEDIATION"), ("21991010000015", "COMMUNE DE VILLENEUVE-SUR-LYS")]
+    for year, n in ((2022, 3), (2023, 4)):
+        for i in range(n):
+            siret, name = employers[0] if i < n - 1 else employers[1]
+            rows.append({"annee": year, "id_poste": f"099{year % 100}RT{i:05d}", "code_tiers": siret,
+                         "raison_sociale": name, "montant": "21059.40", "code_cv": "CV999",
+                         "insee_dep": DEP, "insee_reg": "99"})
+    cv = gpd.GeoDataFrame(
+        {"codgeo": ["299000001"], "code_cv": ["CV999"], "lib_cv": ["99 - CA du Val de Lys (fictif)"],
+         "insee_dep": [DEP], "pop": [13255.0]},
+        geometry=[Point(X0, Y0)], crs="EPSG:2154",
+    ).to_crs("EPSG:4326")
+    return pd.DataFrame(rows), cv
+
+
+def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """GeoJSON in WGS84 with coordinates rounded to about 1 m, as the official files are."""
+    out = gdf.to_crs("EPSG:4326")
+    out = out.set_geometry(shapely.set_precision(out.geometry.values, 1e-5))
+    path.write_text(out.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
+
+
+def write_demo(dest: Path = DEMO_DIR, seed: int = SEED) -> list[Path]:
+    """Write every demo file into ``dest``; the same seed gives the same bytes."""
+    rng = np.random.default_rng(seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    communes = _communes(rng)
+    qpv = _qpvs(rng, communes)
+    written: list[Path] = []
+
+    def save(name: str, frame, **kw) -> None:
+        path = dest / name
+        if isinstance(frame, gpd.GeoDataFrame):
+            _write_geojson(frame, path)
+        else:
+            frame.to_csv(path, index=False, lineterminator="\n", **kw)
+        written.append(path)
+
+    save("communes.geojson", communes)
+    save("qpv_2024.geojson", qpv)
+    qpv_ind, populations, filo = _indicators()
+    save("qpv_indicateurs.csv", qpv_ind)
+    save("populations_legales.csv", populations, sep=";")
+    save("filosofi_communes.csv", filo, sep=";")
+    save("bpe.csv", _bpe(rng, communes), sep=";")
+    save("france_services.csv", _france_services(communes))
+    save("services_locaux.csv", _catalog_services(communes))
+    posts, cv = _adultes_relais(rng)
+    save("adultes_relais.csv", posts)
+    save("contrats_de_ville.geojson", cv)
+    manifest = {"seed": seed, "files": sorted(p.name for p in written), "fictif": True}
+    (dest / "GENERE.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_demo():
+        print(p)
