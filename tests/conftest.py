@@ -1,0 +1,100 @@
+"""Shared fixtures: paths to the real extracts, the demo catalogue, and an offline headless browser."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from diagnostic.catalog import DEFAULT_DATA_DIR, PROJECT_ROOT
+
+REAL = DEFAULT_DATA_DIR
+DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
+OCCITANIE = PROJECT_ROOT / "data" / "catalogues" / "occitanie.yaml"
+HDF = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def real_dir() -> Path:
+    """The real open-data extracts; tests needing them skip on a clone without ../shared."""
+    if not (REAL / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({REAL}) : ce test nécessite ../shared/data/real à côté du dépôt")
+    return REAL
+
+
+@pytest.fixture(scope="session")
+def occitanie():
+    """The loaded Occitanie territory (real extract), shared by the tests of a session."""
+    if not (REAL / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({REAL})")
+    from diagnostic.territory import load_territory
+
+    return load_territory(OCCITANIE)
+
+
+@pytest.fixture(scope="session")
+def demo():
+    from diagnostic.territory import load_territory
+
+    return load_territory(DEMO_CATALOG)
+
+
+@dataclass
+class PageLog:
+    """What an offline page did: requests that left file://, console errors, page errors."""
+
+    external_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium absent : « make test » l'installe (paquet Debian chromium)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def offline_page(_browser):
+    """Open local files with every non-file request blocked and logged.
+
+    Usage: ``page, log = offline_page(path)``; the page is loaded and settled.
+    """
+    contexts = []
+
+    def open_page(path: Path, wait_ms: int = 500):
+        context = _browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        log = PageLog()
+
+        def route(r):
+            url = r.request.url
+            if url.startswith(("file://", "data:", "blob:", "about:")):
+                return r.continue_()
+            log.external_requests.append(url)
+            return r.abort()
+
+        context.route("**/*", route)
+        page.on("console", lambda m: m.type == "error" and log.console_errors.append(m.text))
+        page.on("pageerror", lambda e: log.page_errors.append(str(e)))
+        page.goto(Path(path).resolve().as_uri(), wait_until="load")
+        page.wait_for_timeout(wait_ms)
+        return page, log
+
+    yield open_page
+    for c in contexts:
+        c.close()
