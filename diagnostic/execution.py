@@ -1,0 +1,60 @@
+"""Running parameterised notebooks with papermill, with French errors that name the section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill as pm
+from papermill.exceptions import PapermillExecutionError
+
+from diagnostic.errors import NotebookExecutionError
+
+#: The kernel of the interpreter running the workbench (jupyter_client maps it to sys.executable).
+KERNEL = "python3"
+
+
+def failing_section(nb: nbformat.NotebookNode) -> tuple[str, int | None]:
+    """The title of the level-2 section holding the first failed cell, and that cell's index."""
+    section = "début du carnet"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            m = re.search(r"^##\s+(.+?)\s*$", cell.source, flags=re.M)
+            if m:
+                section = m.group(1)
+        elif any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return section, i
+    return section, None
+
+
+def execute(
+    notebook: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    cwd: Path | None = None,
+    progress: bool = False,
+) -> nbformat.NotebookNode:
+    """Execute ``notebook`` into ``output``; on a failing cell, keep ``output`` and raise in French."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(cwd) if cwd else None,
+            progress_bar=progress,
+            log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        nb = nbformat.read(output, as_version=4)
+        section, index = failing_section(nb)
+        raise NotebookExecutionError(
+            f"la section « {section} » a échoué (cellule {index if index is not None else exc.cell_index}) : "
+            f"{exc.ename} : {exc.evalue}",
+            path=output,
+            hint="le carnet exécuté, avec l'erreur, est conservé à ce chemin ; ouvrez-le dans JupyterLab.",
+        ) from None

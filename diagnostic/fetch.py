@@ -1,0 +1,621 @@
+"""Getting the official open data of a territory: ``diagnostic data fetch`` and ``data sources``.
+
+The sources are listed in ``data/sources_officielles.csv`` (address, format, columns,
+vintage, licence, optional SHA-256), so that a new vintage is a one-line change.
+Downloads go through pooch into a cache shared between runs; an interrupted
+download resumes where it stopped (HTTP ``Range``). Each file is filtered to the
+territory, written as GeoParquet (or GeoPackage) or as CSV with its published
+columns, and a catalogue is written beside them. Everything is first written in a
+temporary folder and moved into place only when all sources succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import csv
+import fnmatch
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import geopandas as gpd
+import pandas as pd
+import pooch
+import pyogrio
+import requests
+import yaml
+from tqdm import tqdm
+
+from diagnostic.catalog import PROJECT_ROOT, ROLES
+from diagnostic.errors import (
+    CatalogError,
+    DiagnosticError,
+    FetchError,
+    MissingFileError,
+    ParameterError,
+)
+from diagnostic.sources._io import sniff_separator
+from diagnostic.sources.communes import department_of
+
+SOURCES_FILE = PROJECT_ROOT / "data" / "sources_officielles.csv"
+#: A mirror serving every official file under its published name replaces the official hosts.
+SOURCES_URL_ENV = "DIAGNOSTIC_SOURCES_URL"
+CACHE_ENV = "DIAGNOSTIC_CACHE"
+SOURCE_FIELDS = ["cle", "role", "libelle", "producteur", "millesime", "licence", "format", "membre",
+                 "filtre", "colonnes", "indicateurs", "chargeur", "url", "page", "fichier", "sha256"]
+GEO_FORMATS = {"geojson", "shapefile-zip", "geopackage", "geoparquet"}
+INDICATOR_ROLES = {"qpv_indicators", "commune_indicators"}
+CHUNK_ROWS = 100_000
+TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class OfficialSource:
+    """One row of the sources file: where an official data set is and how to read it."""
+
+    key: str
+    role: str
+    label: str
+    producer: str
+    vintage: str
+    licence: str
+    format: str
+    member: str
+    filters: dict[str, str]
+    columns: dict[str, str]
+    indicators: dict[str, str]
+    loader: str
+    url: str
+    page: str
+    patterns: list[str]
+    sha256: str
+
+    @property
+    def is_geo(self) -> bool:
+        return self.format in GEO_FORMATS
+
+
+@dataclass(frozen=True)
+class Territory:
+    """A region or a department, by its INSEE code."""
+
+    kind: str
+    code: str
+
+    @property
+    def label(self) -> str:
+        return f"{'région' if self.kind == 'region' else 'département'} {self.code}"
+
+
+@dataclass
+class FetchResult:
+    """What ``fetch`` wrote, and the sources it had to leave out (with why)."""
+
+    catalog: Path
+    written: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _pairs(text: str, path: Path, column: str) -> dict[str, str]:
+    """``a=b c=d`` into a dict."""
+    out = {}
+    for item in text.split():
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise CatalogError(f"« {item} » n'est pas de la forme clé=valeur.", path=path, column=column)
+        out[key] = value
+    return out
+
+
+def read_sources(path: str | Path | None = None) -> list[OfficialSource]:
+    """Read and check the sources file (``;``-separated, one official data set per line)."""
+    path = Path(path) if path else SOURCES_FILE
+    if not path.exists():
+        raise MissingFileError("la liste des sources officielles est introuvable.", path=path,
+                               hint="passez un fichier existant avec --sources.")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter=";"))
+    missing = [c for c in SOURCE_FIELDS if rows and c not in rows[0]]
+    if not rows or missing:
+        raise CatalogError(f"colonnes attendues absentes : {', '.join(missing) or 'aucune ligne'}.", path=path,
+                           hint=f"en-tête attendu : {';'.join(SOURCE_FIELDS)}.")
+    sources = []
+    for row in rows:
+        row = {k: (v or "").strip() for k, v in row.items() if k}
+        if row["role"] not in ROLES:
+            raise CatalogError(f"rôle « {row['role']} » inconnu pour la source « {row['cle']} ».", path=path,
+                               column="role", hint=f"rôles possibles : {', '.join(ROLES)}.")
+        sources.append(OfficialSource(
+            key=row["cle"], role=row["role"], label=row["libelle"], producer=row["producteur"],
+            vintage=row["millesime"], licence=row["licence"], format=row["format"].lower(), member=row["membre"],
+            filters=_pairs(row["filtre"], path, "filtre"), columns=_pairs(row["colonnes"], path, "colonnes"),
+            indicators=_pairs(row["indicateurs"], path, "indicateurs"), loader=row["chargeur"], url=row["url"],
+            page=row["page"], patterns=[p for p in row["fichier"].split("|") if p], sha256=row["sha256"].lower(),
+        ))
+    if [s.role for s in sources].count("communes") != 1:
+        raise CatalogError("la liste doit contenir exactement une source de rôle « communes ».", path=path)
+    return sources
+
+
+def describe_sources(sources: list[OfficialSource]) -> str:
+    """The sources as French text, one block per source (for ``diagnostic data sources``)."""
+    blocks = []
+    for s in sources:
+        where = s.url or f"pas de téléchargement automatique : à récupérer sur {s.page or '(page non renseignée)'}"
+        lines = [f"{s.key} — {s.label}",
+                 f"  rôle : {s.role} ; producteur : {s.producer} ; millésime : {s.vintage or '—'}",
+                 f"  licence : {s.licence}",
+                 f"  format : {s.format}{' (' + s.member + ')' if s.member else ''} ; adresse : {where}"]
+        if s.url and s.page:
+            lines.append(f"  page : {s.page}")
+        if s.sha256:
+            lines.append(f"  SHA-256 attendu : {s.sha256}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def parse_territory(region: str | None, department: str | None) -> Territory:
+    """Check a region (two digits) or department code (``59``, ``2A``, ``974``)."""
+    if bool(region) == bool(department):
+        raise ParameterError("indiquez soit --region CODE, soit --department CODE.")
+    if region:
+        code = region.strip()
+        if not re.fullmatch(r"\d{2}", code):
+            raise ParameterError(f"code région « {region} » invalide.", hint="exemple : 32 pour les Hauts-de-France.")
+        return Territory("region", code)
+    code = department.strip().upper()
+    if re.fullmatch(r"\d", code):
+        code = code.zfill(2)
+    if not re.fullmatch(r"\d{2}|2[AB]|97\d", code):
+        raise ParameterError(f"code département « {department} » invalide.", hint="exemples : 59, 2A, 974.")
+    return Territory("department", code)
+
+
+def source_url(source: OfficialSource) -> str:
+    """The address to download: the official one, or its name under ``DIAGNOSTIC_SOURCES_URL``."""
+    mirror = os.environ.get(SOURCES_URL_ENV, "").strip()
+    if mirror and source.url:
+        return f"{mirror.rstrip('/')}/{_basename(source.url)}"
+    return source.url
+
+
+def _basename(url: str) -> str:
+    return Path(urlsplit(url).path).name or "fichier"
+
+
+def cache_dir(cache: str | Path | None = None) -> Path:
+    """The download cache: argument, then ``DIAGNOSTIC_CACHE``, then the user's cache folder."""
+    chosen = cache or os.environ.get(CACHE_ENV)
+    return Path(chosen).expanduser() if chosen else Path(pooch.os_cache("diagnostic-territorial"))
+
+
+class ResumingDownloader:
+    """A pooch downloader that keeps a ``.part`` file and resumes it with HTTP ``Range``.
+
+    ``If-Range`` with the server's ETag or Last-Modified makes a server whose file
+    changed since the interruption send the whole new file instead of the rest.
+    """
+
+    def __init__(self, partial: Path, progress: bool) -> None:
+        self.partial = partial
+        self.validator = partial.with_name(partial.name + ".validateur")
+        self.progress = progress
+
+    def __call__(self, url: str, output_file: str, pooch_obj: Any, check_only: bool = False) -> None:
+        done = self.partial.stat().st_size if self.partial.exists() else 0
+        headers = {}
+        if done and self.validator.exists():
+            headers = {"Range": f"bytes={done}-", "If-Range": self.validator.read_text(encoding="utf-8")}
+        with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
+            response.raise_for_status()
+            resumed = response.status_code == 206 and response.headers.get("Content-Range", "").startswith(
+                f"bytes {done}-")
+            if not resumed:
+                done = 0
+            validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+            if validator:
+                self.validator.write_text(validator, encoding="utf-8")
+            length = response.headers.get("Content-Length")
+            total = done + int(length) if length else None
+            with open(self.partial, "ab" if resumed else "wb") as out, tqdm(
+                total=total, initial=done, unit="o", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                desc=_basename(url)[:40], disable=not self.progress, leave=False,
+            ) as bar:
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        os.replace(self.partial, output_file)
+        self.validator.unlink(missing_ok=True)
+
+
+def download(source: OfficialSource, cache: Path, *, progress: bool = True, retries: int = 2) -> Path:
+    """Download one source into the cache (or reuse it); French errors for every failure."""
+    url = source_url(source)
+    name = f"{source.key}-{hashlib.sha256(url.encode()).hexdigest()[:12]}-{_basename(url)}"
+    known = f"sha256:{source.sha256}" if source.sha256 else None
+    store = pooch.create(path=cache, base_url="", registry={name: known}, urls={name: url},
+                         retry_if_failed=retries)
+    downloader = ResumingDownloader(Path(cache) / f"{name}.part", progress)
+    try:
+        return Path(store.fetch(name, downloader=downloader))
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        raise _http_error(source, url, status) from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _network_error(source, url, exc) from None
+    except ValueError as exc:
+        if "hash" not in str(exc).lower():
+            raise
+        raise FetchError(
+            f"le fichier « {source.label} » ({source.key}) ne correspond pas à l'empreinte SHA-256 attendue "
+            f"({source.sha256}) : il a été supprimé.\n  Adresse : {url}",
+            hint="le producteur a sans doute publié une nouvelle version : vérifiez-la sur "
+            f"{source.page or url}, puis mettez à jour « sha256 » et « millesime » de cette ligne dans "
+            "data/sources_officielles.csv (ou videz « sha256 » pour accepter le fichier tel quel).",
+        ) from None
+
+
+def _http_error(source: OfficialSource, url: str, status: int) -> FetchError:
+    if status in (404, 410):
+        return FetchError(
+            f"la source « {source.label} » ({source.key}) n'est plus à son adresse (HTTP {status}) : elle a "
+            f"probablement changé d'adresse ou de millésime.\n  Adresse : {url}",
+            hint=f"cherchez la nouvelle adresse sur {source.page or 'le site du producteur'}, corrigez la colonne "
+            "« url » de data/sources_officielles.csv (ou donnez un autre fichier avec --sources), ou téléchargez "
+            "les fichiers à la main et utilisez --from-dir.",
+        )
+    return FetchError(
+        f"le serveur de la source « {source.label} » ({source.key}) a répondu HTTP {status}.\n  Adresse : {url}",
+        hint="réessayez plus tard ; les fichiers déjà téléchargés sont gardés en cache.",
+    )
+
+
+def _network_error(source: OfficialSource, url: str, exc: Exception) -> FetchError:
+    cut = isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in str(exc)
+    what = ("le téléchargement s'est interrompu en cours de route" if cut
+            else "le serveur est injoignable (pas de connexion, proxy ou serveur arrêté)")
+    return FetchError(
+        f"source « {source.label} » ({source.key}) : {what}.\n  Adresse : {url}",
+        hint="vérifiez la connexion puis relancez la même commande : un téléchargement interrompu reprend où il "
+        "s'était arrêté. Sans connexion, téléchargez les fichiers à la main et utilisez "
+        "« diagnostic data fetch --from-dir DOSSIER ».",
+    )
+
+
+def find_in_dir(source: OfficialSource, folder: Path) -> Path | None:
+    """The file of ``folder`` matching the source's published name patterns (case-insensitive)."""
+    patterns = source.patterns or ([_basename(source.url)] if source.url else [])
+    names = sorted(p for p in folder.iterdir() if p.is_file())
+    for pattern in patterns:
+        hits = [p for p in names if fnmatch.fnmatch(p.name.lower(), pattern.lower())]
+        if hits:
+            return hits[-1]
+    return None
+
+
+def _container(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    return "plain"
+
+
+def _zip_member(archive: zipfile.ZipFile, wanted: str, suffixes: tuple[str, ...], path: Path) -> str:
+    names = [n for n in archive.namelist() if not n.endswith("/")]
+    if wanted:
+        hits = [n for n in names if Path(n).name.lower() == wanted.lower()]
+    else:
+        hits = [n for n in names if n.lower().endswith(suffixes)]
+    if len(hits) != 1:
+        raise FetchError(
+            f"l'archive ne contient pas {'« ' + wanted + ' »' if wanted else 'un seul fichier ' + '/'.join(suffixes)}"
+            f" (contenu : {', '.join(names[:8])}).",
+            path=path,
+            hint="le producteur a peut-être renommé le fichier : corrigez la colonne « membre » de "
+            "data/sources_officielles.csv.",
+        )
+    return hits[0]
+
+
+@contextmanager
+def _open_binary(path: Path, member: str) -> Iterator[IO[bytes]]:
+    """The bytes of a table, whether plain, gzipped or inside a zip archive."""
+    kind = _container(path)
+    if kind == "zip":
+        with zipfile.ZipFile(path) as archive, archive.open(
+            _zip_member(archive, member, (".csv", ".txt"), path)
+        ) as fh:
+            yield fh
+    elif kind == "gzip":
+        with gzip.open(path, "rb") as fh:
+            yield fh
+    else:
+        with open(path, "rb") as fh:
+            yield fh
+
+
+def _encoding_and_separator(path: Path, member: str) -> tuple[str, str]:
+    with _open_binary(path, member) as fh:
+        head = fh.read(1 << 16)
+    try:
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError:
+        text, encoding = head.decode("cp1252"), "cp1252"
+    if not text.strip():
+        raise FetchError("le fichier téléchargé est vide.", path=path)
+    return encoding, sniff_separator(text.splitlines()[0])
+
+
+def read_table_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.DataFrame], pd.Series]) -> tuple[pd.DataFrame, str]:
+    """Read a (possibly national, large) CSV chunk by chunk, keeping the territory's rows, as text."""
+    encoding, sep = _encoding_and_separator(path, source.member)
+    for attempt in (encoding, "cp1252"):
+        try:
+            with _open_binary(path, source.member) as fh:
+                text = io.TextIOWrapper(fh, encoding=attempt, newline="")
+                chunks = pd.read_csv(text, sep=sep, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
+                frames = [chunk[keep(chunk)] for chunk in chunks]
+            break
+        except UnicodeDecodeError:
+            continue
+    return pd.concat(frames, ignore_index=True), sep
+
+
+def read_geo_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.DataFrame], pd.Series]) -> gpd.GeoDataFrame:
+    """Read a vector file (GeoJSON, zipped Shapefile, gzipped GeoJSON…) and keep the territory."""
+    kind = _container(path)
+    target = str(path)
+    if kind == "zip":
+        with zipfile.ZipFile(path) as archive:
+            member = _zip_member(archive, source.member, (".shp", ".geojson", ".json", ".gpkg"), path)
+        target = f"/vsizip/{path}/{member}"
+    elif kind == "gzip":
+        target = f"/vsigzip/{path}"
+    try:
+        gdf = pyogrio.read_dataframe(target)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise FetchError(f"le fichier téléchargé n'est pas lisible comme données géographiques ({exc}).",
+                         path=path, hint="vérifiez la colonne « format » de data/sources_officielles.csv.") from None
+    return gdf[keep(gdf).to_numpy()].reset_index(drop=True)
+
+
+def _codes(values: pd.Series, width: int) -> pd.Series:
+    text = values.astype(str).str.strip()
+    return text.where(~text.str.fullmatch(r"\d+"), text.str.zfill(width))
+
+
+def territory_filter(
+    source: OfficialSource, territory: Territory, communes: set[str] | None
+) -> Callable[[pd.DataFrame], pd.Series]:
+    """A row filter: by commune code when known, else by department, else by the territory's own level."""
+    filters = source.filters
+    level = "reg" if territory.kind == "region" else "dep"
+
+    def keep(df: pd.DataFrame) -> pd.Series:
+        for key in ("com", "dep", level):
+            column = filters.get(key)
+            if column is None or (key != level and communes is None):
+                continue
+            if column not in df.columns:
+                raise CatalogError(
+                    f"la colonne « {column} » (filtre {key}) est absente du fichier de « {source.key} » "
+                    f"(colonnes : {', '.join(map(str, df.columns[:15]))}).",
+                    path=SOURCES_FILE, column="filtre",
+                    hint="le format a peut-être changé : corrigez « filtre » dans data/sources_officielles.csv.",
+                )
+            if key == "com":
+                return _codes(df[column], 5).isin(communes)
+            if key == "dep" and communes is not None:
+                return _codes(df[column], 2).isin({department_of(c) for c in communes})
+            return _codes(df[column], 2) == territory.code
+        raise CatalogError(f"la source « {source.key} » n'a pas de filtre utilisable pour un {territory.label}.",
+                           path=SOURCES_FILE, column="filtre",
+                           hint="indiquez com=COLONNE, dep=COLONNE ou reg=COLONNE.")
+
+    return keep
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write(frame: pd.DataFrame, source: OfficialSource, folder: Path, geo_format: str, sep: str) -> Path:
+    if source.is_geo:
+        if geo_format == "gpkg":
+            out = folder / f"{source.key}.gpkg"
+            frame.to_file(out, driver="GPKG", layer=source.key)
+        else:
+            out = folder / f"{source.key}.parquet"
+            frame.to_parquet(out)
+        return out
+    out = folder / f"{source.key}.csv"
+    frame.to_csv(out, sep=sep, index=False, encoding="utf-8")
+    return out
+
+
+def _entry(source: OfficialSource, out: Path, origin: Path, url: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": out.name}
+    if source.loader:
+        entry["format"] = source.loader
+    if source.columns:
+        entry["columns"] = dict(source.columns)
+    if source.indicators:
+        entry["indicators"] = dict(source.indicators)
+    entry.update({"producer": source.producer, "vintage": source.vintage or None, "licence": source.licence,
+                  "url": url or None, "page": source.page or None, "source_file": origin.name,
+                  "source_sha256": sha256_of(origin), "sha256": sha256_of(out)})
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def fetch(
+    territory: Territory,
+    dest: str | Path,
+    *,
+    sources_file: str | Path | None = None,
+    from_dir: str | Path | None = None,
+    cache: str | Path | None = None,
+    geo_format: str = "parquet",
+    progress: bool = True,
+    retries: int = 2,
+) -> FetchResult:
+    """Get every official source of ``territory`` into ``dest`` with a ready ``catalogue.yaml``.
+
+    Sources come from the sources file, downloaded (``from_dir`` None) or found in
+    ``from_dir`` under their published names. The communes come first: they define
+    the territory's communes and departments used to filter every other file.
+    """
+    sources = sorted(read_sources(sources_file), key=lambda s: s.role != "communes")
+    dest = Path(dest).expanduser().resolve()
+    folder = Path(from_dir).expanduser().resolve() if from_dir else None
+    if folder is not None and not folder.is_dir():
+        raise MissingFileError("le dossier des fichiers téléchargés à la main est introuvable.", path=folder)
+    store = cache_dir(cache)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    result = FetchResult(catalog=dest / "catalogue.yaml")
+    entries: dict[str, list[dict[str, Any]]] = {}
+    communes: set[str] | None = None
+    try:
+        for source in sources:
+            origin, note = _origin(source, folder, store, progress, retries)
+            if origin is None:
+                result.notes.append(note)
+                continue
+            keep = territory_filter(source, territory, communes)
+            sep = ";"
+            if source.is_geo:
+                frame = read_geo_filtered(origin, source, keep)
+            else:
+                frame, sep = read_table_filtered(origin, source, keep)
+            if source.role == "communes":
+                if frame.empty:
+                    raise FetchError(f"aucune commune trouvée pour le {territory.label}.",
+                                     hint="vérifiez le code (exemples : région 32, département 59).")
+                communes = set(_codes(frame[source.columns.get("insee_com", "code")], 5))
+            if frame.empty:
+                result.notes.append(f"{source.key} : aucune ligne pour le {territory.label}, source omise.")
+                continue
+            out = _write(frame, source, staging, geo_format, sep)
+            entries.setdefault(source.role, []).append(_entry(source, out, origin, source_url(source)))
+            result.written[out.name] = len(frame)
+        _write_catalog(staging / "catalogue.yaml", territory, entries, result.notes)
+        dest.mkdir(parents=True, exist_ok=True)
+        for item in sorted(staging.iterdir(), key=lambda p: p.name == "catalogue.yaml"):
+            os.replace(item, dest / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _origin(
+    source: OfficialSource, folder: Path | None, store: Path, progress: bool, retries: int
+) -> tuple[Path | None, str]:
+    """The raw file of a source (downloaded or found by hand), or None and why it is left out."""
+    if source.role in INDICATOR_ROLES and not source.indicators:
+        return None, (f"{source.key} : correspondance des indicateurs non renseignée dans la liste des sources "
+                      f"(voir {source.page or 'le producteur'}), source omise.")
+    if folder is not None:
+        found = find_in_dir(source, folder)
+        if found is None and source.role == "communes":
+            raise MissingFileError(
+                f"le fichier des contours des communes est absent (noms attendus : {', '.join(source.patterns)}).",
+                path=folder, hint=f"téléchargez-le depuis {source.url or source.page}.")
+        return found, (f"{source.key} : aucun fichier {' ou '.join(source.patterns)} dans {folder}, source omise "
+                       f"(à télécharger depuis {source.url or source.page}).")
+    if not source_url(source):
+        return None, (f"{source.key} : pas d'adresse de téléchargement stable ; téléchargez le fichier depuis "
+                      f"{source.page} puis relancez avec --from-dir, source omise.")
+    return download(source, store, progress=progress, retries=retries), ""
+
+
+def _write_catalog(path: Path, territory: Territory, entries: dict[str, list[dict[str, Any]]], notes: list[str]) -> None:
+    sources = {role: items if ROLES[role] else items[0] for role, items in entries.items()}
+    header = [f"# Catalogue écrit par « diagnostic data fetch » le {date.today().isoformat()}, {territory.label}.",
+              "# Chaque source indique son adresse, son millésime, sa licence et l'empreinte SHA-256 du fichier",
+              "# écrit (sha256) et du fichier téléchargé (source_sha256)."]
+    header += [f"# Omis : {note}" for note in notes]
+    body = {"name": f"Données officielles — {territory.label}", "fictional": False,
+            "territory": {"kind": territory.kind, "code": territory.code}, "sources": sources}
+    text = "\n".join(header) + "\n" + yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """CLI entry of ``diagnostic data fetch``."""
+    try:
+        territory = parse_territory(args.region, args.department)
+        dest = args.dest or f"donnees_{territory.kind}_{territory.code}"
+        result = fetch(territory, dest, sources_file=args.sources, from_dir=args.from_dir, cache=args.cache,
+                       geo_format=args.geo_format, progress=not args.quiet)
+    except DiagnosticError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    print(f"Données officielles du {territory.label} écrites dans {result.catalog.parent} :")
+    for name, rows in result.written.items():
+        print(f"  {name} : {rows} ligne(s)")
+    for note in result.notes:
+        print(f"  Omis — {note}")
+    print(f"Catalogue : {result.catalog}\nVérifiez-le avec : diagnostic data check --catalog {result.catalog}")
+    return 0
+
+
+def run_sources(args: argparse.Namespace) -> int:
+    """CLI entry of ``diagnostic data sources``."""
+    try:
+        sources = read_sources(args.sources)
+    except DiagnosticError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    print(describe_sources(sources))
+    return 0
+
+
+def add_commands(data_subparsers: argparse._SubParsersAction) -> None:
+    """Register ``fetch`` and ``sources`` on the sub-parsers of the ``data`` command."""
+    sources_help = "autre liste de sources (CSV au format de data/sources_officielles.csv)"
+    fetch_parser = data_subparsers.add_parser(
+        "fetch", help="télécharger les données officielles d'un territoire et écrire son catalogue",
+        description="Télécharge les données officielles (QPV, communes, INSEE, BPE, France Services, "
+        "adultes-relais), les filtre au territoire et écrit un catalogue prêt à l'emploi.",
+    )
+    where = fetch_parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--region", metavar="CODE", help="code INSEE de la région (ex. 32)")
+    where.add_argument("--department", "--departement", metavar="CODE", help="code du département (ex. 59, 2A)")
+    fetch_parser.add_argument("--dest", metavar="DOSSIER", help="dossier de sortie (défaut : donnees_<territoire>)")
+    fetch_parser.add_argument("--from-dir", metavar="DOSSIER",
+                              help="utiliser des fichiers téléchargés à la main au lieu de télécharger")
+    fetch_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
+    fetch_parser.add_argument("--cache", metavar="DOSSIER", help=f"cache des téléchargements (défaut : ${CACHE_ENV} "
+                              "ou le cache de l'utilisateur)")
+    fetch_parser.add_argument("--format", dest="geo_format", choices=["parquet", "gpkg"], default="parquet",
+                              help="format des contours écrits : GeoParquet (défaut) ou GeoPackage")
+    fetch_parser.add_argument("--quiet", action="store_true", help="sans barre de progression")
+    fetch_parser.set_defaults(func=run_fetch)
+    list_parser = data_subparsers.add_parser("sources", help="lister les sources officielles téléchargées par fetch")
+    list_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
+    list_parser.set_defaults(func=run_sources)
+
+
+__all__ = ["add_commands", "describe_sources", "fetch", "parse_territory", "read_sources", "run_fetch", "run_sources"]
