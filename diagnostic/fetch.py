@@ -38,6 +38,7 @@ import pooch
 import pyogrio
 import requests
 import yaml
+from pyogrio.errors import DataLayerError, DataSourceError
 from tqdm import tqdm
 
 from diagnostic.catalog import PROJECT_ROOT, ROLES
@@ -250,12 +251,13 @@ def download(source: OfficialSource, cache: Path, *, progress: bool = True, retr
     store = pooch.create(path=cache, base_url="", registry={name: known}, urls={name: url},
                          retry_if_failed=retries)
     downloader = ResumingDownloader(Path(cache) / f"{name}.part", progress)
+    pooch.get_logger().setLevel("WARNING")  # its English notices; progress is shown by the bar
     try:
         return Path(store.fetch(name, downloader=downloader))
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else 0
         raise _http_error(source, url, status) from None
-    except (requests.ConnectionError, requests.Timeout) as exc:
+    except requests.RequestException as exc:
         raise _network_error(source, url, exc) from None
     except ValueError as exc:
         if "hash" not in str(exc).lower():
@@ -373,10 +375,10 @@ def read_table_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.D
                 text = io.TextIOWrapper(fh, encoding=attempt, newline="")
                 chunks = pd.read_csv(text, sep=sep, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
                 frames = [chunk[keep(chunk)] for chunk in chunks]
-            break
+            return pd.concat(frames, ignore_index=True), sep
         except UnicodeDecodeError:
             continue
-    return pd.concat(frames, ignore_index=True), sep
+    raise FetchError("le fichier n'est ni en UTF-8 ni en Windows-1252.", path=path)
 
 
 def read_geo_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.DataFrame], pd.Series]) -> gpd.GeoDataFrame:
@@ -386,12 +388,12 @@ def read_geo_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.Dat
     if kind == "zip":
         with zipfile.ZipFile(path) as archive:
             member = _zip_member(archive, source.member, (".shp", ".geojson", ".json", ".gpkg"), path)
-        target = f"/vsizip/{path}/{member}"
+        target = f"/vsizip/{{{path}}}/{member}"
     elif kind == "gzip":
         target = f"/vsigzip/{path}"
     try:
         gdf = pyogrio.read_dataframe(target)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+    except (DataSourceError, DataLayerError) as exc:
         raise FetchError(f"le fichier téléchargé n'est pas lisible comme données géographiques ({exc}).",
                          path=path, hint="vérifiez la colonne « format » de data/sources_officielles.csv.") from None
     return gdf[keep(gdf).to_numpy()].reset_index(drop=True)
@@ -455,7 +457,7 @@ def _write(frame: pd.DataFrame, source: OfficialSource, folder: Path, geo_format
     return out
 
 
-def _entry(source: OfficialSource, out: Path, origin: Path, url: str) -> dict[str, Any]:
+def _entry(source: OfficialSource, out: Path, origin: Path, published: str, url: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": out.name}
     if source.loader:
         entry["format"] = source.loader
@@ -464,7 +466,7 @@ def _entry(source: OfficialSource, out: Path, origin: Path, url: str) -> dict[st
     if source.indicators:
         entry["indicators"] = dict(source.indicators)
     entry.update({"producer": source.producer, "vintage": source.vintage or None, "licence": source.licence,
-                  "url": url or None, "page": source.page or None, "source_file": origin.name,
+                  "url": url or None, "page": source.page or None, "source_file": published,
                   "source_sha256": sha256_of(origin), "sha256": sha256_of(out)})
     return {k: v for k, v in entry.items() if v is not None}
 
@@ -518,7 +520,8 @@ def fetch(
                 result.notes.append(f"{source.key} : aucune ligne pour le {territory.label}, source omise.")
                 continue
             out = _write(frame, source, staging, geo_format, sep)
-            entries.setdefault(source.role, []).append(_entry(source, out, origin, source_url(source)))
+            published = origin.name if folder else _basename(source_url(source))
+            entries.setdefault(source.role, []).append(_entry(source, out, origin, published, source_url(source)))
             result.written[out.name] = len(frame)
         _write_catalog(staging / "catalogue.yaml", territory, entries, result.notes)
         dest.mkdir(parents=True, exist_ok=True)
