@@ -210,6 +210,118 @@ def _adultes_relais(rng: np.random.Generator) -> tuple[pd.DataFrame, gpd.GeoData
     return pd.DataFrame(rows), cv
 
 
+PARTNERS = [
+    # identifier, name, type, domains, communes, QPVs, offset (m) from its commune's centre or None, contact role, SIRET
+    ("A01", "Ville de Villeneuve-sur-Lys", "commune / services municipaux", "acces_droits|espace_public|jeunesse",
+     "99101", "", (0, 0), "Chef de projet politique de la ville", "21991010000015"),
+    ("A02", "Habitat Lys", "bailleur social", "habitat|espace_public", "99101|99103", "QN09901A|QN09903C",
+     (-1_300, 1_250), "Responsable de la gestion de proximité", ""),
+    ("A03", "Lysbus – réseau de transport du Val de Lys", "opérateur de transport", "transports", "99101|99103", "",
+     (900, -1_050), "Responsable sûreté et relation client", ""),
+    ("A04", "Collège Jules-Ferry", "établissement scolaire", "education", "99101", "QN09901A", (-600, 1_300),
+     "Conseillère principale d'éducation", ""),
+    ("A05", "École élémentaire Les Tilleuls", "établissement scolaire", "education", "99103", "QN09903C",
+     (100, 2_200), "Directrice", ""),
+    ("A06", "CAF du département (fictive)", "CAF", "acces_droits", "", "", None, "Travailleuse sociale de secteur", ""),
+    ("A07", "France services Villeneuve-sur-Lys", "France Services", "acces_droits", "99101", "", (400, -250),
+     "Animatrice France services", ""),
+    ("A08", "Police municipale de Villeneuve-sur-Lys", "police / gendarmerie", "espace_public", "99101",
+     "QN09901A|QN09902B", (100, -200), "Chef de service", ""),
+    ("A09", "CLSPD du Val de Lys", "CLSPD", "espace_public", "99101|99102|99103", "", None,
+     "Coordinatrice du CLSPD", ""),
+    ("A10", "Centre social Les Hauts", "centre social", "jeunesse|acces_droits|education", "99101", "QN09901A",
+     (-700, 1_000), "Directeur", ""),
+    ("A11", "Lys Médiation", "opérateur de médiation", "espace_public|habitat|transports|acces_droits", "99101",
+     "QN09901A|QN09902B", (-850, 800), "Coordinatrice de l'équipe de médiation", "77812345600017"),
+    ("A12", "Les Tilleuls Solidaires", "association", "jeunesse|acces_droits", "99103", "QN09903C", (0, 2_350),
+     "Président", ""),
+    ("A13", "Mission locale du Val de Lys", "emploi / insertion", "emploi|jeunesse", "99101|99102|99103", "",
+     (200, 150), "Conseiller référent QPV", ""),
+    ("A14", "Préfecture – délégué du préfet (fictif)", "État / préfecture", "acces_droits|espace_public", "", "",
+     None, "Délégué du préfet", ""),
+    ("A15", "Maison de santé de Mont-Clair", "santé", "sante", "99103", "", (350, -300), "Coordinatrice", ""),
+    ("A16", "Logis du Val", "bailleur social", "habitat", "99103", "QN09903C", (650, 2_450),
+     "Chargé de gestion locative", ""),
+]
+# Deliberate gaps: A12 has no relation; A16 (bailleur on La Garenne) has no link to the mediation
+# operator; Lys Médiation orients towards France services, which does not orient back.
+PARTNER_RELATIONS = [
+    # from, to, nature, since, intensity, comment
+    ("A01", "A11", "convention", "2019", "forte", "Convention pluriannuelle de médiation sociale"),
+    ("A14", "A11", "financement", "2018", "forte", "Postes adultes-relais"),
+    ("A02", "A11", "convention", "2021", "forte", "Médiation dans le parc social"),
+    ("A02", "A11", "financement", "2021", "moyenne", "Abattement TFPB"),
+    ("A03", "A11", "convention", "2022", "moyenne", "Médiation sur les lignes de soirée"),
+    ("A11", "A07", "orientation / passage de relais", "2020", "hebdomadaire", ""),
+    ("A07", "A06", "orientation / passage de relais", "2018", "hebdomadaire", ""),
+    ("A06", "A07", "orientation / passage de relais", "2018", "mensuelle", "Permanence CAF"),
+    ("A11", "A10", "orientation / passage de relais", "2019", "mensuelle", ""),
+    ("A10", "A11", "orientation / passage de relais", "2019", "mensuelle", ""),
+    ("A10", "A11", "co-animation", "2022", "ponctuelle", "Fête de quartier des Hauts"),
+    ("A09", "A08", "instance commune", "2017", "mensuelle", "Cellule de veille"),
+    ("A09", "A11", "instance commune", "2019", "trimestrielle", "Cellule de veille"),
+    ("A09", "A01", "instance commune", "2017", "trimestrielle", "Séance plénière"),
+    ("A09", "A14", "instance commune", "2017", "annuelle", "Séance plénière"),
+    ("A08", "A11", "orientation / passage de relais", "2020", "mensuelle", ""),
+    ("A11", "A08", "orientation / passage de relais", "2020", "ponctuelle", ""),
+    ("A04", "A11", "convention", "2023", "moyenne", "Médiation aux abords du collège"),
+    ("A10", "A13", "orientation / passage de relais", "2020", "mensuelle", ""),
+    ("A13", "A10", "orientation / passage de relais", "2020", "mensuelle", "Permanence jeunes"),
+    ("A01", "A10", "financement", "2015", "forte", "Subvention de fonctionnement"),
+    ("A01", "A16", "convention", "2020", "moyenne", "Gestion urbaine de proximité"),
+    ("A15", "A07", "orientation / passage de relais", "2023", "ponctuelle", ""),
+    ("A07", "A15", "orientation / passage de relais", "2023", "ponctuelle", ""),
+    ("A01", "A05", "instance commune", "2021", "trimestrielle", "Programme de réussite éducative"),
+]
+
+
+def _partners(communes: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The partner registry in the template's format: actors (WGS84 coordinates) and relations."""
+    centres = communes.set_index("code").geometry.centroid
+    rows = []
+    for ident, name, kind, domains, codes, qpvs, offset, role, siret in PARTNERS:
+        lat = lon = ""
+        if offset is not None:
+            c = centres.loc[codes.split("|")[0]]
+            p = gpd.GeoSeries([Point(c.x + offset[0], c.y + offset[1])], crs="EPSG:2154").to_crs("EPSG:4326")[0]
+            lat, lon = f"{p.y:.6f}", f"{p.x:.6f}"
+        rows.append({"identifiant": ident, "nom": name, "type": kind, "domaines": domains, "communes": codes,
+                     "qpv": qpvs, "adresse": "", "latitude": lat, "longitude": lon, "role_contact": role,
+                     "siret": siret})
+    relations = pd.DataFrame(PARTNER_RELATIONS, columns=["de", "vers", "nature", "depuis", "intensite", "commentaire"])
+    return pd.DataFrame(rows), relations
+
+
+OBSERVATIONS = [
+    # QPV, domain, problem, source, count, weight
+    ("QN09901A", "espace_public", "nuisances", "marche exploratoire", 6, 1.0),
+    ("QN09901A", "espace_public", "insecurite_ressentie", "questionnaire", 5, 1.0),
+    ("QN09901A", "habitat", "degradations", "marche exploratoire", 4, 1.0),
+    ("QN09901A", "acces_droits", "non_recours_droits", "entretien", 3, 2.0),
+    ("QN09902B", "espace_public", "conflits_usage", "réunion", 3, 1.0),
+    ("QN09902B", "sante", "isolement", "entretien", 2, 2.0),
+    ("QN09903C", "transports", "incivilites_transports", "questionnaire", 5, 1.0),
+    ("QN09903C", "habitat", "conflits_voisinage", "réunion", 3, 1.0),
+    ("QN09903C", "jeunesse", "conflits_usage", "marche exploratoire", 3, 1.0),
+    ("QN09903C", "education", "decrochage_scolaire", "entretien", 2, 2.0),
+]
+
+
+def _observations(rng: np.random.Generator) -> pd.DataFrame:
+    """Expressed needs from a spring 2025 consultation (marches exploratoires, questionnaires…)."""
+    rows = []
+    for code, domain, problem, source, n, weight in OBSERVATIONS:
+        for _ in range(n):
+            day = pd.Timestamp("2025-03-01") + pd.Timedelta(days=int(rng.integers(0, 90)))
+            rows.append({"date": day.strftime("%Y-%m-%d"), "qpv": code, "code_commune": "", "domaine": domain,
+                         "type_probleme": problem, "source": source, "poids": _fr(weight, 0),
+                         "commentaire": ""})
+    rows.append({"date": "2025-04-12", "qpv": "", "code_commune": "99102", "domaine": "acces_droits",
+                 "type_probleme": "isolement", "source": "réunion", "poids": "1",
+                 "commentaire": "Personnes âgées isolées loin du bus France services"})
+    return pd.DataFrame(rows)
+
+
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """GeoJSON in WGS84 with coordinates rounded to about 1 m, as the official files are."""
     out = gdf.to_crs("EPSG:4326")
@@ -245,6 +357,10 @@ def write_demo(dest: Path = DEMO_DIR, seed: int = SEED) -> list[Path]:
     posts, cv = _adultes_relais(rng)
     save("adultes_relais.csv", posts)
     save("contrats_de_ville.geojson", cv)
+    save("observations.csv", _observations(np.random.default_rng(seed + 3)), sep=";")
+    actors, relations = _partners(communes)
+    save("partenaires.csv", actors, sep=";")
+    save("partenaires_relations.csv", relations, sep=";")
     manifest = {"seed": seed, "files": sorted(p.name for p in written), "fictif": True}
     (dest / "GENERE.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return written

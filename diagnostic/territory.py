@@ -17,6 +17,8 @@ from diagnostic.sources.bpe import load_bpe
 from diagnostic.sources.communes import load_communes
 from diagnostic.sources.france_services import load_france_services
 from diagnostic.sources.insee import IndicatorTable, load_indicator_table
+from diagnostic.sources.observations import load_observations
+from diagnostic.sources.partners import load_partners, with_adultes_relais
 from diagnostic.sources.qpv import load_qpv
 from diagnostic.sources.services import COLUMNS as SERVICE_COLUMNS
 from diagnostic.sources.services import load_services_csv
@@ -108,6 +110,20 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
     if (src := catalog.get("adultes_relais")) is not None:
         adultes, rep = load_adultes_relais(src, contrats)
         reports.append(rep)
+    partners = None
+    if (src := catalog.get("partners")) is not None:
+        partners, rep = load_partners(src, communes, qpv)
+        reports.append(rep)
+    if adultes is not None and len(adultes):
+        partners = with_adultes_relais(partners, adultes)
+    observations = None
+    if sources := catalog.all("observations"):
+        frames = []
+        for src in sources:
+            frame, rep = load_observations(src, communes, qpv)
+            reports.append(rep)
+            frames.append(frame)
+        observations = pd.concat(frames, ignore_index=True)
     communes = _commune_summary(communes, qpv, pairs, qpv_ind, com_ind)
     return TerritoryData(
         catalog=catalog,
@@ -119,6 +135,8 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         services=services,
         adultes_relais=adultes,
         contrats_de_ville=contrats,
+        partners=partners,
+        observations=observations,
         reports=reports,
     )
 

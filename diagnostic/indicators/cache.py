@@ -1,0 +1,150 @@
+"""Compute every indicator table of a catalogue once, and cache it on disk.
+
+The cache key is a SHA-256 over the catalogue's files (content), the rules,
+the reference tables, the parameters and the workbench version: any change
+to one of them gives a new key, so a stale table is never read. Tables are
+Parquet files; the QPV layer with its indicators is GeoParquet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from diagnostic import __version__
+from diagnostic.indicators import social
+from diagnostic.indicators.coverage import DEFAULT_BAND_M, counted_coverage, coverage, mediation_posts_by_commune
+from diagnostic.indicators.domains import service_domains
+from diagnostic.indicators.needs import RULES_FILE, load_rules, unmet_needs
+from diagnostic.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE
+from diagnostic.territory import TerritoryData
+
+TABLES = ["qpv_social", "commune_social", "qpv_share", "coverage", "needs", "evidence"]
+
+
+@dataclass
+class Indicators:
+    """All indicator tables of one catalogue for one set of parameters."""
+
+    qpv_social: pd.DataFrame
+    commune_social: pd.DataFrame
+    qpv_share: pd.DataFrame
+    coverage: pd.DataFrame
+    needs: pd.DataFrame
+    evidence: pd.DataFrame
+    qpv: gpd.GeoDataFrame
+    params: dict = field(default_factory=dict)
+    key: str = ""
+
+
+def cache_dir() -> Path:
+    """``DIAGNOSTIC_CACHE`` or the user's cache folder."""
+    root = os.environ.get("DIAGNOSTIC_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "diagnostic"
+    return Path(root) / "indicateurs"
+
+
+def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
+    h = hashlib.sha256()
+    h.update(data.catalog.fingerprint().encode())
+    for f in (rules_path, INDICATORS_FILE, DOMAINS_FILE):
+        h.update(Path(f).read_bytes())
+    h.update(json.dumps(params, sort_keys=True).encode())
+    h.update(__version__.encode())
+    return h.hexdigest()[:32]
+
+
+def compute(
+    data: TerritoryData,
+    *,
+    band_m: float = DEFAULT_BAND_M,
+    domains: list[str] | None = None,
+    rules_path: str | Path | None = None,
+    use_cache: bool = True,
+) -> Indicators:
+    """Every indicator table for the whole catalogue, read from the cache when inputs are unchanged."""
+    rules_path = Path(rules_path) if rules_path else RULES_FILE
+    params = {"band_m": float(band_m), "domains": sorted(domains or DOMAINS), "rules": rules_path.name}
+    key = cache_key(data, params, rules_path)
+    folder = cache_dir() / key
+    if use_cache and (folder / "done").exists():
+        return _read(folder, params, key)
+    result = _compute(data, band_m, list(domains or DOMAINS), load_rules(rules_path), params, key)
+    if use_cache:
+        _write(result, folder)
+    return result
+
+
+def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict, params: dict, key: str) -> Indicators:
+    rules = {**rules, "domains": {d: s for d, s in rules["domains"].items() if d in domains}}
+    pairs = service_domains(data.services)
+    qpv_social = social.qpv_social(data)
+    commune_social = social.commune_social(data)
+    share = social.qpv_share(data)
+    qpv_pop = data.qpv_indicators.values["population"] if data.qpv_indicators is not None and "population" in data.qpv_indicators.values else pd.Series(dtype=float)
+    com_pop = data.communes.set_index("insee_com")["population"]
+    cov_qpv = coverage(data.qpv, pairs, qpv_pop, code="code_qp", level="qpv", band_m=band_m, domains=domains)
+    if data.qpv_indicators is not None and data.qpv_indicators.extra_counts and pairs.empty:
+        cov_qpv = counted_coverage(data.qpv_indicators, qpv_pop)
+        cov_qpv = cov_qpv[cov_qpv["domain"].isin(domains)]
+    cov_com = coverage(data.communes, pairs, com_pop, code="insee_com", level="commune", band_m=0.0, domains=domains)
+    cov_com["method"] = "services géolocalisés dans la commune"
+    posts_com = mediation_posts_by_commune(data.adultes_relais, data.qpv, data.qpv_communes)
+    qpv_posts = _posts_by_qpv(posts_com, share, data)
+    needs_frames, evidence_frames = [], []
+    if not qpv_social.empty:
+        n, e = unmet_needs(qpv_social, cov_qpv, data.observations, rules, code="code_qp", mediation_posts=qpv_posts)
+        needs_frames.append(n.assign(level_territory="qpv"))
+        evidence_frames.append(e)
+    if not commune_social.empty:
+        n, e = unmet_needs(commune_social, cov_com, data.observations,
+                           {**rules, "reference": "department"}, code="insee_com", mediation_posts=posts_com)
+        needs_frames.append(n.assign(level_territory="commune"))
+        evidence_frames.append(e)
+    needs = pd.concat(needs_frames, ignore_index=True) if needs_frames else pd.DataFrame()
+    evidence = pd.concat(evidence_frames, ignore_index=True) if evidence_frames else pd.DataFrame()
+    qpv = data.qpv.copy()
+    if data.qpv_indicators is not None:
+        qpv = qpv.join(data.qpv_indicators.values, on="code_qp")
+    return Indicators(qpv_social, commune_social, share, pd.concat([cov_qpv, cov_com], ignore_index=True),
+                      needs, evidence, qpv, params, key)
+
+
+def _posts_by_qpv(posts_com: pd.Series, share: pd.DataFrame, data: TerritoryData) -> pd.Series:
+    """A commune's posts spread over its QPVs in proportion to their population."""
+    if posts_com.empty:
+        return pd.Series(dtype=float)
+    pop = social.qpv_population_by_commune(data)
+    pop["commune_qpv_pop"] = pop.groupby("insee_com")["population"].transform("sum")
+    pop["posts"] = pop["insee_com"].map(posts_com).fillna(0) * pop["population"] / pop["commune_qpv_pop"]
+    return pop.groupby("code_qp")["posts"].sum()
+
+
+def _write(result: Indicators, folder: Path) -> None:
+    """Write to a temporary folder, then rename: a killed run leaves no half cache."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        for name in TABLES:
+            getattr(result, name).to_parquet(tmp / f"{name}.parquet")
+        result.qpv.to_parquet(tmp / "qpv.parquet")
+        (tmp / "done").write_text(json.dumps(result.params), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(tmp)
+            return
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read(folder: Path, params: dict, key: str) -> Indicators:
+    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
+    return Indicators(**tables, qpv=gpd.read_parquet(folder / "qpv.parquet"), params=params, key=key)

@@ -1,0 +1,187 @@
+"""Social indicators per QPV and per commune, each beside its reference territories.
+
+Rates, indices and medians are never summed; where an aggregate is
+legitimate it is weighted by population and says how much of the population
+it covers. Secret or missing values stay missing, with their status.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from diagnostic.sources.insee import IndicatorTable
+from diagnostic.territory import TerritoryData
+
+SECRET = "secret statistique"
+MISSING = "non disponible"
+METHODS = {
+    "effectif": "somme",
+    "taux": "moyenne pondérée par la population",
+    "indice": "moyenne pondérée par la population",
+    "mediane": "moyenne des médianes pondérée par la population (approximation)",
+}
+
+
+def aggregate(values: pd.Series, weights: pd.Series, nature: str) -> tuple[float, float]:
+    """Aggregate one indicator over territories; return (value, share of population covered).
+
+    Counts are summed only where every territory has a value; other natures
+    are population-weighted means over the territories that have one.
+    """
+    values, weights = values.astype(float), weights.reindex(values.index).astype(float)
+    total = weights.sum()
+    ok = values.notna() & weights.notna() & (weights > 0)
+    covered = float(weights[ok].sum() / total) if total > 0 else float("nan")
+    if nature == "effectif":
+        return (float(values.sum()) if values.notna().all() and len(values) else float("nan")), covered
+    if not ok.any():
+        return float("nan"), 0.0
+    return float(np.average(values[ok], weights=weights[ok])), covered
+
+
+def _status(table: IndicatorTable, key: str) -> pd.Series:
+    status = pd.Series("", index=table.values.index)
+    status[table.values[key].isna()] = MISSING
+    status[table.secret[key]] = SECRET
+    return status
+
+
+def _commune_weights(data: TerritoryData) -> pd.Series:
+    return data.communes.set_index("insee_com")["population"]
+
+
+def reference_values(data: TerritoryData) -> pd.DataFrame:
+    """Per indicator: value for each department and for the whole catalogue, from commune data."""
+    rows = []
+    table = data.commune_indicators
+    if table is None:
+        return pd.DataFrame(columns=["indicator", "level", "code", "value", "coverage"])
+    weights = _commune_weights(data)
+    deps = data.communes.set_index("insee_com")["insee_dep"]
+    values = table.values.reindex(weights.index)
+    for key, spec in table.definitions.iterrows():
+        v, c = aggregate(values[key], weights, spec["nature"])
+        rows.append({"indicator": key, "level": "catalogue", "code": "", "value": v, "coverage": c})
+        for dep, idx in deps.groupby(deps).groups.items():
+            v, c = aggregate(values.loc[idx, key], weights.loc[idx], spec["nature"])
+            rows.append({"indicator": key, "level": "departement", "code": dep, "value": v, "coverage": c})
+    return pd.DataFrame(rows)
+
+
+def qpv_population_by_commune(data: TerritoryData) -> pd.DataFrame:
+    """QPV population per (QPV, commune); a QPV over several communes is split by area."""
+    if data.qpv_indicators is None or "population" not in data.qpv_indicators.values or data.qpv.empty:
+        return pd.DataFrame(columns=["code_qp", "insee_com", "population", "split"])
+    pairs = data.qpv_communes.copy()
+    qpv = data.qpv.set_index("code_qp")
+    communes = data.communes.set_index("insee_com")
+    multi = pairs["code_qp"].duplicated(keep=False)
+    inter = pairs[multi].apply(
+        lambda r: qpv.geometry[r["code_qp"]].intersection(communes.geometry[r["insee_com"]]).area, axis=1
+    ) if multi.any() else pd.Series(dtype=float)
+    share = pd.Series(1.0, index=pairs.index)
+    if multi.any():
+        share[multi] = inter / inter.groupby(pairs.loc[multi, "code_qp"]).transform("sum")
+    pairs["population"] = pairs["code_qp"].map(data.qpv_indicators.values["population"]) * share
+    pairs["split"] = multi
+    return pairs
+
+
+def qpv_share(data: TerritoryData) -> pd.DataFrame:
+    """Per commune: population living in QPV and its share of the commune's population."""
+    pop = qpv_population_by_commune(data)
+    by_commune = pop.groupby("insee_com").agg(qpv_population=("population", "sum"), split=("split", "any"))
+    out = data.communes.set_index("insee_com")[["lib_com", "population", "qpv_count"]].join(by_commune)
+    out["qpv_population"] = out["qpv_population"].where(out["qpv_count"] > 0, 0.0)
+    out["qpv_share"] = 100 * out["qpv_population"] / out["population"]
+    out["split"] = out["split"].astype("boolean").fillna(False).astype(bool)
+    return out.reset_index()
+
+
+def qpv_social(data: TerritoryData) -> pd.DataFrame:
+    """Long table: one row per (QPV, indicator) with its references and gaps."""
+    table = data.qpv_indicators
+    if table is None or data.qpv.empty:
+        return pd.DataFrame()
+    qpv = data.qpv.set_index("code_qp")
+    codes = qpv.index
+    values = table.values.reindex(codes)
+    weights = values["population"] if "population" in values else pd.Series(1.0, index=codes)
+    refs = reference_values(data)
+    com_values = data.commune_indicators.values if data.commune_indicators is not None else pd.DataFrame()
+    commune_names = data.communes.set_index("insee_com")["lib_com"]
+    dep_of = data.communes.set_index("insee_com")["insee_dep"]
+    frames = []
+    for key, spec in table.definitions.iterrows():
+        if key == "commune_population":
+            continue
+        all_qpv, _ = aggregate(values[key], weights, "effectif" if spec["nature"] == "effectif" else spec["nature"])
+        if spec["nature"] == "effectif":
+            all_qpv = float(values[key].mean())
+        frame = pd.DataFrame({
+            "code_qp": codes,
+            "lib_qp": qpv["lib_qp"].to_numpy(),
+            "insee_com": qpv["insee_com"].to_numpy(),
+            "indicator": key,
+            "label": spec["libelle"],
+            "unit": spec["unite"],
+            "nature": spec["nature"],
+            "direction": spec["sens"],
+            "value": values[key].to_numpy(),
+            "status": _status(table, key).reindex(codes).fillna(MISSING).to_numpy(),
+            "source": spec["source"],
+            "vintage": spec["vintage"],
+            "ref_all_qpv": all_qpv,
+            "ref_peer": all_qpv,
+        })
+        frame["lib_com"] = frame["insee_com"].map(commune_names)
+        frame["ref_commune"] = frame["insee_com"].map(com_values[key]) if key in com_values else np.nan
+        dep_refs = refs[(refs["indicator"] == key) & (refs["level"] == "departement")].set_index("code")["value"]
+        frame["ref_department"] = frame["insee_com"].map(dep_of).map(dep_refs)
+        cat = refs[(refs["indicator"] == key) & (refs["level"] == "catalogue")]["value"]
+        frame["ref_catalog"] = float(cat.iloc[0]) if len(cat) else np.nan
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    for ref in ("all_qpv", "commune", "department", "catalog"):
+        out[f"gap_{ref}"] = out["value"] - out[f"ref_{ref}"]
+    return out
+
+
+def commune_social(data: TerritoryData) -> pd.DataFrame:
+    """Long table: one row per (commune, indicator) with department and catalogue references."""
+    table = data.commune_indicators
+    if table is None:
+        return pd.DataFrame()
+    communes = data.communes.set_index("insee_com")
+    values = table.values.reindex(communes.index)
+    secret = table.secret.reindex(communes.index).fillna(False).astype(bool)
+    refs = reference_values(data)
+    frames = []
+    for key, spec in table.definitions.iterrows():
+        status = pd.Series("", index=communes.index)
+        status[values[key].isna()] = MISSING
+        status[secret[key]] = SECRET
+        dep_refs = refs[(refs["indicator"] == key) & (refs["level"] == "departement")].set_index("code")["value"]
+        cat = refs[(refs["indicator"] == key) & (refs["level"] == "catalogue")]["value"]
+        peer = float(values[key].mean()) if spec["nature"] == "effectif" else (float(cat.iloc[0]) if len(cat) else np.nan)
+        frames.append(pd.DataFrame({
+            "insee_com": communes.index,
+            "lib_com": communes["lib_com"].to_numpy(),
+            "indicator": key,
+            "label": spec["libelle"],
+            "unit": spec["unite"],
+            "nature": spec["nature"],
+            "direction": spec["sens"],
+            "value": values[key].to_numpy(),
+            "status": status.to_numpy(),
+            "source": spec["source"],
+            "vintage": spec["vintage"],
+            "ref_department": communes["insee_dep"].map(dep_refs).to_numpy(),
+            "ref_catalog": float(cat.iloc[0]) if len(cat) else np.nan,
+            "ref_peer": peer,
+        }))
+    out = pd.concat(frames, ignore_index=True)
+    out["gap_department"] = out["value"] - out["ref_department"]
+    out["gap_catalog"] = out["value"] - out["ref_catalog"]
+    return out

@@ -1,0 +1,115 @@
+"""Expressed needs: observations and consultation answers from partners and residents.
+
+A CSV with French headers, one row per observation: ``date``, where (``qpv``
+code, ``code_commune`` or ``x``/``y`` with ``crs:`` in the catalogue), ``domaine``
+(a key of the mediation domains), ``type_probleme`` (``data/types_problemes.csv``),
+``source`` (questionnaire, marche exploratoire, réunion, entretien), ``poids``
+(default 1) and an optional ``commentaire``. Problem types and sources are
+checked; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import geopandas as gpd
+import pandas as pd
+
+from diagnostic.catalog import Source
+from diagnostic.errors import UnknownCommuneError, ValueFormatError
+from diagnostic.reference import DATA_DIR, DOMAINS
+from diagnostic.sources._io import LoadReport, line_numbers, points_from_columns, read_table, require_columns, to_number
+
+PROBLEMS_FILE = DATA_DIR / "types_problemes.csv"
+SOURCE_TYPES = {
+    "questionnaire": "questionnaire",
+    "marche exploratoire": "marche exploratoire",
+    "reunion": "réunion",
+    "entretien": "entretien",
+}
+COLUMNS = {"date": "date", "qpv": "qpv", "insee_com": "code_commune", "x": "x", "y": "y", "domain": "domaine",
+           "problem": "type_probleme", "source_type": "source", "weight": "poids", "comment": "commentaire"}
+
+
+def _plain(text: str) -> str:
+    """Lower case without accents, underscores as spaces: « Marche_exploratoire » → « marche exploratoire »."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return text.lower().replace("_", " ").strip()
+
+
+def problem_types() -> pd.DataFrame:
+    return pd.read_csv(PROBLEMS_FILE, sep=";", dtype=str).set_index("cle")
+
+
+def _check_in(values: pd.Series, allowed, path, column: str, what: str) -> None:
+    bad = ~values.isin(allowed)
+    if bad.any():
+        raise ValueFormatError(
+            f"{what} inconnu(s) : {', '.join(sorted(set(values[bad]))[:5])}.",
+            path=path,
+            column=column,
+            rows=line_numbers(bad),
+            hint=f"valeurs possibles : {', '.join(sorted(allowed))}.",
+        )
+
+
+def load_observations(
+    source: Source, communes: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame
+) -> tuple[pd.DataFrame, LoadReport]:
+    report = LoadReport(source.role, source.path)
+    cols = {**COLUMNS, **source.columns}
+    df = read_table(source.path, source.role, source.options.get("sep"))
+    report.rows_read = len(df)
+    require_columns(df, {k: cols[k] for k in ("date", "domain", "problem", "source_type")}, source.path, source.label)
+    dates = pd.to_datetime(df[cols["date"]].str.strip(), errors="coerce", format="mixed", dayfirst=True)
+    if dates.isna().any():
+        raise ValueFormatError("dates illisibles ou impossibles.", path=source.path, column=cols["date"],
+                               rows=line_numbers(dates.isna()), hint="attendu : AAAA-MM-JJ ou JJ/MM/AAAA.")
+    domain = df[cols["domain"]].str.strip()
+    _check_in(domain, set(DOMAINS), source.path, cols["domain"], "domaine(s)")
+    problem = df[cols["problem"]].str.strip()
+    _check_in(problem, set(problem_types().index), source.path, cols["problem"], "type(s) de problème")
+    kind = df[cols["source_type"]].map(_plain)
+    _check_in(kind, set(SOURCE_TYPES), source.path, cols["source_type"], "type(s) de source")
+    weight = to_number(df[cols["weight"]], source.path, cols["weight"])[0].fillna(1.0) if cols["weight"] in df else 1.0
+    out = pd.DataFrame({
+        "date": dates,
+        "domain": domain,
+        "problem": problem,
+        "source_type": kind.map(SOURCE_TYPES),
+        "weight": weight,
+        "comment": df[cols["comment"]].fillna("") if cols["comment"] in df else "",
+        "code_qp": df[cols["qpv"]].str.strip() if cols["qpv"] in df else "",
+        "insee_com": df[cols["insee_com"]].str.strip() if cols["insee_com"] in df else "",
+    })
+    known_qpv = set(qpv["code_qp"])
+    given = out["code_qp"] != ""
+    bad = given & ~out["code_qp"].isin(known_qpv)
+    if bad.any():
+        raise ValueFormatError(f"QPV inconnu(s) : {', '.join(sorted(set(out.loc[bad, 'code_qp']))[:5])}.",
+                               path=source.path, column=cols["qpv"], rows=line_numbers(bad),
+                               hint="le code doit être celui d'un QPV du catalogue.")
+    has_xy = cols["x"] in df and cols["y"] in df
+    if has_xy:
+        located = ~given & (df[cols["x"]].str.strip() != "")
+        if located.any():
+            pts = points_from_columns(df[located], cols["x"], cols["y"], source.options.get("crs", "EPSG:4326"),
+                                      source.path, source.label)
+            in_qpv = gpd.sjoin(pts[["geometry"]], qpv[["code_qp", "geometry"]], predicate="within", how="left")
+            out.loc[located, "code_qp"] = in_qpv.groupby(level=0)["code_qp"].first().fillna("")
+            in_com = gpd.sjoin(pts[["geometry"]], communes[["insee_com", "geometry"]], predicate="within", how="left")
+            com = in_com.groupby(level=0)["insee_com"].first()
+            outside = com.isna()
+            if outside.any():
+                raise ValueFormatError("coordonnées hors du territoire du catalogue.", path=source.path,
+                                       column=f"{cols['x']}/{cols['y']}", rows=[int(i) + 2 for i in com.index[outside]])
+            out.loc[located, "insee_com"] = com
+    qpv_commune = qpv.set_index("code_qp")["insee_com"]
+    fill = (out["insee_com"] == "") & (out["code_qp"] != "")
+    out.loc[fill, "insee_com"] = out.loc[fill, "code_qp"].map(qpv_commune)
+    unknown = ~out["insee_com"].isin(set(communes["insee_com"]))
+    if unknown.any():
+        raise UnknownCommuneError("observations sans lieu reconnu (ni QPV, ni commune du catalogue, ni coordonnées).",
+                                  path=source.path, rows=line_numbers(unknown))
+    report.rows_kept = len(out)
+    return out, report
