@@ -69,6 +69,34 @@ def cmd_territories(args: argparse.Namespace) -> int:
     return 0
 
 
+def _domains(text: str | None) -> list[str] | None:
+    return [d.strip() for d in text.split(",") if d.strip()] if text else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from diagnostic.run import run_commune
+
+    result = run_commune(
+        args.catalog, args.commune, args.output, data_dir=args.data_dir, band_m=args.band_m,
+        domains=_domains(args.domains), needs_rules=args.needs_rules, reco_rules=args.reco_rules,
+        indicator=args.indicator, tiles=args.tiles,
+    )
+    print(f"Diagnostic de la commune {result.code} produit en {result.seconds:.1f} s.")
+    print(f"Rapport : {result.folder / 'rapport.html'}")
+    print(f"Fichiers : {', '.join(result.files)}")
+    return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, help="dossier de sortie (un sous-dossier par commune)")
+    parser.add_argument("--band-m", type=float, default=300.0, help="largeur de la bande autour des QPV, en mètres (300)")
+    parser.add_argument("--domains", default=None, help="domaines retenus, séparés par des virgules (tous par défaut)")
+    parser.add_argument("--needs-rules", default=None, help="règles des besoins (templates/besoins.yaml par défaut)")
+    parser.add_argument("--reco-rules", default=None, help="règles des préconisations (templates/recommandations.yaml)")
+    parser.add_argument("--indicator", default="poverty_rate", help="indicateur de la carte (poverty_rate par défaut)")
+    parser.add_argument("--tiles", action="store_true", help="ajouter le fond OpenStreetMap (nécessite Internet à la lecture)")
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from diagnostic.demo import DEMO_DIR, write_demo
 
@@ -91,11 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser("check", help="charger et valider toutes les sources d'un catalogue")
     _add_catalog(check)
     check.set_defaults(func=cmd_data_check)
+    from diagnostic import fetch
+
+    fetch.add_commands(data_sub)
 
     terr = sub.add_parser("territories", help="lister les communes d'un catalogue avec leurs QPV")
     _add_catalog(terr)
     terr.add_argument("--with-qpv", action="store_true", help="seulement les communes ayant au moins un QPV")
     terr.set_defaults(func=cmd_territories)
+
+    run = sub.add_parser("run", help="produire le diagnostic d'une commune (rapport HTML, tableaux, resultats.json)")
+    _add_catalog(run)
+    run.add_argument("--commune", required=True, help="code INSEE de la commune")
+    _add_run_options(run)
+    run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo-data", help="régénérer le territoire fictif de démonstration (data/demo/)")
     demo.set_defaults(func=cmd_demo_data)

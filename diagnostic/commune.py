@@ -1,0 +1,238 @@
+"""One commune's diagnostic: the catalogue-wide tables sliced for it, plus what only it needs.
+
+:func:`build` is what the notebook, ``diagnostic run``, the explorer and the
+batch all call; :func:`results` is the ``resultats.json`` written from the
+same objects the report shows, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from diagnostic import __version__
+from diagnostic.catalog import ROLE_LABELS
+from diagnostic.errors import ParameterError
+from diagnostic.indicators.cache import Indicators, compute
+from diagnostic.indicators.coverage import DEFAULT_BAND_M
+from diagnostic.indicators.domains import label_services
+from diagnostic.indicators.needs import explain
+from diagnostic.recommend import LOCAL_FILE, Context, load_rules, recommend
+from diagnostic.reference import DOMAINS
+from diagnostic.territory import TerritoryData, load_territory
+
+SCHEMA = "diagnostic-resultats/1"
+#: Optional sources, what each brings to the report, and how to add it.
+OPTIONAL = {
+    "qpv": "les contours des QPV (fichier ANCT QPV 2024, rôle « qpv »)",
+    "qpv_indicators": "les indicateurs INSEE par QPV (rôle « qpv_indicators »)",
+    "commune_indicators": "les indicateurs INSEE par commune : populations légales, Filosofi (rôle « commune_indicators »)",
+    "services": "les équipements et services : BPE de l'INSEE, France Services (rôle « services »)",
+    "adultes_relais": "les postes adultes-relais de l'ANCT (rôle « adultes_relais »)",
+    "partners": "le registre des partenaires (modèle templates/partenaires_modele.csv, rôle « partners »)",
+    "observations": "les besoins exprimés : marches exploratoires, questionnaires (rôle « observations »)",
+}
+
+
+@dataclass
+class CommuneDiagnostic:
+    """Everything the report of one commune shows."""
+
+    data: TerritoryData
+    indicators: Indicators
+    code: str
+    name: str
+    department: str
+    population: float
+    params: dict[str, Any]
+    qpv: gpd.GeoDataFrame
+    territories: pd.DataFrame
+    social: pd.DataFrame
+    commune_social: pd.DataFrame
+    share: pd.Series
+    coverage: pd.DataFrame
+    needs: pd.DataFrame
+    services: gpd.GeoDataFrame
+    commune_shape: gpd.GeoDataFrame
+    context_shapes: gpd.GeoDataFrame
+    recommendations: list[dict[str, Any]]
+    graph: Any = None
+    gaps: pd.DataFrame | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fictional(self) -> bool:
+        return self.data.catalog.fictional
+
+    @property
+    def has_qpv(self) -> bool:
+        return not self.qpv.empty
+
+
+def validate_params(data: TerritoryData, code: str, band_m: float, domains: list[str] | None) -> None:
+    """Refuse parameters before they reach a notebook: a known commune, a sane band, known domains."""
+    data.commune(code)
+    if not 0 <= float(band_m) <= 2000:
+        raise ParameterError(f"largeur de bande {band_m} m hors des limites (0 à 2 000 m).",
+                             hint="la bande habituelle de la politique de la ville est de 300 m.")
+    unknown = sorted(set(domains or []) - set(DOMAINS))
+    if unknown:
+        raise ParameterError(f"domaine(s) inconnu(s) : {', '.join(unknown)}.", hint=f"domaines : {', '.join(DOMAINS)}.")
+
+
+def build(
+    data: TerritoryData | str | Path,
+    code: str,
+    *,
+    data_dir: str | Path | None = None,
+    band_m: float = DEFAULT_BAND_M,
+    domains: list[str] | None = None,
+    needs_rules: str | Path | None = None,
+    reco_rules: str | Path | None = None,
+    indicators: Indicators | None = None,
+) -> CommuneDiagnostic:
+    """Assemble the diagnostic of commune ``code`` from a catalogue (or loaded data)."""
+    if not isinstance(data, TerritoryData):
+        data = load_territory(data, data_dir)
+    code = str(code).strip()
+    validate_params(data, code, band_m, domains)
+    domains = list(domains or DOMAINS)
+    indicators = indicators or compute(data, band_m=band_m, domains=domains, rules_path=needs_rules)
+    commune = data.commune(code)
+    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(data.qpv_in(code)["code_qp"])].reset_index(drop=True)
+    has_qpv = not qpv.empty
+    level, key = ("qpv", "code_qp") if has_qpv else ("commune", "insee_com")
+    codes = list(qpv["code_qp"]) if has_qpv else [code]
+    social = indicators.qpv_social if has_qpv else indicators.commune_social
+    social = social[social[key].isin(codes)].rename(columns={key: "code"}).reset_index(drop=True) if len(social) else pd.DataFrame(columns=["code", "indicator", "value"])
+    commune_social = indicators.commune_social
+    commune_social = commune_social[commune_social["insee_com"] == code].reset_index(drop=True) if len(commune_social) else pd.DataFrame()
+    needs = indicators.needs
+    needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes)].reset_index(drop=True) if len(needs) else needs
+    coverage = indicators.coverage[
+        ((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
+        | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code))
+    ].reset_index(drop=True)
+    shape = data.communes[data.communes["insee_com"] == code]
+    area = shape.geometry.union_all()
+    if has_qpv:
+        area = area.union(qpv.geometry.buffer(band_m).union_all())
+    services = label_services(data.services[data.services.intersects(area)]).reset_index(drop=True)
+    context_shapes = data.communes[data.communes.intersects(shape.geometry.union_all().buffer(5000)) & (data.communes["insee_com"] != code)]
+    territories = _territories(qpv, commune, has_qpv)
+    share = indicators.qpv_share.set_index("insee_com").loc[code]
+    graph = gaps = None
+    actor_types: set[str] = set()
+    if data.partners is not None:
+        from diagnostic import partners as pt
+
+        graph = pt.build_graph(data.partners)
+        strong = needs[needs["level"].isin(["fort", "moyen"])].assign(
+            code_qp=lambda d: d["code"] if has_qpv else None, insee_com=code)
+        gaps = pt.gaps(data.partners, strong, graph)
+        actor_types = set(data.partners.actors["type_label"])
+    posts = float(needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in needs else 0.0
+    ctx = Context(
+        commune_code=code, commune_name=commune["lib_com"], territories=territories, needs=needs,
+        evidence=indicators.evidence, social=social, observations=_observations(data, codes, key),
+        gaps=gaps, actor_types=actor_types, adulte_relais_posts=posts,
+        has_qpv=has_qpv,
+    )
+    recs = recommend(ctx, load_rules(reco_rules), data.catalog.path.parent / LOCAL_FILE)
+    params = {"commune": code, "band_m": float(band_m), "domains": domains,
+              "needs_rules": str(needs_rules or "templates/besoins.yaml"),
+              "reco_rules": str(reco_rules or "templates/recommandations.yaml")}
+    return CommuneDiagnostic(
+        data=data, indicators=indicators, code=code, name=commune["lib_com"], department=commune["insee_dep"],
+        population=float(commune["population"]), params=params, qpv=qpv, territories=territories,
+        social=social, commune_social=commune_social, share=share, coverage=coverage, needs=needs,
+        services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs,
+        graph=graph, gaps=gaps,
+        missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
+    )
+
+
+def _territories(qpv: gpd.GeoDataFrame, commune: pd.Series, has_qpv: bool) -> pd.DataFrame:
+    if has_qpv:
+        pop = qpv["population"] if "population" in qpv else pd.Series(float("nan"), index=qpv.index)
+        return pd.DataFrame({"code": qpv["code_qp"], "name": qpv["lib_qp"], "population": pop,
+                             "communes": qpv["communes"]})
+    return pd.DataFrame({"code": [commune["insee_com"]], "name": [commune["lib_com"]],
+                         "population": [commune["population"]], "communes": [commune["insee_com"]]})
+
+
+def _observations(data: TerritoryData, codes: list[str], key: str) -> pd.DataFrame | None:
+    if data.observations is None:
+        return None
+    return data.observations[data.observations[key].isin(codes)]
+
+
+def _clean(value: Any) -> Any:
+    """JSON-friendly value: NaN becomes null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def results(diag: CommuneDiagnostic) -> dict[str, Any]:
+    """The content of ``resultats.json`` (documented in the README), without dates: reruns compare equal."""
+    needs = []
+    names = diag.territories.set_index("code")["name"]
+    for _, row in diag.needs.iterrows():
+        needs.append({
+            "territoire": row["code"], "territoire_nom": names.get(row["code"], row["code"]),
+            "domaine": row["domain"], "domaine_libelle": row["domain_label"], "niveau": row["level"],
+            "rang": int(row["rank"]), "score_non_couvert": row["unmet"], "besoin": row["need"],
+            "part_mesuree": row["need_measured_part"], "part_exprimee": row["need_expressed_part"],
+            "reponse": row["response"], "remarque": row.get("note", ""), "preuves": explain(row, diag.indicators.evidence),
+        })
+    return _clean({
+        "schema": SCHEMA,
+        "commune": {
+            "code": diag.code, "nom": diag.name, "departement": diag.department, "population": diag.population,
+            "population_qpv": diag.share["qpv_population"], "part_population_qpv": diag.share["qpv_share"],
+            "nombre_qpv": len(diag.qpv),
+        },
+        "donnees_fictives": diag.fictional,
+        "qpv": [
+            {"code": r["code"], "nom": r["name"], "population": r["population"], "communes": r["communes"].split(",")}
+            for _, r in diag.territories.iterrows()
+        ] if diag.has_qpv else [],
+        "niveau_d_analyse": "qpv" if diag.has_qpv else "commune",
+        "indicateurs": [
+            {"territoire": r["code"], "indicateur": r["indicator"], "libelle": r["label"], "valeur": r["value"],
+             "unite": r["unit"], "statut": r["status"], "source": r["source"], "millesime": r["vintage"]}
+            for _, r in diag.social.iterrows()
+        ],
+        "besoins_non_couverts": needs,
+        "recommandations": [
+            {"id": r["id"], "type": r["type"], "domaine": r["domain"], "priorite": r["priority"], "titre": r["title"],
+             "texte": r["text"], "origine": r["origin"], "preuves": r["evidence"]}
+            for r in diag.recommendations
+        ],
+        "partenariat": None if diag.gaps is None else {
+            "acteurs": int(diag.graph.number_of_nodes()), "relations": int(diag.graph.number_of_edges()),
+            "liens_a_creer": diag.gaps.to_dict("records"),
+        },
+        "sources_manquantes": [{"role": k, "libelle": ROLE_LABELS[k], "comment_ajouter": v} for k, v in diag.missing.items()],
+        "millesimes": diag.data.vintages(),
+        "parametres": diag.params,
+        "versions": {"atelier": __version__, "donnees": diag.data.catalog.fingerprint()},
+    })
+
+
+def write_json(diag: CommuneDiagnostic, path: Path) -> Path:
+    from diagnostic.report import write_atomic
+
+    return write_atomic(path, json.dumps(results(diag), ensure_ascii=False, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,57 @@
+"""Files a diagnostic leaves beside its report: CSV tables, GeoPackage, resultats.json.
+
+CSV files use French headers, UTF-8 with a byte-order mark and ``;`` as
+separator, so that French spreadsheets open them as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from diagnostic.commune import CommuneDiagnostic, write_json
+
+CSV_OPTIONS = {"sep": ";", "index": False, "encoding": "utf-8-sig", "decimal": ",", "lineterminator": "\n"}
+SOCIAL_HEADERS = {"code": "territoire", "label": "indicateur", "value": "valeur", "unit": "unite", "status": "statut",
+                  "ref_all_qpv": "reference_moyenne_qpv", "ref_commune": "reference_commune",
+                  "ref_department": "reference_departement", "ref_catalog": "reference_catalogue",
+                  "source": "source", "vintage": "millesime"}
+COVERAGE_HEADERS = {"level": "niveau", "code": "territoire", "domain_label": "domaine",
+                    "services_inside": "services_dans_le_territoire", "services_band": "services_dans_la_bande",
+                    "nearest_m": "distance_plus_proche_m", "per_1000": "services_pour_1000_hab",
+                    "population": "population", "method": "methode"}
+NEEDS_HEADERS = {"rank": "rang", "code": "territoire", "domain_label": "domaine", "level": "niveau",
+                 "unmet": "score_non_couvert", "need": "besoin", "need_measured_part": "part_mesuree",
+                 "need_expressed_part": "part_exprimee", "response": "reponse", "services_band": "services_dans_la_bande",
+                 "nearest_m": "distance_plus_proche_m", "mediation_posts": "postes_adultes_relais",
+                 "obs_count": "observations", "note": "remarque"}
+
+
+def _csv(df: pd.DataFrame, headers: dict[str, str], path: Path) -> Path:
+    cols = [c for c in headers if c in df.columns]
+    df[cols].rename(columns=headers).to_csv(path, **CSV_OPTIONS)
+    return path
+
+
+def write_tables(diag: CommuneDiagnostic, dest: Path) -> list[Path]:
+    """Indicator, coverage, needs and recommendation tables as CSV; geometries as GeoPackage."""
+    dest.mkdir(parents=True, exist_ok=True)
+    files = [
+        _csv(diag.social, SOCIAL_HEADERS, dest / "indicateurs.csv"),
+        _csv(diag.coverage, COVERAGE_HEADERS, dest / "couverture.csv"),
+        _csv(diag.needs, NEEDS_HEADERS, dest / "besoins_non_couverts.csv"),
+    ]
+    recs = pd.DataFrame(diag.recommendations)
+    files.append(_csv(recs, {"priority": "priorite", "type": "type", "domain_label": "domaine", "title": "titre",
+                             "text": "texte", "origin": "origine"}, dest / "recommandations.csv"))
+    gpkg = dest / "territoire.gpkg"
+    gpkg.unlink(missing_ok=True)
+    diag.commune_shape.to_file(gpkg, layer="commune", driver="GPKG")
+    if diag.has_qpv:
+        diag.qpv.to_file(gpkg, layer="qpv", driver="GPKG")
+    if len(diag.services):
+        diag.services.to_file(gpkg, layer="services", driver="GPKG")
+    files.append(gpkg)
+    files.append(write_json(diag, dest / "resultats.json"))
+    return files

@@ -1,0 +1,130 @@
+"""``diagnostic run``: one commune's diagnostic, from parameters to ``<output>/<code>/``.
+
+Parameters are validated before they reach the notebook. The notebook runs
+into a temporary folder beside the final one, which replaces the previous
+report only when everything succeeded: a failure never destroys a report that
+was already produced. A failed notebook is kept in ``<output>/_echecs/<code>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from diagnostic.catalog import PROJECT_ROOT
+from diagnostic.commune import validate_params
+from diagnostic.errors import NotebookExecutionError
+from diagnostic.execution import execute
+from diagnostic.report import export_html, write_atomic
+from diagnostic.territory import TerritoryData, load_territory
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "diagnostic_territorial.ipynb"
+FAILED_DIR = "_echecs"
+PARAMETERS_FILE = "parametres.json"
+
+
+@dataclass
+class RunResult:
+    code: str
+    folder: Path
+    files: list[str]
+    seconds: float
+
+
+def run_parameters(
+    data: TerritoryData,
+    code: str,
+    *,
+    band_m: float = 300.0,
+    domains: list[str] | None = None,
+    needs_rules: str | None = None,
+    reco_rules: str | None = None,
+    indicator: str = "poverty_rate",
+    tiles: bool = False,
+) -> dict[str, Any]:
+    """The notebook parameters for one commune, checked (a known commune code, nothing else)."""
+    code = str(code).strip()
+    validate_params(data, code, band_m, domains)
+    return {
+        "catalog": str(data.catalog.path),
+        "commune": code,
+        "data_dir": str(data.catalog.data_dir),
+        "band_m": float(band_m),
+        "domains": list(domains) if domains else None,
+        "needs_rules": str(Path(needs_rules).resolve()) if needs_rules else None,
+        "reco_rules": str(Path(reco_rules).resolve()) if reco_rules else None,
+        "indicator": indicator,
+        "tiles": bool(tiles),
+    }
+
+
+def run_commune(
+    catalog: str | Path | TerritoryData,
+    code: str,
+    output: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    notebook: Path = NOTEBOOK,
+    **options: Any,
+) -> RunResult:
+    """Execute and export the diagnostic of ``code`` into ``output/code``."""
+    start = time.perf_counter()
+    data = catalog if isinstance(catalog, TerritoryData) else load_territory(catalog, data_dir)
+    params = run_parameters(data, code, **options)
+    code = params["commune"]
+    output = Path(output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=output, prefix=f".{code}.", suffix=".tmp"))
+    tmp.chmod(0o755)
+    try:
+        nb_path = tmp / "diagnostic.ipynb"
+        try:
+            execute(notebook, nb_path, {**params, "output_dir": str(tmp)}, cwd=notebook.parent)
+        except NotebookExecutionError as exc:
+            kept = _replace(tmp, output / FAILED_DIR / code)
+            exc.path = kept / "diagnostic.ipynb"
+            raise
+        commune = data.commune(code)
+        export_html(
+            nb_path,
+            tmp / "rapport.html",
+            title=f"Diagnostic territorial — {commune['lib_com']}",
+            subtitle=f"Commune {code} · {data.catalog.name}",
+            vintages=_vintages(data),
+            fictional=data.catalog.fictional,
+        )
+        write_atomic(tmp / PARAMETERS_FILE, json.dumps(params, ensure_ascii=False, indent=2) + "\n")
+        files = sorted(p.name for p in tmp.iterdir())
+        folder = _replace(tmp, output / code)
+        shutil.rmtree(output / FAILED_DIR / code, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return RunResult(code, folder, files, time.perf_counter() - start)
+
+
+def _vintages(data: TerritoryData) -> str:
+    seen = []
+    for v in data.vintages():
+        text = f"{v['role']} {v['millesime']}".strip()
+        if v["millesime"] and text not in seen:
+            seen.append(text)
+    return " ; ".join(seen)
+
+
+def _replace(src: Path, dest: Path) -> Path:
+    """Move ``src`` to ``dest``, replacing it in two renames (never a half-written ``dest``)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+    os.replace(src, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return dest
