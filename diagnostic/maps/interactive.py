@@ -1,0 +1,405 @@
+"""Interactive folium maps: one commune with its QPVs and services, and the overview of communes.
+
+Every text from the data is HTML-escaped in Python before it reaches the page;
+popups and tooltips are bound with plain Leaflet (no jQuery). Geometries are
+simplified and rounded once, and each is embedded once: the QPV layer carries
+the choropleth fill, the strong-need outline and the tooltip together.
+"""
+
+from __future__ import annotations
+
+import json
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from folium.map import Layer
+from folium.template import Template
+from folium.utilities import JsCode
+
+from diagnostic.maps import style as st
+from diagnostic.maps.geometry import band_ring, feature_collection, lambert93, web_geometries
+from diagnostic.maps.offline import make_offline
+from diagnostic.reference import DOMAINS
+
+#: A domain with more service points than this is clustered.
+CLUSTER_FROM = 20
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '© les contributeurs d’<a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
+HATCH_ID = "diag-hachures"
+HATCH_FILL = f"url(#{HATCH_ID})"
+_BIND_TOOLTIP = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); }")
+_BIND_LINK = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); l.bindPopup(f.properties.pop); }")
+
+
+class _Furniture(MacroElement):
+    """Legend, metric scale bar and the SVG hatch pattern of missing values."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function() {
+            if (!document.getElementById({{ this.hatch_id|tojson }})) {
+                var holder = document.createElement("div");
+                holder.innerHTML = {{ this.hatch_svg|tojson }};
+                document.body.appendChild(holder.firstChild);
+            }
+            L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+            {%- if this.legend %}
+            var legend = L.control({position: "bottomright"});
+            legend.onAdd = function() {
+                var div = L.DomUtil.create("div", "diag-legende");
+                div.innerHTML = {{ this.legend|tojson }};
+                return div;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+            {%- endif %}
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, legend: str) -> None:
+        super().__init__()
+        self._name = "Furniture"
+        self.legend = legend
+        self.hatch_id = HATCH_ID
+        self.hatch_svg = (
+            f'<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>'
+            f'<pattern id="{HATCH_ID}" patternUnits="userSpaceOnUse" width="7" height="7" '
+            f'patternTransform="rotate(45)"><rect width="7" height="7" fill="{st.MISSING_FILL}"/>'
+            f'<line x1="0" y1="0" x2="0" y2="7" stroke="{st.MISSING_HATCH}" stroke-width="2.5"/>'
+            f"</pattern></defs></svg>"
+        )
+
+
+def _swatch(fill: str, outline: str = "#666", extra: str = "") -> str:
+    return f'<i style="background:{fill};border-color:{outline};{extra}"></i>'
+
+
+_HATCH_SWATCH = _swatch(
+    f"repeating-linear-gradient(45deg,{st.MISSING_HATCH} 0 2px,{st.MISSING_FILL} 2px 6px)"
+)
+
+
+def _legend(
+    title: str | None,
+    classes: st.Classes | None,
+    has_missing: bool,
+    *,
+    band_m: float | None = None,
+    needs: bool = False,
+) -> str:
+    """The French legend (HTML; the title comes from the caller and is escaped)."""
+    rows = []
+    if classes is not None:
+        rows.append(f"<h4>{st.esc(title)}</h4>")
+        rows += [f"<div>{_swatch(c)}{label}</div>" for c, label in zip(classes.colours, classes.labels)]
+        if has_missing:
+            rows.append(f"<div>{_HATCH_SWATCH}{st.MISSING_LABEL}</div>")
+    elif title is not None:
+        rows.append(f"<div>{_swatch(st.NEUTRAL_FILL, st.QPV_OUTLINE)}{st.esc(title)}</div>")
+    if needs:
+        rows.append(f"<div>{_swatch('transparent', st.NEED_OUTLINE, 'border-width:3px')}{st.NEED_LABEL}</div>")
+    if band_m is not None:
+        rows.append(
+            f"<div>{_swatch(st.BAND_FILL, st.BAND_OUTLINE, 'border-style:dashed')}"
+            f"Bande de {band_m:g} m autour des QPV</div>"
+        )
+    return "".join(rows)
+
+
+def _base_map(area: gpd.GeoDataFrame, tiles: bool, title: str) -> folium.Map:
+    """A map without tiles fitted to ``area`` (Lambert-93), or with OpenStreetMap when asked."""
+    minx, miny, maxx, maxy = area.to_crs("EPSG:4326").total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
+                   minZoom=5, maxZoom=19)
+    m.get_root().title = st.esc(title)
+    if tiles:
+        folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name="Fond OpenStreetMap", max_zoom=19).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def _outlines(gdf: gpd.GeoDataFrame, name: str, style: dict, tolerance_m: float) -> folium.GeoJson:
+    """Non-interactive outlines (background communes, the commune's limit)."""
+    return folium.GeoJson(
+        feature_collection(gdf, tolerance_m=tolerance_m),
+        name=name,
+        style_function=lambda _: style,
+        interactive=False,
+    )
+
+
+def _qpv_tooltips(
+    qpv: gpd.GeoDataFrame,
+    indicator: str | None,
+    indicator_label: str | None,
+    classes: st.Classes | None,
+    needs: dict[str, list[str]],
+) -> list[str]:
+    tips = []
+    for row in qpv.itertuples(index=False):
+        lines = [f"<b>{st.esc(row.lib_qp)}</b> ({st.esc(row.code_qp)})"]
+        population = getattr(row, "population", None)
+        if population is not None and pd.notna(population):
+            lines.append(f"Population : {st.french_number(population, 0)} hab.")
+        if indicator is not None and classes is not None:
+            lines.append(f"{st.esc(indicator_label)} : {classes.format(getattr(row, indicator))}")
+        if row.code_qp in needs:
+            lines.append(f"Besoins forts non couverts : {st.esc(' ; '.join(needs[row.code_qp]))}")
+        tips.append("<br>".join(lines))
+    return tips
+
+
+def _qpv_styles(qpv: gpd.GeoDataFrame, indicator: str | None, classes: st.Classes | None,
+                needs: dict[str, list[str]]) -> dict[str, dict]:
+    styles = {}
+    for row in qpv.itertuples(index=False):
+        if classes is None:
+            fill, opacity = st.NEUTRAL_FILL, 0.45
+        else:
+            fill, opacity = classes.colour(getattr(row, indicator)) or HATCH_FILL, 0.85
+        strong = row.code_qp in needs
+        styles[row.code_qp] = {
+            "fillColor": fill,
+            "fillOpacity": opacity,
+            "color": st.NEED_OUTLINE if strong else st.QPV_OUTLINE,
+            "weight": 3.5 if strong else 1.5,
+            "className": "diag-qpv diag-besoin-fort" if strong else "diag-qpv",
+        }
+    return styles
+
+
+def _compact_json(obj: object) -> str:
+    """JSON for an inline script: no spaces, accents kept, HTML-significant characters escaped."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    for char in "<>&'":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
+
+
+class _Points(Layer):
+    """Point features (services, partners) as compact rows, clustered or not.
+
+    Each row is ``[lat, lon, name, type index, address, hours]``, already
+    HTML-escaped: far lighter than a GeoJSON feature per point.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = {% if this.cluster %}L.markerClusterGroup({
+            showCoverageOnHover: false, maxClusterRadius: 45, disableClusteringAtZoom: 17,
+            iconCreateFunction: function(c) {
+                var n = c.getChildCount(), s = n < 10 ? 28 : n < 100 ? 34 : 40;
+                return L.divIcon({className: {{ this.cluster_class|tojson }}, iconSize: L.point(s, s),
+                    html: '<span style="background:{{ this.colour }};line-height:' + (s - 4) + 'px">' + n + '</span>'});
+            }
+        }){% else %}L.featureGroup(){% endif %};
+        (function() {
+            var types = {{ this.types }}, style = {{ this.marker }}, markers = [];
+            {{ this.rows }}.forEach(function(r) {
+                var m = L.circleMarker([r[0], r[1]], style).bindTooltip(r[2]);
+                m.bindPopup("<b>" + r[2] + "</b><br>" + types[r[3]]
+                    + (r[4] ? "<br>Adresse : " + r[4] : "") + (r[5] ? "<br>Horaires : " + r[5] : ""));
+                markers.push(m);
+            });
+            {% if this.cluster %}{{ this.get_name() }}.addLayers(markers);
+            {% else %}markers.forEach(function(m) { {{ this.get_name() }}.addLayer(m); });{% endif %}
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, points: gpd.GeoDataFrame, types: pd.Series, *, name: str, colour: str,
+                 marker: dict, css_class: str, cluster: bool) -> None:
+        super().__init__(name=name, overlay=True)
+        self._name = "Points"
+        lonlat = shapely.get_coordinates(web_geometries(points.geometry, 0))
+        codes, labels = pd.factorize(types.map(st.esc))
+        texts = [points[c].map(st.esc) if c in points else [""] * len(points) for c in ("name", "address", "hours")]
+        self.rows = _compact_json([
+            [lat, lon, n, int(t), a, h]
+            for (lon, lat), n, t, a, h in zip(lonlat.tolist(), texts[0], codes, texts[1], texts[2])
+        ])
+        self.types = _compact_json(list(labels))
+        self.marker = _compact_json({**marker, "className": css_class})
+        self.colour = colour
+        self.cluster = cluster
+        self.cluster_class = css_class.replace("diag-service", "diag-cluster") if cluster else ""
+
+
+def _services_layers(services: gpd.GeoDataFrame, cluster: bool) -> list[_Points]:
+    """One layer per mediation domain, in report order; dense domains are clustered."""
+    if services.empty:
+        return []
+    domain = services["domain"] if "domain" in services else pd.Series(None, index=services.index)
+    labels = services["domain_label"] if "domain_label" in services else pd.Series(None, index=services.index)
+    keyed = pd.DataFrame([st.domain_style(k, lab) for k, lab in zip(domain, labels)],
+                         columns=["key", "label", "colour"], index=services.index)
+    types = services["type_label"] if "type_label" in services else services["type_code"]
+    order = list(DOMAINS) + [st.OTHER_DOMAIN[0]]
+    layers = []
+    for key in sorted(keyed["key"].unique(), key=order.index):
+        part = services[keyed["key"] == key]
+        label, colour = keyed.loc[part.index[0], ["label", "colour"]]
+        layers.append(_Points(
+            part, types.loc[part.index],
+            name=f'<span class="diag-point" style="background:{colour}"></span> {st.esc(label)} ({len(part)})',
+            colour=colour,
+            marker={"radius": 6, "color": "#ffffff", "weight": 1.5, "fillColor": colour, "fillOpacity": 0.95},
+            css_class=f"diag-service diag-service-{key}",
+            cluster=cluster and len(part) > CLUSTER_FROM,
+        ))
+    return layers
+
+
+def _actors_layer(actors: gpd.GeoDataFrame) -> _Points:
+    return _Points(
+        actors, actors["type_label"],
+        name=f'<span class="diag-point" style="background:{st.ACTOR_COLOUR}"></span> Partenaires ({len(actors)})',
+        colour=st.ACTOR_COLOUR,
+        marker={"radius": 5, "color": st.ACTOR_COLOUR, "weight": 2, "fillColor": "#ffffff", "fillOpacity": 1},
+        css_class="diag-partenaire",
+        cluster=False,
+    )
+
+
+def commune_map(
+    commune: gpd.GeoDataFrame,
+    qpv: gpd.GeoDataFrame,
+    services: gpd.GeoDataFrame,
+    *,
+    indicator: str | None = None,
+    indicator_label: str | None = None,
+    needs: pd.DataFrame | None = None,
+    band_m: float = 300,
+    context: gpd.GeoDataFrame | None = None,
+    actors: gpd.GeoDataFrame | None = None,
+    tiles: bool = False,
+    cluster: bool = True,
+    scheme: str = "natural_breaks",
+    k: int = 5,
+    tolerance_m: float = 3.0,
+) -> folium.Map:
+    """The map of one commune: its QPVs and their band, services by domain, needs, partners.
+
+    The QPVs are coloured by ``indicator`` (classes from mapclassify, French
+    legend); QPVs with a strong unmet need in ``needs`` get a red outline and
+    their tooltip lists the domains. Surrounding communes (``context``) are the
+    background; ``tiles=True`` adds OpenStreetMap (the page then needs the network
+    for the tiles only). ``cluster=False`` draws every service point.
+    """
+    commune = lambert93(commune, "commune")
+    qpv = lambert93(qpv, "QPV").reset_index(drop=True)
+    services = lambert93(services, "services").reset_index(drop=True)
+    name = str(commune["lib_com"].iloc[0])
+    m = _base_map(commune, tiles, f"Carte – {name}")
+    if context is not None and not context.empty:
+        context = lambert93(context, "communes voisines")
+        if "insee_com" in context:
+            context = context[~context["insee_com"].isin(commune["insee_com"])]
+        _outlines(context, "Communes voisines", {
+            "color": st.CONTEXT_OUTLINE, "weight": 1, "fillColor": st.CONTEXT_FILL,
+            "fillOpacity": 0 if tiles else 1, "className": "diag-contexte",
+        }, max(tolerance_m, 10.0)).add_to(m)
+    _outlines(commune, f"Limite communale – {st.esc(name)}", {
+        "color": st.COMMUNE_OUTLINE, "weight": 2.5, "fillColor": "#ffffff",
+        "fillOpacity": 0 if tiles else 1, "className": "diag-commune",
+    }, tolerance_m).add_to(m)
+
+    classes = None
+    if indicator is not None:
+        if indicator not in qpv:
+            raise KeyError(f"indicator column {indicator!r} not in the QPV table")
+        classes = st.classify(qpv[indicator], k=k, scheme=scheme)
+    strong = st.strong_needs(needs)
+    if not qpv.empty:
+        band = band_ring(qpv, band_m)
+        folium.GeoJson(
+            feature_collection(band, {"tip": [f"Bande de {band_m:g} m autour des QPV"]}, tolerance_m=tolerance_m),
+            name=f"Bande de {band_m:g} m autour des QPV",
+            style_function=lambda _: {
+                "color": st.BAND_OUTLINE, "weight": 1, "dashArray": "5 4", "fillColor": st.BAND_FILL,
+                "fillOpacity": 0.45, "className": "diag-bande",
+            },
+            on_each_feature=_BIND_TOOLTIP,
+        ).add_to(m)
+        styles = _qpv_styles(qpv, indicator, classes, strong)
+        qpv_name = "Quartiers prioritaires (QPV)" if indicator is None else f"QPV – {st.esc(indicator_label or indicator)}"
+        folium.GeoJson(
+            feature_collection(
+                qpv, {"tip": _qpv_tooltips(qpv, indicator, indicator_label or indicator, classes, strong)},
+                ids=qpv["code_qp"].tolist(), tolerance_m=tolerance_m,
+            ),
+            name=qpv_name,
+            style_function=lambda f: styles[f["id"]],
+            on_each_feature=_BIND_TOOLTIP,
+        ).add_to(m)
+    for layer in _services_layers(services, cluster):
+        layer.add_to(m)
+    if actors is not None and not actors.empty:
+        _actors_layer(lambert93(actors, "partenaires").reset_index(drop=True)).add_to(m)
+    has_missing = classes is not None and qpv[indicator].isna().any()
+    legend = _legend(
+        (indicator_label or indicator) if classes is not None else ("Quartiers prioritaires (QPV)" if not qpv.empty else None),
+        classes if classes is not None and classes.bins else None,
+        bool(has_missing),
+        band_m=band_m if not qpv.empty else None,
+        needs=bool(strong),
+    )
+    _Furniture(legend).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return make_offline(m)
+
+
+def overview_map(
+    communes: gpd.GeoDataFrame,
+    *,
+    indicator: str,
+    indicator_label: str,
+    link_column: str = "rapport",
+    tiles: bool = False,
+    scheme: str = "natural_breaks",
+    k: int = 5,
+    tolerance_m: float = 25.0,
+) -> folium.Map:
+    """Every diagnosed commune coloured by ``indicator``, each linking to its report.
+
+    ``link_column`` holds a link relative to the page (e.g. ``31555/rapport.html``);
+    a commune without one says that its report is not available.
+    """
+    communes = lambert93(communes, "communes").reset_index(drop=True)
+    m = _base_map(communes, tiles, f"Vue d’ensemble – {indicator_label}")
+    classes = st.classify(communes[indicator], k=k, scheme=scheme)
+    tips, pops = [], []
+    for row in communes.itertuples(index=False):
+        head = f"<b>{st.esc(row.lib_com)}</b> ({st.esc(row.insee_com)})"
+        tips.append(f"{head}<br>{st.esc(indicator_label)} : {classes.format(getattr(row, indicator))}")
+        link = getattr(row, link_column)
+        pops.append(
+            f'{head}<br><a href="{st.esc(link)}">Ouvrir le rapport</a>' if st.esc(link)
+            else f"{head}<br>Rapport non disponible"
+        )
+    styles = {
+        row.insee_com: {
+            "fillColor": classes.colour(getattr(row, indicator)) or HATCH_FILL,
+            "fillOpacity": 0.85, "color": "#4d4d4d", "weight": 1, "className": "diag-commune-apercu",
+        }
+        for row in communes.itertuples(index=False)
+    }
+    folium.GeoJson(
+        feature_collection(communes, {"tip": tips, "pop": pops}, ids=communes["insee_com"].tolist(),
+                           tolerance_m=tolerance_m),
+        name=f"Communes – {st.esc(indicator_label)}",
+        style_function=lambda f: styles[f["id"]],
+        on_each_feature=_BIND_LINK,
+    ).add_to(m)
+    _Furniture(_legend(indicator_label, classes if classes.bins else None,
+                       bool(communes[indicator].isna().any()))).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return make_offline(m)
+
