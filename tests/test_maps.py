@@ -252,3 +252,16 @@ def test_browser_report_with_two_fragments(inputs, demo, offline_page, tmp_path)
     assert page.locator(".leaflet-container").count() == 2
     assert page.locator("path.diag-qpv").count() == len(inputs["qpv"])
     assert page.locator("path.diag-commune-apercu").count() == len(communes)
+
+
+def test_minimal_and_degenerate_inputs(inputs, tmp_path):
+    commune, qpv, services = inputs["commune"], inputs["qpv"], inputs["services"]
+    bare = _text(maps.map_html(maps.commune_map(commune, qpv.iloc[:0], services.iloc[:0])))
+    assert "Limite communale" in bare and "diag-qpv" not in bare and "Bande de" not in bare
+    plain = _text(maps.map_html(maps.commune_map(commune, qpv, services.drop(columns=["domain", "domain_label"]))))
+    assert f"Autres services ({len(services)})" in plain and "Quartiers prioritaires (QPV)" in plain
+    secret = qpv.assign(poverty_rate=np.nan)
+    hidden = _text(maps.map_html(maps.commune_map(commune, secret, services, indicator="poverty_rate",
+                                                  indicator_label="Taux de pauvreté (%)", band_m=500)))
+    assert "Secret ou non disponible" in hidden and "Bande de 500 m autour des QPV" in hidden
+    assert maps.static_map(commune, secret, services, tmp_path / "s.png", indicator="poverty_rate").exists()

@@ -85,22 +85,24 @@ _HATCH_SWATCH = _swatch(
 
 
 def _legend(
-    title: str | None,
+    title: str,
     classes: st.Classes | None,
     has_missing: bool,
     *,
     band_m: float | None = None,
     needs: bool = False,
 ) -> str:
-    """The French legend (HTML; the title comes from the caller and is escaped)."""
-    rows = []
-    if classes is not None:
-        rows.append(f"<h4>{st.esc(title)}</h4>")
+    """The French legend (HTML; the title comes from the caller and is escaped).
+
+    Without classes (no indicator), the title names the plain QPV fill.
+    """
+    if classes is None:
+        rows = [f"<div>{_swatch(st.NEUTRAL_FILL, st.QPV_OUTLINE)}{st.esc(title)}</div>"]
+    else:
+        rows = [f"<h4>{st.esc(title)}</h4>"]
         rows += [f"<div>{_swatch(c)}{label}</div>" for c, label in zip(classes.colours, classes.labels)]
         if has_missing:
             rows.append(f"<div>{_HATCH_SWATCH}{st.MISSING_LABEL}</div>")
-    elif title is not None:
-        rows.append(f"<div>{_swatch(st.NEUTRAL_FILL, st.QPV_OUTLINE)}{st.esc(title)}</div>")
     if needs:
         rows.append(f"<div>{_swatch('transparent', st.NEED_OUTLINE, 'border-width:3px')}{st.NEED_LABEL}</div>")
     if band_m is not None:
@@ -135,35 +137,37 @@ def _outlines(gdf: gpd.GeoDataFrame, name: str, style: dict, tolerance_m: float)
 
 def _qpv_tooltips(
     qpv: gpd.GeoDataFrame,
-    indicator: str | None,
-    indicator_label: str | None,
+    values: pd.Series | None,
+    label: str | None,
     classes: st.Classes | None,
     needs: dict[str, list[str]],
 ) -> list[str]:
+    """French tooltip of each QPV: name, code, population, indicator value, strong needs."""
+    population = qpv["population"] if "population" in qpv else pd.Series(None, index=qpv.index)
     tips = []
-    for row in qpv.itertuples(index=False):
-        lines = [f"<b>{st.esc(row.lib_qp)}</b> ({st.esc(row.code_qp)})"]
-        population = getattr(row, "population", None)
-        if population is not None and pd.notna(population):
-            lines.append(f"Population : {st.french_number(population, 0)} hab.")
-        if indicator is not None and classes is not None:
-            lines.append(f"{st.esc(indicator_label)} : {classes.format(getattr(row, indicator))}")
-        if row.code_qp in needs:
-            lines.append(f"Besoins forts non couverts : {st.esc(' ; '.join(needs[row.code_qp]))}")
+    for i, code in qpv["code_qp"].items():
+        lines = [f"<b>{st.esc(qpv.at[i, 'lib_qp'])}</b> ({st.esc(code)})"]
+        if pd.notna(population[i]):
+            lines.append(f"Population : {st.french_number(population[i], 0)} hab.")
+        if values is not None and classes is not None:
+            lines.append(f"{st.esc(label)} : {classes.format(values[i])}")
+        if code in needs:
+            lines.append(f"Besoins forts non couverts : {st.esc(' ; '.join(needs[code]))}")
         tips.append("<br>".join(lines))
     return tips
 
 
-def _qpv_styles(qpv: gpd.GeoDataFrame, indicator: str | None, classes: st.Classes | None,
+def _qpv_styles(qpv: gpd.GeoDataFrame, values: pd.Series | None, classes: st.Classes | None,
                 needs: dict[str, list[str]]) -> dict[str, dict]:
+    """Style of each QPV: class colour (hatched when missing) and a red outline for strong needs."""
     styles = {}
-    for row in qpv.itertuples(index=False):
-        if classes is None:
+    for i, code in qpv["code_qp"].items():
+        if values is None or classes is None:
             fill, opacity = st.NEUTRAL_FILL, 0.45
         else:
-            fill, opacity = classes.colour(getattr(row, indicator)) or HATCH_FILL, 0.85
-        strong = row.code_qp in needs
-        styles[row.code_qp] = {
+            fill, opacity = classes.colour(values[i]) or HATCH_FILL, 0.85
+        strong = code in needs
+        styles[code] = {
             "fillColor": fill,
             "fillOpacity": opacity,
             "color": st.NEED_OUTLINE if strong else st.QPV_OUTLINE,
@@ -311,11 +315,13 @@ def commune_map(
         "fillOpacity": 0 if tiles else 1, "className": "diag-commune",
     }, tolerance_m).add_to(m)
 
-    classes = None
+    values = classes = None
+    label = indicator_label or indicator
     if indicator is not None:
         if indicator not in qpv:
             raise KeyError(f"indicator column {indicator!r} not in the QPV table")
-        classes = st.classify(qpv[indicator], k=k, scheme=scheme)
+        values = pd.to_numeric(qpv[indicator], errors="coerce")
+        classes = st.classify(values, k=k, scheme=scheme)
     strong = st.strong_needs(needs)
     if not qpv.empty:
         band = band_ring(qpv, band_m)
@@ -328,14 +334,11 @@ def commune_map(
             },
             on_each_feature=_BIND_TOOLTIP,
         ).add_to(m)
-        styles = _qpv_styles(qpv, indicator, classes, strong)
-        qpv_name = "Quartiers prioritaires (QPV)" if indicator is None else f"QPV – {st.esc(indicator_label or indicator)}"
+        styles = _qpv_styles(qpv, values, classes, strong)
         folium.GeoJson(
-            feature_collection(
-                qpv, {"tip": _qpv_tooltips(qpv, indicator, indicator_label or indicator, classes, strong)},
-                ids=qpv["code_qp"].tolist(), tolerance_m=tolerance_m,
-            ),
-            name=qpv_name,
+            feature_collection(qpv, {"tip": _qpv_tooltips(qpv, values, label, classes, strong)},
+                               ids=qpv["code_qp"].tolist(), tolerance_m=tolerance_m),
+            name="Quartiers prioritaires (QPV)" if indicator is None else f"QPV – {st.esc(label)}",
             style_function=lambda f: styles[f["id"]],
             on_each_feature=_BIND_TOOLTIP,
         ).add_to(m)
@@ -343,12 +346,11 @@ def commune_map(
         layer.add_to(m)
     if actors is not None and not actors.empty:
         _actors_layer(lambert93(actors, "partenaires").reset_index(drop=True)).add_to(m)
-    has_missing = classes is not None and qpv[indicator].isna().any()
-    legend = _legend(
-        (indicator_label or indicator) if classes is not None else ("Quartiers prioritaires (QPV)" if not qpv.empty else None),
-        classes if classes is not None and classes.bins else None,
-        bool(has_missing),
-        band_m=band_m if not qpv.empty else None,
+    legend = "" if qpv.empty else _legend(
+        "Quartiers prioritaires (QPV)" if classes is None else label,
+        classes,
+        values is not None and bool(values.isna().any()),
+        band_m=band_m,
         needs=bool(strong),
     )
     _Furniture(legend).add_to(m)
@@ -374,23 +376,18 @@ def overview_map(
     """
     communes = lambert93(communes, "communes").reset_index(drop=True)
     m = _base_map(communes, tiles, f"Vue d’ensemble – {indicator_label}")
-    classes = st.classify(communes[indicator], k=k, scheme=scheme)
-    tips, pops = [], []
-    for row in communes.itertuples(index=False):
-        head = f"<b>{st.esc(row.lib_com)}</b> ({st.esc(row.insee_com)})"
-        tips.append(f"{head}<br>{st.esc(indicator_label)} : {classes.format(getattr(row, indicator))}")
-        link = getattr(row, link_column)
-        pops.append(
-            f'{head}<br><a href="{st.esc(link)}">Ouvrir le rapport</a>' if st.esc(link)
-            else f"{head}<br>Rapport non disponible"
-        )
-    styles = {
-        row.insee_com: {
-            "fillColor": classes.colour(getattr(row, indicator)) or HATCH_FILL,
+    values = pd.to_numeric(communes[indicator], errors="coerce")
+    classes = st.classify(values, k=k, scheme=scheme)
+    tips, pops, styles = [], [], {}
+    for i, code in communes["insee_com"].items():
+        head = f"<b>{st.esc(communes.at[i, 'lib_com'])}</b> ({st.esc(code)})"
+        tips.append(f"{head}<br>{st.esc(indicator_label)} : {classes.format(values[i])}")
+        link = st.esc(communes.at[i, link_column])
+        pops.append(f'{head}<br><a href="{link}">Ouvrir le rapport</a>' if link else f"{head}<br>Rapport non disponible")
+        styles[code] = {
+            "fillColor": classes.colour(values[i]) or HATCH_FILL,
             "fillOpacity": 0.85, "color": "#4d4d4d", "weight": 1, "className": "diag-commune-apercu",
         }
-        for row in communes.itertuples(index=False)
-    }
     folium.GeoJson(
         feature_collection(communes, {"tip": tips, "pop": pops}, ids=communes["insee_com"].tolist(),
                            tolerance_m=tolerance_m),
@@ -398,8 +395,7 @@ def overview_map(
         style_function=lambda f: styles[f["id"]],
         on_each_feature=_BIND_LINK,
     ).add_to(m)
-    _Furniture(_legend(indicator_label, classes if classes.bins else None,
-                       bool(communes[indicator].isna().any()))).add_to(m)
+    _Furniture(_legend(indicator_label, classes, bool(values.isna().any()))).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return make_offline(m)
 

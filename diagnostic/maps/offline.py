@@ -82,7 +82,8 @@ def make_offline(m: folium.Map) -> folium.Map:
 
     Idempotent; the maps of this package come out of it, so that their display in
     a notebook needs no network either. Elements added later are handled by
-    :func:`map_html`, :func:`save_map` and :func:`map_fragment`.
+    :func:`map_html`, :func:`save_map` and :func:`map_fragment`; a folium plugin
+    other than Leaflet.markercluster loses its CDN script and will not work.
     """
     stack = [m]
     while stack:

@@ -58,12 +58,16 @@ def static_map(
     pad = 0.05 * max(xmax - xmin, ymax - ymin)
     xmin, ymin, xmax, ymax = xmin - pad, ymin - pad, xmax + pad, ymax + pad
     if context is not None and not context.empty:
-        lambert93(context, "communes voisines").plot(
+        context = lambert93(context, "communes voisines")
+        if "insee_com" in context:
+            context = context[~context["insee_com"].isin(commune["insee_com"])]
+        context.plot(
             ax=ax, color=st.CONTEXT_FILL, edgecolor=st.CONTEXT_OUTLINE, linewidth=0.5
         )
     commune.plot(ax=ax, color="white", edgecolor=st.COMMUNE_OUTLINE, linewidth=1.5)
     handles: list = []
-    classes = st.classify(qpv[indicator], k=k, scheme=scheme) if indicator is not None else None
+    values = pd.to_numeric(qpv[indicator], errors="coerce") if indicator is not None else None
+    classes = st.classify(values, k=k, scheme=scheme) if values is not None else None
     strong = st.strong_needs(needs)
     if not qpv.empty:
         band_ring(qpv, band_m).plot(
@@ -73,7 +77,7 @@ def static_map(
             qpv.plot(ax=ax, color=st.NEUTRAL_FILL, alpha=0.6, linewidth=0)
             handles.append(Patch(facecolor=st.NEUTRAL_FILL, edgecolor=st.QPV_OUTLINE, label="Quartiers prioritaires (QPV)"))
         else:
-            colours = qpv[indicator].map(classes.colour)
+            colours = values.map(classes.colour)
             known = colours.notna()
             if known.any():
                 qpv[known].plot(ax=ax, color=colours[known].tolist(), alpha=0.85, linewidth=0)
