@@ -30,7 +30,8 @@ $(CHROMIUM):
 
 demo: $(KERNEL)
 	$(BIN)/diagnostic data check --catalog data/demo/catalogue.yaml
-	$(BIN)/diagnostic territories --catalog data/demo/catalogue.yaml
+	$(BIN)/diagnostic run --catalog data/demo/catalogue.yaml --commune 99101 --output $(OUTPUT)
+	@echo "Rapport de démonstration (données fictives) : $(OUTPUT)/99101/rapport.html"
 
 test: $(KERNEL) $(CHROMIUM)
 	$(BIN)/python -m pytest
