@@ -322,6 +322,109 @@ def _observations(rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# Activity log: (key, probability, sub-types, domains with weights, outcomes with weights, minutes).
+ACTIVITY_MIX = [
+    ("presence", 0.44, ["tournée", "porte-à-porte", "permanence"],
+     {"espace_public": 5, "habitat": 2, "transports": 1.5, "jeunesse": 1.5}, {}, (60, 180)),
+    ("conflit", 0.14, ["temps_reel"] * 13 + ["navette"] * 4 + ["table_ronde"] * 3,
+     {"habitat": 4, "espace_public": 3.5, "transports": 1, "education": 1, "jeunesse": 0.5},
+     {"resolu": 55, "oriente": 15, "en_cours": 20, "sans_suite": 10}, (15, 90)),
+    ("veille", 0.16, ["technique"] * 4 + ["sociale"], {"habitat": 4.5, "espace_public": 4.5, "transports": 1},
+     {"oriente": 6, "en_cours": 4}, (10, 30)),
+    ("mise_en_relation", 0.16, [""],
+     {"acces_droits": 45, "sante": 12, "emploi": 15, "habitat": 10, "education": 8, "jeunesse": 10},
+     {"oriente": 85, "resolu": 10, "en_cours": 5}, (15, 60)),
+    ("concertation", 0.10, ["réunion d'habitants", "fête de quartier", "projet jeunes"],
+     {"jeunesse": 3, "espace_public": 3, "habitat": 2, "education": 2}, {}, (60, 150)),
+]
+# Partners of the demo registry (PARTNERS) that mediators hand people over to, by domain.
+HANDOFF_PARTNERS = {"acces_droits": ["A07", "A06", "A10"], "sante": ["A15"], "emploi": ["A13"],
+                    "habitat": ["A02", "A16"], "education": ["A04", "A05"], "jeunesse": ["A10", "A12", "A13"]}
+# Services notified by technical watch, with their median resolution delay (days).
+WATCH_SERVICES = {"Habitat Lys (bailleur)": 9, "Services techniques municipaux": 14, "Éclairage public": 6,
+                  "Propreté urbaine": 3, "Lysbus (transports)": 20, "Logis du Val (bailleur)": 30}
+ACTIVITY_WEEKDAYS = [0.8, 0.9, 1.1, 0.9, 1.2, 1.3, 0.5]
+ACTIVITY_MONTHS = [0.8, 0.85, 0.95, 1.0, 1.05, 1.15, 1.4, 1.3, 1.0, 0.95, 0.9, 1.25]
+ACTIVITY_HOURS = {9: 2, 10: 4, 11: 5, 12: 2, 13: 2, 14: 5, 15: 6, 16: 9, 17: 11, 18: 12, 19: 10, 20: 8, 21: 5, 22: 2}
+# Where: QPV (or None outside), weight; QN09902B is covered from March only (new team).
+ACTIVITY_PLACES = [("QN09901A", 0.42), ("QN09902B", 0.16), ("QN09903C", 0.22), (None, 0.20)]
+
+
+def _activity_point(rng: np.random.Generator, shape, spread: float) -> Point:
+    """A point in ``shape``, drawn near one of two fixed hot spots (a square, a bus stop) or anywhere."""
+    minx, miny, maxx, maxy = shape.bounds
+    centre = shape.representative_point()
+    spots = [(centre.x, centre.y), ((centre.x + minx) / 2, (centre.y + maxy) / 2)]
+    while True:
+        if rng.random() < 0.6:
+            sx, sy = spots[int(rng.integers(0, 2))]
+            p = Point(rng.normal(sx, spread), rng.normal(sy, spread))
+        else:
+            p = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        if shape.contains(p):
+            return p
+
+
+def _activity(rng: np.random.Generator, communes: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame) -> pd.DataFrame:
+    """A year (2025) of a mediation service's activity log, in the template's format.
+
+    Evenings, Fridays and Saturdays, summer and December are busier; the Hauts
+    de Lys get most of the presence; a third of the entries give only the QPV code.
+    """
+    shapes = qpv.dissolve(by="code_qp").geometry
+    towns = communes.set_index("code").geometry
+    days = pd.date_range("2025-01-01", "2025-12-31", freq="D")
+    rate = 6.2 * np.array([ACTIVITY_WEEKDAYS[d.weekday()] * ACTIVITY_MONTHS[d.month - 1] for d in days])
+    hours, hour_w = list(ACTIVITY_HOURS), np.array(list(ACTIVITY_HOURS.values()), dtype=float)
+    rows = []
+    for day, n in zip(days, rng.poisson(rate)):
+        for _ in range(n):
+            evening = day.weekday() >= 4 or day.month in (7, 8)
+            weights = hour_w * np.where(np.array(hours) >= 19, 1.8 if evening else 1.0, 1.0)
+            kind, _, subtypes, domains, outcomes, (lo, hi) = ACTIVITY_MIX[
+                rng.choice(len(ACTIVITY_MIX), p=[a[1] for a in ACTIVITY_MIX])]
+            place_w = np.array([w if not (code == "QN09902B" and day.month < 3) else 0 for code, w in ACTIVITY_PLACES])
+            code = ACTIVITY_PLACES[rng.choice(len(ACTIVITY_PLACES), p=place_w / place_w.sum())][0]
+            point = None
+            if code is None:
+                town = str(rng.choice(["99101", "99103", "99102"], p=[0.7, 0.25, 0.05]))
+                point = _activity_point(rng, towns[town], 400)
+            elif rng.random() < 0.65:
+                point = _activity_point(rng, shapes[code], 60)
+            domain = str(rng.choice(list(domains), p=np.array(list(domains.values())) / sum(domains.values())))
+            subtype = str(rng.choice(subtypes))
+            outcome = str(rng.choice(list(outcomes), p=np.array(list(outcomes.values())) / sum(outcomes.values()))) if outcomes else ""
+            row = {"date": day.strftime("%Y-%m-%d"),
+                   "heure": f"{int(rng.choice(hours, p=weights / weights.sum())):02d}:{int(rng.choice([0, 15, 30, 45])):02d}",
+                   "duree_min": int(rng.integers(lo // 5, hi // 5 + 1)) * 5, "qpv": code or "", "point": point,
+                   "activite": kind, "sous_type": subtype, "domaine": domain, "public": "", "partenaire": "",
+                   "issue": outcome, "service_signale": "", "date_signalement": "", "date_resolution": "",
+                   "operateur": "Lys Médiation"}
+            if kind == "mise_en_relation":
+                row["partenaire"] = str(rng.choice(HANDOFF_PARTNERS[domain]))
+            elif kind == "conflit" and subtype == "table_ronde" and domain == "habitat":
+                row["partenaire"] = "A02"
+            if kind == "veille" and subtype == "technique":
+                service = str(rng.choice(list(WATCH_SERVICES)))
+                reported = day + pd.Timedelta(days=int(rng.integers(0, 2)))
+                delay = int(np.ceil(rng.lognormal(np.log(WATCH_SERVICES[service]), 0.6)))
+                resolved = reported + pd.Timedelta(days=delay)
+                done = rng.random() > 0.12 and resolved <= pd.Timestamp("2026-01-15")
+                row |= {"service_signale": service, "date_signalement": reported.strftime("%Y-%m-%d"),
+                        "date_resolution": resolved.strftime("%Y-%m-%d") if done else "",
+                        "issue": "resolu" if done else str(rng.choice(["en_cours", "sans_suite"], p=[0.8, 0.2]))}
+            row["public"] = str(rng.choice(["habitants", "jeunes", "familles", "locataires", "commerçants", "seniors"]))
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    located = frame["point"].notna()
+    wgs = gpd.GeoSeries(list(frame.loc[located, "point"]), index=frame.index[located], crs="EPSG:2154").to_crs("EPSG:4326")
+    frame["latitude"] = wgs.y.map("{:.6f}".format).reindex(frame.index).fillna("")
+    frame["longitude"] = wgs.x.map("{:.6f}".format).reindex(frame.index).fillna("")
+    columns = ["date", "heure", "duree_min", "qpv", "latitude", "longitude", "activite", "sous_type", "domaine",
+               "public", "partenaire", "issue", "service_signale", "date_signalement", "date_resolution", "operateur"]
+    return frame[columns]
+
+
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """GeoJSON in WGS84 with coordinates rounded to about 1 m, as the official files are."""
     out = gdf.to_crs("EPSG:4326")
@@ -361,6 +464,7 @@ def write_demo(dest: Path = DEMO_DIR, seed: int = SEED) -> list[Path]:
     actors, relations = _partners(communes)
     save("partenaires.csv", actors, sep=";")
     save("partenaires_relations.csv", relations, sep=";")
+    save("journal_activite.csv", _activity(np.random.default_rng(seed + 9), communes, qpv), sep=";")
     manifest = {"seed": seed, "files": sorted(p.name for p in written), "fictif": True}
     (dest / "GENERE.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return written

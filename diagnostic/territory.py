@@ -12,6 +12,7 @@ import pandas as pd
 from diagnostic.catalog import Catalog, Source, load_catalog
 from diagnostic.errors import CatalogError, UnknownCommuneError, UnknownFormatError
 from diagnostic.sources._io import LoadReport
+from diagnostic.sources.activity import load_activity
 from diagnostic.sources.adultes_relais import load_adultes_relais, load_contrats_de_ville
 from diagnostic.sources.bpe import load_bpe
 from diagnostic.sources.communes import load_communes
@@ -124,6 +125,10 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
             reports.append(rep)
             frames.append(frame)
         observations = pd.concat(frames, ignore_index=True)
+    activity = None
+    if (src := catalog.get("activity")) is not None:
+        activity, rep = load_activity(src, communes, qpv, partners)
+        reports.append(rep)
     communes = _commune_summary(communes, qpv, pairs, qpv_ind, com_ind)
     return TerritoryData(
         catalog=catalog,
@@ -137,6 +142,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         contrats_de_ville=contrats,
         partners=partners,
         observations=observations,
+        activity=activity,
         reports=reports,
     )
 

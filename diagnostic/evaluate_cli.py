@@ -1,0 +1,109 @@
+"""``diagnostic evaluate``: the evaluation notebook, executed with papermill and exported to HTML.
+
+Results go to ``<output>/<code commune>/evaluation/``: ``evaluation.html``
+(the report), ``evaluation.ipynb`` (the executed notebook, to check or rerun)
+and ``evaluation.json`` (the same figures, machine-readable). Every parameter
+is checked before the notebook starts, so a typo fails in a second with a
+French message rather than inside the notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from diagnostic.catalog import PROJECT_ROOT, load_catalog
+from diagnostic.errors import CatalogError, ParameterError
+from diagnostic.evaluation import DEFAULT_THRESHOLD, MODES, Period
+from diagnostic.execution import execute
+from diagnostic.report import export_html
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "evaluation.ipynb"
+KIND = "Évaluation de l'activité de médiation"
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``evaluate`` on the CLI's subparsers; its ``func(args)`` returns an exit code."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="évaluer l'activité d'un service de médiation sur une période (rapport HTML, evaluation.json)",
+        description="Exécute notebooks/evaluation.ipynb pour une commune et une période, puis exporte le "
+        "rapport HTML dans DOSSIER/<code>/evaluation/.",
+    )
+    parser.add_argument("--catalog", required=True, help="catalogue YAML des données, avec un journal « activity »")
+    parser.add_argument("--data-dir", default=None, help="dossier des données des catalogues « data_dir »")
+    parser.add_argument("--commune", required=True, help="code INSEE de la commune (ex. 99101)")
+    parser.add_argument("--from", dest="date_from", required=True, metavar="AAAA-MM-JJ", help="début de la période")
+    parser.add_argument("--to", dest="date_to", required=True, metavar="AAAA-MM-JJ", help="fin de la période (incluse)")
+    parser.add_argument("--output", required=True, metavar="DOSSIER", help="dossier des résultats (ex. outputs)")
+    parser.add_argument("--mode", choices=MODES, default="publication",
+                        help="« publication » masque les petits effectifs ; « interne » montre tout (défaut : publication)")
+    parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="N",
+                        help=f"seuil du secret en mode publication (défaut : {DEFAULT_THRESHOLD})")
+    parser.add_argument("--operator", default="", help="ne retenir qu'un opérateur (colonne « operateur »)")
+    parser.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    html = run_evaluation(
+        args.catalog, args.commune, args.date_from, args.date_to, args.output,
+        mode=args.mode, threshold=args.threshold, operator=args.operator, data_dir=args.data_dir,
+    )
+    print(f"Rapport d'évaluation : {html}")
+    print(f"Résultats : {html.with_name('evaluation.json')}")
+    return 0
+
+
+def run_evaluation(
+    catalog: str | Path,
+    commune: str,
+    date_from: str,
+    date_to: str,
+    output: str | Path,
+    *,
+    mode: str = "publication",
+    threshold: int = DEFAULT_THRESHOLD,
+    operator: str = "",
+    data_dir: str | Path | None = None,
+) -> Path:
+    """Check the parameters, execute the notebook into ``output/<code>/evaluation/`` and export the HTML."""
+    from diagnostic.territory import load_territory
+
+    if mode not in MODES:
+        raise ParameterError(f"mode « {mode} » inconnu.", hint=f"modes possibles : {', '.join(MODES)}.")
+    if int(threshold) < 1:
+        raise ParameterError(f"le seuil de secret doit être au moins 1 (reçu : {threshold}).")
+    period = Period.parse(date_from, date_to)
+    cat = load_catalog(catalog, data_dir)
+    if cat.get("activity") is None:
+        raise CatalogError(
+            "ce catalogue n'a pas de journal d'activité (rôle « activity »).",
+            path=cat.path,
+            hint="ajoutez une source « activity: » (modèle : templates/journal_activite_modele.csv).",
+        )
+    data = load_territory(cat)
+    row = data.commune(commune)
+    folder = Path(output).expanduser().resolve() / row["insee_com"] / "evaluation"
+    nb = execute(
+        NOTEBOOK,
+        folder / "evaluation.ipynb",
+        {
+            "catalog": str(cat.path), "commune": row["insee_com"], "operator": operator or "",
+            "date_from": period.start.isoformat(), "date_to": period.end.isoformat(),
+            "output_dir": str(folder), "mode": mode, "threshold": int(threshold),
+            "data_dir": str(data_dir) if data_dir else None,
+        },
+        cwd=NOTEBOOK.parent,
+    )
+    edition = "document interne" if mode == "interne" else "version publiable"
+    return export_html(
+        nb,
+        folder / "evaluation.html",
+        title=f"Évaluation de la médiation sociale — {row['lib_com']}",
+        subtitle=f"{period.label().capitalize()}{f' — {operator}' if operator else ''} ({edition})",
+        kind=KIND,
+        vintages=cat.get("activity").citation(),
+        fictional=cat.fictional,
+        internal=mode == "interne",
+    )
