@@ -74,9 +74,15 @@ class CommuneDiagnostic:
         return not self.qpv.empty
 
 
-def validate_params(data: TerritoryData, code: str, band_m: float, domains: list[str] | None) -> None:
-    """Refuse parameters before they reach a notebook: a known commune, a sane band, known domains."""
+def validate_params(
+    data: TerritoryData, code: str, band_m: float, domains: list[str] | None, qpv_codes: list[str] | None = None
+) -> None:
+    """Refuse parameters before they reach a notebook: a known commune, a sane band, known domains and QPVs."""
     data.commune(code)
+    foreign = sorted(set(qpv_codes or []) - set(data.qpv_in(code)["code_qp"]))
+    if foreign:
+        raise ParameterError(f"QPV hors de la commune {code} : {', '.join(foreign)}.",
+                             hint="« diagnostic territories » liste les communes et leurs QPV.")
     if not 0 <= float(band_m) <= 2000:
         raise ParameterError(f"largeur de bande {band_m} m hors des limites (0 à 2 000 m).",
                              hint="la bande habituelle de la politique de la ville est de 300 m.")
@@ -95,16 +101,21 @@ def build(
     needs_rules: str | Path | None = None,
     reco_rules: str | Path | None = None,
     indicators: Indicators | None = None,
+    qpv_codes: list[str] | None = None,
 ) -> CommuneDiagnostic:
-    """Assemble the diagnostic of commune ``code`` from a catalogue (or loaded data)."""
+    """Assemble the diagnostic of commune ``code`` from a catalogue (or loaded data).
+
+    ``qpv_codes`` restricts the diagnostic to some of the commune's QPVs (all by default).
+    """
     if not isinstance(data, TerritoryData):
         data = load_territory(data, data_dir)
     code = str(code).strip()
-    validate_params(data, code, band_m, domains)
+    validate_params(data, code, band_m, domains, qpv_codes)
     domains = list(domains or DOMAINS)
     indicators = indicators or compute(data, band_m=band_m, domains=domains, rules_path=needs_rules)
     commune = data.commune(code)
-    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(data.qpv_in(code)["code_qp"])].reset_index(drop=True)
+    selected = qpv_codes or data.qpv_in(code)["code_qp"]
+    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(selected)].reset_index(drop=True)
     has_qpv = not qpv.empty
     level, key = ("qpv", "code_qp") if has_qpv else ("commune", "insee_com")
     codes = list(qpv["code_qp"]) if has_qpv else [code]
@@ -147,6 +158,8 @@ def build(
     params = {"commune": code, "band_m": float(band_m), "domains": domains,
               "needs_rules": str(needs_rules or "templates/besoins.yaml"),
               "reco_rules": str(reco_rules or "templates/recommandations.yaml")}
+    if qpv_codes:
+        params["qpv_codes"] = sorted(qpv_codes)
     return CommuneDiagnostic(
         data=data, indicators=indicators, code=code, name=commune["lib_com"], department=commune["insee_dep"],
         population=float(commune["population"]), params=params, qpv=qpv, territories=territories,

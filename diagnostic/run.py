@@ -47,10 +47,11 @@ def run_parameters(
     reco_rules: str | None = None,
     indicator: str = "poverty_rate",
     tiles: bool = False,
+    qpv_codes: list[str] | None = None,
 ) -> dict[str, Any]:
     """The notebook parameters for one commune, checked (a known commune code, nothing else)."""
     code = str(code).strip()
-    validate_params(data, code, band_m, domains)
+    validate_params(data, code, band_m, domains, qpv_codes)
     return {
         "catalog": str(data.catalog.path),
         "commune": code,
@@ -61,6 +62,7 @@ def run_parameters(
         "reco_rules": str(Path(reco_rules).resolve()) if reco_rules else None,
         "indicator": indicator,
         "tiles": bool(tiles),
+        "qpv_codes": sorted(qpv_codes) if qpv_codes else None,
     }
 
 
