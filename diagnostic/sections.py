@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import folium  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from IPython.display import HTML  # noqa: E402
@@ -139,6 +140,13 @@ def coverage_table(d: CommuneDiagnostic) -> HTML:
 
 def commune_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> HTML:
     """The interactive map (offline) and its printable twin."""
+    m = interactive_map(d, indicator, tiles)
+    return HTML(f'<div class="interactive" role="region" aria-label="Carte interactive de {html.escape(d.name)}">'
+                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
+
+
+def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> folium.Map:
+    """The folium map of the commune, coloured by ``indicator`` (the report's and the explorer's)."""
     qpv = d.qpv
     label = None
     if indicator and indicator in qpv:
@@ -152,10 +160,8 @@ def commune_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", ti
 
         actors = actors_layer(d.data.partners)
     needs = d.needs.rename(columns={"code": "code_qp"}) if d.has_qpv else None
-    m = maps.commune_map(d.commune_shape, qpv, d.services, indicator=indicator, indicator_label=label, needs=needs,
-                         band_m=d.params["band_m"], context=d.context_shapes, actors=actors, tiles=tiles)
-    return HTML(f'<div class="interactive" role="region" aria-label="Carte interactive de {html.escape(d.name)}">'
-                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
+    return maps.commune_map(d.commune_shape, qpv, d.services, indicator=indicator, indicator_label=label, needs=needs,
+                            band_m=d.params["band_m"], context=d.context_shapes, actors=actors, tiles=tiles)
 
 
 def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = "poverty_rate") -> Path:
