@@ -24,6 +24,7 @@ import nbformat
 import pandas as pd
 from IPython.display import HTML
 from nbconvert import HTMLExporter
+from nbconvert.filters.strings import _convert_header_id
 
 from diagnostic import __version__
 from diagnostic.catalog import PROJECT_ROOT
@@ -121,8 +122,8 @@ def officer_text(texts_dir: Path, section: str) -> HTML | None:
 
 
 def _heading_id(text: str) -> str:
-    """The id nbconvert gives a Markdown heading (spaces become hyphens)."""
-    return html.escape(text.strip().replace(" ", "-"), quote=True)
+    """The id nbconvert gives a Markdown heading, so table-of-contents links resolve."""
+    return _convert_header_id(text.strip())
 
 
 def table_of_contents(nb: nbformat.NotebookNode) -> list[dict[str, str]]:

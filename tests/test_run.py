@@ -1,0 +1,189 @@
+"""`diagnostic run`: files, resultats.json against the library, report sections, offline browser, safety."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from diagnostic.cli import main
+from diagnostic.commune import build, results
+from diagnostic.errors import NotebookExecutionError, UnknownCommuneError
+from diagnostic.run import NOTEBOOK, run_commune
+from tests.conftest import DEMO_CATALOG, OCCITANIE, REAL
+
+SECTIONS = [
+    "Territoire et contexte", "Diagnostic d'opportunité : les besoins", "Réponses existantes et complémentarité",
+    "Besoins non couverts", "Maillage partenarial", "Préconisations stratégiques et opérationnelles",
+    "Cadrage du projet", "Financements", "Portage et gouvernance", "Annexes",
+]
+EXPECTED_FILES = {"rapport.html", "diagnostic.ipynb", "resultats.json", "parametres.json", "indicateurs.csv",
+                  "couverture.csv", "besoins_non_couverts.csv", "recommandations.csv", "territoire.gpkg", "carte.png"}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    import os
+
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("DIAGNOSTIC_CACHE")
+    os.environ["DIAGNOSTIC_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("DIAGNOSTIC_CACHE")
+    else:
+        os.environ["DIAGNOSTIC_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, cache):
+    out = tmp_path_factory.mktemp("out")
+    assert main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output", str(out)]) == 0
+    return out / "99101"
+
+
+def test_demo_run_files(demo_run):
+    names = {p.name for p in demo_run.iterdir()}
+    assert EXPECTED_FILES | {"reseau_partenaires.png"} <= names
+    assert not [p for p in demo_run.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
+    csv = (demo_run / "besoins_non_couverts.csv").read_bytes()
+    assert csv.startswith(b"\xef\xbb\xbf") and b"rang;territoire;domaine;niveau" in csv.splitlines()[0]
+    import pyogrio
+
+    layers = {name for name, _ in pyogrio.list_layers(demo_run / "territoire.gpkg")}
+    assert layers == {"commune", "qpv", "services"}
+    nb = nbformat.read(demo_run / "diagnostic.ipynb", as_version=4)
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_demo_results_equal_library(demo_run, cache):
+    saved = json.loads((demo_run / "resultats.json").read_text(encoding="utf-8"))
+    expected = json.loads(json.dumps(results(build(DEMO_CATALOG, "99101")), ensure_ascii=False))
+    assert saved == expected
+    assert saved["commune"]["nom"] == "Villeneuve-sur-Lys"
+    assert saved["donnees_fictives"] is True
+    assert [q["code"] for q in saved["qpv"]] == ["QN09901A", "QN09902B", "QN09903C"]
+    assert [q["population"] for q in saved["qpv"]] == [6840, 2310, 4105]
+    assert saved["qpv"][2]["communes"] == ["99101", "99103"]
+    assert saved["besoins_non_couverts"][0]["preuves"], "each unmet need carries its evidence"
+    kinds = {r["id"] for r in saved["recommandations"]}
+    assert {"territoires_prioritaires", "horaires", "equipe", "financements", "gouvernance", "evaluation"} <= kinds
+    assert saved["parametres"]["band_m"] == 300.0
+    assert len(saved["versions"]["donnees"]) == 64
+
+
+def test_demo_report_sections_and_banner(demo_run):
+    page = (demo_run / "rapport.html").read_text(encoding="utf-8")
+    for title in SECTIONS:
+        assert f">{title}<" in page.replace("&#x27;", "'").replace("&#39;", "'"), title
+    assert "Données fictives" in page
+    assert "<pre" not in page and "from diagnostic" not in page, "no code in the report"
+    assert 'lang="fr"' in page and 'alt="' in page
+    assert "@media print" in page and "print-only" in page
+
+
+@pytest.mark.browser
+def test_demo_report_offline_in_browser(demo_run, offline_page):
+    page, log = offline_page(demo_run / "rapport.html", wait_ms=1500)
+    assert page.evaluate("typeof window.L") == "object", "Leaflet loaded from the page itself"
+    assert page.locator(".diag-carte .leaflet-container").count() == 1
+    assert page.locator(".leaflet-overlay-pane path").count() >= 3
+    network = page.locator('svg[aria-label^="Réseau des partenaires"]')
+    assert network.count() == 1
+    assert network.locator("circle").count() >= 10
+    toc = page.locator("nav.toc a")
+    assert toc.count() == len(SECTIONS) + 0
+    for i in range(toc.count()):
+        target = toc.nth(i).get_attribute("href")[1:]
+        assert page.evaluate("id => document.getElementById(decodeURIComponent(id)) !== null "
+                             "|| document.getElementById(id) !== null", target), target
+    assert log.external_requests == []
+    assert log.console_errors == [] and log.page_errors == []
+
+
+@pytest.fixture(scope="module")
+def toulouse_run(tmp_path_factory, cache):
+    if not (REAL / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({REAL})")
+    out = tmp_path_factory.mktemp("toulouse")
+    result = run_commune(OCCITANIE, "31555", out)
+    return result.folder
+
+
+def test_toulouse_run(toulouse_run):
+    saved = json.loads((toulouse_run / "resultats.json").read_text(encoding="utf-8"))
+    assert saved["commune"]["nom"] == "Toulouse" and saved["donnees_fictives"] is False
+    assert len(saved["qpv"]) == 12
+    assert sum(q["population"] for q in saved["qpv"]) == 55543  # PROVENANCE.md
+    mirail = next(q for q in saved["qpv"] if q["code"] == "QP031007")
+    assert mirail["population"] == 31691
+    rate = next(i for i in saved["indicateurs"] if i["territoire"] == "QP031007" and i["indicateur"] == "poverty_rate")
+    assert rate["valeur"] == 48.5
+    # Optional sources absent from this catalogue are named with how to add them.
+    assert {m["role"] for m in saved["sources_manquantes"]} >= {"services", "partners", "observations"}
+    page = (toulouse_run / "rapport.html").read_text(encoding="utf-8")
+    assert "Donnée manquante" in page and "Données fictives" not in page
+
+
+@pytest.mark.browser
+def test_toulouse_report_offline(toulouse_run, offline_page):
+    page, log = offline_page(toulouse_run / "rapport.html", wait_ms=1500)
+    assert page.locator(".diag-carte .leaflet-container").count() == 1
+    assert log.external_requests == [] and log.page_errors == [] and log.console_errors == []
+
+
+def test_commune_without_qpv_runs_at_commune_level(tmp_path, cache):
+    result = run_commune(DEMO_CATALOG, "99102", tmp_path)
+    saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
+    assert saved["qpv"] == [] and saved["niveau_d_analyse"] == "commune"
+    assert {n["territoire"] for n in saved["besoins_non_couverts"]} == {"99102"}
+    assert "aucun quartier prioritaire" in (result.folder / "rapport.html").read_text(encoding="utf-8")
+
+
+def test_unknown_commune_is_refused_before_the_notebook(tmp_path, capsys):
+    with pytest.raises(UnknownCommuneError):
+        run_commune(DEMO_CATALOG, "75056", tmp_path)
+    assert main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "75056", "--output", str(tmp_path)]) == 19
+    err = capsys.readouterr().err
+    assert "75056" in err and "diagnostic territories" in err
+    assert main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101; rm -rf /", "--output", str(tmp_path)]) == 19
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failing_cell_keeps_notebook_and_previous_report(tmp_path, demo_run, cache):
+    out = tmp_path / "out"
+    shutil.copytree(demo_run, out / "99101")
+    before = (out / "99101" / "rapport.html").read_bytes()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Financements"))
+    nb.cells[index + 1].source = "raise RuntimeError('panne simulée')"
+    broken = tmp_path / "broken.ipynb"
+    nbformat.write(nb, broken)
+    with pytest.raises(NotebookExecutionError) as info:
+        run_commune(DEMO_CATALOG, "99101", out, notebook=broken)
+    message = str(info.value)
+    assert "Financements" in message and "panne simulée" in message
+    kept = out / "_echecs" / "99101" / "diagnostic.ipynb"
+    assert kept.exists() and str(kept) in message
+    assert "panne simulée" in kept.read_text(encoding="utf-8")
+    assert (out / "99101" / "rapport.html").read_bytes() == before, "previous report untouched"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_names_from_data_are_escaped(tmp_path, cache):
+    data = tmp_path / "demo"
+    shutil.copytree(Path(DEMO_CATALOG).parent, data)
+    actors = data / "partenaires.csv"
+    text = actors.read_text(encoding="utf-8").replace("Habitat Lys;", "<script>alert(1)</script>;", 1)
+    actors.write_text(text, encoding="utf-8")
+    qpv = data / "qpv_2024.geojson"
+    qpv.write_text(qpv.read_text(encoding="utf-8").replace("Centre Ancien", "<img src=x onerror=alert(2)>"), encoding="utf-8")
+    result = run_commune(data / "catalogue.yaml", "99101", tmp_path / "out")
+    page = (result.folder / "rapport.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x onerror" not in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
