@@ -36,14 +36,6 @@ demo: $(KERNEL)
 test: $(KERNEL) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
-# JupyterLab on the project's kernel, notebooks/ open, on 127.0.0.1 only, behind a fresh random token
-# (given through the environment, not the command line that `ps` shows; Jupyter prints the URL with it).
-LAB_PORT ?= 8888
-lab: $(KERNEL)
-	@export JUPYTER_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))'); \
-	exec $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
-		--ServerApp.root_dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
-
 # JupyterLab on the project's kernel with notebooks/ open, on 127.0.0.1 only, behind a fresh random
 # token: given through the environment (not the command line `ps` shows) and printed once here.
 LAB_PORT ?= 8888
