@@ -33,16 +33,19 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     print(f"Fichier : {cat.path}")
     print()
     print(f"{'Source':<45} {'lues':>8} {'gardées':>8}  {'millésime':<12} fichier")
-    sources = [s for items in cat.sources.values() for s in items]
+    by_file = {(s.role, s.path): s for items in cat.sources.values() for s in items}
+    # Loaders run in dependency order, not catalogue order: pair each report with its own source.
+    sources = [by_file.get((r.role, r.path)) for r in data.reports]
     for report, src in zip(data.reports, sources):
-        print(f"{src.label:<45} {report.rows_read:>8} {report.rows_kept:>8}  {src.vintage or '—':<12} {src.path.name}")
+        label, vintage = (src.label, src.vintage) if src else (report.role, None)
+        print(f"{label:<45} {report.rows_read:>8} {report.rows_kept:>8}  {vintage or '—':<12} {report.path.name}")
     print()
     print(f"Communes : {len(data.communes)} ; dont avec QPV : {int((data.communes['qpv_count'] > 0).sum())}")
     gens = data.qpv["generation"].value_counts().to_dict()
     print(f"QPV : {len(data.qpv)}" + (f" (génération {', '.join(f'{g} : {n}' for g, n in sorted(gens.items()))})" if gens else ""))
     print(f"Services géolocalisés : {len(data.services)}")
     print("Système de coordonnées de calcul : EPSG:2154 (Lambert-93)")
-    warnings = [(src.label, w) for report, src in zip(data.reports, sources) for w in report.warnings]
+    warnings = [(src.label if src else report.role, w) for report, src in zip(data.reports, sources) for w in report.warnings]
     print()
     if warnings:
         print(f"Avertissements ({len(warnings)}) :")

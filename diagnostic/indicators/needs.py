@@ -149,7 +149,10 @@ def unmet_needs(
     out["obs_weight"] = out["obs_weight"].fillna(0.0)
     out["obs_sources"] = out["obs_sources"].fillna("")
     measured_part = out["measured"]
-    out["need"] = np.where(has_obs, (1 - w) * measured_part.fillna(out["expressed"]) + w * out["expressed"], measured_part)
+    # Without measured figures (secret, missing), only observations of this domain can stand for the
+    # need; a domain nobody raised stays undetermined rather than « no need ».
+    fallback = out["expressed"].astype(float).where(out["obs_count"] > 0)
+    out["need"] = np.where(has_obs, (1 - w) * measured_part.fillna(fallback) + w * out["expressed"], measured_part)
     out["need_measured_part"] = np.where(has_obs, (1 - w) * measured_part, measured_part)
     out["need_expressed_part"] = np.where(has_obs, w * out["expressed"], 0.0)
     out["unmet"] = out["need"] * (1 - out["response"])

@@ -152,13 +152,26 @@ def read_table(path: Path, role: str, sep: str | None = None, encoding: str | No
     """Read a CSV as published (any separator, UTF-8 with or without BOM, or Latin-1), as text."""
     check_exists(path, role)
     raw = path.read_bytes()
-    if encoding is None:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("cp1252")
-    else:
-        text = raw.decode(encoding)
+    if b"\x00" in raw[:4096] or raw.startswith(b"PK\x03\x04") or path.suffix.lower() in GEO_SUFFIXES:
+        raise UnknownFormatError(
+            f"le fichier n'est pas un tableau CSV (format « {path.suffix.lstrip('.') or 'inconnu'} »).",
+            path=path,
+            hint="enregistrez-le au format CSV (séparateur « ; » ou « , », UTF-8) depuis le tableur.",
+        )
+    try:
+        if encoding is None:
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252")
+        else:
+            text = raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise UnknownFormatError(
+            f"le fichier CSV n'est pas lisible comme texte ({exc}).",
+            path=path,
+            hint="enregistrez-le en CSV UTF-8, ou précisez « encoding: » dans le catalogue.",
+        ) from None
     if not text.strip():
         raise EmptyFileError("le fichier ne contient que des espaces.", path=path)
     header = text.splitlines()[0]
