@@ -42,6 +42,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from diagnostic import __version__
 from diagnostic.errors import CatalogError, ParameterError
@@ -429,8 +430,6 @@ def heat_grid(log: gpd.GeoDataFrame, cell_m: float, threshold: int = 0) -> gpd.G
     iy = np.floor(points.geometry.y / cell_m).astype(int)
     counts = pd.DataFrame({"ix": ix, "iy": iy}).value_counts().rename("count").reset_index()
     counts = counts[counts["count"] >= threshold]
-    import shapely
-
     cells = shapely.box(counts["ix"] * cell_m, counts["iy"] * cell_m, (counts["ix"] + 1) * cell_m,
                         (counts["iy"] + 1) * cell_m)
     return gpd.GeoDataFrame({"count": counts["count"].to_numpy()}, geometry=cells, crs=log.crs)
@@ -452,6 +451,7 @@ class Evaluation:
     threshold: int
     tables: dict[str, Table]
     headline: dict[str, Any]
+    masked_figures: list[str]
     grid: gpd.GeoDataFrame
     cell_m: float
     area: gpd.GeoDataFrame
@@ -511,9 +511,13 @@ def key_values(tables: dict[str, Table]) -> dict[str, tuple[Any, int]]:
     }
 
 
-def mask_values(values: dict[str, tuple[Any, int]], threshold: int) -> dict[str, Any]:
-    """Headline figures, masked (``None``) where their base count is from 1 to threshold − 1."""
-    return {k: None if 0 < base < threshold else _plain(v) for k, (v, base) in values.items()}
+def mask_values(values: dict[str, tuple[Any, int]], threshold: int) -> tuple[dict[str, Any], list[str]]:
+    """Headline figures, ``None`` where masked (base count from 1 to threshold − 1) or not computable.
+
+    Also returns the names of the masked ones, to tell « masqué » from « non calculable ».
+    """
+    masked = [k for k, (_, base) in values.items() if 0 < base < threshold]
+    return {k: None if k in masked else _plain(v) for k, (v, _) in values.items()}, masked
 
 
 def evaluate(
@@ -544,7 +548,7 @@ def evaluate(
                              hint="vérifiez la colonne « operateur » du journal d'activité.")
     threshold = int(threshold)
     tables = compute(log, period, qpv, partner_names(data.partners) if data.partners is not None else {})
-    headline = mask_values(key_values(tables), threshold if mode == "publication" else 0)
+    headline, masked_figures = mask_values(key_values(tables), threshold if mode == "publication" else 0)
     cell = GRID_M[mode]
     cur = log[period.contains(log["date"])]
     if mode == "publication":
@@ -555,7 +559,7 @@ def evaluate(
     return Evaluation(
         commune=row["insee_com"], commune_name=row["lib_com"], operator=operator or None,
         period=period, previous=period.previous(), mode=mode, threshold=threshold,
-        tables=tables, headline=headline,
+        tables=tables, headline=headline, masked_figures=masked_figures,
         grid=heat_grid(cur, cell, threshold if mode == "publication" else 0), cell_m=cell,
         area=data.communes[data.communes["insee_com"] == row["insee_com"]], qpv=qpv,
         geolocated=int(cur.geometry.notna().sum()), total=len(cur),
@@ -599,6 +603,7 @@ def evaluation_json(ev: Evaluation) -> dict[str, Any]:
             "maille_carte_m": ev.cell_m,
         },
         "chiffres_cles": ev.headline,
+        "chiffres_cles_masques": ev.masked_figures,
         "interventions_geolocalisees": ev.geolocated,
         "tableaux": {k: {"titre": t.title, "lignes": _records(t)} for k, t in ev.tables.items()},
         "avertissements": ev.warnings,

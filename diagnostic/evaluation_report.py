@@ -2,20 +2,31 @@
 
 Everything here reads an :class:`~diagnostic.evaluation.Evaluation` (already
 masked in publication mode) and only formats it; no figure is computed twice.
+The heat map exists twice, from the same grid: an offline Leaflet map for the
+screen (:func:`interactive_heat_map`) and a PNG for print (:func:`heat_map`).
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
+import folium
 import numpy as np
 import pandas as pd
+from folium.utilities import JsCode
+from IPython.display import HTML
+from matplotlib import colormaps
+from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
 
+from diagnostic import maps
 from diagnostic.evaluation import MASKED, Evaluation, Table
+from diagnostic.maps.geometry import feature_collection
 from diagnostic.report import fr_number
 
 ACCENT, SOFT, HOT = "#174a7c", "#9fb3c8", "YlOrRd"
+_BIND_TOOLTIP = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); }")
 
 
 def _number(value: Any) -> str:
@@ -43,25 +54,29 @@ def display(table: Table) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def _figure_text(value: Any, unit: str = "", signed: bool = False) -> str:
-    if value is None:
+def _figure_text(value: Any, unit: str = "", signed: bool = False, masked: bool = False) -> str:
+    if masked:
         return MASKED
+    if value is None:
+        return "—"
     text = _number(value) + (f"\u00a0{unit}" if unit else "")
     return ("+" + text) if signed and value > 0 else text
 
 
 def key_figures(ev: Evaluation) -> list[tuple[str, str]]:
-    """(value, label) pairs for :func:`diagnostic.report.key_figures`."""
-    h = ev.headline
-    change = h["evolution_pct"]
+    """(value, label) pairs for :func:`diagnostic.report.key_figures`; « masqué » or « — » when absent."""
+
+    def text(key: str, unit: str = "", signed: bool = False) -> str:
+        return _figure_text(ev.headline[key], unit, signed, key in ev.masked_figures)
+
     return [
-        (_figure_text(h["interventions"]), f"interventions {ev.period.label()}"),
-        ("—" if change is None and h["interventions_periode_precedente"] == 0 else _figure_text(change, "%", True),
-         f"par rapport à la période précédente ({_figure_text(h['interventions_periode_precedente'])})"),
-        (_figure_text(h["couverture_qpv_pct"], "%"), "des QPV couverts chaque mois par la présence active"),
-        (_figure_text(h["part_conflits_resolus_pct"], "%"), f"des conflits résolus ({_figure_text(h['conflits'])} conflits)"),
-        (_figure_text(h["delai_median_jours"], "jours"), "délai médian de résolution des signalements"),
-        (_figure_text(h["signalements_en_attente"]), f"signalements en attente au {ev.period.end:%d/%m/%Y}"),
+        (text("interventions"), f"interventions {ev.period.label()}"),
+        (text("evolution_pct", "%", True),
+         f"par rapport à la période précédente ({text('interventions_periode_precedente')})"),
+        (text("couverture_qpv_pct", "%"), "des QPV couverts chaque mois par la présence active"),
+        (text("part_conflits_resolus_pct", "%"), f"des conflits résolus (conflits traités : {text('conflits')})"),
+        (text("delai_median_jours", "jours"), "délai médian de résolution des signalements"),
+        (text("signalements_en_attente"), f"signalements en attente au {ev.period.end:%d/%m/%Y}"),
     ]
 
 
@@ -108,7 +123,7 @@ def _bars(table: Table, label: str, title: str) -> tuple[Figure, str]:
     if now.notna().any() and now.max() > 0:
         top = int(now.idxmax())
         alt += (f" Le plus grand nombre est {frame[label].iloc[top]} ({_number(now.iloc[top])} interventions, "
-                f"contre {_figure_text(None if pd.isna(before.iloc[top]) else before.iloc[top])} avant).")
+                f"contre {_figure_text(before.iloc[top], masked=pd.isna(before.iloc[top]))} avant).")
     if now.isna().any():
         alt += f" {int(now.isna().sum())} barre(s) masquée(s) (petits effectifs)."
     return fig, alt
@@ -155,3 +170,26 @@ def heat_map(ev: Evaluation) -> tuple[Figure, str]:
         where = f"dans le QPV {inside.iloc[0]}" if len(inside) else "hors des QPV"
         alt += f" La maille la plus fréquentée ({_number(top['count'])} interventions) est {where}."
     return fig, alt
+
+
+def interactive_heat_map(ev: Evaluation) -> HTML:
+    """The grid of :func:`heat_map` on an offline Leaflet map (no tiles), a tooltip per cell."""
+    outline = pd.concat([ev.area.geometry, ev.qpv.geometry]).to_crs("EPSG:4326")
+    minx, miny, maxx, maxy = outline.total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None)
+    m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(20, 20))
+    folium.GeoJson(feature_collection(ev.area), name="Commune", interactive=False,
+                   style_function=lambda _: {"color": "#333333", "weight": 2, "fill": False}).add_to(m)
+    if not ev.grid.empty:
+        norm = Normalize(0, float(ev.grid["count"].max()))
+        colours = [to_hex(colormaps[HOT](norm(c))) for c in ev.grid["count"]]
+        tips = [f"{_number(c)} interventions (maille de {ev.cell_m:.0f} m)" for c in ev.grid["count"]]
+        folium.GeoJson(feature_collection(ev.grid, {"tip": tips, "colour": colours}, tolerance_m=0),
+                       name="Interventions", on_each_feature=_BIND_TOOLTIP,
+                       style_function=lambda f: {"fillColor": f["properties"]["colour"], "fillOpacity": 0.8,
+                                                 "weight": 0}).add_to(m)
+    folium.GeoJson(feature_collection(ev.qpv), name="QPV", interactive=False,
+                   style_function=lambda _: {"color": ACCENT, "weight": 2, "dashArray": "6 4", "fill": False}).add_to(m)
+    label = html.escape(f"Carte interactive des interventions à {ev.commune_name}")
+    return HTML(f'<div class="interactive" role="region" aria-label="{label}">'
+                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")

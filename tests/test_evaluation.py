@@ -295,6 +295,8 @@ def test_report_renders_offline(reports, offline_page, mode):
     assert page.locator(".banner.fictional").count() == 1
     assert page.locator(".banner.internal").count() == (1 if mode == "interne" else 0)
     assert page.locator(".cell-error").count() == 0
+    assert page.locator(".interactive .leaflet-container").count() == 1
+    assert page.locator(".leaflet-interactive").count() > 10  # grid cells drawn by Leaflet
     images = page.locator("main img")
     assert images.count() == 3
     assert all(images.nth(i).get_attribute("alt") for i in range(3))
