@@ -83,6 +83,11 @@ def test_demo_report_sections_and_banner(demo_run):
     assert "<pre" not in page and "from diagnostic" not in page, "no code in the report"
     assert 'lang="fr"' in page and 'alt="' in page
     assert "@media print" in page and "print-only" in page
+    # The officer's own texts sit under the figures of their section, as escaped Markdown.
+    context = page.index('<div class="officer-text">')
+    assert page.index('<h2 id="Territoire-et-contexte"') < context < page.index('<h2 id="Diagnostic-d')
+    assert "<strong>fictive</strong>" in page[context:context + 400]
+    assert "Aucune contribution locale pour cette section" in page
 
 
 @pytest.mark.browser

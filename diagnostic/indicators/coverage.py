@@ -90,7 +90,7 @@ def counted_coverage(table: IndicatorTable, population: pd.Series) -> pd.DataFra
                                   "column": column}))
     long = pd.concat(rows)
     summed = long.groupby(["code", "domain"]).agg(
-        services_band=("services_band", lambda s: s.sum(min_count=1)),
+        services_band=("services_band", lambda s: s.sum() if s.notna().all() else np.nan),  # partial ≠ total
         columns=("column", lambda s: ", ".join(s)),
     ).reset_index()
     summed["services_inside"] = np.nan
