@@ -86,12 +86,9 @@ def key_figures(items: Iterable[tuple[str, str]]) -> HTML:
 
 
 def figure(fig, alt: str, caption: str | None = None, print_only: bool = False) -> HTML:
-    """A matplotlib figure as an inline PNG with an alt text (closed after rendering)."""
-    import matplotlib.pyplot as plt
-
+    """A matplotlib figure as an inline PNG with an alt text."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
     return image(buf.getvalue(), alt, caption, print_only)
 
 

@@ -9,17 +9,23 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import matplotlib
+import folium
+import pandas as pd
+from IPython.display import HTML
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import folium  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from IPython.display import HTML  # noqa: E402
-
-from diagnostic import maps  # noqa: E402
-from diagnostic.commune import CommuneDiagnostic  # noqa: E402
-from diagnostic.report import fr_number, html_table, image, key_figures, markdown, officer_text, paragraph  # noqa: E402
+from diagnostic import maps
+from diagnostic.commune import CommuneDiagnostic
+from diagnostic.report import (
+    figure,
+    fr_number,
+    html_table,
+    image,
+    key_figures,
+    markdown,
+    officer_text,
+    paragraph,
+)
 
 GLOSSARY = {
     "QPV": "Quartier prioritaire de la politique de la ville, délimité par l'État (générations 2015 et 2024).",
@@ -107,7 +113,8 @@ def indicator_chart(d: CommuneDiagnostic, indicator: str = "poverty_rate") -> HT
     if s.empty or s["value"].notna().sum() == 0:
         return None
     names = d.territories.set_index("code")["name"]
-    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(s)))
+    fig = Figure(figsize=(8, 0.5 + 0.45 * len(s)))
+    ax = fig.subplots()
     ax.barh(s["code"].map(names), s["value"].fillna(0), color="#174a7c")
     for col, label, style in (("ref_all_qpv", "moyenne des QPV", "--"), ("ref_commune", "commune", ":"),
                               ("ref_department", "département", "-.")):
@@ -119,8 +126,6 @@ def indicator_chart(d: CommuneDiagnostic, indicator: str = "poverty_rate") -> HT
     ax.legend(loc="lower right", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     values = ", ".join(f"{names.get(c, c)} {_n(v, 1)}" for c, v in zip(s["code"], s["value"]))
-    from diagnostic.report import figure
-
     return figure(fig, alt=f"{label} par quartier : {values}.", caption=f"{label} par territoire et références.")
 
 

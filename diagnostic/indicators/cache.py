@@ -21,7 +21,12 @@ import pandas as pd
 
 from diagnostic import __version__
 from diagnostic.indicators import social
-from diagnostic.indicators.coverage import DEFAULT_BAND_M, counted_coverage, coverage, mediation_posts_by_commune
+from diagnostic.indicators.coverage import (
+    DEFAULT_BAND_M,
+    counted_coverage,
+    coverage,
+    mediation_posts_by_commune,
+)
 from diagnostic.indicators.domains import service_domains
 from diagnostic.indicators.needs import RULES_FILE, load_rules, unmet_needs
 from diagnostic.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diagnostic.sources.insee import IndicatorTable
 from diagnostic.territory import TerritoryData
 
 SECRET = "secret statistique"
@@ -40,11 +39,35 @@ def aggregate(values: pd.Series, weights: pd.Series, nature: str) -> tuple[float
     return float(np.average(values[ok], weights=weights[ok])), covered
 
 
-def _status(table: IndicatorTable, key: str) -> pd.Series:
-    status = pd.Series("", index=table.values.index)
-    status[table.values[key].isna()] = MISSING
-    status[table.secret[key]] = SECRET
+def _status(values: pd.Series, secret: pd.Series) -> pd.Series:
+    """« secret statistique », « non disponible » or empty, per territory."""
+    status = pd.Series("", index=values.index)
+    status[values.isna()] = MISSING
+    status[secret.reindex(values.index).fillna(False).astype(bool)] = SECRET
     return status
+
+
+def _columns(key: str, spec: pd.Series, values: pd.Series, secret: pd.Series) -> dict:
+    """The columns every long indicator table shares, for one indicator."""
+    return {
+        "indicator": key,
+        "label": spec["libelle"],
+        "unit": spec["unite"],
+        "nature": spec["nature"],
+        "direction": spec["sens"],
+        "value": values.to_numpy(),
+        "status": _status(values, secret).to_numpy(),
+        "source": spec["source"],
+        "vintage": spec["vintage"],
+    }
+
+
+def _references(refs: pd.DataFrame, key: str) -> tuple[pd.Series, float]:
+    """Department values (by department code) and the catalogue value of one indicator."""
+    mine = refs[refs["indicator"] == key]
+    dep = mine[mine["level"] == "departement"].set_index("code")["value"]
+    cat = mine[mine["level"] == "catalogue"]["value"]
+    return dep, float(cat.iloc[0]) if len(cat) else np.nan
 
 
 def _commune_weights(data: TerritoryData) -> pd.Series:
@@ -123,24 +146,15 @@ def qpv_social(data: TerritoryData) -> pd.DataFrame:
             "code_qp": codes,
             "lib_qp": qpv["lib_qp"].to_numpy(),
             "insee_com": qpv["insee_com"].to_numpy(),
-            "indicator": key,
-            "label": spec["libelle"],
-            "unit": spec["unite"],
-            "nature": spec["nature"],
-            "direction": spec["sens"],
-            "value": values[key].to_numpy(),
-            "status": _status(table, key).reindex(codes).fillna(MISSING).to_numpy(),
-            "source": spec["source"],
-            "vintage": spec["vintage"],
+            **_columns(key, spec, values[key], table.secret[key]),
             "ref_all_qpv": all_qpv,
             "ref_peer": all_qpv,
         })
         frame["lib_com"] = frame["insee_com"].map(commune_names)
         frame["ref_commune"] = frame["insee_com"].map(com_values[key]) if key in com_values else np.nan
-        dep_refs = refs[(refs["indicator"] == key) & (refs["level"] == "departement")].set_index("code")["value"]
+        dep_refs, catalog_value = _references(refs, key)
         frame["ref_department"] = frame["insee_com"].map(dep_of).map(dep_refs)
-        cat = refs[(refs["indicator"] == key) & (refs["level"] == "catalogue")]["value"]
-        frame["ref_catalog"] = float(cat.iloc[0]) if len(cat) else np.nan
+        frame["ref_catalog"] = catalog_value
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     for ref in ("all_qpv", "commune", "department", "catalog"):
@@ -155,31 +169,17 @@ def commune_social(data: TerritoryData) -> pd.DataFrame:
         return pd.DataFrame()
     communes = data.communes.set_index("insee_com")
     values = table.values.reindex(communes.index)
-    secret = table.secret.reindex(communes.index).fillna(False).astype(bool)
     refs = reference_values(data)
     frames = []
     for key, spec in table.definitions.iterrows():
-        status = pd.Series("", index=communes.index)
-        status[values[key].isna()] = MISSING
-        status[secret[key]] = SECRET
-        dep_refs = refs[(refs["indicator"] == key) & (refs["level"] == "departement")].set_index("code")["value"]
-        cat = refs[(refs["indicator"] == key) & (refs["level"] == "catalogue")]["value"]
-        peer = float(values[key].mean()) if spec["nature"] == "effectif" else (float(cat.iloc[0]) if len(cat) else np.nan)
+        dep_refs, catalog_value = _references(refs, key)
         frames.append(pd.DataFrame({
             "insee_com": communes.index,
             "lib_com": communes["lib_com"].to_numpy(),
-            "indicator": key,
-            "label": spec["libelle"],
-            "unit": spec["unite"],
-            "nature": spec["nature"],
-            "direction": spec["sens"],
-            "value": values[key].to_numpy(),
-            "status": status.to_numpy(),
-            "source": spec["source"],
-            "vintage": spec["vintage"],
+            **_columns(key, spec, values[key], table.secret[key]),
             "ref_department": communes["insee_dep"].map(dep_refs).to_numpy(),
-            "ref_catalog": float(cat.iloc[0]) if len(cat) else np.nan,
-            "ref_peer": peer,
+            "ref_catalog": catalog_value,
+            "ref_peer": float(values[key].mean()) if spec["nature"] == "effectif" else catalog_value,
         }))
     out = pd.concat(frames, ignore_index=True)
     out["gap_department"] = out["value"] - out["ref_department"]
