@@ -154,7 +154,7 @@ def _hours(rule: dict, ctx: Context, conf: dict) -> list[dict]:
                        "des conflits d'usage ou l'insécurité ressentie, surtout en fin de journée")
         evidence.append({"type": "besoin exprime", "libelle": "Observations relevant de la soirée et du week-end",
                          "valeur": len(evening), "seuil": hours_conf.get("evening_threshold", 5)})
-    if youth == youth and youth >= float(hours_conf.get("youth_index_threshold", 1.5)):
+    if not math.isnan(youth) and youth >= float(hours_conf.get("youth_index_threshold", 1.5)):
         slots.append("en sortie d'école et le mercredi après-midi")
         reasons.append(f"la population est jeune (indice de jeunesse jusqu'à {_fmt(youth, 1)})")
         evidence.append({"type": "indicateur", "libelle": "Indice de jeunesse (maximum des territoires)",

@@ -35,7 +35,7 @@ _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethroug
 
 def fr_number(value: Any, digits: int = 0, unit: str = "") -> str:
     """A number the French way (narrow no-break space for thousands, decimal comma); « n.d. » if missing."""
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+    if _isna(value):
         return "n.d."
     text = f"{float(value):,.{digits}f}".replace(",", "\u202f").replace(".", ",")
     return f"{text}\u00a0{unit}" if unit else text
