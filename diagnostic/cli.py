@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--commune", required=True, help="code INSEE de la commune")
     _add_run_options(run)
     run.set_defaults(func=cmd_run)
+    from diagnostic import batch
+
+    batch.add_command(sub)
 
     demo = sub.add_parser("demo-data", help="régénérer le territoire fictif de démonstration (data/demo/)")
     demo.set_defaults(func=cmd_demo_data)

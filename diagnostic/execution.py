@@ -21,7 +21,7 @@ def failing_section(nb: nbformat.NotebookNode) -> tuple[str, int | None]:
     section = "début du carnet"
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            m = re.search(r"^##\s+(.+?)\s*$", cell.source, flags=re.M)
+            m = re.search(r"^##\s+(.+?)\s*$", cell.source, flags=re.MULTILINE)
             if m:
                 section = m.group(1)
         elif any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
@@ -36,8 +36,12 @@ def execute(
     *,
     cwd: Path | None = None,
     progress: bool = False,
+    **engine: Any,
 ) -> nbformat.NotebookNode:
-    """Execute ``notebook`` into ``output``; on a failing cell, keep ``output`` and raise in French."""
+    """Execute ``notebook`` into ``output``; on a failing cell, keep ``output`` and raise in French.
+
+    ``engine`` goes to papermill (``engine_name`` and its options, e.g. a warm kernel).
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         return pm.execute_notebook(
@@ -48,6 +52,7 @@ def execute(
             cwd=str(cwd) if cwd else None,
             progress_bar=progress,
             log_output=False,
+            **engine,
         )
     except PapermillExecutionError as exc:
         nb = nbformat.read(output, as_version=4)

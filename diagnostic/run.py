@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,22 @@ def run_commune(
     """Execute and export the diagnostic of ``code`` into ``output/code``."""
     start = time.perf_counter()
     data = catalog if isinstance(catalog, TerritoryData) else load_territory(catalog, data_dir)
+    result = run_territory(data, code, output, notebook=notebook, **options)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def run_territory(
+    data: TerritoryData,
+    code: str,
+    output: str | Path,
+    *,
+    notebook: Path = NOTEBOOK,
+    executor: Callable[..., Any] = execute,
+    **options: Any,
+) -> RunResult:
+    """:func:`run_commune` on loaded data; ``executor`` runs the notebook (a warm kernel in a batch)."""
+    start = time.perf_counter()
     params = run_parameters(data, code, **options)
     code = params["commune"]
     output = Path(output).resolve()
@@ -87,7 +104,7 @@ def run_commune(
     try:
         nb_path = tmp / "diagnostic.ipynb"
         try:
-            execute(notebook, nb_path, {**params, "output_dir": str(tmp)}, cwd=notebook.parent)
+            executor(notebook, nb_path, {**params, "output_dir": str(tmp)}, cwd=notebook.parent)
         except NotebookExecutionError as exc:
             kept = _replace(tmp, output / FAILED_DIR / code)
             exc.path = kept / "diagnostic.ipynb"

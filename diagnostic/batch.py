@@ -1,0 +1,506 @@
+"""``diagnostic batch``: every commune of a region, on Dask, incremental and resumable.
+
+Each commune gets exactly what ``diagnostic run`` gives it (:func:`diagnostic.run.run_territory`),
+executed on a Dask cluster (a local one sized to the machine, or ``--scheduler``)
+whose workers keep a warm Jupyter kernel (:mod:`diagnostic.warm`). The shared
+indicator tables are computed once, into the on-disk cache every worker reads.
+
+A commune is skipped when its input hash (data, rules, notebook, report template,
+officer texts, parameters, workbench version) matches the last success recorded
+in ``manifest.json``, which is rewritten atomically as communes complete. Reports
+are moved into place whole, so a batch killed at any moment and started again
+finishes the rest. ``index.html`` maps the communes and links to their reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fcntl
+import hashlib
+import html
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from diagnostic import __version__
+from diagnostic.errors import BatchError, DiagnosticError, ParameterError
+from diagnostic.indicators.cache import compute
+from diagnostic.recommend import LOCAL_FILE
+from diagnostic.reference import DOMAINS_FILE, INDICATORS_FILE, indicator_table
+from diagnostic.report import TEMPLATE_DIR, fr_number, write_atomic
+from diagnostic.run import FAILED_DIR, NOTEBOOK, run_parameters
+from diagnostic.territory import TerritoryData, load_territory
+
+MANIFEST = "manifest.json"
+INDEX = "index.html"
+SCHEMA = "diagnostic-manifeste/1"
+STATUS_LABELS = {"ok": "produit", "ignore": "inchangé", "echec": "échec"}
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: the manifest entries of its communes, and the pages it wrote."""
+
+    output: Path
+    entries: dict[str, dict[str, Any]]
+    seconds: float
+
+    def codes(self, status: str) -> list[str]:
+        return [c for c, e in self.entries.items() if e["statut"] == status]
+
+    @property
+    def exit_code(self) -> int:
+        return BatchError.exit_code if self.codes("echec") else 0
+
+
+def select_communes(
+    data: TerritoryData,
+    *,
+    department: str | None = None,
+    communes: Sequence[str] | None = None,
+    all_communes: bool = False,
+) -> list[str]:
+    """The communes to diagnose: those given, or every commune (with a QPV unless ``all_communes``)."""
+    if communes:
+        codes = list(dict.fromkeys(str(c).strip() for c in communes if str(c).strip()))
+        for code in codes:
+            data.commune(code)
+        return codes
+    table = data.communes if all_communes else data.communes[data.communes["qpv_count"] > 0]
+    if department:
+        table = table[table["insee_dep"].astype(str) == str(department)]
+    if table.empty:
+        raise ParameterError("aucune commune à traiter pour cette sélection.",
+                             hint="« diagnostic territories --catalog … --with-qpv » liste les communes ayant un QPV.")
+    return sorted(table["insee_com"])
+
+
+def _sha(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def _files(paths: Sequence[Path]) -> bytes:
+    return b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in paths if p.is_file())
+
+
+def input_hashes(data: TerritoryData, params: dict[str, dict[str, Any]], notebook: Path = NOTEBOOK) -> dict[str, str]:
+    """Per commune, a SHA-256 over everything its report depends on.
+
+    The officer's local recommendations count in full for their global part and,
+    for ``par_commune``, only the section of that commune: editing one commune's
+    section re-runs that commune alone.
+    """
+    any_params = next(iter(params.values()), {})
+    rules = [Path(any_params.get(k) or TEMPLATE_DIR.parent / name)
+             for k, name in (("needs_rules", "besoins.yaml"), ("reco_rules", "recommandations.yaml"))]
+    texts = sorted(data.catalog.texts_dir.glob("*.md")) if data.catalog.texts_dir.is_dir() else []
+    common = _sha(
+        data.catalog.fingerprint().encode(), _files(rules), _files([INDICATORS_FILE, DOMAINS_FILE]),
+        Path(notebook).read_bytes(), _files(sorted(p for p in TEMPLATE_DIR.rglob("*") if p.is_file())),
+        _files(texts), __version__.encode(),
+    )
+    local_path = data.catalog.path.parent / LOCAL_FILE
+    local_raw = local_path.read_bytes() if local_path.exists() else b""
+    try:
+        local = yaml.safe_load(local_raw) or {}
+    except yaml.YAMLError:
+        local = local_raw.decode(errors="replace")
+    per_commune = (local.pop("par_commune", None) or {}) if isinstance(local, dict) else {}
+
+    def dump(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()
+
+    return {
+        code: _sha(common.encode(), dump(local), dump(per_commune.get(code)), dump(p))
+        for code, p in params.items()
+    }
+
+
+def _up_to_date(entry: dict[str, Any] | None, digest: str, folder: Path) -> bool:
+    return bool(
+        entry and entry.get("statut") in ("ok", "ignore") and entry.get("empreinte") == digest
+        and entry.get("fichiers") and all((folder / f).is_file() for f in entry["fichiers"])
+    )
+
+
+def read_manifest(output: Path) -> dict[str, Any]:
+    path = Path(output) / MANIFEST
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {"schema": SCHEMA, "communes": {}}
+
+
+def _write_manifest(output: Path, manifest: dict[str, Any]) -> None:
+    manifest["mis_a_jour"] = dt.datetime.now().isoformat(timespec="seconds")
+    write_atomic(output / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+
+
+@contextmanager
+def _exclusive(output: Path) -> Iterator[None]:
+    """One batch at a time per output folder (the lock dies with its process, even on kill -9)."""
+    with open(output / ".batch.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError("un autre traitement par lot écrit déjà dans ce dossier.", path=output,
+                             hint="attendez sa fin, ou choisissez un autre dossier de sortie.") from None
+        yield
+
+
+def clean_leftovers(output: Path) -> list[Path]:
+    """Remove the temporary files and folders a killed batch left (all dot-prefixed)."""
+    removed = []
+    for folder in (output, output / FAILED_DIR):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.name.startswith(".") and (path.name.endswith(".tmp") or ".old-" in path.name):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _run_task(catalog: str, data_dir: str | None, code: str, output: str, notebook: str,
+              options: dict[str, Any]) -> dict[str, Any]:
+    """One commune, on a Dask worker: never raises, returns its manifest entry."""
+    from distributed import get_worker
+
+    from diagnostic.run import run_territory
+    from diagnostic.warm import WarmKernels
+
+    start = time.perf_counter()
+    plugin: WarmKernels = get_worker().plugins[WarmKernels.name]
+    entry: dict[str, Any] = {"statut": "echec", "fichiers": [], "erreur": None, "chemin_erreur": None}
+    try:
+        data = plugin.territory(catalog, data_dir)
+        with plugin.kernel() as kernel:
+            result = run_territory(data, code, output, notebook=Path(notebook), executor=kernel.execute, **options)
+        entry.update(statut="ok", fichiers=result.files)
+    except DiagnosticError as exc:
+        entry.update(erreur=exc.message, chemin_erreur=str(exc.path) if exc.path else None)
+    except Exception as exc:  # noqa: BLE001 — one commune's failure must not stop the others
+        entry.update(erreur=f"{type(exc).__name__} : {exc}")
+    entry["duree_s"] = round(time.perf_counter() - start, 2)
+    return entry
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A client of ``scheduler``, or of a local cluster: one single-threaded process per core."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def run_batch(
+    catalog: str | Path,
+    output: str | Path,
+    *,
+    communes: Sequence[str] | None = None,
+    department: str | None = None,
+    all_communes: bool = False,
+    data_dir: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    notebook: Path = NOTEBOOK,
+    **options: Any,
+) -> BatchResult:
+    """Diagnose many communes into ``output``; see the module docstring."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    from diagnostic.warm import WarmKernels
+
+    start = time.perf_counter()
+    output = Path(output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    notebook = Path(notebook).resolve()
+    with _exclusive(output):
+        clean_leftovers(output)
+        data = load_territory(catalog, data_dir)
+        codes = select_communes(data, department=department, communes=communes, all_communes=all_communes)
+        params = {code: run_parameters(data, code, **options) for code in codes}
+        hashes = input_hashes(data, params, notebook)
+        manifest = read_manifest(output)
+        manifest.update(schema=SCHEMA, catalogue=str(data.catalog.path), version=__version__)
+        entries = manifest["communes"]
+        names = data.communes.set_index("insee_com")["lib_com"]
+        todo = []
+        for code in codes:
+            if not force and _up_to_date(entries.get(code), hashes[code], output / code):
+                entries[code]["statut"] = "ignore"
+            else:
+                todo.append(code)
+        _write_manifest(output, manifest)
+        if todo:
+            compute(data, band_m=options.get("band_m", 300.0), domains=options.get("domains"),
+                    rules_path=options.get("needs_rules"))
+            with dask_client(scheduler, workers) as client:
+                client.register_plugin(WarmKernels())
+                try:
+                    futures = {
+                        client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code,
+                                      str(output), str(notebook), options, key=f"diagnostic-{code}-{hashes[code][:12]}",
+                                      pure=False): code
+                        for code in todo
+                    }
+                    bar = tqdm(as_completed(futures), total=len(futures), unit="rapport", disable=quiet,
+                               desc="Rapports", smoothing=0.1)
+                    for future in bar:
+                        code = futures[future]
+                        try:
+                            entry = future.result()
+                        except Exception as exc:  # noqa: BLE001 — the worker died (memory, signal): go on
+                            entry = {"statut": "echec", "fichiers": [], "erreur": f"{type(exc).__name__} : {exc}",
+                                     "chemin_erreur": None, "duree_s": None}
+                        entries[code] = {"nom": names[code], **entry, "empreinte": hashes[code]}
+                        _write_manifest(output, manifest)
+                        if entry["statut"] == "echec":
+                            bar.set_postfix_str(f"{sum(e['statut'] == 'echec' for c, e in entries.items() if c in futures.values())} échec(s)")
+                finally:
+                    client.unregister_worker_plugin(WarmKernels.name)
+        for code in codes:
+            entries[code]["nom"] = names[code]
+        _write_manifest(output, manifest)
+        write_index(output, data, manifest, indicator=options.get("indicator", "poverty_rate"),
+                    band_m=options.get("band_m", 300.0), domains=options.get("domains"),
+                    needs_rules=options.get("needs_rules"))
+    return BatchResult(output, {code: entries[code] for code in codes}, time.perf_counter() - start)
+
+
+def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> tuple[pd.Series, str]:
+    """``key`` per commune for the overview map: the commune's value, or else its QPVs' weighted mean."""
+    ind = compute(data, band_m=indicators.get("band_m", 300.0), domains=indicators.get("domains"),
+                  rules_path=indicators.get("needs_rules"))
+    try:
+        label = str(indicator_table().loc[key, "libelle"])
+    except KeyError:
+        label = key
+    com = ind.commune_social
+    if len(com) and (com["indicator"] == key).any():
+        return com[com["indicator"] == key].set_index("insee_com")["value"].astype(float), label
+    qpv = ind.qpv_social
+    if not len(qpv) or not (qpv["indicator"] == key).any():
+        return pd.Series(dtype=float), label
+    value = qpv[qpv["indicator"] == key].set_index("code_qp")["value"]
+    weight = qpv[qpv["indicator"] == "population"].set_index("code_qp")["value"]
+    pairs = data.qpv_communes.assign(v=lambda d: d["code_qp"].map(value),
+                                     w=lambda d: d["code_qp"].map(weight).fillna(1.0)).dropna(subset=["v"])
+    pairs = pairs.assign(vw=pairs["v"].astype(float) * pairs["w"])
+    grouped = pairs.groupby("insee_com")
+    return grouped["vw"].sum() / grouped["w"].sum(), f"{label} (moyenne des QPV, pondérée par la population)"
+
+
+_SORT_JS = """
+document.querySelectorAll("table.triable").forEach(function (table) {
+  table.querySelectorAll("thead th").forEach(function (th, col) {
+    var button = th.querySelector("button");
+    button.addEventListener("click", function () {
+      var asc = th.getAttribute("aria-sort") !== "ascending";
+      table.querySelectorAll("thead th").forEach(function (o) { o.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v, nx = parseFloat(x), ny = parseFloat(y);
+        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y, "fr");
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+_INDEX_CSS = """
+table.triable th button { font: inherit; font-weight: 700; background: none; border: 0; padding: 0; cursor: pointer;
+  color: inherit; text-align: inherit; }
+table.triable th button::after { content: " \\2195"; color: var(--muted); }
+table.triable th[aria-sort="ascending"] button::after { content: " \\2191"; }
+table.triable th[aria-sort="descending"] button::after { content: " \\2193"; }
+.statut-echec { color: var(--internal); font-weight: 700; }
+@media print { .diag-carte { display: none; } }
+"""
+
+
+def _isna(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # noqa: PLR0124 — NaN test
+
+
+def _read_results(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "resultats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, indicator: str = "poverty_rate",
+                **indicators: Any) -> Path:
+    """The regional page: key figures, overview map coloured by ``indicator``, sortable table, failures.
+
+    ``indicators`` are the options of the indicator tables (``band_m``, ``domains``, ``needs_rules``).
+    """
+    from diagnostic.maps import map_assets, map_fragment, overview_map
+
+    entries = {c: e for c, e in sorted(manifest["communes"].items()) if c in set(data.communes["insee_com"])}
+    values, label = _indicator_by_commune(data, indicator, **indicators)
+    rows, failures = [], []
+    links = {}
+    for code, entry in entries.items():
+        res = _read_results(output / code)
+        com = res.get("commune", {})
+        link = f"{code}/rapport.html" if (output / code / "rapport.html").is_file() else ""
+        links[code] = link
+        strong = sum(1 for b in res.get("besoins_non_couverts", []) if b.get("niveau") == "fort") if res else None
+        name = html.escape(entry.get("nom") or com.get("nom") or code)
+        cells = [
+            (code, html.escape(code)),
+            (entry.get("nom") or code, f'<a href="{html.escape(link)}">{name}</a>' if link else name),
+            (com.get("population"), fr_number(com.get("population"))),
+            (com.get("nombre_qpv"), fr_number(com.get("nombre_qpv"))),
+            (com.get("part_population_qpv"), fr_number(com.get("part_population_qpv"), 1, "%")),
+            (values.get(code), fr_number(values.get(code), 1)),
+            (strong, fr_number(strong)),
+            (len(res["recommandations"]) if res else None, fr_number(len(res["recommandations"]) if res else None)),
+            (entry["statut"], STATUS_LABELS.get(entry["statut"], entry["statut"])),
+            (entry.get("duree_s"), fr_number(entry.get("duree_s"), 1)),
+        ]
+        classes = ["num"] * len(cells)
+        classes[1] = ""
+        classes[8] = f"statut-{entry['statut']}"
+        tds = "".join(
+            f'<td data-v="{html.escape("" if _isna(v) else str(v))}" class="{cls}">{text}</td>'
+            for (v, text), cls in zip(cells, classes)
+        )
+        rows.append(f"<tr>{tds}</tr>")
+        if entry["statut"] == "echec":
+            where = f" — carnet conservé : {html.escape(entry['chemin_erreur'])}" if entry.get("chemin_erreur") else ""
+            failures.append(f"<li><strong>{name} ({html.escape(code)})</strong> : {html.escape(entry.get('erreur') or '')}{where}</li>")
+    heads = ["Code", "Commune", "Population", "QPV", "Population en QPV", html.escape(label), "Besoins forts",
+             "Préconisations", "Statut", "Durée (s)"]
+    thead = "".join(f'<th scope="col"><button type="button">{h}</button></th>' for h in heads)
+    shapes = data.communes[data.communes["insee_com"].isin(entries)].copy()
+    shapes[indicator] = shapes["insee_com"].map(values)
+    shapes["rapport"] = shapes["insee_com"].map(links)
+    carte = map_fragment(overview_map(shapes, indicator=indicator, indicator_label=label), height="560px") if len(shapes) else ""
+    count = {s: sum(e["statut"] == s for e in entries.values()) for s in STATUS_LABELS}
+    date = dt.date.today().strftime("%d/%m/%Y")
+    name = html.escape(data.catalog.name)
+    css = (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")
+    banner = ('<div class="banner fictional" role="note">Données fictives — territoire de démonstration, aucun chiffre '
+              "de ce document ne décrit un lieu réel.</div>") if data.catalog.fictional else ""
+    page = f"""<!DOCTYPE html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="diagnostic {html.escape(__version__)}">
+<title>Diagnostics territoriaux — {name}</title>
+<style>{css}</style>
+<style>{_INDEX_CSS}</style>
+{map_assets()}
+</head>
+<body>
+<a class="skip" href="#contenu">Aller au contenu</a>
+{banner}
+<header class="cover">
+  <p class="kind">Diagnostics territoriaux partagés — vue régionale</p>
+  <h1>{name}</h1>
+  <p class="subtitle">{len(entries)} commune(s)</p>
+  <dl class="meta"><dt>Date</dt><dd>{date}</dd><dt>Version de l'atelier</dt><dd>{html.escape(__version__)}</dd></dl>
+</header>
+<main id="contenu">
+<div class="keyfigures">
+  <div class="keyfigure"><span class="value">{count["ok"]}</span><span class="label">rapports produits par ce lancement</span></div>
+  <div class="keyfigure"><span class="value">{count["ignore"]}</span><span class="label">rapports inchangés (données et paramètres identiques)</span></div>
+  <div class="keyfigure"><span class="value">{count["echec"]}</span><span class="label">échecs</span></div>
+</div>
+<h2 id="carte">Carte des communes</h2>
+<p class="note">Couleur : {html.escape(label)}. Cliquez sur une commune pour ouvrir son rapport.</p>
+{carte}
+<h2 id="communes">Communes</h2>
+<table class="triable"><caption>Chiffres clés et statut de chaque diagnostic (cliquez sur un en-tête pour trier)</caption>
+<thead><tr>{thead}</tr></thead><tbody>{"".join(rows)}</tbody></table>
+{f'<h2 id="echecs">Échecs</h2><ul>{"".join(failures)}</ul>' if failures else ""}
+</main>
+<footer class="colophon"><p>Produit avec l'atelier de diagnostic territorial (version {html.escape(__version__)}) le {date}.
+{"Données fictives." if data.catalog.fictional else ""}</p></footer>
+<script>{_SORT_JS}</script>
+</body>
+</html>
+"""
+    return write_atomic(output / INDEX, page)
+
+
+def summary(result: BatchResult) -> str:
+    """The French end-of-batch summary: counts, then each failure with its reason and path."""
+    ok, skipped, failed = result.codes("ok"), result.codes("ignore"), result.codes("echec")
+    lines = [(f"Traitement par lot terminé en {result.seconds:.1f} s : {len(ok)} rapport(s) produit(s), "
+              f"{len(skipped)} inchangé(s), {len(failed)} échec(s)."),
+             f"Vue d'ensemble : {result.output / INDEX}"]
+    if failed:
+        lines.append("Échecs :")
+        for code in failed:
+            e = result.entries[code]
+            lines.append(f"  - {e.get('nom', code)} ({code}) : {e.get('erreur')}")
+            if e.get("chemin_erreur"):
+                lines.append(f"    Carnet conservé : {e['chemin_erreur']}")
+    return "\n".join(lines)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from diagnostic.cli import _domains
+
+    communes = [c for c in args.communes.split(",")] if args.communes else None
+    result = run_batch(
+        args.catalog, args.output, communes=communes, department=args.department, all_communes=args.all,
+        data_dir=args.data_dir, scheduler=args.scheduler, workers=args.workers, force=args.force, quiet=args.quiet,
+        band_m=args.band_m, domains=_domains(args.domains), needs_rules=args.needs_rules,
+        reco_rules=args.reco_rules, indicator=args.indicator, tiles=args.tiles,
+    )
+    text = summary(result)
+    if result.exit_code:
+        print(text, file=sys.stderr)
+    elif not args.quiet:
+        print(text)
+    return result.exit_code
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``diagnostic batch`` on the CLI's subcommands."""
+    from diagnostic.cli import _add_catalog, _add_run_options
+
+    parser = subparsers.add_parser("batch", help="produire les diagnostics de toutes les communes d'une région (Dask)")
+    _add_catalog(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--department", default=None, help="seulement les communes à QPV de ce département (ex. 31)")
+    which.add_argument("--communes", default=None, help="codes INSEE séparés par des virgules (avec ou sans QPV)")
+    which.add_argument("--all", action="store_true", help="toutes les communes du catalogue, même sans QPV")
+    _add_run_options(parser)
+    parser.add_argument("--scheduler", default=None, help="adresse d'un ordonnanceur Dask existant (ex. tcp://hote:8786)")
+    parser.add_argument("--workers", type=int, default=None, help="nombre de processus du cluster local (un par cœur)")
+    parser.add_argument("--force", action="store_true", help="refaire toutes les communes, même inchangées")
+    parser.add_argument("--quiet", action="store_true", help="sans barre de progression : seulement le bilan et les erreurs (cron)")
+    parser.set_defaults(func=cmd_batch)
