@@ -137,8 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.set_defaults(func=cmd_run)
     from diagnostic import batch
+    from diagnostic.evaluate_cli import add_command as add_evaluate
 
     batch.add_command(sub)
+    add_evaluate(sub)
 
     demo = sub.add_parser("demo-data", help="régénérer le territoire fictif de démonstration (data/demo/)")
     demo.set_defaults(func=cmd_demo_data)
