@@ -226,6 +226,40 @@ def to_number(values: pd.Series, path: Path, column: str) -> tuple[pd.Series, pd
     return numbers.astype(float), secret
 
 
+def parse_dates(values: pd.Series, path: Path, column: str, required: bool = False) -> pd.Series:
+    """Dates written ``AAAA-MM-JJ`` or ``JJ/MM/AAAA``; an impossible date is an error naming its line."""
+    empty = values == ""
+    iso = pd.to_datetime(values.where(values.str.match(r"^\d{4}-\d{2}-\d{2}$")), format="%Y-%m-%d", errors="coerce")
+    fr = pd.to_datetime(values.where(values.str.match(r"^\d{2}/\d{2}/\d{4}$")), format="%d/%m/%Y", errors="coerce")
+    dates = iso.fillna(fr)
+    bad = dates.isna() & (~empty | required)
+    if bad.any():
+        examples = ", ".join(repr(v) for v in values[bad].head(3))
+        raise ValueFormatError(
+            f"dates absentes ou impossibles ({examples}).",
+            path=path,
+            column=column,
+            rows=line_numbers(bad),
+            hint="attendu : une date réelle au format AAAA-MM-JJ (ex. 2025-03-14) ou JJ/MM/AAAA.",
+        )
+    return dates
+
+
+def check_known(
+    values: pd.Series, allowed, path: Path, column: str, what: str, hint: str | None = None, required: bool = False
+) -> None:
+    """Refuse values outside ``allowed``, naming the lines; empty cells too when ``required``."""
+    bad = ((values != "") | required) & ~values.isin(allowed)
+    if bad.any():
+        raise ValueFormatError(
+            f"{what} inconnu(s) : {', '.join(sorted(set(values[bad]))[:5])}.",
+            path=path,
+            column=column,
+            rows=line_numbers(bad),
+            hint=hint or f"valeurs possibles : {', '.join(sorted(allowed)[:20])}.",
+        )
+
+
 def check_unique(values: pd.Series, path: Path, column: str) -> None:
     dup = values.duplicated(keep=False) & values.notna()
     if dup.any():

@@ -32,7 +32,9 @@ from diagnostic.reference import DOMAINS
 from diagnostic.sources._io import (
     L93,
     LoadReport,
+    check_known,
     line_numbers,
+    parse_dates,
     read_table,
     require_columns,
     to_l93,
@@ -182,25 +184,6 @@ def check_confidentiality(df: pd.DataFrame, source: Source, numeric: set[str]) -
             )
 
 
-def parse_dates(values: pd.Series, path, column: str, required: bool = False) -> pd.Series:
-    """Dates written ``AAAA-MM-JJ`` or ``JJ/MM/AAAA``; an impossible date is an error naming its line."""
-    empty = values == ""
-    iso = pd.to_datetime(values.where(values.str.match(r"^\d{4}-\d{2}-\d{2}$")), format="%Y-%m-%d", errors="coerce")
-    fr = pd.to_datetime(values.where(values.str.match(r"^\d{2}/\d{2}/\d{4}$")), format="%d/%m/%Y", errors="coerce")
-    dates = iso.fillna(fr)
-    bad = dates.isna() & (~empty | required)
-    if bad.any():
-        examples = ", ".join(repr(v) for v in values[bad].head(3))
-        raise ValueFormatError(
-            f"dates absentes ou impossibles ({examples}).",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint="attendu : une date réelle au format AAAA-MM-JJ (ex. 2025-03-14) ou JJ/MM/AAAA.",
-        )
-    return dates
-
-
 def _parse_hours(values: pd.Series, path, column: str) -> pd.Series:
     """The starting hour of ``HH:MM`` (or ``18h30``, ``18h``); an impossible time is an error."""
     parts = values.str.extract(r"^(\d{1,2})\s*[:hH]\s*(\d{2})?$")
@@ -318,15 +301,8 @@ def _locate(
                 "Lambert-93, sinon précisez « crs: » dans le catalogue).",
             )
     codes = text_column(df, cols["code_qp"]).str.upper()
-    unknown = (codes != "") & ~codes.isin(set(qpv["code_qp"]))
-    if unknown.any():
-        raise ValueFormatError(
-            f"codes QPV inconnus du catalogue ({', '.join(sorted(set(codes[unknown]))[:5])}).",
-            path=path,
-            column=cols["code_qp"],
-            rows=line_numbers(unknown),
-            hint=f"QPV du catalogue : {', '.join(sorted(qpv['code_qp'])[:20])}.",
-        )
+    check_known(codes, set(qpv["code_qp"]), path, cols["code_qp"], "code(s) QPV",
+                hint=f"QPV du catalogue : {', '.join(sorted(qpv['code_qp'])[:20])}.")
     gdf = gpd.GeoDataFrame(out, geometry=geometry, crs=L93)
     from_point = _join(gdf[located & (codes == "")], qpv, "code_qp")
     gdf["code_qp"] = codes.mask((codes == "") & located, from_point.reindex(gdf.index).fillna(""))

@@ -18,7 +18,16 @@ import pandas as pd
 from diagnostic.catalog import Source
 from diagnostic.errors import UnknownCommuneError, ValueFormatError
 from diagnostic.reference import DATA_DIR, DOMAINS
-from diagnostic.sources._io import LoadReport, line_numbers, points_from_columns, read_table, require_columns, to_number
+from diagnostic.sources._io import (
+    LoadReport,
+    check_known,
+    line_numbers,
+    parse_dates,
+    points_from_columns,
+    read_table,
+    require_columns,
+    to_number,
+)
 
 PROBLEMS_FILE = DATA_DIR / "types_problemes.csv"
 SOURCE_TYPES = {
@@ -41,18 +50,6 @@ def problem_types() -> pd.DataFrame:
     return pd.read_csv(PROBLEMS_FILE, sep=";", dtype=str).set_index("cle")
 
 
-def _check_in(values: pd.Series, allowed, path, column: str, what: str) -> None:
-    bad = ~values.isin(allowed)
-    if bad.any():
-        raise ValueFormatError(
-            f"{what} inconnu(s) : {', '.join(sorted(set(values[bad]))[:5])}.",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint=f"valeurs possibles : {', '.join(sorted(allowed))}.",
-        )
-
-
 def load_observations(
     source: Source, communes: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame
 ) -> tuple[pd.DataFrame, LoadReport]:
@@ -61,16 +58,13 @@ def load_observations(
     df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
     require_columns(df, {k: cols[k] for k in ("date", "domain", "problem", "source_type")}, source.path, source.label)
-    dates = pd.to_datetime(df[cols["date"]].str.strip(), errors="coerce", format="mixed", dayfirst=True)
-    if dates.isna().any():
-        raise ValueFormatError("dates illisibles ou impossibles.", path=source.path, column=cols["date"],
-                               rows=line_numbers(dates.isna()), hint="attendu : AAAA-MM-JJ ou JJ/MM/AAAA.")
+    dates = parse_dates(df[cols["date"]].str.strip(), source.path, cols["date"], required=True)
     domain = df[cols["domain"]].str.strip()
-    _check_in(domain, set(DOMAINS), source.path, cols["domain"], "domaine(s)")
+    check_known(domain, set(DOMAINS), source.path, cols["domain"], "domaine(s)", required=True)
     problem = df[cols["problem"]].str.strip()
-    _check_in(problem, set(problem_types().index), source.path, cols["problem"], "type(s) de problème")
+    check_known(problem, set(problem_types().index), source.path, cols["problem"], "type(s) de problème", required=True)
     kind = df[cols["source_type"]].map(_plain)
-    _check_in(kind, set(SOURCE_TYPES), source.path, cols["source_type"], "type(s) de source")
+    check_known(kind, set(SOURCE_TYPES), source.path, cols["source_type"], "type(s) de source", required=True)
     weight = to_number(df[cols["weight"]], source.path, cols["weight"])[0].fillna(1.0) if cols["weight"] in df else 1.0
     out = pd.DataFrame({
         "date": dates,
@@ -84,11 +78,8 @@ def load_observations(
     })
     known_qpv = set(qpv["code_qp"])
     given = out["code_qp"] != ""
-    bad = given & ~out["code_qp"].isin(known_qpv)
-    if bad.any():
-        raise ValueFormatError(f"QPV inconnu(s) : {', '.join(sorted(set(out.loc[bad, 'code_qp']))[:5])}.",
-                               path=source.path, column=cols["qpv"], rows=line_numbers(bad),
-                               hint="le code doit être celui d'un QPV du catalogue.")
+    check_known(out["code_qp"], known_qpv, source.path, cols["qpv"], "QPV",
+                hint="le code doit être celui d'un QPV du catalogue.")
     has_xy = cols["x"] in df and cols["y"] in df
     if has_xy:
         located = ~given & (df[cols["x"]].str.strip() != "")
