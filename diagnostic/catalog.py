@@ -120,6 +120,17 @@ class Catalog:
         return h.hexdigest()
 
 
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Read a YAML file safely; a missing or unreadable file is a French error naming ``what``."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"{what} introuvable.", path=path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{what} : YAML illisible ({exc}).", path=path) from None
+
+
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     """The data folder: explicit argument, then ``DIAGNOSTIC_DATA``, then the default."""
     if data_dir:
@@ -139,10 +150,7 @@ def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalo
             path=path,
             hint="vérifiez le chemin donné à --catalog (exemple : data/demo/catalogue.yaml).",
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"le fichier n'est pas un YAML valide ({exc}).", path=path) from None
+    raw = read_yaml(path, "catalogue")
     if not isinstance(raw, dict) or not isinstance(raw.get("sources"), dict):
         raise CatalogError(
             "le catalogue doit contenir une section « sources: ».",

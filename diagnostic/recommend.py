@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from diagnostic.catalog import PROJECT_ROOT
-from diagnostic.errors import CatalogError, MissingFileError
+from diagnostic.catalog import PROJECT_ROOT, read_yaml
+from diagnostic.errors import CatalogError
 from diagnostic.indicators.needs import explain
 from diagnostic.reference import DOMAINS
 
@@ -57,12 +56,7 @@ class Context:
 
 def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     path = Path(path) if path else RULES_FILE
-    if not path.exists():
-        raise MissingFileError("fichier de règles des recommandations introuvable.", path=path)
-    try:
-        rules = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"règles illisibles ({exc}).", path=path) from None
+    rules = read_yaml(path, "règles des recommandations")
     for rule in rules.get("rules", []):
         if rule.get("kind") not in TRIGGERS:
             raise CatalogError(f"règle « {rule.get('id')} » : type de déclencheur « {rule.get('kind')} » inconnu "
@@ -282,10 +276,7 @@ def recommend(ctx: Context, rules: dict[str, Any] | None = None, local: str | Pa
 
 def apply_local(recs: list[dict], path: Path, commune: str) -> list[dict]:
     """Apply ``ajouter`` / ``modifier`` / ``retirer`` from the officer's file (global, then per commune)."""
-    try:
-        local = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"recommandations locales illisibles ({exc}).", path=path) from None
+    local = read_yaml(path, "recommandations locales") or {}
     layers = [local, (local.get("par_commune") or {}).get(str(commune), {})]
     for layer in layers:
         removed = set(layer.get("retirer") or [])

@@ -111,5 +111,5 @@ def test_rule_file_with_unknown_trigger(tmp_path):
     with pytest.raises(CatalogError, match="astrologie"):
         load_rules(bad)
     bad.write_text("rules: [\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match="illisibles"):
+    with pytest.raises(CatalogError, match="YAML illisible"):
         load_rules(bad)

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from diagnostic.catalog import PROJECT_ROOT
-from diagnostic.errors import CatalogError, MissingFileError
+from diagnostic.catalog import PROJECT_ROOT, read_yaml
+from diagnostic.errors import CatalogError
 from diagnostic.reference import DOMAINS
 
 RULES_FILE = PROJECT_ROOT / "templates" / "besoins.yaml"
@@ -30,12 +29,7 @@ REFERENCE_LABELS = {"all_qpv": "moyenne des QPV", "department": "département",
 def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     """Read the need rules (safe YAML) and check their shape."""
     path = Path(path) if path else RULES_FILE
-    if not path.exists():
-        raise MissingFileError("fichier de règles des besoins introuvable.", path=path)
-    try:
-        rules = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"règles illisibles ({exc}).", path=path) from None
+    rules = read_yaml(path, "règles des besoins")
     unknown = set(rules.get("domains", {})) - set(DOMAINS)
     if unknown:
         raise CatalogError(f"domaines inconnus dans les règles : {', '.join(sorted(unknown))}.", path=path)
