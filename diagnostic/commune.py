@@ -62,6 +62,7 @@ class CommuneDiagnostic:
     commune_shape: gpd.GeoDataFrame
     context_shapes: gpd.GeoDataFrame
     recommendations: list[dict[str, Any]]
+    partners: Any = None
     graph: Any = None
     gaps: pd.DataFrame | None = None
     missing: dict[str, str] = field(default_factory=dict)
@@ -138,16 +139,19 @@ def build(
     context_shapes = data.communes[data.communes.intersects(shape.geometry.union_all().buffer(5000)) & (data.communes["insee_com"] != code)]
     territories = _territories(qpv, commune, has_qpv)
     share = indicators.qpv_share.set_index("insee_com").loc[code]
-    graph = gaps = None
+    partners = graph = gaps = None
     actor_types: set[str] = set()
     if data.partners is not None:
         from diagnostic import partners as pt
 
-        graph = pt.build_graph(data.partners)
-        strong = needs[needs["level"].isin(["fort", "moyen"])].assign(
-            code_qp=lambda d: d["code"] if has_qpv else None, insee_com=code)
-        gaps = pt.gaps(data.partners, strong, graph)
-        actor_types = set(data.partners.actors["type_label"])
+        local = pt.for_commune(data.partners, code)
+        if len(local.actors):
+            partners = local
+            graph = pt.build_graph(partners)
+            strong = needs[needs["level"].isin(["fort", "moyen"])].assign(
+                code_qp=lambda d: d["code"] if has_qpv else None, insee_com=code)
+            gaps = pt.gaps(partners, strong, graph)
+            actor_types = set(partners.actors["type_label"])
     posts = float(needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in needs else 0.0
     ctx = Context(
         commune_code=code, commune_name=commune["lib_com"], territories=territories, needs=needs,
@@ -166,7 +170,7 @@ def build(
         population=float(commune["population"]), params=params, qpv=qpv, territories=territories,
         social=social, commune_social=commune_social, share=share, coverage=coverage, needs=needs,
         services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs,
-        graph=graph, gaps=gaps,
+        partners=partners, graph=graph, gaps=gaps,
         missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
     )
 
@@ -215,7 +219,9 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
         "schema": SCHEMA,
         "commune": {
             "code": diag.code, "nom": diag.name, "departement": diag.department, "population": diag.population,
-            "population_qpv": diag.share["qpv_population"], "part_population_qpv": diag.share["qpv_share"],
+            # Unknown, not zero, when the catalogue has no QPV outlines at all.
+            "population_qpv": None if "qpv" in diag.missing else diag.share["qpv_population"],
+            "part_population_qpv": None if "qpv" in diag.missing else diag.share["qpv_share"],
             "nombre_qpv": len(diag.qpv),
         },
         "donnees_fictives": diag.fictional,

@@ -160,10 +160,10 @@ def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate"
     else:
         indicator = None
     actors = None
-    if d.data.partners is not None:
+    if d.partners is not None:
         from diagnostic.partners import actors_layer
 
-        actors = actors_layer(d.data.partners)
+        actors = actors_layer(d.partners)
     needs = d.needs.rename(columns={"code": "code_qp"}) if d.has_qpv else None
     return maps.commune_map(d.commune_shape, qpv, d.services, indicator=indicator, indicator_label=label, needs=needs,
                             band_m=d.params["band_m"], context=d.context_shapes, actors=actors, tiles=tiles)
@@ -245,19 +245,23 @@ def expressed_needs(d: CommuneDiagnostic) -> HTML | None:
 
 
 def partners_view(d: CommuneDiagnostic) -> HTML:
-    if d.data.partners is None:
-        return missing(d, "partners") or HTML("")
+    """The interactive network of the actors serving the commune, or why there is none."""
+    if d.partners is None:
+        if d.data.partners is None:
+            return missing(d, "partners")
+        return paragraph(f"Aucun acteur du registre n'est rattaché à {d.name} (ni par la commune, ni par ses QPV) : "
+                         "complétez le registre des partenaires (modèle templates/partenaires_modele.csv).", "missing")
     from diagnostic import partners as pt
 
-    return HTML(f'<div class="interactive">{pt.network_html(d.data.partners, d.graph)}</div>')
+    return HTML(f'<div class="interactive">{pt.network_html(d.partners, d.graph)}</div>')
 
 
 def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
-    if d.data.partners is None:
+    if d.partners is None:
         return []
     from diagnostic import partners as pt
 
-    out = [html_table(pt.actors_table(d.data.partners, d.graph), caption="Acteurs du territoire")]
+    out = [html_table(pt.actors_table(d.partners, d.graph), caption="Acteurs du territoire")]
     if d.gaps is not None and len(d.gaps):
         out.append(html_table(pt.gaps_table(d.gaps), caption="Liens à créer et acteurs à mobiliser"))
     return out

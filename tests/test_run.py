@@ -13,7 +13,7 @@ from diagnostic.cli import main
 from diagnostic.commune import build, results
 from diagnostic.errors import NotebookExecutionError, UnknownCommuneError
 from diagnostic.run import NOTEBOOK, run_commune
-from tests.conftest import DEMO_CATALOG, OCCITANIE, REAL
+from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL
 
 SECTIONS = [
     "Territoire et contexte", "Diagnostic d'opportunité : les besoins", "Réponses existantes et complémentarité",
@@ -192,3 +192,19 @@ def test_names_from_data_are_escaped(tmp_path, cache):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x onerror" not in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
+
+
+def test_lille_without_qpv_outlines(tmp_path, cache):
+    """Hauts-de-France has no QPV outlines: commune level, QPV population unknown (not zero)."""
+    if not (REAL / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({REAL})")
+    result = run_commune(HDF, "59350", tmp_path)
+    saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
+    assert saved["commune"]["population"] == 236710  # PROVENANCE.md, populations légales 2021
+    assert saved["commune"]["population_qpv"] is None and saved["niveau_d_analyse"] == "commune"
+    values = {i["indicateur"]: i["valeur"] for i in saved["indicateurs"]}
+    assert values["poverty_rate"] == 27.0 and values["median_income"] == 20520
+    # Adulte-relais employers of the region are attached to EPCI contracts, not to Lille: not listed as Lille's actors.
+    assert saved["partenariat"] is None
+    page = (result.folder / "rapport.html").read_text(encoding="utf-8")
+    assert "Aucun acteur du registre n'est rattaché à Lille" in page
