@@ -54,7 +54,7 @@ _STYLE = """<style>
 .diag-explorateur td.num,.diag-explorateur th.num{text-align:right}
 .diag-explorateur .reco{border-left:4px solid #174a7c;padding:0 .8em;margin:.6em 0}
 .diag-explorateur .tag{display:inline-block;background:#eef;border-radius:3px;padding:0 6px;margin-right:4px}
-.diag-explorateur .erreur{color:#9b1c1c;font-weight:bold}
+.diag-explorateur .erreur{color:#9b1c1c;font-weight:bold;white-space:pre-line}
 </style>"""
 
 
