@@ -369,7 +369,7 @@ def _run_all_cells(page) -> None:
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         try:
-            started.first.wait_for(timeout=10_000)
+            started.first.wait_for(timeout=20_000)
             return
         except PlaywrightTimeout:
             continue
@@ -377,7 +377,7 @@ def _run_all_cells(page) -> None:
 
 
 @pytest.mark.browser
-def test_jupyterlab_runs_the_explorer(lab, _browser):
+def test_jupyterlab_runs_the_explorer(lab, _browser, tmp_path):
     base, token = lab
     before = hashlib.sha256(EXPLORER_NB.read_bytes()).hexdigest()
     context = _browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -398,7 +398,8 @@ def test_jupyterlab_runs_the_explorer(lab, _browser):
         page.goto(f"{base}/lab/tree/explorateur.ipynb?token={token}", wait_until="domcontentloaded")
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
         _run_all_cells(page)
-        page.locator(".widget-dropdown").first.wait_for(timeout=90_000)
+        page.locator(".jp-InputPrompt", has_text="[2]:").wait_for(timeout=90_000)
+        page.locator(".widget-dropdown").first.wait_for(timeout=30_000)
         status = page.locator(".jupyter-widgets .widget-html-content", has_text="mis à jour")
         status.first.wait_for(timeout=60_000)
         assert "Villeneuve-sur-Lys (99101)" in status.first.inner_text()
@@ -413,6 +414,10 @@ def test_jupyterlab_runs_the_explorer(lab, _browser):
             .wait_for(timeout=30_000)
         redrawn = page.frame_locator("iframe[title='Carte interactive de Mont-Clair']").locator(".leaflet-interactive")
         redrawn.first.wait_for(timeout=30_000)
+    except Exception:
+        page.screenshot(path=tmp_path / "echec.png")
+        print(f"JupyterLab page at the failure: {tmp_path / 'echec.png'}")
+        raise
     finally:
         context.close()
     # Offline, JupyterLab 4.6 logs no error of its own (news are opt-in, no extension manager listing is asked
