@@ -40,7 +40,7 @@ from diagnostic.indicators.cache import compute
 from diagnostic.recommend import LOCAL_FILE
 from diagnostic.reference import DOMAINS_FILE, INDICATORS_FILE, indicator_table
 from diagnostic.report import TEMPLATE_DIR, fr_number, write_atomic
-from diagnostic.run import FAILED_DIR, NOTEBOOK, run_parameters
+from diagnostic.run import FAILED_DIR, NOTEBOOK, run_parameters, saved_options
 from diagnostic.territory import TerritoryData, load_territory
 
 MANIFEST = "manifest.json"
@@ -226,10 +226,16 @@ def run_batch(
     workers: int | None = None,
     force: bool = False,
     quiet: bool = False,
+    keep_parameters: bool = False,
     notebook: Path = NOTEBOOK,
     **options: Any,
 ) -> BatchResult:
-    """Diagnose many communes into ``output``; see the module docstring."""
+    """Diagnose many communes into ``output``; see the module docstring.
+
+    With ``keep_parameters``, a commune whose folder holds a ``parametres.json``
+    (from an earlier run or an export from the explorer) is redone with those
+    parameters instead of ``options``, so that regeneration reproduces it.
+    """
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -243,7 +249,9 @@ def run_batch(
         clean_leftovers(output)
         data = load_territory(catalog, data_dir)
         codes = select_communes(data, department=department, communes=communes, all_communes=all_communes)
-        params = {code: run_parameters(data, code, **options) for code in codes}
+        per_commune = {code: {**options, **(saved_options(output / code) if keep_parameters else {})}
+                       for code in codes}
+        params = {code: run_parameters(data, code, **per_commune[code]) for code in codes}
         hashes = input_hashes(data, params, notebook)
         manifest = read_manifest(output)
         manifest.update(schema=SCHEMA, catalogue=str(data.catalog.path), version=__version__)
@@ -264,7 +272,8 @@ def run_batch(
                 try:
                     futures = {
                         client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code,
-                                      str(output), str(notebook), options, key=f"diagnostic-{code}-{hashes[code][:12]}",
+                                      str(output), str(notebook), per_commune[code],
+                                      key=f"diagnostic-{code}-{hashes[code][:12]}",
                                       pure=False): code
                         for code in todo
                     }
@@ -477,6 +486,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     result = run_batch(
         args.catalog, args.output, communes=communes, department=args.department, all_communes=args.all,
         data_dir=args.data_dir, scheduler=args.scheduler, workers=args.workers, force=args.force, quiet=args.quiet,
+        keep_parameters=args.keep_parameters,
         band_m=args.band_m, domains=_domains(args.domains), needs_rules=args.needs_rules,
         reco_rules=args.reco_rules, indicator=args.indicator, tiles=args.tiles,
     )
@@ -502,5 +512,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scheduler", default=None, help="adresse d'un ordonnanceur Dask existant (ex. tcp://hote:8786)")
     parser.add_argument("--workers", type=int, default=None, help="nombre de processus du cluster local (un par cœur)")
     parser.add_argument("--force", action="store_true", help="refaire toutes les communes, même inchangées")
+    parser.add_argument("--keep-parameters", action="store_true",
+                        help="reprendre pour chaque commune les paramètres de son parametres.json "
+                        "(ceux d'un export de l'explorateur, par exemple)")
     parser.add_argument("--quiet", action="store_true", help="sans barre de progression : seulement le bilan et les erreurs (cron)")
     parser.set_defaults(func=cmd_batch)

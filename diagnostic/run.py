@@ -67,6 +67,19 @@ def run_parameters(
     }
 
 
+#: The options of a run that ``parametres.json`` records and a batch can take back.
+RUN_OPTIONS = ("band_m", "domains", "needs_rules", "reco_rules", "indicator", "tiles", "qpv_codes")
+
+
+def saved_options(folder: Path) -> dict[str, Any]:
+    """The run options recorded in ``folder/parametres.json`` (empty when there is none)."""
+    path = Path(folder) / PARAMETERS_FILE
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return {k: saved[k] for k in RUN_OPTIONS if k in saved}
+
+
 def run_commune(
     catalog: str | Path | TerritoryData,
     code: str,

@@ -221,3 +221,20 @@ def test_index_offline(demo_batch, offline_page):
     first = page.locator("table.triable tbody tr td").first.inner_text()
     assert first == "99102"
     assert log.console_errors == [] and log.page_errors == [] and log.external_requests == []
+
+
+def test_keep_parameters_reproduces_an_export(demo_batch, demo_dir, cluster, tmp_path):
+    """A report exported with its own parameters (as the explorer does) is regenerated with them."""
+    output = tmp_path / "lot"
+    shutil.copytree(demo_batch.output, output)
+    catalog = demo_dir / "catalogue.yaml"
+    run_commune(catalog, "99101", output, band_m=200.0, qpv_codes=["QN09901A", "QN09902B"])
+    exported = _json(output / "99101" / "resultats.json")
+    result = run_batch(catalog, output, communes=["99101", "99102"], scheduler=cluster, quiet=True,
+                       force=True, keep_parameters=True)
+    assert result.exit_code == 0
+    assert _json(output / "99101" / "resultats.json") == exported
+    assert _json(output / "99101" / "parametres.json")["band_m"] == 200.0
+    assert _json(output / "99102" / "parametres.json")["band_m"] == 300.0
+    run_batch(catalog, output, communes=["99101"], scheduler=cluster, quiet=True, force=True)
+    assert _json(output / "99101" / "parametres.json")["band_m"] == 300.0  # without the flag: the batch's own
