@@ -138,7 +138,7 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     env = os.environ.get("DIAGNOSTIC_DATA")
     if env:
         return Path(env).expanduser().resolve()
-    return DEFAULT_DATA_DIR
+    return DEFAULT_DATA_DIR.resolve()
 
 
 def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalog:
