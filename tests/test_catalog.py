@@ -53,7 +53,7 @@ def test_real_catalogues_resolve_against_data_dir(catalog, tmp_path, monkeypatch
     assert load_catalog(catalog).get("communes").path.parent == (tmp_path / "donnees").resolve()
     # Then ../shared/data/real beside the checkout.
     monkeypatch.delenv("DIAGNOSTIC_DATA")
-    assert resolve_data_dir() == DEFAULT_DATA_DIR
+    assert resolve_data_dir() == DEFAULT_DATA_DIR.resolve()
     assert DEFAULT_DATA_DIR == PROJECT_ROOT.parent / "shared" / "data" / "real"
 
 
