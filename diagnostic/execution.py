@@ -14,6 +14,8 @@ from diagnostic.errors import NotebookExecutionError
 
 #: The kernel of the interpreter running the workbench (jupyter_client maps it to sys.executable).
 KERNEL = "python3"
+#: The kernel logs only errors: its start-up notices are not for officers.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def failing_section(nb: nbformat.NotebookNode) -> tuple[str, int | None]:
@@ -52,7 +54,7 @@ def execute(
             cwd=str(cwd) if cwd else None,
             progress_bar=progress,
             log_output=False,
-            **engine,
+            **{"extra_arguments": KERNEL_ARGUMENTS, **engine},
         )
     except PapermillExecutionError as exc:
         nb = nbformat.read(output, as_version=4)

@@ -26,7 +26,7 @@ from papermill.engines import Engine, papermill_engines
 from papermill.log import logger
 
 from diagnostic.errors import NotebookExecutionError
-from diagnostic.execution import KERNEL, execute
+from diagnostic.execution import KERNEL, KERNEL_ARGUMENTS, execute
 from diagnostic.territory import TerritoryData, load_territory
 
 ENGINE = "diagnostic-noyau-chaud"
@@ -73,7 +73,7 @@ class WarmKernel:
 
     def __init__(self, kernel_name: str = KERNEL) -> None:
         self.km = KernelManager(kernel_name=kernel_name)
-        self.km.start_kernel(extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        self.km.start_kernel(extra_arguments=KERNEL_ARGUMENTS)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
