@@ -15,7 +15,8 @@ from diagnostic.commune import CommuneDiagnostic, write_json
 CSV_OPTIONS = {"sep": ";", "index": False, "encoding": "utf-8-sig", "decimal": ",", "lineterminator": "\n"}
 SOCIAL_HEADERS = {"code": "territoire", "label": "indicateur", "value": "valeur", "unit": "unite", "status": "statut",
                   "ref_all_qpv": "reference_moyenne_qpv", "ref_commune": "reference_commune",
-                  "ref_department": "reference_departement", "ref_catalog": "reference_catalogue",
+                  "ref_department": "reference_departement", "ref_region": "reference_region",
+                  "ref_catalog": "reference_catalogue",
                   "source": "source", "vintage": "millesime"}
 COVERAGE_HEADERS = {"level": "niveau", "code": "territoire", "domain_label": "domaine",
                     "services_inside": "services_dans_le_territoire", "services_band": "services_dans_la_bande",

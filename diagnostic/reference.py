@@ -13,6 +13,7 @@ from diagnostic.errors import MissingColumnError, MissingFileError
 DATA_DIR = PROJECT_ROOT / "data"
 INDICATORS_FILE = DATA_DIR / "indicateurs.csv"
 DOMAINS_FILE = DATA_DIR / "domaines_mediation.csv"
+DEPARTMENTS_FILE = DATA_DIR / "departements.csv"
 
 #: The mediation domains, in report order: key → French label.
 DOMAINS: dict[str, str] = {
@@ -55,3 +56,9 @@ def equipment_domains(path: Path = DOMAINS_FILE) -> pd.DataFrame:
             column="domaine",
         )
     return df
+
+
+@lru_cache(maxsize=1)
+def department_regions(path: Path = DEPARTMENTS_FILE) -> pd.DataFrame:
+    """INSEE region code and name of each department code (COG, regions of 2016)."""
+    return _read(path, ["dep", "reg", "libelle_region"]).set_index("dep")

@@ -94,7 +94,7 @@ def indicators_table(d: CommuneDiagnostic) -> HTML:
     if s.empty:
         return paragraph("Aucun indicateur social n'est disponible pour ce territoire.", "missing")
     refs = [("ref_all_qpv", "Moyenne des QPV"), ("ref_commune", "Commune"),
-            ("ref_department", "Département"), ("ref_catalog", "Ensemble du catalogue")]
+            ("ref_department", "Département"), ("ref_region", "Région"), ("ref_catalog", "Ensemble du catalogue")]
     names = d.territories.set_index("code")["name"]
     table = pd.DataFrame({"Territoire": s["code"].map(names), "Indicateur": s["label"], "Valeur": s["value"],
                           "Unité": s["unit"], "Statut": s["status"]})

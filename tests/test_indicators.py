@@ -353,3 +353,30 @@ def test_cache_invalidated_when_rules_or_parameters_change(demo, tmp_path):
     assert other.key != first.key
     assert (other.needs["level"] == "fort").sum() > (first.needs["level"] == "fort").sum()
     assert compute(demo, band_m=500).key not in (first.key, other.key)
+
+
+def test_region_and_department_references_on_hauts_de_france(real_dir):
+    """Lille's poverty rate beside its department and region, weighted by PMUN, recomputed with csv."""
+    import csv
+
+    from diagnostic.indicators.social import commune_social
+    from diagnostic.territory import load_territory
+    from tests.conftest import HDF
+
+    data = load_territory(HDF)
+    with open(real_dir / "hdf_populations_legales_communes.csv", encoding="utf-8") as fh:
+        pop = {r["COM"]: float(r["PMUN"]) for r in csv.DictReader(fh, delimiter=";")}
+    with open(real_dir / "hdf_filosofi_2021_communes.csv", encoding="utf-8") as fh:
+        rate = {r["CODGEO"]: float(r["TP6021"].replace(",", ".")) for r in csv.DictReader(fh, delimiter=";")
+                if r["TP6021"] not in ("s", "nd", "")}
+    communes = set(data.communes["insee_com"])
+    both = [c for c in rate if c in pop and c in communes]
+
+    def weighted(codes):
+        return sum(pop[c] * rate[c] for c in codes) / sum(pop[c] for c in codes)
+
+    lille = commune_social(data).query("insee_com == '59350' and indicator == 'poverty_rate'").iloc[0]
+    assert lille["value"] == 27.0
+    assert lille["ref_region"] == pytest.approx(weighted(both))
+    assert lille["ref_department"] == pytest.approx(weighted([c for c in both if c.startswith("59")]))
+    assert set(data.communes["insee_reg"]) == {"32"}

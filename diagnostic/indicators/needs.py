@@ -19,10 +19,10 @@ from diagnostic.errors import CatalogError
 from diagnostic.reference import DOMAINS
 
 RULES_FILE = PROJECT_ROOT / "templates" / "besoins.yaml"
-REFERENCE_COLUMNS = {"all_qpv": "ref_all_qpv", "department": "ref_department",
+REFERENCE_COLUMNS = {"all_qpv": "ref_all_qpv", "department": "ref_department", "region": "ref_region",
                      "catalog": "ref_catalog", "commune": "ref_commune"}
 PEER_LABEL = "moyenne des territoires de même niveau"
-REFERENCE_LABELS = {"all_qpv": "moyenne des QPV", "department": "département",
+REFERENCE_LABELS = {"all_qpv": "moyenne des QPV", "department": "département", "region": "région",
                     "catalog": "ensemble du catalogue", "commune": "commune"}
 
 

@@ -62,12 +62,13 @@ def _columns(key: str, spec: pd.Series, values: pd.Series, secret: pd.Series) ->
     }
 
 
-def _references(refs: pd.DataFrame, key: str) -> tuple[pd.Series, float]:
-    """Department values (by department code) and the catalogue value of one indicator."""
+def _references(refs: pd.DataFrame, key: str) -> tuple[pd.Series, pd.Series, float]:
+    """Department and region values (by code) and the catalogue value of one indicator."""
     mine = refs[refs["indicator"] == key]
     dep = mine[mine["level"] == "departement"].set_index("code")["value"]
+    reg = mine[mine["level"] == "region"].set_index("code")["value"]
     cat = mine[mine["level"] == "catalogue"]["value"]
-    return dep, float(cat.iloc[0]) if len(cat) else np.nan
+    return dep, reg, float(cat.iloc[0]) if len(cat) else np.nan
 
 
 def _commune_weights(data: TerritoryData) -> pd.Series:
@@ -75,20 +76,27 @@ def _commune_weights(data: TerritoryData) -> pd.Series:
 
 
 def reference_values(data: TerritoryData) -> pd.DataFrame:
-    """Per indicator: value for each department and for the whole catalogue, from commune data."""
+    """Per indicator: value for each department, region and the whole catalogue, from commune data.
+
+    Department and region values aggregate the catalogue's communes of that
+    department or region (population-weighted for rates); ``coverage`` says
+    which share of their population had a value.
+    """
     rows = []
     table = data.commune_indicators
     if table is None:
         return pd.DataFrame(columns=["indicator", "level", "code", "value", "coverage"])
     weights = _commune_weights(data)
-    deps = data.communes.set_index("insee_com")["insee_dep"]
+    communes = data.communes.set_index("insee_com")
     values = table.values.reindex(weights.index)
     for key, spec in table.definitions.iterrows():
         v, c = aggregate(values[key], weights, spec["nature"])
         rows.append({"indicator": key, "level": "catalogue", "code": "", "value": v, "coverage": c})
-        for dep, idx in deps.groupby(deps).groups.items():
-            v, c = aggregate(values.loc[idx, key], weights.loc[idx], spec["nature"])
-            rows.append({"indicator": key, "level": "departement", "code": dep, "value": v, "coverage": c})
+        for level, column in (("departement", "insee_dep"), ("region", "insee_reg")):
+            codes = communes[column].dropna()
+            for code, idx in codes.groupby(codes).groups.items():
+                v, c = aggregate(values.loc[idx, key], weights.loc[idx], spec["nature"])
+                rows.append({"indicator": key, "level": level, "code": code, "value": v, "coverage": c})
     return pd.DataFrame(rows)
 
 
@@ -135,6 +143,7 @@ def qpv_social(data: TerritoryData) -> pd.DataFrame:
     com_values = data.commune_indicators.values if data.commune_indicators is not None else pd.DataFrame()
     commune_names = data.communes.set_index("insee_com")["lib_com"]
     dep_of = data.communes.set_index("insee_com")["insee_dep"]
+    reg_of = data.communes.set_index("insee_com")["insee_reg"]
     frames = []
     for key, spec in table.definitions.iterrows():
         if key == "commune_population":
@@ -152,12 +161,13 @@ def qpv_social(data: TerritoryData) -> pd.DataFrame:
         })
         frame["lib_com"] = frame["insee_com"].map(commune_names)
         frame["ref_commune"] = frame["insee_com"].map(com_values[key]) if key in com_values else np.nan
-        dep_refs, catalog_value = _references(refs, key)
+        dep_refs, reg_refs, catalog_value = _references(refs, key)
         frame["ref_department"] = frame["insee_com"].map(dep_of).map(dep_refs)
+        frame["ref_region"] = frame["insee_com"].map(reg_of).map(reg_refs)
         frame["ref_catalog"] = catalog_value
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
-    for ref in ("all_qpv", "commune", "department", "catalog"):
+    for ref in ("all_qpv", "commune", "department", "region", "catalog"):
         out[f"gap_{ref}"] = out["value"] - out[f"ref_{ref}"]
     return out
 
@@ -172,16 +182,17 @@ def commune_social(data: TerritoryData) -> pd.DataFrame:
     refs = reference_values(data)
     frames = []
     for key, spec in table.definitions.iterrows():
-        dep_refs, catalog_value = _references(refs, key)
+        dep_refs, reg_refs, catalog_value = _references(refs, key)
         frames.append(pd.DataFrame({
             "insee_com": communes.index,
             "lib_com": communes["lib_com"].to_numpy(),
             **_columns(key, spec, values[key], table.secret[key]),
             "ref_department": communes["insee_dep"].map(dep_refs).to_numpy(),
+            "ref_region": communes["insee_reg"].map(reg_refs).to_numpy(),
             "ref_catalog": catalog_value,
             "ref_peer": float(values[key].mean()) if spec["nature"] == "effectif" else catalog_value,
         }))
     out = pd.concat(frames, ignore_index=True)
-    out["gap_department"] = out["value"] - out["ref_department"]
-    out["gap_catalog"] = out["value"] - out["ref_catalog"]
+    for ref in ("department", "region", "catalog"):
+        out[f"gap_{ref}"] = out["value"] - out[f"ref_{ref}"]
     return out

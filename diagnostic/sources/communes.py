@@ -8,7 +8,15 @@ import geopandas as gpd
 
 from diagnostic.catalog import Source
 from diagnostic.errors import ValueFormatError
-from diagnostic.sources._io import LoadReport, check_geometries, check_unique, line_numbers, read_geo, require_columns
+from diagnostic.reference import department_regions
+from diagnostic.sources._io import (
+    LoadReport,
+    check_geometries,
+    check_unique,
+    line_numbers,
+    read_geo,
+    require_columns,
+)
 
 COMMUNE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 DEFAULT_COLUMNS = {"insee_com": "code", "lib_com": "nom"}
@@ -51,4 +59,8 @@ def load_communes(source: Source) -> tuple[gpd.GeoDataFrame, LoadReport]:
     out = check_geometries(out, source.path, "insee_com", report)
     report.rows_kept = len(out)
     report.crs = "EPSG:2154"
-    return out[["insee_com", "lib_com", "insee_dep", "geometry"]], report
+    if "insee_reg" in columns and columns["insee_reg"] in gdf.columns:
+        out["insee_reg"] = gdf[columns["insee_reg"]].astype(str).str.strip().to_numpy()
+    else:
+        out["insee_reg"] = out["insee_dep"].map(department_regions()["reg"])
+    return out[["insee_com", "lib_com", "insee_dep", "insee_reg", "geometry"]], report
