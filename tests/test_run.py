@@ -107,6 +107,10 @@ def test_demo_report_offline_in_browser(demo_run, offline_page):
                              "|| document.getElementById(id) !== null", target), target
     assert log.external_requests == []
     assert log.console_errors == [] and log.page_errors == []
+    # Readable on a phone: nothing wider than the screen (wide tables scroll inside themselves).
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 @pytest.fixture(scope="module")
