@@ -88,8 +88,8 @@ def _communes(rng: np.random.Generator) -> gpd.GeoDataFrame:
     shapes = {code: _blob(rng, X0 + dx, Y0 + dy, r, 24) for code, _, _, (dx, dy), r in COMMUNES}
     # Make communes share borders: each later commune gives up what the earlier ones hold.
     taken = Polygon()
-    for code in shapes:
-        shapes[code] = shapes[code].difference(taken)
+    for code, shape in shapes.items():
+        shapes[code] = shape.difference(taken)
         taken = taken.union(shapes[code])
     return gpd.GeoDataFrame(
         {"code": [c[0] for c in COMMUNES], "nom": [c[1] for c in COMMUNES]},

@@ -42,7 +42,6 @@ GLOSSARY = {
     "Marche exploratoire": "Parcours d'habitants (souvent des habitantes) dans leur quartier pour relever les problèmes du cadre de vie.",
     "Norme AFNOR XP X60-600": "Cadre professionnel de la médiation sociale, qui demande d'évaluer l'utilité sociale.",
 }
-NEED_COLOURS = {"fort": "#b2182b", "moyen": "#ef8a62", "faible": "#999999", "indéterminé": "#cccccc"}
 
 
 def _n(v, digits=0, unit=""):
@@ -261,7 +260,8 @@ def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
         return []
     from diagnostic import partners as pt
 
-    out = [html_table(pt.actors_table(d.partners, d.graph), caption="Acteurs du territoire")]
+    out = [html_table(pt.actors_table(d.partners, d.graph), caption="Acteurs du territoire"),
+           html_table(pt.relations_table(d.partners), caption="Relations entre les acteurs")]
     if d.gaps is not None and len(d.gaps):
         out.append(html_table(pt.gaps_table(d.gaps), caption="Liens à créer et acteurs à mobiliser"))
     return out

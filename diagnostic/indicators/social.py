@@ -14,12 +14,6 @@ from diagnostic.territory import TerritoryData
 
 SECRET = "secret statistique"
 MISSING = "non disponible"
-METHODS = {
-    "effectif": "somme",
-    "taux": "moyenne pondérée par la population",
-    "indice": "moyenne pondérée par la population",
-    "mediane": "moyenne des médianes pondérée par la population (approximation)",
-}
 
 
 def aggregate(values: pd.Series, weights: pd.Series, nature: str) -> tuple[float, float]:

@@ -88,7 +88,7 @@ def read_geo(path: Path, role: str, declared_crs: str | None = None, layer: str 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 gdf = pyogrio.read_dataframe(path, layer=layer)
-    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
+    except Exception as exc:  # noqa: BLE001 — pyogrio and pyarrow raise many unrelated types for unreadable files
         raise UnknownFormatError(
             f"le fichier ne peut pas être lu comme données géographiques ({exc}).",
             path=path,

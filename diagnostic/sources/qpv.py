@@ -9,7 +9,13 @@ import pandas as pd
 
 from diagnostic.catalog import Source
 from diagnostic.errors import DuplicateCodeError, ValueFormatError
-from diagnostic.sources._io import LoadReport, check_geometries, line_numbers, read_geo, require_columns
+from diagnostic.sources._io import (
+    LoadReport,
+    check_geometries,
+    line_numbers,
+    read_geo,
+    require_columns,
+)
 
 QPV_CODE = re.compile(r"^(QP(\d{3}|2[AB]\d|97\d)\d{3}|QN(\d{3}|02[AB]|97\d)\d{2}[A-Z])$")
 DEFAULT_COLUMNS = {"code_qp": "code_qp", "lib_qp": "lib_qp", "insee_com": "insee_com"}

@@ -14,7 +14,13 @@ import pandas as pd
 
 from diagnostic.catalog import Source
 from diagnostic.errors import OutOfTerritoryError
-from diagnostic.sources._io import LoadReport, check_unique, points_from_columns, read_table, require_columns
+from diagnostic.sources._io import (
+    LoadReport,
+    check_unique,
+    points_from_columns,
+    read_table,
+    require_columns,
+)
 
 COLUMNS = ["service_id", "name", "source_kind", "type_code", "insee_com", "address", "hours", "geometry"]
 #: A point this far (metres) from its declared commune is taken as wrongly located.
