@@ -23,7 +23,7 @@ from diagnostic.indicators.cache import Indicators, compute
 from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.domains import label_services
 from diagnostic.indicators.needs import explain
-from diagnostic.recommend import LOCAL_FILE, Context, load_rules, recommend
+from diagnostic.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.reference import DOMAINS
 from diagnostic.territory import TerritoryData, load_territory
 
@@ -62,6 +62,7 @@ class CommuneDiagnostic:
     commune_shape: gpd.GeoDataFrame
     context_shapes: gpd.GeoDataFrame
     recommendations: list[dict[str, Any]]
+    framing: dict[str, Any] = field(default_factory=dict)
     partners: Any = None
     graph: Any = None
     gaps: pd.DataFrame | None = None
@@ -160,6 +161,7 @@ def build(
         has_qpv=has_qpv,
     )
     recs = recommend(ctx, load_rules(reco_rules), data.catalog.path.parent / LOCAL_FILE)
+    frame = framing(ctx, recs)
     params = {"commune": code, "band_m": float(band_m), "domains": domains,
               "needs_rules": str(needs_rules or "templates/besoins.yaml"),
               "reco_rules": str(reco_rules or "templates/recommandations.yaml")}
@@ -169,7 +171,7 @@ def build(
         data=data, indicators=indicators, code=code, name=commune["lib_com"], department=commune["insee_dep"],
         population=float(commune["population"]), params=params, qpv=qpv, territories=territories,
         social=social, commune_social=commune_social, share=share, coverage=coverage, needs=needs,
-        services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs,
+        services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs, framing=frame,
         partners=partners, graph=graph, gaps=gaps,
         missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
     )
@@ -241,6 +243,7 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
              "texte": r["text"], "origine": r["origin"], "preuves": r["evidence"]}
             for r in diag.recommendations
         ],
+        "cadrage": diag.framing,
         "partenariat": None if diag.gaps is None else {
             "acteurs": int(diag.graph.number_of_nodes()), "relations": int(diag.graph.number_of_edges()),
             "liens_a_creer": diag.gaps.to_dict("records"),

@@ -156,7 +156,9 @@ def _hours(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     if not slots:
         return []
     reason = "Motif : " + _join(reasons) + "."
-    return [_make(rule, {"hours": _join(slots), "reason": reason}, evidence)]
+    rec = _make(rule, {"hours": _join(slots), "reason": reason}, evidence)
+    rec["hours"] = _join(slots)
+    return [rec]
 
 
 def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
@@ -272,6 +274,32 @@ def recommend(ctx: Context, rules: dict[str, Any] | None = None, local: str | Pa
     for r in recs:
         r["domain_label"] = DOMAINS.get(r["domain"], "Transversal")
     return sorted(recs, key=lambda r: (r["priority"], r["type"] != "stratégique"))
+
+
+DAYTIME = "en journée, du lundi au vendredi (aucun besoin relevé ne justifie des horaires décalés)"
+
+
+def framing(ctx: Context, recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frame of the project (cadrage): territories, publics, objectives, hours and team size.
+
+    Drawn from the same needs and recommendations the report shows; a
+    recommendation the officer removed leaves its part of the frame empty.
+    """
+    strong = _strong(ctx)
+    codes = list(strong.groupby("code")["unmet"].sum().sort_values(ascending=False).index[:3])
+    by_id = {r["id"]: r for r in recs}
+    objectives = []
+    for domain, rows in strong.groupby("domain", sort=False):
+        level = "fort" if (rows["level"] == "fort").any() else "moyen"
+        objectives.append(f"Réduire le besoin non couvert « {DOMAINS.get(domain, domain)} » (niveau {level}) "
+                          f"dans {_join(_names(ctx, list(rows['code'])))}")
+    return {
+        "territoires": _names(ctx, codes),
+        "publics": _publics(ctx, codes) if codes else "",
+        "objectifs": objectives,
+        "horaires": by_id["horaires"].get("hours", by_id["horaires"]["title"]) if "horaires" in by_id else DAYTIME,
+        "equipe": by_id.get("equipe", {}).get("team_size"),
+    }
 
 
 def apply_local(recs: list[dict], path: Path, commune: str) -> list[dict]:

@@ -287,6 +287,21 @@ def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: se
     return HTML("".join(cards) or '<p class="note">Aucune préconisation de ce type.</p>')
 
 
+def framing(d: CommuneDiagnostic) -> HTML:
+    """The frame of the future service: territories, publics, objectives, hours, team."""
+    f = d.framing
+    rows = [
+        ("Territoires d'intervention", ", ".join(f.get("territoires") or []) or d.name),
+        ("Publics prioritaires", f.get("publics") or "à préciser avec les partenaires"),
+        ("Horaires de présence", f.get("horaires") or ""),
+        ("Équipe", f"{f['equipe']} médiateurs (voir le calcul ci-dessous)" if f.get("equipe") else "à définir"),
+    ]
+    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
+    objectives = "".join(f"<li>{html.escape(o)}</li>" for o in f.get("objectifs") or [])
+    objectives = f"<dt>Objectifs</dt><dd><ol>{objectives}</ol></dd>" if objectives else ""
+    return HTML(f'<dl class="framing">{items}{objectives}</dl>')
+
+
 def _evidence_text(e: dict) -> str:
     if "elements" in e:
         return f"{e['territoire']} — {e['domaine']} : niveau {e['niveau']} (score {_n(e['score_besoin_non_couvert'], 2)})"

@@ -113,3 +113,21 @@ def test_rule_file_with_unknown_trigger(tmp_path):
     bad.write_text("rules: [\n", encoding="utf-8")
     with pytest.raises(CatalogError, match="YAML illisible"):
         load_rules(bad)
+
+
+def test_framing_follows_the_recommendations(context, tmp_path):
+    from diagnostic.recommend import DAYTIME, framing
+
+    recs = recommend(context)
+    frame = framing(context, recs)
+    assert frame["territoires"] == ["Quartier A (QPA)", "Quartier B (QPB)"]
+    assert frame["equipe"] == 3
+    assert frame["horaires"].startswith("en soirée")
+    assert frame["objectifs"] == [
+        "Réduire le besoin non couvert « Espace public et tranquillité » (niveau fort) dans Quartier A (QPA)",
+        "Réduire le besoin non couvert « Santé » (niveau moyen) dans Quartier A (QPA) et Quartier B (QPB)",
+    ]
+    local = tmp_path / "recommandations_locales.yaml"
+    local.write_text("retirer: [horaires, equipe]\n", encoding="utf-8")
+    frame = framing(context, recommend(context, local=local))
+    assert frame["horaires"] == DAYTIME and frame["equipe"] is None
