@@ -1,7 +1,10 @@
 """Getting the official open data of a territory: ``diagnostic data fetch`` and ``data sources``.
 
 The sources are listed in ``data/sources_officielles.csv`` (address, format, columns,
-vintage, licence, optional SHA-256), so that a new vintage is a one-line change.
+vintage, licence, optional SHA-256), so that a new vintage is a one-line change. A
+source whose file address changes with each upload is given by its data.gouv.fr
+dataset instead (``jeu_de_donnees`` and a ``ressource`` pattern), resolved at fetch
+time through the data.gouv.fr catalogue API to its most recent matching file.
 Downloads go through pooch into a cache shared between runs; an interrupted
 download resumes where it stopped (HTTP ``Range``). Each file is filtered to the
 territory, written as GeoParquet (or GeoPackage) or as CSV with its published
@@ -26,8 +29,8 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -56,8 +59,16 @@ SOURCES_FILE = PROJECT_ROOT / "data" / "sources_officielles.csv"
 #: A mirror serving every official file under its published name replaces the official hosts.
 SOURCES_URL_ENV = "DIAGNOSTIC_SOURCES_URL"
 CACHE_ENV = "DIAGNOSTIC_CACHE"
+#: The data.gouv.fr catalogue API that resolves the sources given by their dataset.
+DATAGOUV_API_ENV = "DIAGNOSTIC_DATAGOUV_API"
+DATAGOUV_API = "https://www.data.gouv.fr/api/1"
 SOURCE_FIELDS = ["cle", "role", "libelle", "producteur", "millesime", "licence", "format", "membre",
                  "filtre", "colonnes", "indicateurs", "chargeur", "url", "page", "fichier", "sha256"]
+#: Columns a sources file may leave out (files written before they existed stay valid).
+OPTIONAL_FIELDS = ["jeu_de_donnees", "ressource", "format_ressource", "note"]
+#: Checksum types of the data.gouv.fr API that pooch can verify.
+API_HASHES = {"md5", "sha1", "sha256"}
+LISTED_TITLES = 20
 GEO_FORMATS = {"geojson", "shapefile-zip", "geopackage", "geoparquet"}
 INDICATOR_ROLES = {"qpv_indicators", "commune_indicators"}
 CHUNK_ROWS = 100_000
@@ -84,6 +95,12 @@ class OfficialSource:
     page: str
     patterns: list[str]
     sha256: str
+    dataset: str = ""
+    resource: str = ""
+    resource_format: str = ""
+    note: str = ""
+    #: ``type:value`` checksum announced by data.gouv.fr for the resolved file.
+    checksum: str = ""
 
     @property
     def is_geo(self) -> bool:
@@ -136,16 +153,22 @@ def read_sources(path: str | Path | None = None) -> list[OfficialSource]:
                            hint=f"en-tête attendu : {';'.join(SOURCE_FIELDS)}.")
     sources = []
     for row in rows:
-        row = {k: (v or "").strip() for k, v in row.items() if k}
+        row = {**dict.fromkeys(OPTIONAL_FIELDS, ""), **{k: (v or "").strip() for k, v in row.items() if k}}
         if row["role"] not in ROLES:
             raise CatalogError(f"rôle « {row['role']} » inconnu pour la source « {row['cle']} ».", path=path,
                                column="role", hint=f"rôles possibles : {', '.join(ROLES)}.")
+        if row["jeu_de_donnees"] and not row["ressource"]:
+            raise CatalogError(f"la source « {row['cle']} » donne un jeu de données sans motif de ressource.",
+                               path=path, column="ressource",
+                               hint="indiquez un motif sur le titre ou le nom du fichier, par exemple *adulte*relais*.")
         sources.append(OfficialSource(
             key=row["cle"], role=row["role"], label=row["libelle"], producer=row["producteur"],
             vintage=row["millesime"], licence=row["licence"], format=row["format"].lower(), member=row["membre"],
             filters=_pairs(row["filtre"], path, "filtre"), columns=_pairs(row["colonnes"], path, "colonnes"),
             indicators=_pairs(row["indicateurs"], path, "indicateurs"), loader=row["chargeur"], url=row["url"],
             page=row["page"], patterns=[p for p in row["fichier"].split("|") if p], sha256=row["sha256"].lower(),
+            dataset=row["jeu_de_donnees"], resource=row["ressource"], resource_format=row["format_ressource"].lower(),
+            note=row["note"],
         ))
     if [s.role for s in sources].count("communes") != 1:
         raise CatalogError("la liste doit contenir exactement une source de rôle « communes ».", path=path)
@@ -156,17 +179,29 @@ def describe_sources(sources: list[OfficialSource]) -> str:
     """The sources as French text, one block per source (for ``diagnostic data sources``)."""
     blocks = []
     for s in sources:
-        where = s.url or f"pas de téléchargement automatique : à récupérer sur {s.page or '(page non renseignée)'}"
         lines = [f"{s.key} — {s.label}",
                  f"  rôle : {s.role} ; producteur : {s.producer} ; millésime : {s.vintage or '—'}",
                  f"  licence : {s.licence}",
-                 f"  format : {s.format}{' (' + s.member + ')' if s.member else ''} ; adresse : {where}"]
-        if s.url and s.page:
+                 f"  format : {s.format}{' (' + s.member + ')' if s.member else ''} ; adresse : {_where(s)}"]
+        if (s.url or s.dataset) and s.page:
             lines.append(f"  page : {s.page}")
         if s.sha256:
             lines.append(f"  SHA-256 attendu : {s.sha256}")
+        if s.note:
+            lines.append(f"  note : {s.note}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _where(source: OfficialSource) -> str:
+    """Where a source is downloaded from, in French."""
+    if source.url:
+        return source.url
+    if source.dataset:
+        kind = f", format {source.resource_format}" if source.resource_format else ""
+        return (f"jeu de données data.gouv.fr « {source.dataset} », ressource la plus récente « {source.resource} »"
+                f"{kind} (adresse obtenue au téléchargement par l'API)")
+    return f"pas de téléchargement automatique : à récupérer sur {source.page or '(page non renseignée)'}"
 
 
 def parse_territory(region: str | None, department: str | None) -> Territory:
@@ -202,6 +237,101 @@ def cache_dir(cache: str | Path | None = None) -> Path:
     """The download cache: argument, then ``DIAGNOSTIC_CACHE``, then the user's cache folder."""
     chosen = cache or os.environ.get(CACHE_ENV)
     return Path(chosen).expanduser() if chosen else Path(pooch.os_cache("diagnostic-territorial"))
+
+
+def datagouv_api() -> str:
+    """The data.gouv.fr API base: ``DIAGNOSTIC_DATAGOUV_API``, else the public one."""
+    return (os.environ.get(DATAGOUV_API_ENV, "").strip() or DATAGOUV_API).rstrip("/")
+
+
+def resolve_dataset(source: OfficialSource) -> OfficialSource:
+    """The source with the address of its dataset's most recent matching file.
+
+    The dataset page, the file's last modification date (as vintage when the
+    sources file gives none) and the checksum announced by data.gouv.fr come along.
+    """
+    address = f"{datagouv_api()}/datasets/{source.dataset}/"
+    dataset = _dataset_json(source, address)
+    resources = [r for r in dataset.get("resources") or [] if isinstance(r, dict) and r.get("url")]
+    matching = [r for r in resources if _matches(source, r)]
+    if not matching:
+        raise _no_resource_error(source, address, resources)
+    chosen = max(matching, key=_modified)
+    checksum = chosen.get("checksum") or {}
+    kind, value = str(checksum.get("type") or "").lower(), str(checksum.get("value") or "").lower()
+    return replace(
+        source, url=chosen["url"], page=dataset.get("page") or source.page,
+        vintage=source.vintage or str(chosen.get("last_modified") or "")[:10],
+        checksum=f"{kind}:{value}" if kind in API_HASHES and value else "",
+    )
+
+
+def _dataset_json(source: OfficialSource, address: str) -> dict[str, Any]:
+    """The dataset's description from the API, with French errors."""
+    try:
+        response = requests.get(address, headers={"Accept": "application/json"}, timeout=TIMEOUT_S)
+    except requests.RequestException:
+        raise FetchError(
+            f"source « {source.label} » ({source.key}) : l'API de data.gouv.fr est injoignable (pas de connexion, "
+            f"proxy ou serveur arrêté).\n  Adresse de l'API : {address}",
+            hint=f"vérifiez la connexion puis relancez la même commande ({DATAGOUV_API_ENV} donne une autre adresse "
+            f"d'API). Sans connexion, téléchargez le fichier depuis {source.page or 'data.gouv.fr'} et utilisez "
+            "« diagnostic data fetch --from-dir DOSSIER ».",
+        ) from None
+    if response.status_code in (404, 410):
+        raise FetchError(
+            f"le jeu de données « {source.dataset} » de la source « {source.label} » ({source.key}) est introuvable "
+            f"sur data.gouv.fr (HTTP {response.status_code}) : il a sans doute été renommé ou retiré.\n"
+            f"  Adresse de l'API : {address}",
+            hint="cherchez-le sur https://www.data.gouv.fr/fr/datasets/ puis corrigez la colonne « jeu_de_donnees » "
+            "de data/sources_officielles.csv (ou donnez un autre fichier avec --sources), ou téléchargez le fichier "
+            "à la main et utilisez --from-dir.",
+        )
+    try:
+        response.raise_for_status()
+        data = response.json()
+    except (requests.HTTPError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        raise FetchError(
+            f"l'API de data.gouv.fr n'a pas décrit le jeu de données « {source.dataset} » de la source "
+            f"« {source.label} » ({source.key}) (HTTP {response.status_code}).\n  Adresse de l'API : {address}",
+            hint="réessayez plus tard, ou téléchargez le fichier à la main et utilisez --from-dir.",
+        )
+    return data
+
+
+def _matches(source: OfficialSource, resource: dict[str, Any]) -> bool:
+    """Whether a resource has the wanted format and its title or file name fits the pattern."""
+    if source.resource_format and str(resource.get("format") or "").lower() != source.resource_format:
+        return False
+    names = (str(resource.get("title") or "").lower(), _basename(resource["url"]).lower())
+    return any(fnmatch.fnmatch(name, pattern.lower()) for pattern in source.resource.split("|") for name in names)
+
+
+def _modified(resource: dict[str, Any]) -> datetime:
+    """A resource's last modification (oldest possible when absent or unreadable)."""
+    try:
+        moment = datetime.fromisoformat(str(resource.get("last_modified") or ""))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _no_resource_error(source: OfficialSource, address: str, resources: list[dict[str, Any]]) -> FetchError:
+    titles = [f"{r.get('title') or _basename(r['url'])} ({r.get('format') or '?'})" for r in resources]
+    listed = "\n".join(f"    - {t}" for t in titles[:LISTED_TITLES])
+    if len(titles) > LISTED_TITLES:
+        listed += f"\n    … ({len(titles)} ressources en tout)"
+    kind = f" au format {source.resource_format}" if source.resource_format else ""
+    return FetchError(
+        f"aucune ressource{kind} du jeu de données « {source.dataset} » ne correspond au motif « {source.resource} » "
+        f"(source « {source.label} », {source.key}).\n  Ressources publiées :\n{listed or '    (aucune)'}\n"
+        f"  Adresse de l'API : {address}",
+        hint="le producteur a peut-être renommé le fichier : corrigez « ressource » (motif sur le titre ou le nom du "
+        "fichier) ou « format_ressource » dans data/sources_officielles.csv, ou téléchargez le fichier à la main et "
+        "utilisez --from-dir.",
+    )
 
 
 class ResumingDownloader:
@@ -247,7 +377,7 @@ def download(source: OfficialSource, cache: Path, *, progress: bool = True, retr
     """Download one source into the cache (or reuse it); French errors for every failure."""
     url = source_url(source)
     name = f"{source.key}-{hashlib.sha256(url.encode()).hexdigest()[:12]}-{_basename(url)}"
-    known = f"sha256:{source.sha256}" if source.sha256 else None
+    known = f"sha256:{source.sha256}" if source.sha256 else source.checksum or None
     store = pooch.create(path=cache, base_url="", registry={name: known}, urls={name: url},
                          retry_if_failed=retries)
     downloader = ResumingDownloader(Path(cache) / f"{name}.part", progress)
@@ -262,16 +392,34 @@ def download(source: OfficialSource, cache: Path, *, progress: bool = True, retr
     except ValueError as exc:
         if "hash" not in str(exc).lower():
             raise
-        raise FetchError(
+        raise _checksum_error(source, url) from None
+
+
+def _checksum_error(source: OfficialSource, url: str) -> FetchError:
+    if source.sha256:
+        return FetchError(
             f"le fichier « {source.label} » ({source.key}) ne correspond pas à l'empreinte SHA-256 attendue "
             f"({source.sha256}) : il a été supprimé.\n  Adresse : {url}",
             hint="le producteur a sans doute publié une nouvelle version : vérifiez-la sur "
             f"{source.page or url}, puis mettez à jour « sha256 » et « millesime » de cette ligne dans "
             "data/sources_officielles.csv (ou videz « sha256 » pour accepter le fichier tel quel).",
-        ) from None
+        )
+    return FetchError(
+        f"le fichier « {source.label} » ({source.key}) ne correspond pas à l'empreinte annoncée par data.gouv.fr "
+        f"({source.checksum}) : il a été supprimé.\n  Adresse : {url}",
+        hint="le fichier a peut-être été remplacé pendant le téléchargement : relancez la commande ; si l'erreur "
+        f"persiste, signalez-la au producteur sur {source.page or 'data.gouv.fr'} et utilisez --from-dir.",
+    )
 
 
 def _http_error(source: OfficialSource, url: str, status: int) -> FetchError:
+    if status in (404, 410) and source.dataset:
+        return FetchError(
+            f"le fichier de la source « {source.label} » ({source.key}) annoncé par data.gouv.fr n'est plus à son "
+            f"adresse (HTTP {status}).\n  Adresse : {url}",
+            hint="le producteur l'a sans doute remplacé entre-temps : relancez la commande pour obtenir la nouvelle "
+            f"adresse ; sinon téléchargez-le depuis {source.page} et utilisez --from-dir.",
+        )
     if status in (404, 410):
         return FetchError(
             f"la source « {source.label} » ({source.key}) n'est plus à son adresse (HTTP {status}) : elle a "
@@ -501,7 +649,7 @@ def fetch(
     communes: set[str] | None = None
     try:
         for source in sources:
-            origin, note = _origin(source, folder, store, progress, retries)
+            source, origin, note = _origin(source, folder, store, progress, retries)
             if origin is None:
                 result.notes.append(note)
                 continue
@@ -534,23 +682,26 @@ def fetch(
 
 def _origin(
     source: OfficialSource, folder: Path | None, store: Path, progress: bool, retries: int
-) -> tuple[Path | None, str]:
-    """The raw file of a source (downloaded or found by hand), or None and why it is left out."""
+) -> tuple[OfficialSource, Path | None, str]:
+    """The source (its dataset resolved) and its raw file, downloaded or found by hand; or None and why not."""
     if source.role in INDICATOR_ROLES and not source.indicators:
-        return None, (f"{source.key} : correspondance des indicateurs non renseignée dans la liste des sources "
-                      f"(voir {source.page or 'le producteur'}), source omise.")
+        why = f" ({source.note})" if source.note else ""
+        return source, None, (f"{source.key} : correspondance des indicateurs non renseignée dans la liste des "
+                              f"sources (voir {source.page or 'le producteur'}), source omise{why}.")
     if folder is not None:
         found = find_in_dir(source, folder)
         if found is None and source.role == "communes":
             raise MissingFileError(
                 f"le fichier des contours des communes est absent (noms attendus : {', '.join(source.patterns)}).",
                 path=folder, hint=f"téléchargez-le depuis {source.url or source.page}.")
-        return found, (f"{source.key} : aucun fichier {' ou '.join(source.patterns)} dans {folder}, source omise "
+        return source, found, (f"{source.key} : aucun fichier {' ou '.join(source.patterns)} dans {folder}, source omise "
                        f"(à télécharger depuis {source.url or source.page}).")
+    if not source.url and source.dataset:
+        source = resolve_dataset(source)
     if not source_url(source):
-        return None, (f"{source.key} : pas d'adresse de téléchargement stable ; téléchargez le fichier depuis "
-                      f"{source.page} puis relancez avec --from-dir, source omise.")
-    return download(source, store, progress=progress, retries=retries), ""
+        return source, None, (f"{source.key} : pas d'adresse de téléchargement stable ; téléchargez le fichier "
+                              f"depuis {source.page} puis relancez avec --from-dir, source omise.")
+    return source, download(source, store, progress=progress, retries=retries), ""
 
 
 def _write_catalog(path: Path, territory: Territory, entries: dict[str, list[dict[str, Any]]], notes: list[str]) -> None:

@@ -6,6 +6,7 @@ import argparse
 import csv
 import hashlib
 import io
+import json
 import socket
 import threading
 import zipfile
@@ -127,6 +128,39 @@ def adultes_relais_csv() -> str:
     )
 
 
+FS_DATASET = "liste-des-structures-france-services"
+AR_DATASET = "subventions-politique-de-la-ville"
+
+
+def _resource(base: str, title: str, name: str, fmt: str, modified: str, body: bytes | None = None) -> dict:
+    """A resource as the data.gouv.fr API describes it (SHA-1 checksum when ``body`` is given)."""
+    resource = {"title": title, "url": f"{base}/{name}", "format": fmt, "last_modified": modified}
+    if body is not None:
+        resource["checksum"] = {"type": "sha1", "value": hashlib.sha1(body).hexdigest()}
+    return resource
+
+
+def api_files(base: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The data.gouv.fr API answers for the two datasets, pointing at files of the local server."""
+    france_services = [
+        _resource(base, "Liste des structures France services (juillet 2024)", "liste-fs-20240701.csv", "csv",
+                  "2024-07-01T09:00:00+00:00"),
+        _resource(base, "Liste des structures France services", "liste-fs-20240801.csv", "csv",
+                  "2024-08-01T09:30:00.120000+00:00", files["liste-fs-20240801.csv"]),
+        _resource(base, "Liste des structures France services (tableur)", "liste-fs-20240901.xlsx", "xlsx",
+                  "2024-09-01T09:00:00+00:00"),
+    ]
+    adultes_relais = [
+        _resource(base, "Subventions politique de la ville 2023", "subventions_2023.csv", "csv", "2024-05-02T08:00:00"),
+        _resource(base, "Postes adultes-relais 2022", "adultes_relais_2022.csv", "csv", "2023-04-01T08:00:00"),
+        _resource(base, "Postes adultes-relais 2023", "adultes_relais_postes.csv", "csv", "2024-04-03T08:00:00"),
+    ]
+    datasets = {FS_DATASET: france_services, AR_DATASET: adultes_relais}
+    return {f"api/1/datasets/{slug}/": json.dumps(
+        {"slug": slug, "page": f"https://www.data.gouv.fr/fr/datasets/{slug}/", "resources": resources}).encode()
+        for slug, resources in datasets.items()}
+
+
 class Server:
     """A 127.0.0.1 HTTP server with Range, chunked transfer and dropped connections on demand."""
 
@@ -205,23 +239,40 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     }
 
 
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def no_public_api(monkeypatch) -> None:
+    """No test reaches the public data.gouv.fr API: by default it is a closed local port."""
+    monkeypatch.setenv(fetch.DATAGOUV_API_ENV, f"http://127.0.0.1:{closed_port()}/api/1")
+
+
 @pytest.fixture
-def server(files: dict[str, bytes]):
+def server(files: dict[str, bytes], monkeypatch):
     srv = Server(files)
+    srv.files.update(api_files(srv.url, files))
     srv.chunked.add("bpe21_ensemble_xy.csv")
     srv.thread.start()
+    monkeypatch.setenv(fetch.DATAGOUV_API_ENV, f"{srv.url}/api/1/")
     yield srv
     srv.httpd.shutdown()
     srv.httpd.server_close()
 
 
 LOCAL_NAMES = {"communes": "communes-100m.geojson", "qpv": "qpv2024.zip", "populations": "ensemble.zip",
-               "filosofi": "base-cc-filosofi-2021-geo2023_csv.zip", "bpe": "bpe21_ensemble_xy.csv",
-               "france_services": "liste-fs-20240801.csv", "adultes_relais": "adultes_relais_postes.csv"}
+               "filosofi": "base-cc-filosofi-2021-geo2023_csv.zip", "bpe": "bpe21_ensemble_xy.csv"}
 
 
 def local_sources(tmp_path: Path, base: str, **changes: dict[str, str]) -> Path:
-    """The repository's sources file with every address on the local server (and row changes)."""
+    """The repository's sources file with every file address on the local server (and row changes).
+
+    France Services and adultes-relais keep their dataset, resolved through the local API.
+    """
     with open(fetch.SOURCES_FILE, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter=";"))
     for row in rows:
@@ -230,7 +281,7 @@ def local_sources(tmp_path: Path, base: str, **changes: dict[str, str]) -> Path:
         row.update(changes.get(row["cle"], {}))
     out = tmp_path / "sources.csv"
     with open(out, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fetch.SOURCE_FIELDS, delimiter=";")
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
         writer.writeheader()
         writer.writerows(rows)
     return out
@@ -259,10 +310,53 @@ def test_full_fetch_writes_a_catalogue_that_loads(tmp_path: Path, server: Server
             assert entry["sha256"] == hashlib.sha256(written).hexdigest()
             assert entry["url"].startswith(server.url) and entry["licence"] and entry["vintage"]
     assert raw["sources"]["qpv"]["path"] == "qpv.parquet"
-    assert any("qpv_indicateurs" in note for note in result.notes)
-    served = len(server.requests)
+    assert [note.split(" ")[0] for note in result.notes] == ["qpv_indicateurs"]
+    fs = next(e for e in raw["sources"]["services"] if e["path"] == "france_services.csv")
+    assert fs["url"] == f"{server.url}/liste-fs-20240801.csv" and fs["vintage"] == "2024-08-01"
+    assert fs["page"] == f"https://www.data.gouv.fr/fr/datasets/{FS_DATASET}/"
+    assert fs["source_sha256"] == hashlib.sha256(server.files["liste-fs-20240801.csv"]).hexdigest()
+    ar = raw["sources"]["adultes_relais"]
+    assert ar["url"] == f"{server.url}/adultes_relais_postes.csv" and ar["vintage"] == "2024-04-03"
+    assert server.count("liste-fs-20240701.csv") == server.count("adultes_relais_2022.csv") == 0
+    served = [n for n, _ in server.requests if not n.startswith("api/")]
     run(tmp_path, local_sources(tmp_path, server.url), dest="again")
-    assert len(server.requests) == served, "the second run must use the shared cache"
+    again = [n for n, _ in server.requests if not n.startswith("api/")]
+    assert again == served, "the second run must use the shared cache"
+
+
+def test_dataset_without_matching_resource_lists_the_titles(tmp_path: Path, server: Server) -> None:
+    sources = local_sources(tmp_path, server.url, adultes_relais={"ressource": "*postes*mediateurs*"})
+    with pytest.raises(FetchError, match="aucune ressource au format csv") as err:
+        run(tmp_path, sources)
+    text = str(err.value)
+    assert AR_DATASET in text and "*postes*mediateurs*" in text and "« ressource »" in text
+    assert "Postes adultes-relais 2022 (csv)" in text and "Subventions politique de la ville 2023 (csv)" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_dataset_names_the_slug_and_the_api(tmp_path: Path, server: Server) -> None:
+    sources = local_sources(tmp_path, server.url, france_services={"jeu_de_donnees": "structures-france-service"})
+    with pytest.raises(FetchError, match="introuvable sur data.gouv.fr") as err:
+        run(tmp_path, sources)
+    text = str(err.value)
+    assert "« structures-france-service »" in text and "HTTP 404" in text and "jeu_de_donnees" in text
+    assert f"{server.url}/api/1/datasets/structures-france-service/" in text
+    assert err.value.exit_code == 40 and not (tmp_path / "out").exists()
+
+
+def test_api_checksum_is_checked(tmp_path: Path, server: Server) -> None:
+    server.files["liste-fs-20240801.csv"] = france_services_csv().replace("Lille", "Lile").encode()
+    with pytest.raises(FetchError, match="empreinte annoncée par data.gouv.fr") as err:
+        run(tmp_path, local_sources(tmp_path, server.url))
+    assert "sha1:" in str(err.value) and not (tmp_path / "out").exists()
+
+
+def test_api_unreachable(tmp_path: Path, server: Server, monkeypatch) -> None:
+    api = f"http://127.0.0.1:{closed_port()}/api/1"
+    monkeypatch.setenv(fetch.DATAGOUV_API_ENV, api)
+    with pytest.raises(FetchError, match="API de data.gouv.fr est injoignable") as err:
+        run(tmp_path, local_sources(tmp_path, server.url))
+    assert f"{api}/datasets/{FS_DATASET}/" in str(err.value) and "--from-dir" in str(err.value)
 
 
 def test_resumes_after_the_connection_drops(tmp_path: Path, server: Server) -> None:
@@ -307,9 +401,7 @@ def test_missing_file_names_the_source_and_what_to_do(tmp_path: Path, server: Se
 
 
 def test_server_down(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     with pytest.raises(FetchError, match="injoignable") as err:
         run(tmp_path, local_sources(tmp_path, f"http://127.0.0.1:{port}"))
     assert err.value.exit_code == 40 and f"127.0.0.1:{port}" in str(err.value)
@@ -324,8 +416,9 @@ def test_mirror_of_the_official_list(tmp_path: Path, server: Server, monkeypatch
                          progress=False, retries=0, geo_format="gpkg")
     territory = load_territory(result.catalog)
     assert sorted(territory.qpv["code_qp"]) == ["QN05901M", "QN05902A"]
-    assert territory.services["source_kind"].eq("bpe").sum() == 4
-    assert {"france_services", "adultes_relais"} <= {n.split(" ")[0] for n in result.notes}
+    assert territory.services["source_kind"].value_counts().to_dict() == {"bpe": 4, "france_services": 1}
+    assert set(territory.adultes_relais["insee_dep"]) == {"59"}
+    assert [n.split(" ")[0] for n in result.notes] == ["qpv_indicateurs"]
     assert (tmp_path / "nord" / "communes.gpkg").exists()
 
 
