@@ -143,19 +143,18 @@ def coverage_table(d: CommuneDiagnostic) -> HTML:
 
 
 def commune_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> HTML:
-    """The interactive map (offline) and its printable twin."""
+    """The interactive map, offline (its printable twin is :func:`static_map`)."""
     m = interactive_map(d, indicator, tiles)
     return HTML(f'<div class="interactive" role="region" aria-label="Carte interactive de {html.escape(d.name)}">'
                 f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
 
 
-def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> folium.Map:
-    """The folium map of the commune, coloured by ``indicator`` (the report's and the explorer's)."""
-    qpv = d.qpv
+def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> dict:
+    """What both versions of the commune map draw: indicator and its label, needs, band, context, partners."""
     label = None
-    if indicator and indicator in qpv:
-        label = d.social.loc[d.social["indicator"] == indicator, "label"].head(1)
-        label = label.iloc[0] if len(label) else indicator
+    if indicator and indicator in d.qpv:
+        labels = d.social.loc[d.social["indicator"] == indicator, "label"]
+        label = labels.iloc[0] if len(labels) else indicator
     else:
         indicator = None
     actors = None
@@ -163,21 +162,19 @@ def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate"
         from diagnostic.partners import actors_layer
 
         actors = actors_layer(d.partners)
-    needs = d.needs.rename(columns={"code": "code_qp"}) if d.has_qpv else None
-    return maps.commune_map(d.commune_shape, qpv, d.services, indicator=indicator, indicator_label=label, needs=needs,
-                            band_m=d.params["band_m"], context=d.context_shapes, actors=actors, tiles=tiles)
+    return {"indicator": indicator, "indicator_label": label, "band_m": d.params["band_m"],
+            "needs": d.needs.rename(columns={"code": "code_qp"}) if d.has_qpv else None,
+            "context": d.context_shapes, "actors": actors}
+
+
+def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> folium.Map:
+    """The folium map of the commune, coloured by ``indicator`` (the report's and the explorer's)."""
+    return maps.commune_map(d.commune_shape, d.qpv, d.services, tiles=tiles, **_map_layers(d, indicator))
 
 
 def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = "poverty_rate") -> Path:
-    label = None
-    if indicator and indicator in d.qpv:
-        label = d.social.loc[d.social["indicator"] == indicator, "label"].head(1)
-        label = label.iloc[0] if len(label) else indicator
-    else:
-        indicator = None
-    return maps.static_map(d.commune_shape, d.qpv, d.services, path, indicator=indicator, indicator_label=label,
-                           needs=d.needs.rename(columns={"code": "code_qp"}) if d.has_qpv else None,
-                           band_m=d.params["band_m"], context=d.context_shapes)
+    """The same map as a PNG, for print."""
+    return maps.static_map(d.commune_shape, d.qpv, d.services, path, **_map_layers(d, indicator))
 
 
 def print_image(path: Path, alt: str) -> HTML:
