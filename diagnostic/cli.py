@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from diagnostic import __version__
+from diagnostic import __version__, text
 from diagnostic.errors import DiagnosticError
 
 
@@ -66,14 +66,14 @@ def cmd_territories(args: argparse.Namespace) -> int:
         table = table[table["qpv_count"] > 0]
     print(f"{'code':<7} {'commune':<40} {'QPV':>4} {'population':>11}")
     for row in table.itertuples():
-        pop = "—" if row.population != row.population else f"{int(row.population):,}".replace(",", "\u202f")
+        pop = text.number(row.population, missing="—")
         print(f"{row.insee_com:<7} {row.lib_com[:40]:<40} {row.qpv_count:>4} {pop:>11}")
     print(f"\n{len(table)} commune(s).")
     return 0
 
 
-def _domains(text: str | None) -> list[str] | None:
-    return [d.strip() for d in text.split(",") if d.strip()] if text else None
+def _domains(value: str | None) -> list[str] | None:
+    return [d.strip() for d in value.split(",") if d.strip()] if value else None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -36,11 +36,12 @@ from diagnostic.errors import DiagnosticError
 from diagnostic.indicators.cache import Indicators, compute
 from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.needs import RULES_FILE, load_rules
-from diagnostic.locate import fold, locate_text
+from diagnostic.locate import locate_text
 from diagnostic.reference import DOMAINS
 from diagnostic.report import fr_number, html_table
 from diagnostic.run import RunResult, run_commune
 from diagnostic.territory import TerritoryData, load_territory
+from diagnostic.text import fold
 
 DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
 CATALOGS = [DEMO_CATALOG, *sorted((PROJECT_ROOT / "data" / "catalogues").glob("*.yaml"))]

@@ -9,7 +9,6 @@ from the point to the QPV's edge (0 inside) and to each service.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 import geopandas as gpd
@@ -21,6 +20,7 @@ from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.domains import service_domains
 from diagnostic.reference import DOMAINS
 from diagnostic.territory import TerritoryData
+from diagnostic.text import fold
 
 WGS84 = "EPSG:4326"
 LAMBERT93 = "EPSG:2154"
@@ -81,12 +81,6 @@ def nearest_services(data: TerritoryData, point: Point, per_domain: int = 3) -> 
          "type": r.type_label, "address": "" if pd.isna(r.address) else r.address, "distance_m": float(r.distance_m)}
         for r in pairs.itertuples()
     ]
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, for searching names as officers type them."""
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
 def places(data: TerritoryData) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from diagnostic import text
 from diagnostic.catalog import PROJECT_ROOT, read_yaml
 from diagnostic.errors import CatalogError
 from diagnostic.indicators.needs import explain
@@ -64,15 +65,6 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     return rules
 
 
-def _join(items: list[str], last: str = " et ") -> str:
-    items = [i for i in items if i]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1] if items else ""
-
-
-def _fmt(value: float, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-
-
 def _names(ctx: Context, codes: list[str]) -> list[str]:
     names = ctx.territories.set_index("code")["name"]
     return [f"{names.get(c, c)} ({c})" if c != ctx.commune_code else names.get(c, c) for c in codes]
@@ -106,7 +98,7 @@ def _publics(ctx: Context, codes: list[str]) -> str:
     poverty = ctx.social[(ctx.social["indicator"] == "poverty_rate") & ctx.social["code"].isin(codes)]
     if len(poverty) and poverty["value"].max() >= 30:
         publics.append("les ménages à bas revenus")
-    return _join(publics) or "les habitants des quartiers concernés"
+    return text.join(publics) or "les habitants des quartiers concernés"
 
 
 def _priority_territories(rule: dict, ctx: Context, conf: dict) -> list[dict]:
@@ -116,8 +108,8 @@ def _priority_territories(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     per = strong.groupby("code").agg(n=("domain", "size"), score=("unmet", "sum")).sort_values("score", ascending=False)
     codes = list(per.index[:3])
     domains = strong[strong["code"].isin(codes)]["domain_label"].value_counts().index[:3].str.lower()
-    fields = {"territories": _join(_names(ctx, codes)), "count": int(per.loc[codes, "n"].sum()),
-              "domains": _join(list(domains)), "publics": _publics(ctx, codes)}
+    fields = {"territories": text.join(_names(ctx, codes)), "count": int(per.loc[codes, "n"].sum()),
+              "domains": text.join(list(domains)), "publics": _publics(ctx, codes)}
     return [_make(rule, fields, _need_evidence(ctx, strong[strong["code"].isin(codes)].head(6)))]
 
 
@@ -127,7 +119,7 @@ def _domain_unmet(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     for domain, rows in strong.groupby("domain", sort=False):
         level = "fort" if (rows["level"] == "fort").any() else "moyen"
         fields = {"domain": domain, "domain_label": DOMAINS.get(domain, domain),
-                  "territories": _join(_names(ctx, list(rows["code"]))), "level": level,
+                  "territories": text.join(_names(ctx, list(rows["code"]))), "level": level,
                   "domain_action": rule.get("domain_actions", {}).get(domain, "")}
         rec = _make(rule, fields, _need_evidence(ctx, rows))
         rec["domain"] = domain
@@ -150,14 +142,14 @@ def _hours(rule: dict, ctx: Context, conf: dict) -> list[dict]:
                          "valeur": len(evening), "seuil": hours_conf.get("evening_threshold", 5)})
     if not math.isnan(youth) and youth >= float(hours_conf.get("youth_index_threshold", 1.5)):
         slots.append("en sortie d'école et le mercredi après-midi")
-        reasons.append(f"la population est jeune (indice de jeunesse jusqu'à {_fmt(youth, 1)})")
+        reasons.append(f"la population est jeune (indice de jeunesse jusqu'à {text.number(youth, 1)})")
         evidence.append({"type": "indicateur", "libelle": "Indice de jeunesse (maximum des territoires)",
                          "valeur": round(float(youth), 2), "seuil": hours_conf.get("youth_index_threshold", 1.5)})
     if not slots:
         return []
-    reason = "Motif : " + _join(reasons) + "."
-    rec = _make(rule, {"hours": _join(slots), "reason": reason}, evidence)
-    rec["hours"] = _join(slots)
+    reason = "Motif : " + text.join(reasons) + "."
+    rec = _make(rule, {"hours": text.join(slots), "reason": reason}, evidence)
+    rec["hours"] = text.join(slots)
     return [rec]
 
 
@@ -170,8 +162,8 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     strong = (ctx.needs["level"] == "fort").any()
     factor = float(team.get("strong_need_factor", 1.0)) if strong else 1.0
     size = int(min(team.get("maximum", 12), max(team.get("minimum", 2), round(population / 10000 * ratio * factor))))
-    fields = {"team": size, "population": _fmt(population), "ratio": _fmt(ratio, 1),
-              "factor_text": f", majoré de {_fmt((factor - 1) * 100)} % car au moins un besoin est fort" if factor > 1 else "",
+    fields = {"team": size, "population": text.number(population), "ratio": text.number(ratio, 1),
+              "factor_text": f", majoré de {text.number((factor - 1) * 100)} % car au moins un besoin est fort" if factor > 1 else "",
               "supervisor": " dont un coordinateur" if size >= int(team.get("supervisor_from", 5)) else ""}
     evidence = [{"type": "calcul", "libelle": "Population des territoires d'intervention", "valeur": population},
                 {"type": "calcul", "libelle": "Ratio de médiateurs pour 10 000 habitants", "valeur": ratio},
@@ -189,14 +181,14 @@ def _partnerships(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         for g in ctx.gaps.head(3).to_dict("records")
     ]
     evidence = [{"type": "partenariat", **{str(k): str(v) for k, v in row.items()}} for row in ctx.gaps.head(10).to_dict("records")]
-    return [_make(rule, {"count": len(ctx.gaps), "examples": _join(examples, " ; ")}, evidence)]
+    return [_make(rule, {"count": len(ctx.gaps), "examples": text.join(examples, " ; ")}, evidence)]
 
 
 def _funding(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     domains = set(_strong(ctx)["domain"])
     leads, evidence = [], []
     if ctx.has_qpv:
-        posts = f" ({_fmt(ctx.adulte_relais_posts, 1)} poste(s) déjà financé(s) sur le territoire)" if ctx.adulte_relais_posts else ""
+        posts = f" ({text.number(ctx.adulte_relais_posts, 1)} poste(s) déjà financé(s) sur le territoire)" if ctx.adulte_relais_posts else ""
         leads.append(f"postes adultes-relais de l'État pour des habitants des QPV{posts}")
         leads.append("crédits du contrat de ville")
         evidence.append({"type": "territoire", "libelle": "Présence de QPV", "valeur": len(ctx.territories)})
@@ -208,7 +200,7 @@ def _funding(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         leads.append("participation de l'opérateur de transport")
     leads.append("participation de la commune (et de l'intercommunalité)")
     evidence.append({"type": "besoins", "libelle": "Domaines avec besoin non couvert", "valeur": ", ".join(sorted(domains))})
-    return [_make(rule, {"leads": _join(leads, " ; ")}, evidence)]
+    return [_make(rule, {"leads": text.join(leads, " ; ")}, evidence)]
 
 
 def _governance(rule: dict, ctx: Context, conf: dict) -> list[dict]:
@@ -219,7 +211,7 @@ def _governance(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         options.append("GIP (groupement d'intérêt public) : pour partager le service entre commune, bailleurs et "
                        "transporteur avec une gouvernance commune.")
         options.append("SCIC (société coopérative d'intérêt collectif) : pour associer financeurs publics et privés au capital.")
-    partners = _join(sorted({t for t in ctx.actor_types if t}) [:5]) or "la commune, les bailleurs et l'État"
+    partners = text.join(sorted({t for t in ctx.actor_types if t}) [:5]) or "la commune, les bailleurs et l'État"
     return [_make(rule, {"options": " ".join(options), "partners": partners},
                   [{"type": "territoire", "libelle": "Population concernée", "valeur": population}])]
 
@@ -292,7 +284,7 @@ def framing(ctx: Context, recs: list[dict[str, Any]]) -> dict[str, Any]:
     for domain, rows in strong.groupby("domain", sort=False):
         level = "fort" if (rows["level"] == "fort").any() else "moyen"
         objectives.append(f"Réduire le besoin non couvert « {DOMAINS.get(domain, domain)} » (niveau {level}) "
-                          f"dans {_join(_names(ctx, list(rows['code'])))}")
+                          f"dans {text.join(_names(ctx, list(rows['code'])))}")
     return {
         "territoires": _names(ctx, codes),
         "publics": _publics(ctx, codes) if codes else "",

@@ -26,7 +26,7 @@ from IPython.display import HTML
 from nbconvert import HTMLExporter
 from nbconvert.filters.strings import _convert_header_id
 
-from diagnostic import __version__
+from diagnostic import __version__, text
 from diagnostic.catalog import PROJECT_ROOT
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates" / "report"
@@ -35,10 +35,7 @@ _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethroug
 
 def fr_number(value: Any, digits: int = 0, unit: str = "") -> str:
     """A number the French way (narrow no-break space for thousands, decimal comma); « n.d. » if missing."""
-    if _isna(value):
-        return "n.d."
-    text = f"{float(value):,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-    return f"{text}\u00a0{unit}" if unit else text
+    return text.number(value, digits, unit, missing="n.d.")
 
 
 def html_table(

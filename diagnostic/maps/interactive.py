@@ -19,6 +19,7 @@ from folium.map import Layer
 from folium.template import Template
 from folium.utilities import JsCode
 
+from diagnostic import text
 from diagnostic.maps import style as st
 from diagnostic.maps.geometry import band_ring, feature_collection, lambert93, web_geometries
 from diagnostic.maps.offline import make_offline
@@ -148,7 +149,7 @@ def _qpv_tooltips(
     for i, code in qpv["code_qp"].items():
         lines = [f"<b>{st.esc(qpv.at[i, 'lib_qp'])}</b> ({st.esc(code)})"]
         if pd.notna(population[i]):
-            lines.append(f"Population : {st.french_number(population[i], 0)} hab.")
+            lines.append(f"Population : {text.number(population[i], 0)} hab.")
         if values is not None and classes is not None:
             lines.append(f"{st.esc(label)} : {classes.format(values[i])}")
         if code in needs:

@@ -14,6 +14,7 @@ import mapclassify
 import numpy as np
 import pandas as pd
 
+from diagnostic import text
 from diagnostic.reference import DOMAINS
 
 #: A fixed colour per mediation domain (Dark2 and Paired tones, readable on the purple ramp).
@@ -56,11 +57,6 @@ def domain_style(key: object, label: object = None) -> tuple[str, str, str]:
     return OTHER_DOMAIN
 
 
-def french_number(value: float, decimals: int = 1) -> str:
-    """12345.6 → '12 345,6' (narrow no-break space for thousands, decimal comma)."""
-    return f"{value:,.{decimals}f}".replace(",", "\u202f").replace(".", ",")
-
-
 def esc(value: object) -> str:
     """HTML-escape a text coming from data; missing values give an empty string."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
@@ -86,7 +82,7 @@ class Classes:
 
     def format(self, value: float) -> str:
         """A value as the legend writes it, or the French « secret » wording when missing."""
-        return MISSING_LABEL.lower() if value is None or pd.isna(value) else french_number(value, self.decimals)
+        return MISSING_LABEL.lower() if value is None or pd.isna(value) else text.number(value, self.decimals)
 
 
 def classify(values: pd.Series, *, k: int = 5, scheme: str = "natural_breaks") -> Classes:
@@ -115,8 +111,8 @@ def classify(values: pd.Series, *, k: int = 5, scheme: str = "natural_breaks") -
     members = [distinct[index == i] for i in range(len(bins))]
     bins = tuple(b for b, held in zip(bins, members) if held.size)
     labels = tuple(
-        french_number(held[0], decimals) if held[0] == held[-1]
-        else f"{french_number(held[0], decimals)} – {french_number(held[-1], decimals)}"
+        text.number(held[0], decimals) if held[0] == held[-1]
+        else f"{text.number(held[0], decimals)} – {text.number(held[-1], decimals)}"
         for held in members if held.size
     )
     picks = np.linspace(0, len(RAMP) - 1, len(bins)).round().astype(int) if len(bins) > 1 else [2]

@@ -19,7 +19,6 @@ and phone numbers or e-mail addresses in any cell, are refused outright.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 import geopandas as gpd
@@ -41,6 +40,7 @@ from diagnostic.sources._io import (
     to_number,
 )
 from diagnostic.sources.services import DEFAULT_TOLERANCE_M, text_column
+from diagnostic.text import fold
 
 DEFAULT_COLUMNS = {
     "date": "date", "time": "heure", "duration_min": "duree_min", "code_qp": "qpv",
@@ -145,8 +145,7 @@ def load_activity(
 
 def normalise(value: str) -> str:
     """Lower-case, accent-free, underscore-separated form used to compare codes and labels."""
-    plain = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")
+    return re.sub(r"[^a-z0-9]+", "_", fold(value)).strip("_")
 
 
 def check_confidentiality(df: pd.DataFrame, source: Source, numeric: set[str]) -> None:

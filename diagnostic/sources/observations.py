@@ -10,8 +10,6 @@ checked; nothing is dropped silently.
 
 from __future__ import annotations
 
-import unicodedata
-
 import geopandas as gpd
 import pandas as pd
 
@@ -28,6 +26,7 @@ from diagnostic.sources._io import (
     require_columns,
     to_number,
 )
+from diagnostic.text import fold
 
 PROBLEMS_FILE = DATA_DIR / "types_problemes.csv"
 SOURCE_TYPES = {
@@ -42,8 +41,7 @@ COLUMNS = {"date": "date", "qpv": "qpv", "insee_com": "code_commune", "x": "x", 
 
 def _plain(text: str) -> str:
     """Lower case without accents, underscores as spaces: « Marche_exploratoire » → « marche exploratoire »."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return text.lower().replace("_", " ").strip()
+    return fold(text).replace("_", " ").strip()
 
 
 def problem_types() -> pd.DataFrame:

@@ -29,7 +29,6 @@ employer (:func:`adultes_relais_relations`, :func:`with_adultes_relais`).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -58,6 +57,7 @@ from diagnostic.sources._io import (
     to_l93,
     to_number,
 )
+from diagnostic.text import fold
 
 TYPES_FILE = PROJECT_ROOT / "data" / "types_acteurs.csv"
 ACTOR_COLUMNS = {"actor_id": "identifiant", "name": "nom", "type": "type", "domains": "domaines",
@@ -110,8 +110,7 @@ class Partners:
 
 def normalize(text: str) -> str:
     """Lower case, no accents, words separated by single spaces (for matching labels)."""
-    plain = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", plain.lower()).split())
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", fold(text)).split())
 
 
 @lru_cache(maxsize=4)

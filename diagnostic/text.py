@@ -1,0 +1,84 @@
+"""French text for everything a reader sees: numbers, counts with their plural, missing values, folding.
+
+This is the one place that writes a number for a page (report, evaluation, batch index, regional pages,
+maps, explorer): narrow no-break space for thousands, decimal comma, integers for counts, « non disponible »
+or « secret statistique » instead of an empty cell.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import Any
+
+THIN = "\u202f"  # narrow no-break space: thousands, and before « % »
+NBSP = "\u00a0"  # no-break space: before a unit
+NOT_AVAILABLE = "non disponible"
+SECRET = "secret statistique"
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN, pandas' NA and infinities: values that have no number to print."""
+    if value is None:
+        return True
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def number(value: Any, digits: int = 0, unit: str = "", missing: str = NOT_AVAILABLE) -> str:
+    """12345.6 → « 12 345,6 »; ``unit`` follows after a no-break space (« % » after a narrow one)."""
+    if is_missing(value):
+        return missing
+    text = f"{float(value):,.{digits}f}".replace(",", THIN).replace(".", ",")
+    if text.lstrip("-").strip("0,") == "" and text.startswith("-"):
+        text = text[1:]  # no « -0,0 »
+    if not unit:
+        return text
+    return f"{text}{THIN if unit == '%' else NBSP}{unit}"
+
+
+def percent(value: Any, digits: int = 1, missing: str = NOT_AVAILABLE) -> str:
+    """48.5 → « 48,5 % » (the value is already a percentage)."""
+    return number(value, digits, "%", missing)
+
+
+def count(value: Any, singular: str = "", plural_form: str | None = None,
+          missing: str = NOT_AVAILABLE) -> str:
+    """A whole number with its noun agreed: « 1 besoin », « 2 besoins », « 0 besoin » (French rule: < 2)."""
+    if is_missing(value):
+        return missing
+    n = round(float(value))
+    text = number(n, 0)
+    return f"{text}{NBSP}{plural(n, singular, plural_form)}" if singular else text
+
+
+def plural(n: float, singular: str, plural_form: str | None = None) -> str:
+    """The noun agreed with ``n``: singular below 2, as French writes « 0 besoin », « 1,5 poste »."""
+    if abs(n) < 2:
+        return singular
+    if plural_form is not None:
+        return plural_form
+    if " " in singular:
+        raise ValueError(f"pluriel de « {singular} » à donner explicitement")
+    return singular if singular.endswith(("s", "x", "z")) else singular + "s"
+
+
+def status_label(status: Any) -> str:
+    """The French label of a missing value's status: « secret statistique » only when the source says so."""
+    return SECRET if isinstance(status, str) and status.strip().lower() in {"s", "secret", SECRET} else NOT_AVAILABLE
+
+
+def fold(text: Any) -> str:
+    """Accents removed and case folded, for matching names typed by people (« Écoles » ~ « ecoles »)."""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+
+
+def join(items: list[str], last: str = " et ") -> str:
+    """« a, b et c » from a list, empty items left out."""
+    items = [i for i in items if i]
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1]
