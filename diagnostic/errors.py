@@ -26,9 +26,11 @@ class DiagnosticError(Exception):
         column: str | None = None,
         rows: Iterable[int] | None = None,
         hint: str | None = None,
+        sheet: str | None = None,
     ) -> None:
         self.message = message
         self.path = Path(path) if path is not None else None
+        self.sheet = sheet
         self.column = column
         self.rows = list(rows) if rows is not None else []
         self.hint = hint
@@ -38,6 +40,8 @@ class DiagnosticError(Exception):
         parts = [f"{self.title} : {self.message}"]
         if self.path is not None:
             parts.append(f"  Fichier : {self.path}")
+        if self.sheet is not None:
+            parts.append(f"  Feuille : {self.sheet}")
         if self.column is not None:
             parts.append(f"  Colonne : {self.column}")
         if self.rows:

@@ -45,3 +45,11 @@ def test_bad_rows_are_refused_with_their_line(tmp_path, demo, row, column, words
     assert info.value.column == column
     assert info.value.rows == [3]  # header is line 1, the good row line 2
     assert words in str(info.value)
+
+
+def test_e_mail_in_a_comment_is_refused(tmp_path, demo):
+    from diagnostic.errors import ConfidentialityError
+
+    with pytest.raises(ConfidentialityError) as info:
+        _load(tmp_path, demo, GOOD + "2025-03-04;QN09901A;;espace_public;nuisances;entretien;1;écrire à jean.d@exemple.fr\n")
+    assert info.value.exit_code == 21 and info.value.column == "commentaire" and info.value.rows == [3]

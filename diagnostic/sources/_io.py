@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime as dt
+import functools
 import io
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -16,19 +21,23 @@ import shapely
 from pyproj import CRS
 
 from diagnostic.errors import (
+    CatalogError,
     CRSError,
+    DiagnosticError,
     DuplicateCodeError,
     EmptyFileError,
     GeometryError,
     MissingFileError,
     UnknownFormatError,
     ValueFormatError,
+    closest,
     missing_column,
 )
 
 L93 = "EPSG:2154"
 GEO_SUFFIXES = {".geojson", ".json", ".shp", ".gpkg", ".zip", ".parquet", ".fgb"}
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
 #: Markers INSEE and others use for values under statistical secrecy.
 SECRET_MARKERS = {"s", "S", "secret", "nd", "n.d."}
 MISSING_MARKERS = {"", "NA", "N/A", "nan", "NaN", "-", "null", "None"}
@@ -148,9 +157,16 @@ def sniff_separator(header: str) -> str:
     return max(counts, key=counts.get)
 
 
-def read_table(path: Path, role: str, sep: str | None = None, encoding: str | None = None) -> pd.DataFrame:
-    """Read a CSV as published (any separator, UTF-8 with or without BOM, or Latin-1), as text."""
+def read_table(
+    path: Path, role: str, sep: str | None = None, encoding: str | None = None, sheet: str | None = None
+) -> pd.DataFrame:
+    """Read a CSV as published (any separator, UTF-8 with or without BOM, or Latin-1), as text.
+
+    A spreadsheet (``.xlsx``) is read from ``sheet``, else its first sheet, by :func:`read_sheet`.
+    """
     check_exists(path, role)
+    if is_workbook(path):
+        return read_sheet(path, sheet)
     raw = path.read_bytes()
     if b"\x00" in raw[:4096] or raw.startswith(b"PK\x03\x04") or path.suffix.lower() in GEO_SUFFIXES:
         raise UnknownFormatError(
@@ -186,6 +202,108 @@ def read_table(path: Path, role: str, sep: str | None = None, encoding: str | No
     if len(df) == 0:
         raise EmptyFileError("le fichier n'a qu'une ligne d'en-tête, aucune donnée.", path=path)
     return df
+
+
+def is_workbook(path: Path) -> bool:
+    return path.suffix.lower() in WORKBOOK_SUFFIXES
+
+
+def sheet_name(path: Path, sheet: str | None) -> str:
+    """The sheet a source reads: the one named in the catalogue, else the workbook's first."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True)
+    except Exception as exc:  # noqa: BLE001 — zipfile, XML and openpyxl errors all mean « not a workbook »
+        raise UnknownFormatError(f"le classeur ne peut pas être lu ({type(exc).__name__}).", path=path,
+                                 hint="enregistrez-le au format .xlsx (Excel, LibreOffice) ou en CSV.") from None
+    names = book.sheetnames
+    book.close()
+    if sheet is None:
+        return names[0]
+    if sheet not in names:
+        near = closest(sheet, names)
+        raise CatalogError(
+            f"la feuille « {sheet} » n'existe pas dans le classeur"
+            + (f" (vouliez-vous dire « {near} » ?)" if near else "") + ".",
+            path=path,
+            hint=f"feuilles du classeur : {', '.join(names)} ; corrigez « sheet: » dans le catalogue.",
+        )
+    return sheet
+
+
+def _cell_text(value) -> str:
+    """A spreadsheet cell as the text a CSV export would hold (dates ISO, whole numbers without « .0 »)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d") if value.time() == dt.time() else value.strftime("%Y-%m-%dT%H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_sheet(path: Path, sheet: str | None = None) -> pd.DataFrame:
+    """One sheet of an ``.xlsx`` workbook as a text table: header on the first filled row, as a CSV would be.
+
+    Cells become the text a CSV export holds, so every loader checks a workbook exactly
+    as it checks a CSV; line numbers in errors are the spreadsheet's row numbers.
+    """
+    import openpyxl
+
+    name = sheet_name(path, sheet)
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        rows = [[_cell_text(v) for v in row] for row in book[name].iter_rows(values_only=True)]
+    finally:
+        book.close()
+    while rows and not any(rows[-1]):
+        rows.pop()
+    skipped = 0
+    while rows and not any(rows[0]):
+        rows.pop(0)
+        skipped += 1
+    if skipped:
+        raise ValueFormatError(
+            f"la feuille commence par {skipped} ligne(s) vide(s) : l'en-tête doit être sur la première ligne.",
+            path=path, sheet=name, rows=list(range(1, skipped + 1)),
+            hint="supprimez les lignes vides au-dessus de l'en-tête.")
+    if len(rows) < 2:
+        raise EmptyFileError("la feuille n'a aucune ligne de données sous son en-tête.", path=path, sheet=name)
+    header = rows[0]
+    keep = [i for i, h in enumerate(header) if h or any(len(r) > i and r[i] for r in rows[1:])]
+    width = len(header)
+    table = [(r + [""] * width)[:width] for r in rows[1:]]
+    df = pd.DataFrame([[r[i] for i in keep] for r in table], columns=[header[i] for i in keep], dtype=str)
+    df.attrs["sheet"] = name
+    return df
+
+
+@contextlib.contextmanager
+def sheet_errors(path: Path, sheet: str | None) -> Iterator[None]:
+    """Errors raised inside about the workbook ``path`` name the sheet read."""
+    try:
+        yield
+    except DiagnosticError as exc:
+        if exc.sheet is None and exc.path == path and is_workbook(path):
+            exc.sheet = sheet_name(path, sheet)
+        raise
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def names_sheet(loader: F) -> F:
+    """Make a loader's errors about a workbook name its sheet (the loader's first argument is the source)."""
+
+    @functools.wraps(loader)
+    def wrapped(source, *args, **kwargs):
+        with sheet_errors(source.path, source.options.get("sheet")):
+            return loader(source, *args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
 
 
 def require_columns(df: pd.DataFrame, wanted: dict[str, str], path: Path, role: str) -> None:

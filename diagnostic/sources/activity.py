@@ -26,19 +26,21 @@ import numpy as np
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.errors import ConfidentialityError, OutOfTerritoryError, ValueFormatError
+from diagnostic.errors import OutOfTerritoryError, ValueFormatError
 from diagnostic.reference import DOMAINS
 from diagnostic.sources._io import (
     L93,
     LoadReport,
     check_known,
     line_numbers,
+    names_sheet,
     parse_dates,
     read_table,
     require_columns,
     to_l93,
     to_number,
 )
+from diagnostic.sources.personal import check_confidentiality
 from diagnostic.sources.services import DEFAULT_TOLERANCE_M, text_column
 from diagnostic.text import fold
 
@@ -73,17 +75,9 @@ _ALIASES = {
     "projet_collectif": "concertation", "projets_collectifs": "concertation", "temps_reel": "temps_reel",
 }
 
-#: Header words that mean personal data (compared without accents, case or separators).
-PERSONAL_WORDS = {
-    "nom", "noms", "prenom", "prenoms", "patronyme", "telephone", "tel", "portable", "email", "mail",
-    "courriel", "naissance", "domicile", "adresse", "nir", "secu", "allocataire", "immatriculation",
-}
-#: Words that make a « nom » column an organisation's name, not a person's.
-ORGANISATION_WORDS = {"partenaire", "service", "structure", "lieu", "quartier", "qpv", "commune", "operateur"}
-PHONE = re.compile(r"(?<![\d.,])(?:\+33|0033|0)\s*[1-9](?:[\s.\-]*\d{2}){4}(?![\d])")
-EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 
 
+@names_sheet
 def load_activity(
     source: Source,
     communes: gpd.GeoDataFrame,
@@ -97,9 +91,13 @@ def load_activity(
     """
     report = LoadReport(source.role, source.path)
     cols = {**DEFAULT_COLUMNS, **source.columns}
-    df = read_table(source.path, source.role, source.options.get("sep"))
+    df = read_table(source.path, source.role, source.options.get("sep"), sheet=source.options.get("sheet"))
     report.rows_read = len(df)
-    check_confidentiality(df, source, {cols[k] for k in ("x", "y", "latitude", "longitude")})
+    check_confidentiality(
+        df, source.path, what="le journal d'activité", skip={cols[k] for k in ("x", "y", "latitude", "longitude")},
+        hint="supprimez cette colonne du fichier ; le lieu s'indique par le code QPV ou des "
+        "coordonnées, et l'orientation par l'identifiant du partenaire.",
+    )
     require_columns(df, {k: cols[k] for k in REQUIRED}, source.path, source.label)
     path = source.path
 
@@ -146,41 +144,6 @@ def load_activity(
 def normalise(value: str) -> str:
     """Lower-case, accent-free, underscore-separated form used to compare codes and labels."""
     return re.sub(r"[^a-z0-9]+", "_", fold(value)).strip("_")
-
-
-def check_confidentiality(df: pd.DataFrame, source: Source, numeric: set[str]) -> None:
-    """Refuse personal-data columns, and phone numbers or e-mails in any text cell.
-
-    The message names the column and the lines but never repeats the value.
-    """
-    for column in df.columns:
-        words = set(normalise(column).split("_"))
-        personal = words & PERSONAL_WORDS
-        if words & ORGANISATION_WORDS:
-            personal -= {"nom", "noms"}
-        if personal:
-            raise ConfidentialityError(
-                f"la colonne « {column} » ressemble à une donnée personnelle : le journal d'activité "
-                "ne doit contenir ni nom, ni téléphone, ni adresse électronique ou postale des habitants.",
-                path=source.path,
-                column=column,
-                hint="supprimez cette colonne du fichier ; le lieu s'indique par le code QPV ou des "
-                "coordonnées, et l'orientation par l'identifiant du partenaire.",
-            )
-    for column in df.columns:
-        if column in numeric:
-            continue
-        cells = df[column].astype(str)
-        found = cells.str.contains(PHONE) | cells.str.contains(EMAIL)
-        if found.any():
-            raise ConfidentialityError(
-                f"{int(found.sum())} cellule(s) de la colonne « {column} » contiennent un numéro de "
-                "téléphone ou une adresse électronique.",
-                path=source.path,
-                column=column,
-                rows=line_numbers(found),
-                hint="effacez ces coordonnées personnelles du fichier avant de le charger.",
-            )
 
 
 def _parse_hours(values: pd.Series, path, column: str) -> pd.Series:

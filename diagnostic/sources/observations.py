@@ -20,12 +20,14 @@ from diagnostic.sources._io import (
     LoadReport,
     check_known,
     line_numbers,
+    names_sheet,
     parse_dates,
     points_from_columns,
     read_table,
     require_columns,
     to_number,
 )
+from diagnostic.sources.personal import check_confidentiality
 from diagnostic.text import fold
 
 PROBLEMS_FILE = DATA_DIR / "types_problemes.csv"
@@ -48,13 +50,16 @@ def problem_types() -> pd.DataFrame:
     return pd.read_csv(PROBLEMS_FILE, sep=";", dtype=str).set_index("cle")
 
 
+@names_sheet
 def load_observations(
     source: Source, communes: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame
 ) -> tuple[pd.DataFrame, LoadReport]:
     report = LoadReport(source.role, source.path)
     cols = {**COLUMNS, **source.columns}
-    df = read_table(source.path, source.role, source.options.get("sep"))
+    df = read_table(source.path, source.role, source.options.get("sep"), sheet=source.options.get("sheet"))
     report.rows_read = len(df)
+    check_confidentiality(df, source.path, what="un fichier d'observations", skip={cols["x"], cols["y"]},
+                          hint="les observations décrivent un lieu et un problème : supprimez cette colonne.")
     require_columns(df, {k: cols[k] for k in ("date", "domain", "problem", "source_type")}, source.path, source.label)
     dates = parse_dates(df[cols["date"]].str.strip(), source.path, cols["date"], required=True)
     domain = df[cols["domain"]].str.strip()

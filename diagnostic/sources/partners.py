@@ -50,9 +50,13 @@ from diagnostic.sources._io import (
     L93,
     LoadReport,
     check_unique,
+    is_workbook,
     line_numbers,
+    names_sheet,
     read_table,
     require_columns,
+    sheet_errors,
+    sheet_name,
     sniff_separator,
     to_l93,
     to_number,
@@ -137,13 +141,14 @@ def _type_lookup() -> dict[str, str]:
     return lookup
 
 
+@names_sheet
 def load_partners(
     source: Source, communes: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame
 ) -> tuple[Partners, LoadReport]:
     """Read and check the actors and relations files of the ``partners`` role."""
     report = LoadReport(source.role, source.path)
     cols = {**ACTOR_COLUMNS, **source.columns}
-    df = read_table(source.path, source.role, source.options.get("sep"))
+    df = read_table(source.path, source.role, source.options.get("sep"), sheet=source.options.get("sheet"))
     report.rows_read = len(df)
     require_columns(df, {k: cols[k] for k in ("actor_id", "name", "type")}, source.path, source.label)
     _refuse_personal(df, source.path)
@@ -323,8 +328,13 @@ def _points(
 
 def _relations(source: Source, known: set[str], report: LoadReport) -> pd.DataFrame:
     path = Path(source.options.get("relations") or source.path.with_name("partenaires_relations.csv"))
+    sheet = source.options.get("relations_sheet")
+    with sheet_errors(path, sheet):
+        return _check_relations(_read_relations(path, source.options.get("sep"), sheet), path, known, report)
+
+
+def _check_relations(df: pd.DataFrame, path: Path, known: set[str], report: LoadReport) -> pd.DataFrame:
     cols = RELATION_COLUMNS
-    df = _read_relations(path, source.options.get("sep"))
     require_columns(df, {k: cols[k] for k in ("source", "target", "nature")}, path, "relations entre partenaires")
     text = {k: _text(df, c) for k, c in cols.items()}
     for key in ("source", "target"):
@@ -359,15 +369,33 @@ def _relations(source: Source, known: set[str], report: LoadReport) -> pd.DataFr
     return out[~dup].reset_index(drop=True)
 
 
-def _read_relations(path: Path, sep: str | None) -> pd.DataFrame:
+def _read_relations(path: Path, sep: str | None, sheet: str | None) -> pd.DataFrame:
     """The relations file; one holding only its header line means « no relation yet »."""
     try:
-        return read_table(path, "relations entre partenaires", sep)
+        return read_table(path, "relations entre partenaires", sep, sheet=sheet)
     except EmptyFileError:
+        if is_workbook(path):
+            return _header_only_sheet(path, sheet)
         header = path.read_text(encoding="utf-8-sig", errors="replace").strip()
         if not header:
             raise
         return pd.DataFrame(columns=[c.strip() for c in header.split(sep or sniff_separator(header))])
+
+
+def _header_only_sheet(path: Path, sheet: str | None) -> pd.DataFrame:
+    """A relations sheet holding only its header: no relation yet, columns kept (an empty sheet is an error)."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        first = next(book[sheet_name(path, sheet)].iter_rows(values_only=True), ())
+    finally:
+        book.close()
+    header = [str(c).strip() for c in first if c is not None]
+    if not header:
+        raise EmptyFileError("la feuille des relations est vide (pas même un en-tête).", path=path,
+                             sheet=sheet_name(path, sheet))
+    return pd.DataFrame(columns=header)
 
 
 def _natures(values: pd.Series, path: Path, column: str) -> pd.Series:
