@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from diagnostic.catalog import PROJECT_ROOT
-from diagnostic.errors import MissingColumnError, MissingFileError
+from diagnostic.errors import MissingColumnError, MissingFileError, ValueFormatError
 
 DATA_DIR = PROJECT_ROOT / "data"
 INDICATORS_FILE = DATA_DIR / "indicateurs.csv"
@@ -40,8 +40,21 @@ def _read(path: Path, required: list[str]) -> pd.DataFrame:
 
 @lru_cache(maxsize=4)
 def indicator_table(path: Path = INDICATORS_FILE) -> pd.DataFrame:
-    """Indicator definitions: label, unit, nature (effectif, taux, mediane, indice), direction."""
-    return _read(path, ["cle", "libelle", "unite", "nature", "sens", "ponderation"]).set_index("cle")
+    """Indicator definitions: label, unit, nature (effectif, taux, mediane, indice), direction, bounds.
+
+    ``min`` is the smallest possible value, ``max`` the largest plausible one and
+    ``hors_bornes`` says whether a value above ``max`` is refused (``erreur``) or
+    kept with a warning (``avertissement``).
+    """
+    df = _read(path, ["cle", "libelle", "unite", "nature", "sens", "ponderation", "min", "max", "hors_bornes"])
+    bad = ~df["hors_bornes"].isin(["erreur", "avertissement"])
+    if bad.any():
+        raise ValueFormatError(
+            f"« hors_bornes » vaut {', '.join(sorted(set(df.loc[bad, 'hors_bornes'])))}.",
+            path=path, column="hors_bornes", rows=[int(i) + 2 for i in df.index[bad]],
+            hint="valeurs possibles : erreur, avertissement.",
+        )
+    return df.set_index("cle")
 
 
 @lru_cache(maxsize=4)

@@ -308,6 +308,8 @@ def _evidence_text(e: dict) -> str:
 def sources_table(d: CommuneDiagnostic) -> HTML:
     v = pd.DataFrame(d.data.vintages()).rename(columns={"role": "Donnée", "fichier": "Fichier", "producteur": "Producteur",
                                                          "millesime": "Millésime", "licence": "Licence", "adresse": "Adresse"})
+    remarks = {r.path.name: " ".join(r.warnings) for r in d.data.reports if r.warnings}
+    v["Remarques"] = v["Fichier"].map(remarks).fillna("")
     return html_table(v, caption="Sources et millésimes")
 
 

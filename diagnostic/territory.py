@@ -9,8 +9,14 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from diagnostic import text
 from diagnostic.catalog import Catalog, Source, load_catalog
-from diagnostic.errors import CatalogError, UnknownCommuneError, UnknownFormatError
+from diagnostic.errors import (
+    CatalogError,
+    OutOfTerritoryError,
+    UnknownCommuneError,
+    UnknownFormatError,
+)
 from diagnostic.sources._io import LoadReport
 from diagnostic.sources.activity import load_activity
 from diagnostic.sources.adultes_relais import load_adultes_relais, load_contrats_de_ville
@@ -22,7 +28,7 @@ from diagnostic.sources.observations import load_observations
 from diagnostic.sources.partners import load_partners, with_adultes_relais
 from diagnostic.sources.qpv import load_qpv
 from diagnostic.sources.services import COLUMNS as SERVICE_COLUMNS
-from diagnostic.sources.services import load_services_csv
+from diagnostic.sources.services import DEFAULT_TOLERANCE_M, load_services_csv
 
 SERVICE_LOADERS = {"bpe": load_bpe, "france_services": load_france_services, "csv": load_services_csv}
 
@@ -91,6 +97,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         qpv, pairs, rep = load_qpv(qpv_src, communes)
         reports.append(rep)
         _check_communes_known(pairs, communes, qpv_src)
+        _check_qpv_near_communes(qpv, pairs, communes, qpv_src)
     else:
         qpv = gpd.GeoDataFrame(
             {"code_qp": [], "lib_qp": [], "communes": [], "insee_com": [], "generation": []},
@@ -163,6 +170,26 @@ def _check_communes_known(pairs: pd.DataFrame, communes: gpd.GeoDataFrame, sourc
             f"{', '.join(sorted(set(pairs.loc[unknown, 'code_qp']))[:5])}).",
             path=source.path,
             hint="vérifiez les codes commune du fichier QPV, ou ajoutez ces communes au fichier des communes.",
+        )
+
+
+def _check_qpv_near_communes(qpv: gpd.GeoDataFrame, pairs: pd.DataFrame, communes: gpd.GeoDataFrame,
+                             source: Source) -> None:
+    """Refuse a QPV lying farther than the tolerance from a commune it is declared in (a wrong code or CRS)."""
+    tolerance = float(source.options.get("tolerance_m", DEFAULT_TOLERANCE_M))
+    geo_q = qpv.set_index("code_qp").geometry
+    geo_c = communes.set_index("insee_com").geometry
+    distance = geo_q.loc[pairs["code_qp"]].distance(geo_c.loc[pairs["insee_com"]], align=False).to_numpy()
+    far = pairs[distance > tolerance]
+    if not far.empty:
+        worst = distance.max() / 1000
+        raise OutOfTerritoryError(
+            f"des QPV sont loin de la commune à laquelle ils sont rattachés "
+            f"({', '.join(f'{q} / {c}' for q, c in far.head(5).itertuples(index=False))} ; "
+            f"jusqu'à {text.number(worst)} km).",
+            path=source.path,
+            hint="vérifiez le code commune de ces QPV et le système de coordonnées du fichier ; "
+            "« tolerance_m: » dans le catalogue règle l'écart admis.",
         )
 
 

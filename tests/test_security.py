@@ -119,3 +119,72 @@ def test_hostile_text_is_inert_in_every_page(hostile_outputs, offline_page):
         _assert_inert(path, offline_page)
     report = (hostile_outputs / "run" / "99101" / "rapport.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;" in report  # the payload is shown as text, not dropped
+
+
+def _strict_constant(name: str):
+    raise ValueError(f"{name} n'est pas du JSON")
+
+
+def test_results_are_strict_json(hostile_outputs):
+    for path in [*hostile_outputs.rglob("resultats.json"), *hostile_outputs.rglob("evaluation.json")]:
+        json.loads(path.read_text(encoding="utf-8"), parse_constant=_strict_constant)
+
+
+# --- 5. implausible values ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_copy(tmp_path) -> Path:
+    dest = tmp_path / "demo"
+    shutil.copytree(DEMO_CATALOG.parent, dest)
+    return dest
+
+
+def _set_cell(path: Path, column: str, row: int, value: str, sep: str) -> None:
+    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    df.loc[row, column] = value
+    df.to_csv(path, sep=sep, index=False)
+
+
+def _check(demo: Path, capsys) -> tuple[int, str]:
+    code = cli.main(["data", "check", "--catalog", str(demo / "catalogue.yaml")])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize(("file", "column", "value", "sep"), [
+    ("qpv_indicateurs.csv", "tp60", "250", ","),
+    ("qpv_indicateurs.csv", "pop_mun", "-5", ","),
+    ("qpv_indicateurs.csv", "disp_q2", "-13150", ","),
+    ("qpv_indicateurs.csv", "tp60", "inf", ","),
+    ("qpv_indicateurs.csv", "tp60", "1e999", ","),
+    ("filosofi_communes.csv", "MED21", "-1", ";"),
+    ("observations.csv", "poids", "-1000", ";"),
+    ("observations.csv", "poids", "1e9", ";"),
+])
+def test_implausible_value_refused(demo_copy, capsys, file, column, value, sep):
+    _set_cell(demo_copy / file, column, 1, value, sep)
+    code, message = _check(demo_copy, capsys)
+    assert code == 15, message
+    assert file in message and f"Colonne : {column}" in message and "Ligne(s) : 3" in message
+
+
+def test_above_plausible_maximum_kept_with_a_warning(demo_copy, capsys):
+    _set_cell(demo_copy / "qpv_indicateurs.csv", "disp_q2", 1, "250000", ",")
+    code, message = _check(demo_copy, capsys)
+    assert code == 0, message
+    assert "disp_q2" in message and "au-dessus de 200" in message and "lignes 3" in message
+
+
+def test_qpv_far_from_its_commune_refused(demo_copy, capsys):
+    data = json.loads((demo_copy / "qpv_2024.geojson").read_text(encoding="utf-8"))
+
+    def shift(coords):  # 6 degrees of longitude east: about 460 km at this latitude
+        return [shift(c) for c in coords] if isinstance(coords[0], list) else [coords[0] + 6, coords[1] + 2]
+
+    geometry = data["features"][0]["geometry"]
+    geometry["coordinates"] = shift(geometry["coordinates"])
+    (demo_copy / "qpv_2024.geojson").write_text(json.dumps(data), encoding="utf-8")
+    code, message = _check(demo_copy, capsys)
+    assert code == 20, message
+    assert "QN09901A / 99101" in message and "km" in message

@@ -20,6 +20,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
+from diagnostic import text
 from diagnostic.errors import (
     CatalogError,
     CRSError,
@@ -329,19 +330,57 @@ def to_number(values: pd.Series, path: Path, column: str) -> tuple[pd.Series, pd
     missing = text.isin(MISSING_MARKERS) | secret
     cleaned = text.str.replace("\u202f", "", regex=False).str.replace("\xa0", "", regex=False)
     cleaned = cleaned.str.replace(" ", "", regex=False).str.replace(",", ".", regex=False)
-    numbers = pd.to_numeric(cleaned.where(~missing), errors="coerce")
-    bad = numbers.isna() & ~missing
+    numbers = pd.to_numeric(cleaned.where(~missing), errors="coerce").astype(float)
+    bad = (numbers.isna() | ~np.isfinite(numbers)) & ~missing
     if bad.any():
         examples = ", ".join(repr(v) for v in text[bad].head(3))
         raise ValueFormatError(
-            f"valeurs non numériques ({examples}).",
+            f"valeurs non numériques ou infinies ({examples}).",
             path=path,
             column=column,
             rows=line_numbers(bad),
-            hint="attendu : un nombre (virgule ou point décimal), « s » pour le secret "
+            hint="attendu : un nombre fini (virgule ou point décimal), « s » pour le secret "
             "statistique, ou une cellule vide.",
         )
-    return numbers.astype(float), secret
+    return numbers, secret
+
+
+def check_range(
+    numbers: pd.Series,
+    path: Path,
+    column: str,
+    bounds: tuple[float | None, float | None, str],
+    report: LoadReport,
+) -> None:
+    """Refuse values below the possible minimum; above the plausible maximum, refuse or warn.
+
+    ``bounds`` is ``(min, max, hors_bornes)`` from ``data/indicateurs.csv``: a value
+    below ``min`` is impossible (a negative count, rate or income); one above ``max``
+    is refused when ``hors_bornes`` is ``erreur``, kept with a warning otherwise
+    (official data can exceed a naive bound, e.g. a CAF rate over a census base).
+    """
+    low, high, severity = bounds
+    below = numbers < low if low is not None else pd.Series(False, index=numbers.index)
+    above = numbers > high if high is not None else pd.Series(False, index=numbers.index)
+    if below.any() or (above.any() and severity != "avertissement"):
+        bad = below | above
+        examples = ", ".join(text.number(v, 0 if float(v).is_integer() else 2) for v in numbers[bad].head(3))
+        expected = " et ".join(
+            part for part in (f"au moins {text.number(low)}" if low is not None else "",
+                              f"au plus {text.number(high)}" if high is not None else "") if part
+        )
+        raise ValueFormatError(
+            f"valeurs hors des bornes possibles ({examples}).",
+            path=path,
+            column=column,
+            rows=line_numbers(bad),
+            hint=f"attendu : {expected} (bornes de data/indicateurs.csv).",
+        )
+    if above.any():
+        report.warn(
+            f"colonne « {column} » : {text.count(int(above.sum()), 'valeur')} au-dessus de {text.number(high)}, "
+            f"gardée(s) mais à vérifier (lignes {', '.join(map(str, line_numbers(above)[:10]))})."
+        )
 
 
 def parse_dates(values: pd.Series, path: Path, column: str, required: bool = False) -> pd.Series:

@@ -15,7 +15,25 @@ import pandas as pd
 from diagnostic.catalog import Source
 from diagnostic.errors import CatalogError
 from diagnostic.reference import indicator_table
-from diagnostic.sources._io import LoadReport, check_unique, read_table, require_columns, to_number
+from diagnostic.sources._io import (
+    LoadReport,
+    check_range,
+    check_unique,
+    read_table,
+    require_columns,
+    to_number,
+)
+
+#: Bounds of an indicator the catalogue defines itself, by nature (``min``, ``max``; empty: none).
+NATURE_BOUNDS = {"taux": ("0", "100"), "effectif": ("0", ""), "mediane": ("0", ""), "indice": ("0", "")}
+
+
+def bounds(spec: pd.Series | dict) -> tuple[float | None, float | None, str]:
+    """``(min, max, hors_bornes)`` of an indicator definition; empty bounds are ``None``."""
+    def value(key: str) -> float | None:
+        raw = str(spec.get(key, "") or "").strip().replace(",", ".")
+        return float(raw) if raw else None
+    return value("min"), value("max"), str(spec.get("hors_bornes", "") or "erreur").strip()
 
 
 @dataclass
@@ -40,9 +58,11 @@ def indicator_specs(source: Source) -> pd.DataFrame:
         if key in ref.index:
             base = ref.loc[key].to_dict()
         elif "label" in spec and "nature" in spec:
+            low, high = NATURE_BOUNDS.get(spec["nature"], ("", ""))
             base = {"libelle": spec["label"], "unite": spec.get("unit", ""), "nature": spec["nature"],
                     "sens": spec.get("direction", "neutre"), "ponderation": spec.get("weight", "population"),
-                    "description": spec.get("description", "")}
+                    "min": str(spec.get("min", low)), "max": str(spec.get("max", high)),
+                    "hors_bornes": spec.get("out_of_range", "erreur"), "description": spec.get("description", "")}
         else:
             raise CatalogError(
                 f"indicateur « {key} » inconnu de data/indicateurs.csv.",
@@ -71,6 +91,10 @@ def load_indicator_table(source: Source, code_key: str) -> tuple[IndicatorTable,
     values, secret = {}, {}
     for key, column in list(specs["column"].items()) + [(c, c) for c in counts]:
         values[key], secret[key] = to_number(df[column], source.path, column)
+        if key in specs.index:
+            check_range(values[key], source.path, column, bounds(specs.loc[key]), report)
+        else:  # a published count of services
+            check_range(values[key], source.path, column, (0.0, None, "erreur"), report)
     values = pd.DataFrame(values).set_axis(codes, axis=0).rename_axis(code_key)
     secret = pd.DataFrame(secret).set_axis(codes, axis=0).rename_axis(code_key)
     n_secret = int(secret[list(specs.index)].to_numpy().sum())

@@ -4,7 +4,7 @@ A CSV with French headers, one row per observation: ``date``, where (``qpv``
 code, ``code_commune`` or ``x``/``y`` with ``crs:`` in the catalogue), ``domaine``
 (a key of the mediation domains), ``type_probleme`` (``data/types_problemes.csv``),
 ``source`` (questionnaire, marche exploratoire, réunion, entretien), ``poids``
-(default 1) and an optional ``commentaire``. Problem types and sources are
+(default 1, from 0 to 100) and an optional ``commentaire``. Problem types and sources are
 checked; nothing is dropped silently.
 """
 
@@ -19,6 +19,7 @@ from diagnostic.reference import DATA_DIR, DOMAINS
 from diagnostic.sources._io import (
     LoadReport,
     check_known,
+    check_range,
     line_numbers,
     names_sheet,
     parse_dates,
@@ -31,6 +32,8 @@ from diagnostic.sources.personal import check_confidentiality
 from diagnostic.text import fold
 
 PROBLEMS_FILE = DATA_DIR / "types_problemes.csv"
+#: Largest weight an observation may carry (a walk of 100 residents counted as one line, at most).
+MAX_WEIGHT = 100.0
 SOURCE_TYPES = {
     "questionnaire": "questionnaire",
     "marche exploratoire": "marche exploratoire",
@@ -68,7 +71,11 @@ def load_observations(
     check_known(problem, set(problem_types().index), source.path, cols["problem"], "type(s) de problème", required=True)
     kind = df[cols["source_type"]].map(_plain)
     check_known(kind, set(SOURCE_TYPES), source.path, cols["source_type"], "type(s) de source", required=True)
-    weight = to_number(df[cols["weight"]], source.path, cols["weight"])[0].fillna(1.0) if cols["weight"] in df else 1.0
+    weight = 1.0
+    if cols["weight"] in df:
+        weight = to_number(df[cols["weight"]], source.path, cols["weight"])[0]
+        check_range(weight, source.path, cols["weight"], (0.0, MAX_WEIGHT, "erreur"), report)
+        weight = weight.fillna(1.0)
     out = pd.DataFrame({
         "date": dates,
         "domain": domain,
