@@ -4,8 +4,10 @@ The sources are listed in ``data/sources_officielles.csv`` (address, format, col
 vintage, licence, optional SHA-256), so that a new vintage is a one-line change. A
 source whose file address changes with each upload is given by its data.gouv.fr
 dataset instead (``jeu_de_donnees`` and a ``ressource`` pattern), resolved at fetch
-time through the data.gouv.fr catalogue API to its most recent matching file.
-Downloads go through pooch into a cache shared between runs; an interrupted
+time through the data.gouv.fr catalogue API to its most recent matching file
+(``main`` resources only; behind a mirror the API is not called). Publications are
+read as they come: plain, gzipped or zipped (the archive member chosen by name among
+several files), CSV or parquet. Downloads go through pooch into a cache shared between runs; an interrupted
 download resumes where it stopped (HTTP ``Range``). Each file is filtered to the
 territory, written as GeoParquet (or GeoPackage) or as CSV with its published
 columns, and a catalogue is written beside them. Everything is first written in a
@@ -21,6 +23,7 @@ import fnmatch
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -31,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -38,6 +42,9 @@ from urllib.parse import urlsplit
 import geopandas as gpd
 import pandas as pd
 import pooch
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pyogrio
 import requests
 import yaml
@@ -69,7 +76,11 @@ OPTIONAL_FIELDS = ["jeu_de_donnees", "ressource", "format_ressource", "note"]
 #: Checksum types of the data.gouv.fr API that pooch can verify.
 API_HASHES = {"md5", "sha1", "sha256"}
 LISTED_TITLES = 20
-GEO_FORMATS = {"geojson", "shapefile-zip", "geopackage", "geoparquet"}
+GEO_FORMATS = {"geojson", "geojson-zip", "shapefile-zip", "geopackage", "geoparquet"}
+#: data.gouv.fr resource types that hold the data (not documentation, API or update notes).
+DATA_RESOURCE_TYPE = "main"
+#: Where the downloader keeps the answer's headers beside each cached file (size and date).
+HEADERS_SUFFIX = ".entetes.json"
 INDICATOR_ROLES = {"qpv_indicators", "commune_indicators"}
 CHUNK_ROWS = 100_000
 TIMEOUT_S = 30
@@ -221,11 +232,28 @@ def parse_territory(region: str | None, department: str | None) -> Territory:
     return Territory("department", code)
 
 
+def mirror_url() -> str:
+    """The mirror given by ``DIAGNOSTIC_SOURCES_URL``, or an empty string."""
+    return os.environ.get(SOURCES_URL_ENV, "").strip().rstrip("/")
+
+
+def mirror_name(source: OfficialSource) -> str:
+    """The file name a mirror serves a source under.
+
+    A fixed address keeps its published name; a data.gouv.fr dataset, whose file
+    names change with each upload, is served under its slug and format
+    (``liste-des-structures-france-services.csv``).
+    """
+    if source.url and not source.dataset:
+        return _basename(source.url)
+    return f"{source.dataset}.{source.resource_format or 'csv'}"
+
+
 def source_url(source: OfficialSource) -> str:
     """The address to download: the official one, or its name under ``DIAGNOSTIC_SOURCES_URL``."""
-    mirror = os.environ.get(SOURCES_URL_ENV, "").strip()
-    if mirror and source.url:
-        return f"{mirror.rstrip('/')}/{_basename(source.url)}"
+    mirror = mirror_url()
+    if mirror and (source.url or source.dataset):
+        return f"{mirror}/{mirror_name(source)}"
     return source.url
 
 
@@ -250,20 +278,46 @@ def resolve_dataset(source: OfficialSource) -> OfficialSource:
     The dataset page, the file's last modification date (as vintage when the
     sources file gives none) and the checksum announced by data.gouv.fr come along.
     """
-    address = f"{datagouv_api()}/datasets/{source.dataset}/"
-    dataset = _dataset_json(source, address)
-    resources = [r for r in dataset.get("resources") or [] if isinstance(r, dict) and r.get("url")]
-    matching = [r for r in resources if _matches(source, r)]
-    if not matching:
-        raise _no_resource_error(source, address, resources)
-    chosen = max(matching, key=_modified)
-    checksum = chosen.get("checksum") or {}
-    kind, value = str(checksum.get("type") or "").lower(), str(checksum.get("value") or "").lower()
+    address = dataset_address(source)
+    chosen, dataset = latest_resource(source, address)
     return replace(
         source, url=chosen["url"], page=dataset.get("page") or source.page,
         vintage=source.vintage or str(chosen.get("last_modified") or "")[:10],
-        checksum=f"{kind}:{value}" if kind in API_HASHES and value else "",
+        checksum=announced_checksum(chosen),
     )
+
+
+def dataset_address(source: OfficialSource) -> str:
+    """The data.gouv.fr API address describing a source's dataset."""
+    return f"{datagouv_api()}/datasets/{source.dataset}/"
+
+
+def latest_resource(source: OfficialSource, address: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The most recent data file of the dataset matching the source's pattern, and the dataset.
+
+    Only ``main`` resources count: a documentation, API or update resource whose
+    title happens to match is never taken for the data.
+    """
+    dataset = _dataset_json(source, address)
+    resources = [r for r in dataset.get("resources") or [] if isinstance(r, dict) and r.get("url")]
+    data_files = [r for r in resources if str(r.get("type") or DATA_RESOURCE_TYPE) == DATA_RESOURCE_TYPE]
+    matching = [r for r in data_files if _matches(source, r)]
+    if not matching:
+        raise _no_resource_error(source, address, data_files)
+    return max(matching, key=_modified), dataset
+
+
+def announced_checksum(resource: dict[str, Any]) -> str:
+    """``type:value`` of the checksum data.gouv.fr announces, only for a file uploaded there.
+
+    A ``remote`` resource is a link to the producer's own server: data.gouv.fr's
+    checksum is of whatever it saw once and says nothing about the file served now.
+    """
+    if str(resource.get("filetype") or "").lower() == "remote":
+        return ""
+    checksum = resource.get("checksum") or {}
+    kind, value = str(checksum.get("type") or "").lower(), str(checksum.get("value") or "").lower()
+    return f"{kind}:{value}" if kind in API_HASHES and value else ""
 
 
 def _dataset_json(source: OfficialSource, address: str) -> dict[str, Any]:
@@ -345,6 +399,8 @@ class ResumingDownloader:
         self.partial = partial
         self.validator = partial.with_name(partial.name + ".validateur")
         self.progress = progress
+        #: Headers of the last completed download (size and date, kept beside the cached file).
+        self.headers: dict[str, str] | None = None
 
     def __call__(self, url: str, output_file: str, pooch_obj: Any, check_only: bool = False) -> None:
         done = self.partial.stat().st_size if self.partial.exists() else 0
@@ -360,6 +416,7 @@ class ResumingDownloader:
             validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
             if validator:
                 self.validator.write_text(validator, encoding="utf-8")
+            self.headers = {k: response.headers[k] for k in ("Last-Modified", "ETag") if k in response.headers}
             length = response.headers.get("Content-Length")
             total = done + int(length) if length else None
             with open(self.partial, "ab" if resumed else "wb") as out, tqdm(
@@ -373,6 +430,18 @@ class ResumingDownloader:
         self.validator.unlink(missing_ok=True)
 
 
+def published_date(origin: Path) -> str:
+    """The ``Last-Modified`` date (AAAA-MM-JJ) the server gave for a downloaded file, or ``""``."""
+    sidecar = origin.with_name(origin.name + HEADERS_SUFFIX)
+    if not sidecar.exists():
+        return ""
+    stamp = json.loads(sidecar.read_text(encoding="utf-8")).get("Last-Modified", "")
+    try:
+        return parsedate_to_datetime(stamp).date().isoformat() if stamp else ""
+    except (TypeError, ValueError):
+        return ""
+
+
 def download(source: OfficialSource, cache: Path, *, progress: bool = True, retries: int = 2) -> Path:
     """Download one source into the cache (or reuse it); French errors for every failure."""
     url = source_url(source)
@@ -383,7 +452,7 @@ def download(source: OfficialSource, cache: Path, *, progress: bool = True, retr
     downloader = ResumingDownloader(Path(cache) / f"{name}.part", progress)
     pooch.get_logger().setLevel("WARNING")  # its English notices; progress is shown by the bar
     try:
-        return Path(store.fetch(name, downloader=downloader))
+        path = Path(store.fetch(name, downloader=downloader))
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else 0
         raise _http_error(source, url, status) from None
@@ -393,6 +462,9 @@ def download(source: OfficialSource, cache: Path, *, progress: bool = True, retr
         if "hash" not in str(exc).lower():
             raise
         raise _checksum_error(source, url) from None
+    if downloader.headers is not None:
+        path.with_name(path.name + HEADERS_SUFFIX).write_text(json.dumps(downloader.headers), encoding="utf-8")
+    return path
 
 
 def _checksum_error(source: OfficialSource, url: str) -> FetchError:
@@ -529,6 +601,32 @@ def read_table_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.D
     raise FetchError("le fichier n'est ni en UTF-8 ni en Windows-1252.", path=path)
 
 
+def _is_parquet(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"
+
+
+def read_parquet_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.DataFrame], pd.Series]) -> pd.DataFrame:
+    """Read a (national) parquet table batch by batch, keeping the territory's rows, as text.
+
+    Every column is cast to text as Arrow writes it (``2154``, ``704000.25``), so the
+    CSV written next has the published values, and missing cells stay empty.
+    """
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FetchError(f"le fichier téléchargé n'est pas un parquet lisible ({exc}).", path=path,
+                         hint="vérifiez la colonne « format » de data/sources_officielles.csv.") from None
+    frames = []
+    for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+        text = pa.table([pc.cast(column, pa.string()) for column in batch.columns], names=batch.schema.names)
+        chunk = text.to_pandas().fillna("")
+        frames.append(chunk[keep(chunk)])
+    if not frames:
+        raise FetchError("le fichier parquet téléchargé ne contient aucune ligne.", path=path)
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_geo_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.DataFrame], pd.Series]) -> gpd.GeoDataFrame:
     """Read a vector file (GeoJSON, zipped Shapefile, gzipped GeoJSON…) and keep the territory."""
     kind = _container(path)
@@ -615,7 +713,8 @@ def _entry(source: OfficialSource, out: Path, origin: Path, published: str, url:
         entry["indicators"] = dict(source.indicators)
     entry.update({"producer": source.producer, "vintage": source.vintage or None, "licence": source.licence,
                   "url": url or None, "page": source.page or None, "source_file": published,
-                  "source_sha256": sha256_of(origin), "sha256": sha256_of(out)})
+                  "source_sha256": sha256_of(origin), "source_size": origin.stat().st_size,
+                  "source_modified": published_date(origin) or None, "sha256": sha256_of(out)})
     return {k: v for k, v in entry.items() if v is not None}
 
 
@@ -657,6 +756,8 @@ def fetch(
             sep = ";"
             if source.is_geo:
                 frame = read_geo_filtered(origin, source, keep)
+            elif _is_parquet(origin):
+                frame = read_parquet_filtered(origin, source, keep)
             else:
                 frame, sep = read_table_filtered(origin, source, keep)
             if source.role == "communes":
@@ -696,12 +797,15 @@ def _origin(
                 path=folder, hint=f"téléchargez-le depuis {source.url or source.page}.")
         return source, found, (f"{source.key} : aucun fichier {' ou '.join(source.patterns)} dans {folder}, source omise "
                        f"(à télécharger depuis {source.url or source.page}).")
-    if not source.url and source.dataset:
+    if not source.url and source.dataset and not mirror_url():
         source = resolve_dataset(source)
     if not source_url(source):
         return source, None, (f"{source.key} : pas d'adresse de téléchargement stable ; téléchargez le fichier "
                               f"depuis {source.page} puis relancez avec --from-dir, source omise.")
-    return source, download(source, store, progress=progress, retries=retries), ""
+    origin = download(source, store, progress=progress, retries=retries)
+    if not source.vintage:
+        source = replace(source, vintage=published_date(origin))
+    return source, origin, ""
 
 
 def _write_catalog(path: Path, territory: Territory, entries: dict[str, list[dict[str, Any]]], notes: list[str]) -> None:

@@ -1,8 +1,11 @@
-"""INSEE Base permanente des équipements (``TYPEQU``, ``LAMBERT_X``, ``LAMBERT_Y``, ``DEPCOM``)."""
+"""INSEE Base permanente des équipements (``TYPEQU``, ``LAMBERT_X``, ``LAMBERT_Y``, ``DEPCOM``, ``EPSG``)."""
 
 from __future__ import annotations
 
 import geopandas as gpd
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError as ProjCRSError
 
 from diagnostic.catalog import Source
 from diagnostic.sources._io import LoadReport, points_from_columns, read_table, require_columns
@@ -13,11 +16,13 @@ def load_bpe(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFra
     """Read a BPE extract; coordinates are Lambert-93 unless the catalogue says otherwise.
 
     Rows without coordinates (BPE ``QUALITE_XY`` « non géolocalisé ») are set
-    aside and counted: they cannot enter distances.
+    aside and counted: they cannot enter distances. Since the 2023 files each
+    row gives its own coordinate system (``EPSG``: Lambert-93 in metropolitan
+    France, a local UTM overseas); each is then converted from its own.
     """
     report = LoadReport(source.role, source.path)
     cols = {"type_code": "TYPEQU", "x": "LAMBERT_X", "y": "LAMBERT_Y", "insee_com": "DEPCOM",
-            "name": "NOMRS", "address": "ADRESSE", "service_id": "", **source.columns}
+            "name": "NOMRS", "address": "ADRESSE", "service_id": "", "epsg": "EPSG", **source.columns}
     df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
     require_columns(df, {k: cols[k] for k in ("type_code", "x", "y", "insee_com")}, source.path, source.label)
@@ -25,7 +30,11 @@ def load_bpe(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFra
     if no_xy.any():
         report.warn(f"{int(no_xy.sum())} équipement(s) sans coordonnées mis de côté (non géolocalisés).")
         df = df[~no_xy]
-    pts = points_from_columns(df, cols["x"], cols["y"], source.options.get("crs", "EPSG:2154"), source.path, source.label)
+    if cols["epsg"] in df.columns and "crs" not in source.options:
+        df, pts = _points_in_own_crs(df, cols, source, report)
+    else:
+        pts = points_from_columns(df, cols["x"], cols["y"], source.options.get("crs", "EPSG:2154"), source.path,
+                                  source.label)
     ids = text_column(df, cols["service_id"])
     if (ids == "").all():
         ids = "BPE-" + df.index.astype(str)
@@ -43,3 +52,41 @@ def load_bpe(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFra
         crs=pts.crs,
     )
     return finish(gdf, source, communes, report), report
+
+
+def _points_in_own_crs(
+    df: pd.DataFrame, cols: dict[str, str], source: Source, report: LoadReport
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Lambert-93 points, each row converted from the system its ``EPSG`` column names.
+
+    Rows whose code is empty or unknown are set aside and counted, never placed
+    in a guessed system.
+    """
+    codes = df[cols["epsg"]].str.strip().str.upper().str.removeprefix("EPSG:")
+    known = {code for code in codes.unique() if _is_epsg(code)}
+    unknown = ~codes.isin(known)
+    if unknown.any():
+        shown = ", ".join(sorted({c or "vide" for c in codes[unknown]})[:5])
+        report.warn(f"{int(unknown.sum())} équipement(s) mis de côté : système de coordonnées inconnu "
+                    f"(colonne {cols['epsg']} : {shown}).")
+        df, codes = df[~unknown], codes[~unknown]
+    parts = [points_from_columns(df[codes == code], cols["x"], cols["y"], f"EPSG:{code}", source.path, source.label)
+             for code in sorted(known)]
+    if len(known) > 1:
+        counts = codes.value_counts()
+        report.warn("coordonnées converties en Lambert-93 depuis le système de chaque ligne : "
+                    + " ; ".join(f"EPSG:{code} ({int(counts[code])})" for code in sorted(known)) + ".")
+    if not parts:
+        return df, gpd.GeoDataFrame(geometry=[], crs="EPSG:2154")
+    points = pd.concat(parts).loc[df.index]
+    return df, gpd.GeoDataFrame(points, geometry=points.geometry, crs="EPSG:2154")
+
+
+def _is_epsg(code: str) -> bool:
+    if not code.isdigit():
+        return False
+    try:
+        CRS.from_epsg(int(code))
+    except ProjCRSError:
+        return False
+    return True

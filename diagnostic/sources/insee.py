@@ -3,7 +3,10 @@
 Tables are read as published (``;`` or ``,``, decimal comma, ``s`` for
 statistical secrecy). The catalogue maps each indicator key of
 ``data/indicateurs.csv`` to a column; a key outside that table needs a
-``label`` and a ``nature`` in the catalogue.
+``label`` and a ``nature`` in the catalogue. INSEE's long (SDMX-like) layout,
+one row per territory and measure (``GEO``, ``GEO_OBJECT``, ``FILOSOFI_MEASURE``,
+``TIME_PERIOD``, ``OBS_VALUE``, ``CONF_STATUS``), is turned into one column per
+measure first, so the catalogue names measures (``MED_SL``) as it would columns.
 """
 
 from __future__ import annotations
@@ -13,16 +16,24 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.errors import CatalogError
+from diagnostic.errors import CatalogError, DuplicateCodeError
 from diagnostic.reference import indicator_table
 from diagnostic.sources._io import (
     LoadReport,
     check_range,
     check_unique,
+    line_numbers,
     read_table,
     require_columns,
     to_number,
 )
+
+#: Columns of INSEE's long layout: territory, level, period, value, confidentiality.
+LONG_GEO, LONG_LEVEL, LONG_PERIOD, LONG_VALUE, LONG_STATUS = "GEO", "GEO_OBJECT", "TIME_PERIOD", "OBS_VALUE", "CONF_STATUS"
+#: ``CONF_STATUS`` of a value withheld under statistical secrecy (``F``: free).
+CONFIDENTIAL = "C"
+#: Geographic levels kept for a commune table: communes (arrondissements are separate codes).
+COMMUNE_LEVELS = {"COM"}
 
 #: Bounds of an indicator the catalogue defines itself, by nature (``min``, ``max``; empty: none).
 NATURE_BOUNDS = {"taux": ("0", "100"), "effectif": ("0", ""), "mediane": ("0", ""), "indice": ("0", "")}
@@ -75,11 +86,56 @@ def indicator_specs(source: Source) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def measure_column(df: pd.DataFrame) -> str | None:
+    """The measure column of INSEE's long layout (``FILOSOFI_MEASURE``…), or None for a wide table."""
+    if not {LONG_GEO, LONG_VALUE} <= set(df.columns):
+        return None
+    measures = [c for c in df.columns if c.endswith("_MEASURE") and c != "UNIT_MEASURE"]
+    return measures[0] if len(measures) == 1 else None
+
+
+def widen(df: pd.DataFrame, measure: str, source: Source, report: LoadReport) -> pd.DataFrame:
+    """One row per commune and one column per measure from INSEE's long layout.
+
+    Only commune rows (``GEO_OBJECT`` COM) are kept, and of each measure its latest
+    ``TIME_PERIOD``; a value withheld (``CONF_STATUS`` C, empty ``OBS_VALUE``) becomes
+    ``s``, the secrecy mark of the wide tables. Values are checked here so that an
+    error names the line of the published file.
+    """
+    to_number(df[LONG_VALUE], source.path, LONG_VALUE)
+    rows = df.assign(_line=line_numbers(pd.Series(True, index=df.index)))
+    if LONG_LEVEL in rows.columns:
+        rows = rows[rows[LONG_LEVEL].str.strip().isin(COMMUNE_LEVELS)]
+    if LONG_PERIOD in rows.columns and rows[LONG_PERIOD].nunique() > 1:
+        latest = rows.groupby(measure)[LONG_PERIOD].transform("max")
+        report.warn(f"format long : plusieurs périodes ({', '.join(sorted(rows[LONG_PERIOD].unique()))}), "
+                    "la plus récente de chaque mesure est gardée.")
+        rows = rows[rows[LONG_PERIOD] == latest]
+    dup = rows.duplicated([LONG_GEO, measure], keep=False)
+    if dup.any():
+        raise DuplicateCodeError(
+            f"la même mesure apparaît plusieurs fois pour un territoire "
+            f"({', '.join(sorted(set(rows.loc[dup, LONG_GEO] + ' ' + rows.loc[dup, measure]))[:3])}).",
+            path=source.path, column=measure, rows=rows.loc[dup, "_line"].tolist(),
+            hint="chaque territoire ne doit avoir qu'une valeur par mesure et par période.",
+        )
+    value = rows[LONG_VALUE].str.strip()
+    if LONG_STATUS in rows.columns:
+        value = value.mask((value == "") & (rows[LONG_STATUS].str.strip() == CONFIDENTIAL), "s")
+    wide = (rows.assign(_value=value).pivot(index=LONG_GEO, columns=measure, values="_value")
+            .fillna("").rename_axis(columns=None).reset_index())
+    report.warn(f"format long de l'INSEE : {len(df)} ligne(s) lues, remises en colonnes pour {len(wide)} commune(s) "
+                f"({int(len(df) - len(rows))} ligne(s) d'autres niveaux géographiques ou périodes non retenues).")
+    return wide
+
+
 def load_indicator_table(source: Source, code_key: str) -> tuple[IndicatorTable, LoadReport]:
     """Read a per-territory indicator table keyed on ``code_key`` (``insee_com`` or ``code_qp``)."""
     report = LoadReport(source.role, source.path)
     df = read_table(source.path, source.role, source.options.get("sep"), source.options.get("encoding"))
     report.rows_read = len(df)
+    if (measure := measure_column(df)) is not None:
+        df = widen(df, measure, source, report)
     code_col = source.columns.get(code_key, code_key)
     specs = indicator_specs(source)
     counts = dict(source.options.get("service_counts") or {})
