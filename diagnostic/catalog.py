@@ -64,6 +64,8 @@ class Source:
     producer: str | None = None
     url: str | None = None
     licence: str | None = None
+    #: Earlier vintages of the same source (same role and columns, indicators overridable), oldest first.
+    earlier: tuple[Source, ...] = ()
 
     @property
     def label(self) -> str:
@@ -103,6 +105,7 @@ class Catalog:
         for items in self.sources.values():
             for s in items:
                 out.append(s.path)
+                out.extend(e.path for e in s.earlier)
                 for extra in ("relations",):
                     if extra in s.options:
                         out.append(Path(s.options[extra]))
@@ -195,7 +198,7 @@ def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalo
     )
 
 
-_KNOWN_KEYS = {"path", "format", "columns", "indicators", "vintage", "producer", "url", "licence"}
+_KNOWN_KEYS = {"path", "format", "columns", "indicators", "vintage", "producer", "url", "licence", "vintages"}
 
 
 def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Source:
@@ -210,8 +213,13 @@ def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Sourc
     options = {k: v for k, v in spec.items() if k not in _KNOWN_KEYS}
     if "relations" in options:
         options["relations"] = str((base / options["relations"]).resolve())
+    earlier = tuple(
+        sorted((_parse_vintage(role, v, spec, base, catalog_path) for v in spec.get("vintages") or []),
+               key=lambda e: e.vintage or "")
+    )
     return Source(
         role=role,
+        earlier=earlier,
         path=(base / spec["path"]).resolve(),
         format=spec.get("format"),
         columns={str(k): str(v) for k, v in columns.items()},
@@ -222,3 +230,16 @@ def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Sourc
         url=spec.get("url"),
         licence=spec.get("licence"),
     )
+
+
+def _parse_vintage(role: str, spec: Any, parent: dict, base: Path, catalog_path: Path) -> Source:
+    """One earlier vintage: its own path and vintage, the parent's other settings unless overridden."""
+    if not isinstance(spec, dict) or "path" not in spec or "vintage" not in spec:
+        raise CatalogError(
+            f"chaque millésime de « {role} » (« vintages: ») doit donner « path: » et « vintage: ».",
+            path=catalog_path,
+        )
+    merged = {k: v for k, v in parent.items() if k not in ("vintages", "indicators")}
+    merged.update(spec)
+    merged["indicators"] = {**(parent.get("indicators") or {}), **(spec.get("indicators") or {})}
+    return _parse_source(role, merged, base, catalog_path)

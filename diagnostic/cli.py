@@ -33,7 +33,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     print(f"Fichier : {cat.path}")
     print()
     print(f"{'Source':<45} {'lues':>8} {'gardées':>8}  {'millésime':<12} fichier")
-    by_file = {(s.role, s.path): s for items in cat.sources.values() for s in items}
+    by_file = {(v.role, v.path): v for items in cat.sources.values() for s in items for v in (s, *s.earlier)}
     # Loaders run in dependency order, not catalogue order: pair each report with its own source.
     sources = [by_file.get((r.role, r.path)) for r in data.reports]
     for report, src in zip(data.reports, sources):

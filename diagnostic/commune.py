@@ -134,8 +134,8 @@ def build(
     ].reset_index(drop=True)
     shape = data.communes[data.communes["insee_com"] == code]
     area = shape.geometry.union_all()
-    if has_qpv:
-        area = area.union(qpv.geometry.buffer(band_m).union_all())
+    if has_qpv and qpv.geometry.notna().any():
+        area = area.union(qpv.geometry.dropna().buffer(band_m).union_all())
     services = label_services(data.services[data.services.intersects(area)]).reset_index(drop=True)
     context_shapes = data.communes[data.communes.intersects(shape.geometry.union_all().buffer(5000)) & (data.communes["insee_com"] != code)]
     territories = _territories(qpv, commune, has_qpv)

@@ -145,8 +145,20 @@ def coverage_table(d: CommuneDiagnostic) -> HTML:
 def commune_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> HTML:
     """The interactive map, offline (its printable twin is :func:`static_map`)."""
     m = interactive_map(d, indicator, tiles)
-    return HTML(f'<div class="interactive" role="region" aria-label="Carte interactive de {html.escape(d.name)}">'
-                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
+    return HTML(f'{_no_outlines_note(d)}<div class="interactive" role="region" aria-label="Carte interactive de '
+                f'{html.escape(d.name)}">{maps.map_assets()}{maps.map_fragment(m)}</div>')
+
+
+def _no_outlines_note(d: CommuneDiagnostic) -> str:
+    """Which QPVs the map cannot draw (tables only), and how to add their outlines."""
+    from diagnostic.sources.qpv import NO_OUTLINES
+
+    bare = d.qpv[d.qpv.geometry.isna()]
+    if bare.empty:
+        return ""
+    names = ", ".join(f"{r.lib_qp} ({r.code_qp})" for r in bare.itertuples())
+    return (f'<p class="missing">Quartiers prioritaires de la commune, {html.escape(NO_OUTLINES)} : '
+            f"{html.escape(names)}. La carte montre la commune et ses services.</p>")
 
 
 def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> dict:
@@ -169,12 +181,13 @@ def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> dict:
 
 def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> folium.Map:
     """The folium map of the commune, coloured by ``indicator`` (the report's and the explorer's)."""
-    return maps.commune_map(d.commune_shape, d.qpv, d.services, tiles=tiles, **_map_layers(d, indicator))
+    qpv = d.qpv[d.qpv.geometry.notna()]
+    return maps.commune_map(d.commune_shape, qpv, d.services, tiles=tiles, **_map_layers(d, indicator))
 
 
 def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = "poverty_rate") -> Path:
     """The same map as a PNG, for print."""
-    return maps.static_map(d.commune_shape, d.qpv, d.services, path, **_map_layers(d, indicator))
+    return maps.static_map(d.commune_shape, d.qpv[d.qpv.geometry.notna()], d.services, path, **_map_layers(d, indicator))
 
 
 def print_image(path: Path, alt: str) -> HTML:

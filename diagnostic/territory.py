@@ -29,6 +29,12 @@ from diagnostic.sources.partners import load_partners, with_adultes_relais
 from diagnostic.sources.qpv import load_qpv
 from diagnostic.sources.services import COLUMNS as SERVICE_COLUMNS
 from diagnostic.sources.services import DEFAULT_TOLERANCE_M, load_services_csv
+from diagnostic.sources.sigville import (
+    NATIONAL_CODE,
+    load_history,
+    load_sigville,
+    national_reference,
+)
 
 SERVICE_LOADERS = {"bpe": load_bpe, "france_services": load_france_services, "csv": load_services_csv}
 
@@ -63,6 +69,20 @@ class TerritoryData:
             )
         return match.iloc[0]
 
+    @property
+    def has_qpv_outlines(self) -> bool:
+        """True when the QPVs come with outlines (bands, distances and the map's QPV layer need them)."""
+        return bool(len(self.qpv)) and bool(self.qpv.geometry.notna().all())
+
+    @property
+    def qpv_national(self) -> pd.DataFrame | None:
+        """Every QPV of France (latest vintage of the national exports), one row per QPV, indicators as columns.
+
+        The national distribution to compare a QPV with (percentiles, thresholds);
+        ``qpv_indicators.national_reference`` holds the national value of each indicator.
+        """
+        return None if self.qpv_indicators is None else self.qpv_indicators.national
+
     def qpv_in(self, code: str) -> gpd.GeoDataFrame:
         """QPVs belonging (wholly or partly) to commune ``code``."""
         codes = self.qpv_communes.loc[self.qpv_communes["insee_com"] == code, "code_qp"]
@@ -80,7 +100,8 @@ class TerritoryData:
                 "adresse": s.url or "",
             }
             for items in self.catalog.sources.values()
-            for s in items
+            for latest in items
+            for s in (*latest.earlier, latest)
         ]
 
 
@@ -105,8 +126,11 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         )
         pairs = pd.DataFrame({"code_qp": [], "insee_com": []})
     qpv_ind = _merge_tables(catalog, "qpv_indicators", "code_qp", reports)
+    qpv_report = reports[-1] if qpv_ind is not None else None
     com_ind = _merge_tables(catalog, "commune_indicators", "insee_com", reports)
-    if qpv_ind is not None:
+    if qpv_ind is not None and qpv_ind.national is not None:
+        qpv_ind = _national_split(qpv_ind, qpv, qpv_report)
+    elif qpv_ind is not None:
         unknown = sorted(set(qpv_ind.values.index) - set(qpv["code_qp"]))
         if unknown:
             reports[-1].warn(f"{len(unknown)} QPV des indicateurs sans contour ({', '.join(unknown[:5])}).")
@@ -193,24 +217,62 @@ def _check_qpv_near_communes(qpv: gpd.GeoDataFrame, pairs: pd.DataFrame, commune
         )
 
 
-def _merge_tables(catalog: Catalog, role: str, key: str, reports: list[LoadReport]) -> IndicatorTable | None:
-    tables = []
-    for src in catalog.all(role):
+def _load_table(src: Source, key: str, reports: list[LoadReport]) -> IndicatorTable:
+    """One indicator source: an INSEE table, or an observatory export with its earlier vintages."""
+    if (src.format or "").lower() != "sigville":
         table, rep = load_indicator_table(src, key)
         reports.append(rep)
-        tables.append(table)
+        return table
+    one, rep = load_sigville(src)
+    reports.append(rep)
+    table = one.table
+    table.national = one.national
+    if src.earlier:
+        table.history, reps = load_history(src)
+        reports.extend(reps[:-1])
+    return table
+
+
+def _national_split(table: IndicatorTable, qpv: gpd.GeoDataFrame, report: LoadReport) -> IndicatorTable:
+    """Keep the catalogue's QPVs as its values; all national rows become the reference distribution."""
+    rows = table.national
+    pop = rows["population"].drop(NATIONAL_CODE, errors="ignore") if "population" in rows else None
+    table.national_reference = national_reference(rows, table.definitions, pop)
+    table.national = rows.drop(NATIONAL_CODE, errors="ignore")
+    mine = table.values.index.isin(set(qpv["code_qp"])) if len(qpv) else slice(None)
+    report.warn(f"{int((~mine).sum()) if len(qpv) else 0} QPV de France hors du catalogue gardés comme "
+                     "référence nationale.")
+    table.values, table.secret = table.values[mine], table.secret[mine]
+    if table.reliability is not None:
+        table.reliability = table.reliability[mine]
+    if table.history is not None and len(qpv):
+        table.history = table.history[table.history["code_qp"].isin(set(qpv["code_qp"]))].reset_index(drop=True)
+    return table
+
+
+def _merge_tables(catalog: Catalog, role: str, key: str, reports: list[LoadReport]) -> IndicatorTable | None:
+    tables = [_load_table(src, key, reports) for src in catalog.all(role)]
     if not tables:
         return None
     keys = [k for t in tables for k in t.values.columns]
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:
         raise CatalogError(f"indicateur(s) fourni(s) par plusieurs fichiers : {', '.join(dup)}.", path=catalog.path)
+    def joined(name: str) -> pd.DataFrame | None:
+        parts = [getattr(t, name) for t in tables if getattr(t, name) is not None]
+        return pd.concat(parts, axis=1) if parts else None
+
+    history = [t.history for t in tables if t.history is not None]
+    reliability = joined("reliability")
     return IndicatorTable(
         values=pd.concat([t.values for t in tables], axis=1),
         secret=pd.concat([t.secret for t in tables], axis=1).fillna(False).astype(bool),
         definitions=pd.concat([t.definitions for t in tables]),
         source=tables[0].source,
         extra_counts={k: v for t in tables for k, v in t.extra_counts.items()},
+        reliability=None if reliability is None else reliability.fillna(""),
+        national=joined("national"),
+        history=pd.concat(history, ignore_index=True) if history else None,
     )
 
 

@@ -46,7 +46,7 @@ def test_real_catalogues_resolve_against_data_dir(catalog, tmp_path, monkeypatch
     # Explicit --data-dir wins.
     cat = load_catalog(catalog, data_dir=tmp_path / "donnees")
     assert cat.data_dir == (tmp_path / "donnees").resolve()
-    assert all(s.path.parent == cat.data_dir for items in cat.sources.values() for s in items)
+    assert all(s.path.is_relative_to(cat.data_dir) for items in cat.sources.values() for s in items)
     assert cat.fictional is False
     # Then DIAGNOSTIC_DATA.
     monkeypatch.setenv("DIAGNOSTIC_DATA", str(tmp_path / "donnees"))

@@ -83,7 +83,7 @@ def test_data_check_real_catalogues(capsys, real_dir):
     assert "réparée(s) sans perte" in out
     code, out, err = run(capsys, "data", "check", "--catalog", str(HDF), "--data-dir", str(real_dir))
     assert code == 0, err
-    assert "Communes : 3808 ; dont avec QPV : 0" in out
+    assert "Communes : 3808 ; dont avec QPV : 157" in out and "QPV : 199 (génération 2015 : 199)" in out
     assert "Services géolocalisés : 205" in out
     assert "5 poste(s) rattaché(s) à un contrat de ville absent" in out
 

@@ -199,16 +199,14 @@ def test_names_from_data_are_escaped(tmp_path, cache):
 
 
 def test_lille_without_qpv_outlines(tmp_path, cache):
-    """Hauts-de-France has no QPV outlines: commune level, QPV population unknown (not zero)."""
+    """Hauts-de-France QPVs are tables without outlines: QPV level all the same, geometry said missing."""
     if not (REAL / "PROVENANCE.md").exists():
         pytest.skip(f"extraits réels absents ({REAL})")
     result = run_commune(HDF, "59350", tmp_path)
     saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
     assert saved["commune"]["population"] == 236710  # PROVENANCE.md, populations légales 2021
-    assert saved["commune"]["population_qpv"] is None and saved["niveau_d_analyse"] == "commune"
-    values = {i["indicateur"]: i["valeur"] for i in saved["indicateurs"]}
-    assert values["poverty_rate"] == 27.0 and values["median_income"] == 20520
-    # Adulte-relais employers of the region are attached to EPCI contracts, not to Lille: not listed as Lille's actors.
-    assert saved["partenariat"] is None
+    assert saved["niveau_d_analyse"] == "qpv" and saved["commune"]["nombre_qpv"] == 5
+    values = {(i["territoire"], i["indicateur"]): i["valeur"] for i in saved["indicateurs"]}
+    assert values[("QP059073", "poverty_rate")] == 52.1
     page = (result.folder / "rapport.html").read_text(encoding="utf-8")
-    assert "Aucun acteur du registre n'est rattaché à Lille" in page
+    assert "contours non fournis" in page

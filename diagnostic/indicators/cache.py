@@ -21,6 +21,7 @@ import pandas as pd
 
 from diagnostic import __version__
 from diagnostic.indicators import social
+from diagnostic.indicators.coverage import COLUMNS as COVERAGE_COLUMNS
 from diagnostic.indicators.coverage import (
     DEFAULT_BAND_M,
     counted_coverage,
@@ -95,12 +96,17 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
     share = social.qpv_share(data)
     qpv_pop = data.qpv_indicators.values["population"] if data.qpv_indicators is not None and "population" in data.qpv_indicators.values else pd.Series(dtype=float)
     com_pop = data.communes.set_index("insee_com")["population"]
-    cov_qpv = coverage(data.qpv, pairs, qpv_pop, code="code_qp", level="qpv", band_m=band_m, domains=domains)
+    outlined = data.qpv[data.qpv.geometry.notna()]
+    cov_qpv = coverage(outlined, pairs, qpv_pop, code="code_qp", level="qpv", band_m=band_m, domains=domains) \
+        if len(outlined) or data.qpv.empty else pd.DataFrame(columns=COVERAGE_COLUMNS)
     if data.qpv_indicators is not None and data.qpv_indicators.extra_counts and pairs.empty:
         cov_qpv = counted_coverage(data.qpv_indicators, qpv_pop)
         cov_qpv = cov_qpv[cov_qpv["domain"].isin(domains)]
     cov_com = coverage(data.communes, pairs, com_pop, code="insee_com", level="commune", band_m=0.0, domains=domains)
     cov_com["method"] = "services géolocalisés dans la commune"
+    if len(outlined) < len(data.qpv):
+        cov_qpv = pd.concat([cov_qpv, commune_coverage_for_qpv(data.qpv[data.qpv.geometry.isna()], cov_com, qpv_pop)],
+                            ignore_index=True)
     posts_com = mediation_posts_by_commune(data.adultes_relais, data.qpv, data.qpv_communes)
     qpv_posts = _posts_by_qpv(posts_com, share, data)
     needs_frames, evidence_frames = [], []
@@ -120,6 +126,19 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
         qpv = qpv.join(data.qpv_indicators.values, on="code_qp")
     return Indicators(qpv_social, commune_social, share, pd.concat([cov_qpv, cov_com], ignore_index=True),
                       needs, evidence, qpv, params, key)
+
+
+def commune_coverage_for_qpv(qpv: gpd.GeoDataFrame, cov_com: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
+    """Coverage of QPVs without outlines: their commune's services (the band cannot be drawn), said so."""
+    rows = qpv[["code_qp", "insee_com"]].merge(cov_com.drop(columns=["level", "population"]),
+                                               left_on="insee_com", right_on="code")
+    rows = rows.drop(columns=["code", "insee_com"]).rename(columns={"code_qp": "code"})
+    rows["level"] = "qpv"
+    rows["population"] = rows["code"].map(population)
+    rows["services_band"] = rows["services_inside"]
+    rows["nearest_m"] = float("nan")  # per_1000 stays the commune's density of services
+    rows["method"] = "services de la commune (contours du QPV non fournis : pas de bande ni de distance)"
+    return rows
 
 
 def _posts_by_qpv(posts_com: pd.Series, share: pd.DataFrame, data: TerritoryData) -> pd.Series:

@@ -95,15 +95,18 @@ def reference_values(data: TerritoryData) -> pd.DataFrame:
 
 
 def qpv_population_by_commune(data: TerritoryData) -> pd.DataFrame:
-    """QPV population per (QPV, commune); a QPV over several communes is split by area."""
+    """QPV population per (QPV, commune); a QPV over several communes is split by area (by population without outlines)."""
     if data.qpv_indicators is None or "population" not in data.qpv_indicators.values or data.qpv.empty:
         return pd.DataFrame(columns=["code_qp", "insee_com", "population", "split"])
     pairs = data.qpv_communes.copy()
     qpv = data.qpv.set_index("code_qp")
     communes = data.communes.set_index("insee_com")
     multi = pairs["code_qp"].duplicated(keep=False)
+    outlined = pairs["code_qp"].map(qpv.geometry.notna())
+    # Without outlines, a QPV's population is split in proportion to its communes' populations.
     inter = pairs[multi].apply(
-        lambda r: qpv.geometry[r["code_qp"]].intersection(communes.geometry[r["insee_com"]]).area, axis=1
+        lambda r: qpv.geometry[r["code_qp"]].intersection(communes.geometry[r["insee_com"]]).area
+        if outlined[r.name] else communes["population"].get(r["insee_com"], np.nan), axis=1
     ) if multi.any() else pd.Series(dtype=float)
     share = pd.Series(1.0, index=pairs.index)
     if multi.any():

@@ -56,6 +56,14 @@ class IndicatorTable:
     definitions: pd.DataFrame
     source: Source
     extra_counts: dict[str, str] = field(default_factory=dict)
+    #: Per cell, a reliability mark shown beside the figure (« note de qualité CNAF : 5 »), or empty.
+    reliability: pd.DataFrame | None = None
+    #: Every QPV of France (national exports), indicators as columns: the national distribution.
+    national: pd.DataFrame | None = None
+    #: Per indicator, the national value and how it was obtained (``indicator``, ``value``, ``method``).
+    national_reference: pd.DataFrame | None = None
+    #: Every vintage, long: ``code_qp``, ``indicator``, ``vintage``, ``value``, ``secret``.
+    history: pd.DataFrame | None = None
 
 
 def indicator_specs(source: Source) -> pd.DataFrame:

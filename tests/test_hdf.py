@@ -1,0 +1,161 @@
+"""Hauts-de-France on real data: the figures of PROVENANCE.md sections 7–11 read back through the loaders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from diagnostic.catalog import Source, load_catalog
+from diagnostic.sources.communes import load_communes
+from diagnostic.sources.qpv import load_qpv
+from diagnostic.sources.sigville import load_history, load_sigville, note_columns
+from diagnostic.territory import load_territory
+from tests.conftest import HDF, REAL
+
+SIG = REAL / "sigville_qpv2015"
+LILLE_QPV = ["QP059073", "QP059074", "QP059075", "QP059076", "QP059080"]
+HDF_PREFIXES = ("QP002", "QP059", "QP060", "QP062", "QP080")
+
+
+@pytest.fixture(scope="module")
+def hdf():
+    if not (REAL / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({REAL}) : ce test nécessite ../shared/data/real")
+    return load_territory(HDF)
+
+
+def _source(path: Path, vintage: str, indicators: dict, earlier: tuple = ()) -> Source:
+    return Source("qpv_indicators", path, "sigville", {}, indicators, vintage=vintage, earlier=earlier)
+
+
+def test_sigville_export_read_as_published(real_dir):
+    raw = (SIG / "DEMO_2017.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw and "5\u202f019\u202f573".encode() in raw
+    one, rep = load_sigville(_source(SIG / "DEMO_2017.csv", "2017", {"population": "POP_MUN"}))
+    pop = one.table.values["population"]
+    assert len(pop) == 1345 and rep.rows_read == 1346  # the « Ensemble des QPV » row is the reference
+    hdf = pop[pop.index.str.startswith(HDF_PREFIXES)]
+    assert len(hdf) == 199 and hdf.sum() == 667_970
+    assert hdf.index.str[:5].value_counts().to_dict() == {"QP059": 91, "QP062": 64, "QP060": 18, "QP002": 17, "QP080": 9}
+    assert one.reference.set_index("indicator").loc["population", "value"] == 5_019_573
+    assert "Ensemble" in one.reference.set_index("indicator").loc["population", "method"]
+    assert pop[LILLE_QPV].sum() == 74_222
+    # No trailing empty column survives.
+    assert not [c for c in one.national.columns if c.startswith("Unnamed")]
+
+
+def test_sigville_2022_poverty_and_computed_national_reference(real_dir):
+    one, _ = load_sigville(_source(SIG / "REVN_2022.csv", "2022", {"poverty_rate": "TP60"}))
+    tp60 = one.table.values["poverty_rate"]
+    assert tp60["QP059073"] == 52.1 and tp60["QP059074"] == 47.6
+    ref = one.reference.set_index("indicator").loc["poverty_rate"]
+    assert "calculée" in ref["method"]  # no « Ensemble » row in the 2022 export
+    assert ref["value"] == pytest.approx(tp60.mean(), abs=1e-9)  # no population column in REVN: plain mean
+    demo, _ = load_sigville(_source(SIG / "DEMO_2022.csv", "2022", {"population": "POP_MUN"}))
+    pop = demo.table.values["population"]
+    assert pop[pop.index.str.startswith(HDF_PREFIXES)].sum() == 653_409
+    assert pop[LILLE_QPV].sum() == 72_512
+
+
+def test_quality_notes_qualify_their_block():
+    cols = ["CODGEO", "POP_MUN", "TX_TOT_ET", "NOTE_RP", "A", "AM", "NOTE_CNAF"]
+    assert note_columns(cols) == {"POP_MUN": "NOTE_RP", "TX_TOT_ET": "NOTE_RP", "A": "NOTE_CNAF", "AM": "NOTE_CNAF",
+                                  "CODGEO": "NOTE_RP"}
+    # 2017 has no NOTE_RP: census columns get no flag rather than the CNAF one.
+    old = ["CODGEO", "POP_MUN", "A", "NOTE_CNAF"]
+    assert note_columns(old) == {"CODGEO": "NOTE_CNAF", "A": "NOTE_CNAF"}
+
+
+def test_reliability_mark_carried(real_dir):
+    one, _ = load_sigville(_source(SIG / "IPRO_2022.csv", "2022", {"jobseekers": "ABCDE"}))
+    marks = one.table.reliability["jobseekers"]
+    assert marks["QP062036"] == "note de qualité France Travail : 5"
+    assert marks["QP059073"] == ""
+
+
+def test_two_vintages_with_a_column_missing_in_one(real_dir):
+    """IPRO 2017 has no TX_TOT_EDLIM (precarious jobs were TX_TOT_EPREC then): that vintage simply lacks it."""
+    earlier = _source(SIG / "IPRO_2017.csv", "2017", {"employment_rate": "TX_TOT_EMPL",
+                                                      "precarious_employment_rate": "TX_TOT_EDLIM"})
+    latest = _source(SIG / "IPRO_2022.csv", "2022", {"employment_rate": "TX_TOT_EMPL",
+                                                     "precarious_employment_rate": "TX_TOT_EDLIM"}, (earlier,))
+    history, reports = load_history(latest)
+    lille = history[history["code_qp"] == "QP059073"].set_index(["indicator", "vintage"])["value"]
+    assert set(lille.index) == {("employment_rate", "2017"), ("employment_rate", "2022"),
+                                ("precarious_employment_rate", "2022")}
+    assert lille[("precarious_employment_rate", "2022")] == 29.8
+    assert any("2017" in w and "precarious_employment_rate" in w for w in reports[0].warnings)
+
+
+def test_hdf_catalogue_qpv_as_tables(hdf):
+    assert len(hdf.qpv) == 199 and not hdf.has_qpv_outlines
+    assert hdf.qpv["geometry"].isna().all()
+    lille = hdf.qpv_in("59350")
+    assert sorted(lille["code_qp"]) == LILLE_QPV
+    # Multi-commune QPVs belong to each of their communes (names resolved to codes).
+    sud = set(hdf.qpv_communes.loc[hdf.qpv_communes["code_qp"] == "QP059074", "insee_com"])
+    assert {"59220", "59350", "59360"} <= sud  # Faches-Thumesnil, Lille, Loos (+ Lezennes in 2022)
+    assert "QP059074" in set(hdf.qpv_in("59220")["code_qp"])
+    # Ostricourt (Nord) holds QP062040, a Pas-de-Calais code: found across the department line.
+    assert "QP062040" in set(hdf.qpv_in("59452")["code_qp"])
+    values = hdf.qpv_indicators.values
+    assert values.loc[LILLE_QPV, "population"].sum() == 72_512
+    assert values.loc["QP059073", "poverty_rate"] == 52.1
+    # The national distribution (issue 15's reference): every QPV of France, latest vintage.
+    assert len(hdf.qpv_national) == 1400 and hdf.qpv_national["population"].notna().sum() == 1400
+    ref = hdf.qpv_indicators.national_reference.set_index("indicator")
+    assert ref.loc["population", "value"] == hdf.qpv_national["population"].sum()
+
+
+def test_hdf_history_lille(hdf):
+    h = hdf.qpv_indicators.history
+    pop = h[(h["indicator"] == "population") & h["code_qp"].isin(LILLE_QPV)].groupby("vintage")["value"].sum()
+    assert pop["2017"] == 74_222 and pop["2022"] == 72_512
+    assert sorted(h["vintage"].unique()) == ["2017", "2018", "2019", "2020", "2021", "2022"]
+
+
+def test_hdf_catalogue_declares_vintages(real_dir):
+    cat = load_catalog(HDF)
+    revn = next(s for s in cat.all("qpv_indicators") if s.path.name == "REVN_2022.csv")
+    assert [e.vintage for e in revn.earlier] == ["2017", "2018", "2019", "2021"]
+    assert all(e.indicators["poverty_rate"] == "TP60" for e in revn.earlier)
+    assert {p.name for p in cat.files()} >= {"REVN_2017.csv", "IPRO_2020.csv"}
+
+
+def test_rouen_2024_outlines_with_commune_names(real_dir):
+    """The 16 real Rouen outlines: commune NAMES (COMMUNE_AG) resolved to codes, multi-commune QPVs included."""
+    listed, _, _ = load_qpv(Source("qpv", REAL / "qpv2024" / "qpv2024_par_commune_anct.geojson",
+                                   options={"outlines": False}))
+    assert len(listed) == 1493  # every 2024 QPV of France, from comma-separated lists
+    # No Normandie commune file here: the ANCT list per commune (824 communes) gives the codes; its lib_com
+    # joins the names of a multi-commune QPV (« Bihorel; Rouen » on 76095), so those four are named from the COG.
+    com, _ = load_communes(Source("communes", REAL / "qpv2024" / "qpv2024_par_commune_anct.geojson",
+                                  columns={"insee_com": "insee_com", "lib_com": "lib_com"}))
+    assert len(com) == 824
+    cog = {"76095": "Bihorel", "76178": "Cléon", "76561": "Saint-Aubin-lès-Elbeuf", "76681": "Sotteville-lès-Rouen"}
+    com["lib_com"] = com["insee_com"].map(cog).fillna(com["lib_com"])
+    qpv, pairs, rep = load_qpv(Source("qpv", REAL / "qpv2024" / "rouen_qpv2024_contours.geojson",
+                                      columns={"code_qp": "IDENTIFIAN", "lib_qp": "LIBELLE", "lib_com": "COMMUNE_AG"}),
+                               com)
+    assert len(qpv) == 16 and qpv.geometry.notna().all() and (qpv["generation"] == "2024").all()
+    multi = qpv.set_index("code_qp")["communes"]
+    assert multi["QN07620M"] == "76095,76540"  # Bihorel, Rouen
+    assert multi["QN07611M"] == "76178,76561"  # Cléon, Saint-Aubin-lès-Elbeuf
+    assert multi["QN07624M"] == "76575,76681"  # Saint-Étienne-du-Rouvray, Sotteville-lès-Rouen
+    assert not [w for w in rep.warnings if "sans code" in w]
+    assert set(pairs.loc[pairs["insee_com"] == "76575", "code_qp"]) == {"QN07621M", "QN07622M", "QN07623M", "QN07624M"}
+
+
+def test_lille_report_qpv_level(tmp_path, hdf, cache):
+    from diagnostic.run import run_commune
+
+    result = run_commune(HDF, "59350", tmp_path)
+    saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
+    assert saved["niveau_d_analyse"] == "qpv"
+    assert sorted(q["code"] for q in saved["qpv"]) == LILLE_QPV
+    values = {(i["territoire"], i["indicateur"]): i["valeur"] for i in saved["indicateurs"]}
+    assert values[("QP059073", "poverty_rate")] == 52.1
+    page = (result.folder / "rapport.html").read_text(encoding="utf-8")
+    assert "Secteur Ouest" in page and "contours non fournis" in page
