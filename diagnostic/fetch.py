@@ -843,6 +843,10 @@ def run_sources(args: argparse.Namespace) -> int:
     """CLI entry of ``diagnostic data sources``."""
     try:
         sources = read_sources(args.sources)
+        if args.check:
+            from diagnostic.fetch_check import run_check
+
+            return run_check(sources, args.catalog)
     except DiagnosticError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code
@@ -873,6 +877,10 @@ def add_commands(data_subparsers: argparse._SubParsersAction) -> None:
     fetch_parser.set_defaults(func=run_fetch)
     list_parser = data_subparsers.add_parser("sources", help="lister les sources officielles téléchargées par fetch")
     list_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
+    list_parser.add_argument("--check", action="store_true",
+                             help="demander à chaque source si elle répond encore à son adresse (Internet requis)")
+    list_parser.add_argument("--catalog", metavar="FICHIER",
+                             help="avec --check : catalogue écrit par data fetch, pour dire ce qui a changé depuis")
     list_parser.set_defaults(func=run_sources)
 
 

@@ -260,6 +260,9 @@ class Server:
         self.drop_after: dict[str, int] = {}
         self.redirects: dict[str, tuple[int, str]] = {}
         self.modified: dict[str, str] = {}
+        self.no_head: set[str] = set()
+        #: Every request as (method, name, Range header).
+        self.log: list[tuple[str, str, str | None]] = []
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -270,11 +273,18 @@ class Server:
                 return None
 
             def do_HEAD(self) -> None:
+                if self.path.lstrip("/") in server.no_head:
+                    server.log.append(("HEAD", self.path.lstrip("/"), None))
+                    self.send_response(405)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.do_GET(head=True)
 
             def do_GET(self, head: bool = False) -> None:
                 name = self.path.lstrip("/")
                 server.requests.append((name, self.headers.get("Range")))
+                server.log.append(("HEAD" if head else "GET", name, self.headers.get("Range")))
                 if name in server.redirects:
                     status, target = server.redirects[name]
                     self.send_response(status)
@@ -292,9 +302,11 @@ class Server:
                 start = 0
                 wanted = self.headers.get("Range")
                 if wanted and self.headers.get("If-Range", etag) == etag:
-                    start = int(wanted.removeprefix("bytes=").split("-")[0])
+                    start, _, end = wanted.removeprefix("bytes=").partition("-")
+                    start, stop = int(start), int(end) + 1 if end else len(body)
                     self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                    self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(body)}")
+                    body = body[:stop]
                 else:
                     self.send_response(200)
                 self.send_header("ETag", etag)
@@ -699,3 +711,62 @@ def test_cli_commands(tmp_path: Path, server: Server, capsys) -> None:
     args = _parser().parse_args(["fetch", "--region", "3", "--quiet"])
     assert args.func(args) == 22
     assert "code région" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# diagnostic data sources --check
+
+
+def test_sources_check_tells_what_answers_moved_vanished_or_changed(tmp_path: Path, server: Server, capsys) -> None:
+    catalog = run(tmp_path, local_sources(tmp_path, server.url)).catalog
+    fetched = len(server.log)
+    server.redirects["ancien/qpv.zip"] = (301, f"{server.url}/qpv-2024-geojson.zip")
+    server.files["ensemble.zip"] += b"\0" * 10  # republished in place, ten bytes longer
+    server.modified["ensemble.zip"] = "Tue, 15 Dec 2026 08:00:00 GMT"
+    server.no_head.add("BPE25.parquet")  # a server refusing HEAD: asked with a one-byte range instead
+    api = json.loads(server.files[f"api/1/datasets/{FS_DATASET}/"])
+    api["resources"].append(_resource(server.url, "Liste des structures France services", "liste-fs-20261101.csv",
+                                      "csv", "2026-11-01T09:00:00+00:00", filesize=77147))
+    server.files[f"api/1/datasets/{FS_DATASET}/"] = json.dumps(api).encode()
+    server.files["liste-fs-20261101.csv"] = server.files["liste-fs-20240801.csv"]
+    sources = local_sources(tmp_path, server.url, qpv={"url": f"{server.url}/ancien/qpv.zip"},
+                            filosofi={"url": f"{server.url}/base-cc-filosofi-2021-geo2023_csv.zip"})
+    args = _parser().parse_args(["sources", "--check", "--sources", str(sources), "--catalog", str(catalog)])
+    assert args.func(args) == 40  # one line no longer answers
+    lines = {line.split(" — ")[0].strip(): line for line in capsys.readouterr().out.splitlines() if " — " in line}
+    out = "\n".join(lines.values())
+    assert lines["communes"].startswith("  communes — répond (HTTP 200)")
+    assert f"qpv — a changé d'adresse (HTTP 200) : {server.url}/ancien/qpv.zip" in out
+    assert "populations — a changé depuis le catalogue" in lines["populations"]
+    assert "filosofi — ne répond plus (HTTP 404)" in lines["filosofi"]
+    assert lines["bpe"].startswith("  bpe — répond (HTTP 206)")
+    assert f"{text_number(len(server.files['BPE25.parquet']))} octets" in lines["bpe"]
+    assert "france_services — a changé depuis le catalogue" in lines["france_services"]
+    assert "liste-fs-20261101.csv" in lines["france_services"] and "2026-11-01" in lines["france_services"]
+    assert "qpv_indicateurs — sans adresse à vérifier" in lines["qpv_indicateurs"]
+    full = fetch_check_text(sources, catalog)
+    assert "nouvelle adresse : " + server.url + "/qpv-2024-geojson.zip" in full
+    assert "date 2026-07-01 → 2026-12-15" in full and "nouveau fichier publié" in full
+    asked = server.log[fetched:]
+    assert {m for m, n, _ in asked if not n.startswith("api/")} == {"HEAD", "GET"}
+    assert all(r == "bytes=0-0" for m, n, r in asked if m == "GET" and not n.startswith("api/")), "nothing downloaded"
+
+
+def text_number(value: int) -> str:
+    from diagnostic import text
+
+    return text.number(value)
+
+
+def fetch_check_text(sources: Path, catalog: Path) -> str:
+    from diagnostic.fetch_check import check_sources, describe_check
+
+    return describe_check(check_sources(fetch.read_sources(sources), catalog))
+
+
+def test_sources_check_offline(tmp_path: Path, capsys) -> None:
+    sources = local_sources(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    args = _parser().parse_args(["sources", "--check", "--sources", str(sources)])
+    assert args.func(args) == 40
+    out = capsys.readouterr().out
+    assert out.startswith("Hors connexion") and "rien n'a pu être vérifié" in out
