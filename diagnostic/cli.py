@@ -138,9 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     from diagnostic import batch
     from diagnostic.evaluate_cli import add_command as add_evaluate
+    from diagnostic.region.cli import add_command as add_region
 
     batch.add_command(sub)
     add_evaluate(sub)
+    add_region(sub)
 
     demo = sub.add_parser("demo-data", help="régénérer le territoire fictif de démonstration (data/demo/)")
     demo.set_defaults(func=cmd_demo_data)

@@ -1,0 +1,36 @@
+"""``diagnostic region``: the regional synthesis of a catalogue, into an output folder (a batch's, ideally)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_region(args: argparse.Namespace) -> int:
+    from diagnostic.region.page import HTML_NAME, write_synthesis
+    from diagnostic.region.synthesis import build_synthesis
+
+    synth = build_synthesis(args.catalog, args.output, department=args.department, data_dir=args.data_dir,
+                            rules_path=args.rules)
+    files = write_synthesis(synth, args.output)
+    reused = int((synth.communes["results_origin"] == "lot").sum()) if len(synth.communes) else 0
+    print(f"Synthèse régionale : {len(synth.epci)} EPCI, {len(synth.communes)} commune(s) avec QPV "
+          f"(résultats repris du lot : {reused}).")
+    for line in synth.missing:
+        print(f"  - {line}")
+    print(f"Page : {args.output.rstrip('/')}/{HTML_NAME}")
+    print(f"Fichiers : {', '.join(f.name for f in files)}")
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``diagnostic region`` on the CLI's subcommands."""
+    from diagnostic.cli import _add_catalog
+
+    parser = subparsers.add_parser(
+        "region", help="synthèse régionale : où développer la médiation, évolution des postes, partenariats")
+    _add_catalog(parser)
+    parser.add_argument("--output", required=True,
+                        help="dossier de sortie (celui d'un lot pour reprendre ses résultats et lier ses rapports)")
+    parser.add_argument("--department", default=None, help="seulement ce département du catalogue (ex. 59)")
+    parser.add_argument("--rules", default=None, help="règles de la synthèse (templates/region.yaml par défaut)")
+    parser.set_defaults(func=cmd_region)
