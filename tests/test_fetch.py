@@ -441,13 +441,27 @@ def test_fetch_nord_then_check_then_diagnose_lille(tmp_path: Path, server: Serve
     report = run_commune(result.catalog, "59350", tmp_path / "diag")
     saved = json.loads((report.folder / "resultats.json").read_text(encoding="utf-8"))
     assert saved["commune"]["population"] == 236710
-    values = {i["indicateur"]: i["valeur"] for i in saved["indicateurs"] if i.get("territoire", "59350") == "59350"}
-    assert values["poverty_rate"] == 27.0 and values["median_income"] == 20520
+    values = {i["indicateur"]: i["valeur"] for i in saved["indicateurs"] if i["territoire"] == "59350"}
+    assert values["poverty_rate"] == 27.0 and values["median_income"] == 20520  # PROVENANCE.md, Filosofi 2021
+    assert values["menages_fiscaux"] == 96579 and values["population"] == 236710
+    layer = gpd.read_file(report.folder / "territoire.gpkg", layer="services")
+    assert layer["source_kind"].value_counts().to_dict() == {"bpe": 43, "france_services": 2}
 
     served = [n for n, _ in server.requests if not n.startswith("api/")]
     run(tmp_path, local_sources(tmp_path, server.url), dest="again")
     again = [n for n, _ in server.requests if not n.startswith("api/")]
     assert again == served, "the second run must use the shared cache"
+
+
+def test_previous_filosofi_archive_in_columns(tmp_path: Path, server: Server) -> None:
+    """``base-cc-filosofi-2021-geo2024_csv.zip`` (``cc_filosofi_2021_COM.csv``) is one line change away."""
+    wide = {"url": f"{server.url}/base-cc-filosofi-2021-geo2024_csv.zip", "membre": "cc_filosofi_2021_COM.csv",
+            "filtre": "com=CODGEO", "colonnes": "insee_com=CODGEO",
+            "indicateurs": "median_income=MED21 poverty_rate=TP6021 social_benefits_share=PPSOC21"}
+    result = run(tmp_path, local_sources(tmp_path, server.url, filosofi=wide))
+    indicators = load_territory(result.catalog).commune_indicators
+    assert indicators.values.loc["59350", "median_income"] == 20520
+    assert indicators.values.loc["59512", "poverty_rate"] == 46.0  # Roubaix, PROVENANCE.md
 
 
 def test_from_dir_reads_the_files_under_their_published_names(tmp_path: Path, files: dict[str, bytes]) -> None:
