@@ -43,7 +43,6 @@ import geopandas as gpd
 import pandas as pd
 import pooch
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyogrio
 import requests
@@ -60,6 +59,7 @@ from diagnostic.errors import (
     ParameterError,
 )
 from diagnostic.sources._io import sniff_separator
+from diagnostic.sources.bpe import as_text
 from diagnostic.sources.communes import department_of
 
 SOURCES_FILE = PROJECT_ROOT / "data" / "sources_officielles.csv"
@@ -619,8 +619,7 @@ def read_parquet_filtered(path: Path, source: OfficialSource, keep: Callable[[pd
                          hint="vérifiez la colonne « format » de data/sources_officielles.csv.") from None
     frames = []
     for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
-        text = pa.table([pc.cast(column, pa.string()) for column in batch.columns], names=batch.schema.names)
-        chunk = text.to_pandas().fillna("")
+        chunk = as_text(batch)
         frames.append(chunk[keep(chunk)])
     if not frames:
         raise FetchError("le fichier parquet téléchargé ne contient aucune ligne.", path=path)

@@ -560,6 +560,10 @@ def test_bpe_rows_converted_from_their_own_crs(tmp_path: Path, files: dict[str, 
     assert "1 équipement(s) sans coordonnées" in text and "système de coordonnées inconnu" in text
     assert "EPSG:2154 (1906)" in text and "EPSG:2975 (1)" in text
     assert report.rows_read == 1906 + 4 and report.rows_kept == len(services) == 1906 + 2, text
+    (tmp_path / "BPE25.parquet").write_bytes(files["BPE25.parquet"])  # the parquet, read as published
+    from_parquet, _ = load_bpe(Source("services", tmp_path / "BPE25.parquet", format="bpe",
+                                      options={"tolerance_m": 1500}), communes)
+    assert from_parquet.geometry.geom_equals_exact(services.geometry, tolerance=0.01).all()
 
 
 @pytest.mark.parametrize(("with_commune", "mode", "codes", "said"), [

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from diagnostic.catalog import Source
-from diagnostic.sources._io import LoadReport, points_from_columns, read_table, require_columns
+from diagnostic.errors import EmptyFileError, UnknownFormatError
+from diagnostic.sources._io import (
+    LoadReport,
+    check_exists,
+    points_from_columns,
+    read_table,
+    require_columns,
+)
 from diagnostic.sources.services import finish, text_column
 
 
@@ -18,12 +30,16 @@ def load_bpe(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFra
     Rows without coordinates (BPE ``QUALITE_XY`` « non géolocalisé ») are set
     aside and counted: they cannot enter distances. Since the 2023 files each
     row gives its own coordinate system (``EPSG``: Lambert-93 in metropolitan
-    France, a local UTM overseas); each is then converted from its own.
+    France, a local UTM overseas); each is then converted from its own. The
+    file may be the CSV or the parquet INSEE publishes (``BPE25.parquet``).
     """
     report = LoadReport(source.role, source.path)
     cols = {"type_code": "TYPEQU", "x": "LAMBERT_X", "y": "LAMBERT_Y", "insee_com": "DEPCOM",
             "name": "NOMRS", "address": "ADRESSE", "service_id": "", "epsg": "EPSG", **source.columns}
-    df = read_table(source.path, source.role, source.options.get("sep"))
+    if source.path.suffix.lower() == ".parquet":
+        df = read_parquet_text(source.path, source.role)
+    else:
+        df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
     require_columns(df, {k: cols[k] for k in ("type_code", "x", "y", "insee_com")}, source.path, source.label)
     no_xy = (df[cols["x"]].str.strip() == "") | (df[cols["y"]].str.strip() == "")
@@ -52,6 +68,24 @@ def load_bpe(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFra
         crs=pts.crs,
     )
     return finish(gdf, source, communes, report), report
+
+
+def as_text(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """A parquet table with every column as the text Arrow writes (``2154``, ``704000.25``), empty when missing."""
+    columns = [pc.cast(column, pa.string()) for column in table.columns]
+    return pa.table(columns, names=table.schema.names).to_pandas().fillna("")
+
+
+def read_parquet_text(path: Path, role: str) -> pd.DataFrame:
+    """Read a parquet table as text, like a CSV, with French errors."""
+    check_exists(path, role)
+    try:
+        df = as_text(pq.read_table(path))
+    except (pa.ArrowException, OSError) as exc:
+        raise UnknownFormatError(f"le fichier n'est pas un parquet lisible ({exc}).", path=path) from None
+    if df.empty:
+        raise EmptyFileError("le fichier parquet ne contient aucune ligne.", path=path)
+    return df
 
 
 def _points_in_own_crs(
