@@ -104,7 +104,7 @@ class Catalog:
         out = [self.path]
         for items in self.sources.values():
             for s in items:
-                out.append(s.path)
+                out += sorted(p for p in s.path.iterdir() if p.is_file()) if s.path.is_dir() else [s.path]
                 out.extend(e.path for e in s.earlier)
                 for extra in ("relations",):
                     if extra in s.options:

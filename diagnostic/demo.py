@@ -3,7 +3,8 @@
 Three fictional communes of a fictional department « 99 », with three QPVs of
 the 2024 generation (one spans two communes), equipment in the INSEE BPE format,
 France Services in the ANCT format, INSEE-format indicators, adulte-relais posts,
-a partner registry, expressed needs and a year of mediation activity. Every file
+a partner registry, expressed needs, a residents' questionnaire export (KoboToolbox, about 120
+answers), a marche exploratoire (GPX, 10 stops), two meeting records and a year of mediation activity. Every file
 is written in the same format as the official data, so the demo exercises the
 same loaders; every report made from it says « données fictives ».
 
@@ -12,6 +13,7 @@ Run ``python -m diagnostic.demo`` (or ``diagnostic demo-data``) to rewrite ``dat
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -112,12 +114,14 @@ def _qpvs(rng: np.random.Generator, communes: gpd.GeoDataFrame) -> gpd.GeoDataFr
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:2154")
 
 
-def _points_in(rng: np.random.Generator, shape, n: int) -> list[Point]:
+def _points_in(rng: np.random.Generator, shape, n: int, inset: float = 60) -> list[Point]:
+    """``n`` random points at least ``inset`` metres inside ``shape``."""
     minx, miny, maxx, maxy = shape.bounds
+    inner = shape.buffer(-inset)
     out: list[Point] = []
     while len(out) < n:
         p = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
-        if shape.buffer(-60).contains(p):
+        if inner.contains(p):
             out.append(p)
     return out
 
@@ -425,6 +429,146 @@ def _activity(rng: np.random.Generator, communes: gpd.GeoDataFrame, qpv: gpd.Geo
     return frame[columns]
 
 
+# Residents' questionnaire (KoboToolbox export of templates/questionnaire_habitants.xlsx): choices ticked per QPV.
+# The Hauts de Lys' public-space complaints come from the marches and questionnaires of observations.csv.
+SURVEY_CHOICES = {
+    "QN09901A": {"bruit_halls": 5, "voisinage": 3, "jeunes": 4, "demarches": 4, "isolement": 2, "ecole": 2, "bus": 1},
+    "QN09902B": {"eclairage": 3, "proprete": 4, "insecurite": 3, "isolement": 4, "demarches": 3, "jeunes": 1},
+    "QN09903C": {"bus": 6, "insecurite": 3, "eclairage": 2, "jeunes": 3, "ecole": 3, "demarches": 2},
+}
+SURVEY_PLACES = [("QN09901A", 42), ("QN09902B", 28), ("QN09903C", 40), ("autre", 5), ("", 3)]
+SURVEY_COMMENTS = {
+    "bruit_halls": "Les halls sont occupés tous les soirs, on n'ose plus rentrer tard.",
+    "voisinage": "Les disputes entre voisins pour le bruit durent depuis des mois.",
+    "jeunes": "Les jeunes n'ont nulle part où aller le soir, le city-stade ferme trop tôt.",
+    "demarches": "Depuis que tout se fait sur internet, je n'arrive plus à faire mes papiers.",
+    "isolement": "Ma voisine âgée ne sort plus, personne ne passe la voir.",
+    "ecole": "Il y a souvent des tensions à la sortie du collège.",
+    "bus": "À l'arrêt de bus de La Garenne, les chauffeurs se font insulter le soir.",
+    "eclairage": "La rue est très sombre, plusieurs lampadaires sont en panne.",
+    "proprete": "Les dépôts sauvages s'accumulent derrière les commerces.",
+    "insecurite": "Je fais un détour pour éviter la place le soir.",
+}
+AGES = ["moins_25", "25_44", "45_64", "65_plus"]
+
+
+def _questionnaire(rng: np.random.Generator, qpv: gpd.GeoDataFrame) -> pd.DataFrame:
+    """About 120 answers to the residents' questionnaire, as KoboToolbox exports them (CSV, « ; »).
+
+    Most answers carry the phone's position (``_lieu_latitude`` / ``_lieu_longitude``); a few name
+    a place outside the territory (« autre »), two were recorded far away, three give no place.
+    Positions fall in the Villeneuve part of each QPV (Mont-Clair stays a commune nobody was asked in).
+    """
+    shapes = qpv[qpv["insee_com"] == "99101"].set_index("code_qp").geometry
+    rows = []
+    places = [code for code, n in SURVEY_PLACES for _ in range(n)]
+    for i in rng.permutation(len(places)):
+        code = places[int(i)]
+        n = len(rows) + 1
+        when = (pd.Timestamp("2025-03-03") + pd.Timedelta(days=int(rng.integers(0, 80)))
+                + pd.Timedelta(minutes=int(rng.integers(8 * 60, 21 * 60))))
+        choices = SURVEY_CHOICES.get(code, SURVEY_CHOICES["QN09901A"])
+        keys, weights = list(choices), np.array(list(choices.values()), dtype=float)
+        picked = sorted(rng.choice(keys, size=int(rng.integers(1, 4)), replace=False, p=weights / weights.sum()),
+                        key=keys.index)
+        if code in ("autre", "") and rng.random() < 0.5:
+            picked = ["aucun"]
+        lat = lon = ""
+        if code in shapes.index and rng.random() < 0.6:
+            p = gpd.GeoSeries(_points_in(rng, shapes[code], 1, inset=15), crs="EPSG:2154").to_crs("EPSG:4326")[0]
+            lat, lon = f"{p.y:.6f}", f"{p.x:.6f}"
+        elif code == "" and n % 2:
+            lat, lon = "48.856600", "2.352200"  # recorded far from the territory
+        comment = SURVEY_COMMENTS.get(picked[0], "") if rng.random() < 0.3 else ""
+        start = when - pd.Timedelta(minutes=int(rng.integers(3, 12)))
+        rows.append({
+            "start": start.strftime("%Y-%m-%dT%H:%M:%S.000+01:00"), "end": when.strftime("%Y-%m-%dT%H:%M:%S.000+01:00"),
+            "quartier": code, "lieu": f"{lat} {lon} 0 8" if lat else "", "_lieu_latitude": lat,
+            "_lieu_longitude": lon, "_lieu_altitude": "0" if lat else "", "_lieu_precision": "8" if lat else "",
+            "problemes": " ".join(picked), "tranche_age": str(rng.choice(AGES)), "commentaire": comment,
+            "_id": str(41_000 + n), "_submission_time": when.strftime("%Y-%m-%dT%H:%M:%S"),
+            "_validation_status": "", "_index": str(n),
+        })
+    return pd.DataFrame(rows)
+
+
+# The marche exploratoire of La Garenne – Les Tilleuls (17 April 2025): stops along the route, with comments.
+WALK_STOPS = [
+    ("Départ – école Les Tilleuls", "Rassemblement devant l'école ; la sortie des classes est encombrée."),
+    ("Arrêt de bus La Garenne", "Abribus cassé, les habitantes disent ne plus attendre le bus ici après 20 h."),
+    ("Passage sous la voie", "Passage très sombre, aucun éclairage : sentiment de peur."),
+    ("Placette des Tilleuls", "Regroupements le soir, bruit signalé par les riverains."),
+    ("City-stade", "Les jeunes occupent le city-stade jusqu'à tard ; conflits avec les familles."),
+    ("Allée des Peupliers", "Dépôts sauvages et poubelles renversées."),
+    ("Jardin partagé", "Lieu apprécié, à préserver et à faire connaître."),
+    ("Chemin du collège", "Trottoir étroit, voitures garées : stationnement gênant pour les piétons."),
+    ("Arrêt de bus Les Tilleuls", "Incivilités dans le bus de soirée, les chauffeurs demandent de la présence."),
+    ("Arrivée – maison de quartier", "Lampadaires en panne sur tout le parvis."),
+]
+
+
+def _marche(rng: np.random.Generator, qpv: gpd.GeoDataFrame) -> str:
+    """The walk as OsmAnd records it: a GPX track with timed points and one waypoint per stop.
+
+    The walk loops through the Villeneuve part of La Garenne – Les Tilleuls.
+    """
+    import gpxpy.gpx
+
+    shape = qpv[(qpv["code_qp"] == "QN09903C") & (qpv["insee_com"] == "99101")].geometry.iloc[0]
+    centre = shape.centroid
+    stops = sorted(_points_in(rng, shape, len(WALK_STOPS), inset=15),
+                   key=lambda p: float(np.arctan2(p.y - centre.y, p.x - centre.x)))
+    wgs = list(gpd.GeoSeries(stops, crs="EPSG:2154").to_crs("EPSG:4326"))
+    track_pts = []
+    for a, b in itertools.pairwise(stops):
+        for t in np.linspace(0, 1, 4, endpoint=False):
+            track_pts.append(Point(a.x + (b.x - a.x) * t + rng.normal(0, 4), a.y + (b.y - a.y) * t + rng.normal(0, 4)))
+    track_pts.append(stops[-1])
+    track_wgs = list(gpd.GeoSeries(track_pts, crs="EPSG:2154").to_crs("EPSG:4326"))
+    start = pd.Timestamp("2025-04-17 18:00").to_pydatetime()
+    gpx = gpxpy.gpx.GPX()
+    gpx.creator = "OsmAnd (données fictives)"
+    gpx.name = "Marche exploratoire La Garenne – Les Tilleuls"
+    track = gpxpy.gpx.GPXTrack(name=gpx.name)
+    segment = gpxpy.gpx.GPXTrackSegment()
+    for k, p in enumerate(track_wgs):
+        segment.points.append(gpxpy.gpx.GPXTrackPoint(round(p.y, 6), round(p.x, 6),
+                                                      time=start + pd.Timedelta(minutes=2 * k).to_pytimedelta()))
+    track.segments.append(segment)
+    gpx.tracks.append(track)
+    for k, ((name, comment), p) in enumerate(zip(WALK_STOPS, wgs)):
+        gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(round(p.y, 6), round(p.x, 6), name=name, comment=comment,
+                                                   time=start + pd.Timedelta(minutes=8 * k).to_pytimedelta()))
+    return gpx.to_xml(version="1.1")
+
+
+MEETING_NOTE = """---
+date: 2025-04-10
+type: réunion
+titre: Conseil citoyen du Centre Ancien
+qpv: QN09902B
+participants: {habitants: 9, commune: 1, centre social: 1, association: 1}
+themes:
+  - {domaine: espace_public, type_probleme: conflits_usage}
+  - {domaine: sante, type_probleme: isolement}
+  - {domaine: acces_droits, type_probleme: non_recours_droits}
+---
+Réunion ouverte du conseil citoyen, salle de la mairie annexe (données fictives).
+
+Les habitants décrivent les terrasses et les livraisons qui se disputent la place du Marché, et des
+personnes âgées qui ne sortent plus depuis la fermeture de l'épicerie.
+
+> On se parle moins qu'avant, les anciens restent chez eux.
+> Pour les papiers, il faut attendre le fils ou la voisine.
+"""
+PARTNER_MEETINGS = pd.DataFrame([{
+    "date": "2025-05-06", "type": "réunion", "titre": "Cellule de veille du CLSPD – secteur La Garenne",
+    "qpv": "QN09903C", "participants": "bailleur: 2 | transport: 1 | police: 1 | commune: 1 | mediation: 1",
+    "themes": "transports/incivilites_transports | jeunesse/conflits_usage | education/decrochage_scolaire",
+    "citations": "Sur la ligne 4, trois chauffeurs ont demandé à ne plus faire le service du soir.",
+}])
+
+
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """GeoJSON in WGS84 with coordinates rounded to about 1 m, as the official files are."""
     out = gdf.to_crs("EPSG:4326")
@@ -465,6 +609,12 @@ def write_demo(dest: Path = DEMO_DIR, seed: int = SEED) -> list[Path]:
     save("partenaires.csv", actors, sep=";")
     save("partenaires_relations.csv", relations, sep=";")
     save("journal_activite.csv", _activity(np.random.default_rng(seed + 9), communes, qpv), sep=";")
+    save("questionnaire_habitants.csv", _questionnaire(np.random.default_rng(seed + 11), qpv), sep=";")
+    for name, text in (("marche_garenne_tilleuls.gpx", _marche(np.random.default_rng(seed + 13), qpv)),
+                       ("reunion_conseil_citoyen.md", MEETING_NOTE)):
+        (dest / name).write_text(text, encoding="utf-8")
+        written.append(dest / name)
+    save("reunions_partenaires.csv", PARTNER_MEETINGS, sep=";")
     manifest = {"seed": seed, "files": sorted(p.name for p in written), "fictif": True}
     (dest / "GENERE.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return written

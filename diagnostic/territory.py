@@ -11,6 +11,7 @@ import pandas as pd
 
 from diagnostic import text
 from diagnostic.catalog import Catalog, Source, load_catalog
+from diagnostic.consultation import Consultation, load_expressed
 from diagnostic.errors import (
     CatalogError,
     OutOfTerritoryError,
@@ -24,7 +25,6 @@ from diagnostic.sources.bpe import load_bpe
 from diagnostic.sources.communes import load_communes
 from diagnostic.sources.france_services import load_france_services
 from diagnostic.sources.insee import IndicatorTable, load_indicator_table
-from diagnostic.sources.observations import load_observations
 from diagnostic.sources.partners import load_partners, with_adultes_relais
 from diagnostic.sources.qpv import load_qpv
 from diagnostic.sources.services import COLUMNS as SERVICE_COLUMNS
@@ -54,6 +54,7 @@ class TerritoryData:
     contrats_de_ville: gpd.GeoDataFrame | None = None
     partners: Any = None
     observations: pd.DataFrame | None = None
+    consultation: Consultation | None = None
     activity: pd.DataFrame | None = None
     reports: list[LoadReport] = field(default_factory=list)
 
@@ -148,14 +149,15 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         reports.append(rep)
     if adultes is not None and len(adultes):
         partners = with_adultes_relais(partners, adultes)
-    observations = None
+    observations = consultation = None
     if sources := catalog.all("observations"):
-        frames = []
+        frames, consultation = [], Consultation()
         for src in sources:
-            frame, rep = load_observations(src, communes, qpv)
+            frame, part, rep = load_expressed(src, communes, qpv)
             reports.append(rep)
             frames.append(frame)
-        observations = pd.concat(frames, ignore_index=True)
+            consultation += part
+        observations = pd.concat([f for f in frames if len(f)] or frames, ignore_index=True)
     activity = None
     if (src := catalog.get("activity")) is not None:
         activity, rep = load_activity(src, communes, qpv, partners)
@@ -173,6 +175,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         contrats_de_ville=contrats,
         partners=partners,
         observations=observations,
+        consultation=consultation,
         activity=activity,
         reports=reports,
     )
