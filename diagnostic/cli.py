@@ -76,13 +76,18 @@ def _domains(value: str | None) -> list[str] | None:
     return [d.strip() for d in value.split(",") if d.strip()] if value else None
 
 
+def _qpv_codes(value: str | None) -> list[str] | None:
+    """QPV codes typed « qn09901a, QN09903C »: upper-cased, as the QPV files write them."""
+    return [c.strip().upper() for c in value.split(",") if c.strip()] if value else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from diagnostic.run import run_commune
 
     result = run_commune(
         args.catalog, args.commune, args.output, data_dir=args.data_dir, band_m=args.band_m,
         domains=_domains(args.domains), needs_rules=args.needs_rules, reco_rules=args.reco_rules,
-        indicator=args.indicator, tiles=args.tiles,
+        indicator=args.indicator, tiles=args.tiles, qpv_codes=_qpv_codes(args.qpv),
     )
     print(f"Diagnostic de la commune {result.code} produit en {result.seconds:.1f} s.")
     print(f"Rapport : {result.folder / 'rapport.html'}")
@@ -134,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="produire le diagnostic d'une commune (rapport HTML, tableaux, resultats.json)")
     _add_catalog(run)
     run.add_argument("--commune", required=True, help="code INSEE de la commune")
+    run.add_argument("--qpv", default=None, metavar="CODE,CODE",
+                     help="QPV retenus, séparés par des virgules (tous ceux de la commune par défaut)")
     _add_run_options(run)
     run.set_defaults(func=cmd_run)
     from diagnostic import batch

@@ -128,6 +128,8 @@ def build(
     commune_social = commune_social[commune_social["insee_com"] == code].reset_index(drop=True) if len(commune_social) else pd.DataFrame()
     needs = indicators.needs
     needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes)].reset_index(drop=True) if len(needs) else needs
+    # Ranks count within what the diagnostic covers (the commune, or the QPVs selected), from 1.
+    needs = needs.assign(rank=range(1, len(needs) + 1))
     coverage = indicators.coverage[
         ((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
         | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code))

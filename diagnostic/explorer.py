@@ -8,20 +8,29 @@ figures, the unmet needs and the recommendations. Changed need weights are
 written to a rules YAML (``templates/besoins.yaml`` with the new weights);
 « Exporter le rapport » runs :func:`diagnostic.run.run_commune` with exactly
 the current parameters, so the report equals what ``diagnostic run`` gives.
+
+Every action (loading a catalogue, an update, locating a place, an export)
+shows its failure in French in the widget, in place of the result it would
+have replaced, with what to do: nothing stale stays on screen. Outputs are
+kept per settings, so coming back to settings already seen redraws at once.
 """
 
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import html
+import logging
 import re
 import shutil
 import tempfile
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +38,33 @@ import ipywidgets as w
 import pandas as pd
 import yaml
 
-from diagnostic import maps, sections
+from diagnostic import maps, sections, text
 from diagnostic.catalog import PROJECT_ROOT
 from diagnostic.commune import CommuneDiagnostic, build
-from diagnostic.errors import DiagnosticError
+from diagnostic.errors import DiagnosticError, ParameterError
 from diagnostic.indicators.cache import Indicators, compute
 from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.needs import RULES_FILE, load_rules
 from diagnostic.locate import locate_text
-from diagnostic.reference import DOMAINS
-from diagnostic.report import fr_number, html_table
+from diagnostic.reference import DOMAINS, indicator_table
+from diagnostic.report import html_table
 from diagnostic.run import RunResult, run_commune
 from diagnostic.territory import TerritoryData, load_territory
 from diagnostic.text import fold
 
 DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
 CATALOGS = [DEMO_CATALOG, *sorted((PROJECT_ROOT / "data" / "catalogues").glob("*.yaml"))]
-DEFAULT_OUTPUT = PROJECT_ROOT / "outputs"
+#: Reports exported from the explorer go to the officer's folder, never into the project's checkout.
+DEFAULT_OUTPUT = Path("~/diagnostics")
 MAX_COMMUNES = 300
 WEIGHT_MAX = 5.0
+#: Settings whose outputs are kept in memory, most recent first out last.
+CACHED_SETTINGS = 64
+#: What to do after an unexpected failure: the same parameters from the command line give the full trace.
+_UNEXPECTED_HINT = ("vérifiez les paramètres et réessayez ; si l'erreur persiste, lancez la même commune avec "
+                    "« diagnostic --debug run … » (paramètres dans l'onglet « Exporter ») et transmettez le message "
+                    "à l'équipe du projet.")
+_log = logging.getLogger(__name__)
 _STYLE = """<style>
 .diag-explorateur table{border-collapse:collapse;margin:.4em 0 1em}
 .diag-explorateur caption{text-align:left;font-weight:bold;padding:.3em 0}
@@ -70,12 +87,20 @@ def rules_file(rules: dict[str, Any], folder: Path) -> Path:
     return path
 
 
-def _catalog_label(path: Path) -> str:
-    """A catalogue as the officer knows it: its path under data/ when it is there."""
+def catalog_label(path: Path) -> str:
+    """A catalogue as the officer knows it: its ``name:``, or its file name when the file cannot be read."""
     try:
-        return str(path.resolve().relative_to(PROJECT_ROOT / "data"))
-    except ValueError:
-        return str(path)
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        name = raw.get("name") if isinstance(raw, dict) else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        name = None
+    return str(name) if name else Path(path).name
+
+
+def indicator_label(key: str) -> str:
+    """The French label of an indicator key from ``data/indicateurs.csv`` (the key itself when unknown)."""
+    table = indicator_table()
+    return str(table.at[key, "libelle"]) if key in table.index else key
 
 
 def _words(text: str) -> str:
@@ -88,10 +113,64 @@ def _number(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def _with_readout(slider: w.FloatSlider | w.IntSlider, digits: int, unit: str = "") -> w.HBox:
+    """The slider with its value written the French way (« 0,30 », « 1 000 m ») beside it.
+
+    The widget's own readout follows the browser's number format (« 0.30 »), so it is hidden.
+    """
+    readout = w.Label(text.number(slider.value, digits, unit))
+    slider.observe(lambda change: setattr(readout, "value", text.number(change["new"], digits, unit)), "value")
+    return w.HBox([slider, readout])
+
+
 def _slider(value: float, maximum: float, step: float, description: str) -> w.FloatSlider:
     return w.FloatSlider(value=value, min=0.0, max=maximum, step=step, description=description,
-                         continuous_update=False, readout_format=".2f",
-                         style={"description_width": "initial"}, layout=w.Layout(width="380px"))
+                         continuous_update=False, readout=False,
+                         style={"description_width": "300px"}, layout=w.Layout(width="520px"))
+
+
+def failure_message(exc: BaseException, action: str) -> str:
+    """What went wrong during ``action`` (« l'export », …), in French, with what to do.
+
+    The workbench's own errors already say it; a file-system error names the path and its cause;
+    anything else is reported as unexpected, with its technical text, and logged with its trace.
+    """
+    if isinstance(exc, DiagnosticError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" « {exc.filename} »" if exc.filename else ""
+        causes = {errno.ENOTDIR: f"un élément du chemin{where} est un fichier, pas un dossier",
+                  errno.EEXIST: f"le chemin{where} existe déjà et n'est pas un dossier",
+                  errno.EACCES: f"accès refusé à{where or ' ce chemin'}",
+                  errno.EPERM: f"accès refusé à{where or ' ce chemin'}",
+                  errno.ENOENT: f"chemin introuvable{where}",
+                  errno.ENOSPC: "plus de place sur le disque",
+                  errno.EROFS: f"le disque de{where or ' ce chemin'} est en lecture seule"}
+        cause = causes.get(exc.errno, f"erreur du système de fichiers{where} ({exc.strerror or exc})")
+        return (f"Erreur : {action} a échoué : {cause}.\n"
+                "  Que faire : choisissez un dossier où vous pouvez écrire (il est créé s'il n'existe pas).")
+    _log.error("échec de %s", action, exc_info=exc)
+    return (f"Erreur inattendue : {action} a échoué ({type(exc).__name__} : {exc}).\n"
+            f"  Que faire : {_UNEXPECTED_HINT}")
+
+
+def error_html(message: str) -> str:
+    return f'<p class="erreur">{html.escape(message)}</p>'
+
+
+def note_html(message: str) -> str:
+    return f'<p class="note">{html.escape(message)}</p>'
+
+
+@dataclass
+class Shown:
+    """What one set of settings puts on screen, kept so that coming back to it redraws at once."""
+
+    diagnostic: CommuneDiagnostic
+    map: str
+    figures: str
+    needs: str
+    recommendations: str
 
 
 class Explorer:
@@ -99,7 +178,8 @@ class Explorer:
 
     Setting a control's value (``explorer.band.value = 0``) updates the
     outputs, as a click in JupyterLab does; :attr:`diagnostic` is the
-    diagnostic currently shown and :meth:`options` its parameters.
+    diagnostic currently shown (None while an error is shown instead) and
+    :meth:`options` its parameters.
     """
 
     def __init__(
@@ -117,6 +197,7 @@ class Explorer:
         self.base_rules = load_rules(RULES_FILE)
         self._loaded: dict[str, TerritoryData] = {}
         self._indicators: dict[tuple, Indicators] = {}
+        self._shown: OrderedDict[tuple, Shown] = OrderedDict()
         self._rules_dir = Path(tempfile.mkdtemp(prefix="diagnostic-explorateur-"))
         weakref.finalize(self, shutil.rmtree, self._rules_dir, True)
         self._quiet = 0
@@ -125,10 +206,10 @@ class Explorer:
             path = str(catalog.catalog.path)
             self._loaded[path] = catalog
         else:
-            path = str(Path(catalog or DEMO_CATALOG).resolve())
-        options = [(_catalog_label(Path(p)), str(p)) for p in CATALOGS]
+            path = str(Path(catalog or DEMO_CATALOG).expanduser().resolve())
+        options = [(catalog_label(p), str(p)) for p in CATALOGS]
         if path not in [v for _, v in options]:
-            options.append((_catalog_label(Path(path)), path))
+            options.append((catalog_label(Path(path)), path))
         with self._hold():
             self.catalog.options = options
             self.catalog.value = path
@@ -146,26 +227,26 @@ class Explorer:
 
     def _make_widgets(self, output: str | Path) -> None:
         wide = {"description_width": "initial"}
-        self.catalog = w.Dropdown(description="Catalogue", style=wide, layout=w.Layout(width="380px"))
+        self.catalog = w.Dropdown(description="Catalogue", style=wide, layout=w.Layout(width="440px"))
         self.search = w.Text(description="Rechercher", placeholder="nom ou code INSEE de la commune", style=wide,
-                             layout=w.Layout(width="380px"))
-        self.commune = w.Select(description="Commune", rows=6, style=wide, layout=w.Layout(width="380px"))
-        self.qpv = w.SelectMultiple(description="QPV", rows=4, style=wide, layout=w.Layout(width="380px"))
-        self.band = w.IntSlider(value=int(DEFAULT_BAND_M), min=0, max=1000, step=50, description="Bande (m)",
-                                continuous_update=False, style=wide, layout=w.Layout(width="380px"))
-        self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=w.Layout(width="380px"))
+                             layout=w.Layout(width="440px"))
+        self.commune = w.Select(description="Commune", rows=6, style=wide, layout=w.Layout(width="440px"))
+        self.qpv = w.SelectMultiple(description="QPV", rows=4, style=wide, layout=w.Layout(width="440px"))
+        self.band = w.IntSlider(value=int(DEFAULT_BAND_M), min=0, max=1000, step=50, description="Bande",
+                                continuous_update=False, readout=False, style=wide, layout=w.Layout(width="300px"))
+        self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=w.Layout(width="440px"))
         self.domains = {key: w.Checkbox(value=True, description=label, indent=False) for key, label in DOMAINS.items()}
         self.expressed_weight = _slider(float(self.base_rules.get("expressed_weight", 0.3)), 1.0, 0.05,
                                         "Poids du besoin exprimé")
         self.weights: dict[tuple[str, str], w.FloatSlider] = {}
         panels = []
         for domain, spec in self.base_rules["domains"].items():
-            sliders = []
+            rows = []
             for indicator, ind in (spec.get("indicators") or {}).items():
-                slider = _slider(float(ind.get("weight", 1)), WEIGHT_MAX, 0.5, indicator)
+                slider = _slider(float(ind.get("weight", 1)), WEIGHT_MAX, 0.5, indicator_label(indicator))
                 self.weights[(domain, indicator)] = slider
-                sliders.append(slider)
-            panels.append(w.VBox(sliders))
+                rows.append(_with_readout(slider, 2))
+            panels.append(w.VBox(rows))
         self.rules_panel = w.Accordion(children=panels, titles=[DOMAINS[d] for d in self.base_rules["domains"]])
         self.status = w.HTML()
         self.map = w.HTML(layout=w.Layout(width="100%"))
@@ -183,11 +264,11 @@ class Explorer:
         self.location = w.HTML()
         controls = w.HBox([
             w.VBox([self.catalog, self.search, self.commune, self.qpv]),
-            w.VBox([self.band, self.indicator, w.HTML("<b>Domaines de médiation</b>"),
+            w.VBox([_with_readout(self.band, 0, "m"), self.indicator, w.HTML("<b>Domaines de médiation</b>"),
                     w.GridBox(list(self.domains.values()),
                               layout=w.Layout(grid_template_columns="repeat(2, 320px)"))]),
         ])
-        rules = w.Accordion(children=[w.VBox([self.expressed_weight,
+        rules = w.Accordion(children=[w.VBox([_with_readout(self.expressed_weight, 2),
                                               w.HTML("Poids des indicateurs, par domaine :"), self.rules_panel])],
                             titles=["Poids des règles des besoins (templates/besoins.yaml)"])
         tabs = w.Tab(children=[self.figures, self.needs, self.recommendations,
@@ -236,20 +317,31 @@ class Explorer:
             self.update()
 
     def select_catalog(self, catalog: str | Path, commune: str | None = None) -> None:
-        """Load a catalogue (once per session) and show its commune with the most QPVs, or ``commune``."""
+        """Load a catalogue (once per session) and show its commune with the most QPVs, or ``commune``.
+
+        The answers about the previous catalogue (a located place, an export) are cleared first.
+        """
         key = str(catalog)
+        self.location.value = self.export_status.value = ""
         try:
             if key not in self._loaded:
-                self._message(f"Chargement du catalogue {Path(key).name}…")
+                self._message(f"Chargement du catalogue « {catalog_label(Path(key))} »…")
                 self._loaded[key] = load_territory(key, self.data_dir)
-        except DiagnosticError as exc:
-            self._error(exc)
+            data = self._loaded[key]
+            table = data.qpv_indicators
+            labels = table.definitions["libelle"].to_dict() if table is not None else {}
+            choices = [(str(label), k) for k, label in labels.items() if k != "commune_population"]
+            ranked = data.communes.sort_values(["qpv_count", "population"], ascending=False)
+            if ranked.empty:
+                raise ParameterError("le catalogue ne contient aucune commune.", path=data.catalog.path,
+                                     hint="vérifiez la source « communes » du catalogue (« diagnostic data check »).")
+        except Exception as exc:  # noqa: BLE001 - every failure is shown to the officer, never only logged
+            self.data = None
+            with self._hold():
+                self.commune.options, self.qpv.options = [], []
+            self._fail(failure_message(exc, "le chargement du catalogue") + "\n  Ou choisissez un autre catalogue.")
             return
-        self.data = self._loaded[key]
-        table = self.data.qpv_indicators
-        labels = table.definitions["libelle"].to_dict() if table is not None else {}
-        choices = [(str(label), k) for k, label in labels.items() if k != "commune_population"]
-        ranked = self.data.communes.sort_values(["qpv_count", "population"], ascending=False)
+        self.data = data
         with self._hold():
             if self.catalog.value != key:
                 self.catalog.value = key
@@ -261,7 +353,7 @@ class Explorer:
         self.select_commune(str(commune) if commune else ranked["insee_com"].iloc[0])
 
     def _commune_choices(self, communes: pd.DataFrame) -> list[tuple[str, str]]:
-        return [(f"{r.lib_com} ({r.insee_com}) — {r.qpv_count} QPV", r.insee_com)
+        return [(f"{r.lib_com} ({r.insee_com}) — {text.count(r.qpv_count, 'QPV', 'QPV')}", r.insee_com)
                 for r in communes.head(MAX_COMMUNES).itertuples()]
 
     def filter_communes(self, query: str) -> None:
@@ -278,7 +370,8 @@ class Explorer:
             self.commune.options = choices
             self.commune.value = current if current in codes else (codes[0] if codes else None)
         if not codes:
-            self._message(f"Aucune commune ne correspond à « {query.strip()} ».", error=True)
+            self._message(f"Aucune commune ne correspond à « {query.strip()} » : les résultats affichés restent "
+                          "ceux de la commune précédente. Effacez ou modifiez la recherche.", error=True)
         elif self.commune.value != current:
             self.select_commune(self.commune.value)
 
@@ -286,10 +379,10 @@ class Explorer:
         """Show commune ``code`` with all its QPVs selected."""
         try:
             self.data.commune(code)
-        except DiagnosticError as exc:
-            self._error(exc)
+            qpv = self.data.qpv_in(code)
+        except Exception as exc:  # noqa: BLE001 - shown in the widget
+            self._fail(failure_message(exc, "le choix de la commune"))
             return
-        qpv = self.data.qpv_in(code)
         with self._hold():
             if code not in [v for _, v in self.commune.options]:
                 row = self.data.communes[self.data.communes["insee_com"] == code]
@@ -345,37 +438,66 @@ class Explorer:
 
     # Outputs -----------------------------------------------------------------
 
+    def _outputs(self, code: str, opts: dict[str, Any]) -> Shown:
+        """The outputs for these settings: from memory when they were already shown, else built."""
+        key = (str(self.data.catalog.path), code, *(tuple(v) if isinstance(v, list) else v for v in opts.values()))
+        if key in self._shown:
+            self._shown.move_to_end(key)
+            return self._shown[key]
+        indicators = self._indicator_tables(opts["band_m"], opts["domains"], opts["needs_rules"])
+        d = build(self.data, code, band_m=opts["band_m"], domains=opts["domains"],
+                  needs_rules=opts["needs_rules"], indicators=indicators, qpv_codes=opts["qpv_codes"])
+        shown = Shown(d, self.map_html(d, opts["indicator"]), self.figures_html(d), sections.needs_table(d).data,
+                      sections.recommendations(d).data)
+        self._shown[key] = shown
+        while len(self._shown) > CACHED_SETTINGS:
+            self._shown.popitem(last=False)
+        return shown
+
     def update(self) -> CommuneDiagnostic | None:
-        """Rebuild the diagnostic for the current controls and redraw every output."""
+        """Rebuild the diagnostic for the current controls and redraw every output (an error in their place)."""
         if self.data is None or not self.commune.value:
             return None
         if not self.selected_domains():
-            self._message("Cochez au moins un domaine de médiation.", error=True)
+            self._fail("Aucun domaine de médiation coché : cochez au moins un domaine pour voir le diagnostic.")
             return None
         start = time.perf_counter()
-        opts = self.options()
         try:
-            indicators = self._indicator_tables(opts["band_m"], opts["domains"], opts["needs_rules"])
-            d = build(self.data, self.commune.value, band_m=opts["band_m"], domains=opts["domains"],
-                      needs_rules=opts["needs_rules"], indicators=indicators, qpv_codes=opts["qpv_codes"])
-        except DiagnosticError as exc:
-            self._error(exc)
+            opts = self.options()
+            shown = self._outputs(self.commune.value, opts)
+        except Exception as exc:  # noqa: BLE001 - shown in the widget
+            self._fail(failure_message(exc, "la mise à jour du diagnostic"))
             return None
-        self.diagnostic = d
-        self.map.value = self.map_html(d, opts["indicator"])
-        self.figures.value = self.figures_html(d)
-        self.needs.value = sections.needs_table(d).data
-        self.recommendations.value = sections.recommendations(d).data
+        d = self.diagnostic = shown.diagnostic
+        self.map.value, self.figures.value = shown.map, shown.figures
+        self.needs.value, self.recommendations.value = shown.needs, shown.recommendations
         self.last_update_s = time.perf_counter() - start
-        note = "" if self.qpv.value else " Aucun QPV coché : tous les QPV de la commune sont retenus."
+        if not d.data.qpv_in(d.code).empty:
+            note = "" if self.qpv.value else " Aucun QPV coché : tous les QPV de la commune sont retenus."
+        else:
+            note = " Commune sans QPV : le diagnostic porte sur la commune entière."
         rules = " Poids modifiés : règles écrites dans un fichier temporaire." if opts["needs_rules"] else ""
-        self._message(f"{d.name} ({d.code}) — mis à jour en {fr_number(self.last_update_s, 2)} s.{note}{rules}")
+        self._message(f"{d.name} ({d.code}) — mis à jour en {text.number(self.last_update_s, 2)} s.{note}{rules}")
         return d
 
     @staticmethod
     def map_html(d: CommuneDiagnostic, indicator: str | None) -> str:
-        """The map as a self-contained page in a sandboxed iframe (scripts of an HTML widget do not run)."""
-        page = maps.map_html(sections.interactive_map(d, indicator or None))
+        """The map as a self-contained page in a sandboxed iframe (scripts of an HTML widget do not run).
+
+        The page fits the commune again once its frame has a size: JupyterLab may lay the
+        frame out only after the page ran, and Leaflet fitted to an empty frame shows all France.
+        """
+        m = sections.interactive_map(d, indicator or None)
+        west, south, east, north = d.commune_shape.to_crs("EPSG:4326").total_bounds
+        refit = (
+            "<script>(function(){var map=" + m.get_name() + f",bounds=[[{south},{west}],[{north},{east}]],done=false;"
+            "function fit(){var box=map.getContainer().getBoundingClientRect();"
+            "if(done||box.width<2||box.height<2)return;done=true;map.invalidateSize(false);map.fitBounds(bounds);}"
+            "if(window.ResizeObserver)new ResizeObserver(fit).observe(map.getContainer());"
+            "window.addEventListener('resize',fit);fit();})();</script>"
+        )
+        page, end, rest = maps.map_html(m).rpartition("</html>")  # folium's own script follows </body>
+        page = f"{page}{refit}{end}{rest}" if end else rest + refit
         return (f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-scripts" '
                 f'title="Carte interactive de {html.escape(d.name)}" class="diag-carte-explorateur" '
                 f'style="width:100%;height:560px;border:1px solid #ccc"></iframe>')
@@ -390,23 +512,26 @@ class Explorer:
         served = int(mediation.dwithin(d.qpv.geometry.union_all(), band_m).sum()) if d.has_qpv else 0
         rows = [
             ("Commune", f"{d.name} ({d.code})"),
-            ("Population de la commune", fr_number(d.population)),
-            ("QPV retenus", f"{len(d.qpv)} sur {len(d.data.qpv_in(d.code))}"),
-            ("Population des QPV retenus", fr_number(qpv_population)),
-            ("Part de la population de la commune en QPV", fr_number(d.share["qpv_share"], 1, "%")),
-            (f"Services de médiation dans les QPV et leur bande de {band_m:.0f} m", str(served)),
-            ("Besoins non couverts forts", str(int(levels.get("fort", 0)))),
-            ("Besoins non couverts moyens", str(int(levels.get("moyen", 0)))),
-            ("Préconisations", str(len(d.recommendations))),
+            ("Population de la commune", text.number(d.population)),
+            ("QPV retenus", f"{text.number(len(d.qpv))} sur {text.number(len(d.data.qpv_in(d.code)))}"),
+            ("Population des QPV retenus", text.number(qpv_population)),
+            ("Part de la population de la commune en QPV", text.percent(d.share["qpv_share"])),
+            (f"Services de médiation dans les QPV et leur bande de {text.number(band_m)} m", text.number(served)),
+            ("Besoins non couverts forts", text.number(levels.get("fort", 0))),
+            ("Besoins non couverts moyens", text.number(levels.get("moyen", 0))),
+            ("Préconisations", text.number(len(d.recommendations))),
         ]
         table = html_table(pd.DataFrame(rows, columns=["Chiffre clé", "Valeur"]), caption="Chiffres clés")
         return table.data + sections.coverage_table(d).data
 
-    def _message(self, text: str, error: bool = False) -> None:
-        self.status.value = f'<p class="{"erreur" if error else "note"}">{html.escape(text)}</p>'
+    def _message(self, message: str, error: bool = False) -> None:
+        self.status.value = error_html(message) if error else note_html(message)
 
-    def _error(self, exc: Exception) -> None:
-        self._message(str(exc), error=True)
+    def _fail(self, message: str) -> None:
+        """Show ``message`` as the error of the moment, with no result left from other settings."""
+        self.diagnostic = None
+        self.map.value = self.figures.value = self.needs.value = self.recommendations.value = ""
+        self._message(message, error=True)
 
     # Actions -----------------------------------------------------------------
 
@@ -415,38 +540,52 @@ class Explorer:
 
         Changed weights are first copied to ``<output>/besoins_<code>.yaml``,
         beside the report, so that ``parametres.json`` points to a lasting file.
+        Any failure replaces « Export en cours… » with its French message.
         """
         if self.diagnostic is None:
+            self.export_status.value = error_html(
+                "Rien à exporter : aucun diagnostic n'est affiché.\n"
+                "  Que faire : corrigez d'abord l'erreur affichée au-dessus de la carte, puis exportez.")
             return None
-        output = Path(output or self.output.value).expanduser().resolve()
-        code = self.diagnostic.code
-        opts = self.options()
-        if opts["needs_rules"]:
-            output.mkdir(parents=True, exist_ok=True)
-            opts["needs_rules"] = str(shutil.copyfile(opts["needs_rules"], output / f"besoins_{code}.yaml"))
-        self.export_status.value = "<p>Export en cours…</p>"
+        self.export_status.value = note_html("Export en cours…")
+        self.export_button.disabled = True
         try:
+            output = Path(output or self.output.value).expanduser().resolve()
+            code = self.diagnostic.code
+            opts = self.options()
+            if opts["needs_rules"]:
+                output.mkdir(parents=True, exist_ok=True)
+                opts["needs_rules"] = str(shutil.copyfile(opts["needs_rules"], output / f"besoins_{code}.yaml"))
             result = run_commune(self.data, code, output, **opts)
-        except DiagnosticError as exc:
-            self.export_status.value = f'<p class="erreur">{html.escape(str(exc))}</p>'
+        except Exception as exc:  # noqa: BLE001 - shown in the widget
+            self.export_status.value = error_html(failure_message(exc, "l'export du rapport"))
             return None
+        finally:
+            self.export_button.disabled = False
         self.export_status.value = (
-            f"<p>Rapport exporté en {fr_number(result.seconds, 1)} s : "
+            f"<p>Rapport exporté en {text.number(result.seconds, 1)} s : "
             f"<code>{html.escape(str(result.folder / 'rapport.html'))}</code> ; paramètres dans "
             f"<code>parametres.json</code> à côté du rapport.</p>")
         return result
 
-    def locate(self, text: str | None = None) -> dict[str, Any] | None:
+    def locate(self, place: str | None = None) -> dict[str, Any] | None:
         """Locate a point typed as « lat, lon » or a place name, and show its QPV and nearest services."""
-        text = self.place.value if text is None else text
-        if self.data is None or not text.strip():
+        place = self.place.value if place is None else place
+        if self.data is None:
+            self.location.value = error_html("Aucun catalogue chargé : choisissez d'abord un catalogue.")
             return None
+        if not place.strip():
+            self.location.value = error_html(
+                "Saisissez un lieu : « latitude, longitude » (ex. 43.6045, 1.4440), ou le nom d'un service "
+                "ou d'un partenaire.")
+            return None
+        self.location.value = note_html("Localisation en cours…")
         try:
-            found = locate_text(self.data, text, band_m=self.band.value)
-        except DiagnosticError as exc:
-            self.location.value = f'<p class="erreur">{html.escape(str(exc))}</p>'
+            found = locate_text(self.data, place, band_m=self.band.value)
+            self.location.value = location_html(found)
+        except Exception as exc:  # noqa: BLE001 - shown in the widget
+            self.location.value = error_html(failure_message(exc, "la localisation"))
             return None
-        self.location.value = location_html(found)
         return found
 
 
@@ -455,7 +594,8 @@ def location_html(found: dict[str, Any]) -> str:
     lines = []
     if found.get("place"):
         p = found["place"]
-        more = f" ({found['other_matches']} autre(s) lieu(x) correspondant(s))" if found.get("other_matches") else ""
+        others = found.get("other_matches", 0)
+        more = f" ({text.count(others, 'autre lieu correspondant', 'autres lieux correspondants')})" if others else ""
         lines.append(f"Lieu trouvé : {p['name']} ({p['kind']}, {p['id']}){more}.")
     commune = found["commune"]
     lines.append(f"Commune : {commune['name']} ({commune['code']})." if commune else "Hors des communes du catalogue.")
@@ -464,17 +604,18 @@ def location_html(found: dict[str, Any]) -> str:
     if inside:
         lines.append("Dans le QPV " + ", ".join(f"{q['name']} ({q['code']})" for q in inside) + ".")
     if band:
-        lines.append(f"Dans la bande de {found['band_m']:.0f} m du QPV "
-                     + ", ".join(f"{q['name']} ({q['code']}) à {fr_number(q['distance_m'])} m" for q in band) + ".")
+        lines.append(f"Dans la bande de {text.number(found['band_m'])} m du QPV "
+                     + ", ".join(f"{q['name']} ({q['code']}) à {text.number(q['distance_m'], unit='m')}"
+                                 for q in band) + ".")
     if not found["qpv"]:
         near = found["nearest_qpv"]
         lines.append("Hors des QPV et de leur bande" + (
-            f" ; QPV le plus proche : {near['name']} ({near['code']}) à {fr_number(near['distance_m'])} m."
+            f" ; QPV le plus proche : {near['name']} ({near['code']}) à {text.number(near['distance_m'], unit='m')}."
             if near else "."))
-    text = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     services = pd.DataFrame(found["services"])
     if services.empty:
-        return text + "<p>Aucun service géolocalisé dans les données.</p>"
+        return body + "<p>Aucun service géolocalisé dans les données.</p>"
     table = pd.DataFrame({"Domaine": services["domain_label"], "Service": services["name"], "Type": services["type"],
                           "Adresse": services["address"], "Distance (m)": services["distance_m"]})
-    return text + html_table(table, caption="Services les plus proches par domaine", numbers={"Distance (m)": 0}).data
+    return body + html_table(table, caption="Services les plus proches par domaine", numbers={"Distance (m)": 0}).data

@@ -26,6 +26,17 @@ WGS84 = "EPSG:4326"
 LAMBERT93 = "EPSG:2154"
 _NUMBER = r"[-+]?\d+(?:[.,]\d+)?"
 _COORDINATES = re.compile(rf"^\s*({_NUMBER})\s*(?:[;,]\s*|\s+)({_NUMBER})\s*$")
+#: Where France is, as (west, south, east, north) boxes in WGS84 degrees: metropolitan France with Corsica,
+#: then Guadeloupe, Martinique, Guyane, La Réunion and Mayotte (the territories with QPVs).
+FRANCE_BOXES = (
+    (-5.3, 41.3, 9.7, 51.2),
+    (-61.9, 15.8, -60.9, 16.6),
+    (-61.3, 14.3, -60.8, 14.9),
+    (-54.7, 2.0, -51.5, 5.9),
+    (55.2, -21.5, 55.9, -20.8),
+    (44.9, -13.1, 45.4, -12.6),
+)
+_HINT = "saisissez « latitude, longitude » (ex. 43.6045, 1.4440 pour Toulouse) ou « x y » en Lambert-93."
 
 
 def locate(
@@ -101,7 +112,7 @@ def find_place(data: TerritoryData, text: str) -> pd.DataFrame:
     """Places whose identifier or name matches ``text``: exact identifier, exact name, then part of a name."""
     query = fold(text)
     found = places(data)
-    names, ids = found["name"].map(fold), found["id"].map(fold)
+    names, ids = found["name"].astype(str).map(fold), found["id"].astype(str).map(fold)
     score = pd.Series(0, index=found.index)
     score[names.str.contains(query, regex=False)] = 1
     score[names == query] = 2
@@ -110,18 +121,32 @@ def find_place(data: TerritoryData, text: str) -> pd.DataFrame:
     return found.sort_values(["score", "name"], ascending=[False, True]).reset_index(drop=True)
 
 
+def in_france(lon: float, lat: float) -> bool:
+    """True when a WGS84 point lies in metropolitan France or an overseas department (:data:`FRANCE_BOXES`)."""
+    return any(w <= lon <= e and s <= lat <= n for w, s, e, n in FRANCE_BOXES)
+
+
 def parse_coordinates(text: str) -> tuple[float, float, str] | None:
-    """``(x, y, crs)`` from « lat, lon » (WGS84) or « x y » (Lambert-93, in metres); None otherwise."""
+    """``(x, y, crs)`` from « lat, lon » (WGS84) or « x y » (Lambert-93, in metres); None for other text.
+
+    Coordinates outside France are refused, swapped ones (« lon, lat ») with a hint saying so.
+    """
     match = _COORDINATES.match(text)
     if not match:
         return None
     a, b = (float(v.replace(",", ".")) for v in match.groups())
     if abs(a) <= 90 and abs(b) <= 180:
-        return b, a, WGS84
+        if in_france(b, a):
+            return b, a, WGS84
+        swapped = abs(b) <= 90 and in_france(a, b)
+        raise ParameterError(
+            f"coordonnées « {text.strip()} » hors de France"
+            + (" : latitude et longitude semblent inversées." if swapped else "."),
+            hint=(f"saisissez d'abord la latitude, puis la longitude : « {match.group(2)} ; {match.group(1)} »."
+                  if swapped else _HINT))
     if 0 < a < 1_300_000 and 6_000_000 < b < 7_200_000:
         return a, b, LAMBERT93
-    raise ParameterError(f"coordonnées « {text} » hors de France.",
-                         hint="saisissez « latitude, longitude » (ex. 43.6045, 1.4440) ou « x y » en Lambert-93.")
+    raise ParameterError(f"coordonnées « {text.strip()} » hors de France.", hint=_HINT)
 
 
 def locate_text(data: TerritoryData, text: str, band_m: float = DEFAULT_BAND_M) -> dict[str, Any]:
@@ -131,6 +156,12 @@ def locate_text(data: TerritoryData, text: str, band_m: float = DEFAULT_BAND_M) 
         x, y, crs = coords
         return {**locate(data, x, y, crs, band_m), "place": None, "other_matches": 0}
     found = find_place(data, text)
+    if found.empty and places(data).empty:
+        raise ParameterError(
+            f"aucun lieu ne correspond à « {text.strip()} » : le catalogue « {data.catalog.name} » "
+            "ne géolocalise aucun service ni partenaire.",
+            hint=_HINT + " Pour chercher par nom, ajoutez au catalogue des services (rôle « services ») "
+                 "ou un registre des partenaires géolocalisés (rôle « partners »).")
     if found.empty:
         raise ParameterError(f"aucun lieu ne correspond à « {text.strip()} ».",
                              hint="saisissez « latitude, longitude », ou le nom d'un service ou d'un partenaire.")
