@@ -14,7 +14,7 @@ from pathlib import Path
 
 from diagnostic.catalog import PROJECT_ROOT, load_catalog
 from diagnostic.errors import CatalogError, ParameterError
-from diagnostic.evaluation import DEFAULT_THRESHOLD, MODES, Period
+from diagnostic.evaluation import DEFAULT_THRESHOLD, MODES, Period, check_threshold
 from diagnostic.execution import execute
 from diagnostic.report import export_html
 
@@ -72,8 +72,7 @@ def run_evaluation(
 
     if mode not in MODES:
         raise ParameterError(f"mode « {mode} » inconnu.", hint=f"modes possibles : {', '.join(MODES)}.")
-    if int(threshold) < 1:
-        raise ParameterError(f"le seuil de secret doit être au moins 1 (reçu : {threshold}).")
+    check_threshold(mode, threshold)
     period = Period.parse(date_from, date_to)
     cat = load_catalog(catalog, data_dir)
     if cat.get("activity") is None:

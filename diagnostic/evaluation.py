@@ -21,13 +21,17 @@ Médiation), from the fields of the log:
   (``date_signalement`` → ``date_resolution``), distinct partners and services.
 
 Publication mode (statistical secrecy) masks every count from 1 to
-``threshold - 1`` interventions, and everything computed from it (shares,
-delays, changes); when a column has a single masked cell, its smallest other
-count is masked too so that it cannot be recovered from the total. Zero is
-shown: it identifies no one. Places are never finer than a 250 m grid cell
-holding at least ``threshold`` interventions, and the list of open reports is
-left out. Internal mode shows everything (100 m grid) and the report says
-« document interne » on every page.
+``threshold - 1`` interventions and everything computed from it (shares,
+delays, changes), then masks more cells until no small count can be recomputed
+from what is published — every table, key figure, share and sentence, with
+row, column and cross-table differences (:mod:`diagnostic.disclosure`); the
+document is refused if the final audit still recomputes one. Zero is shown: it
+identifies no one. Places are never finer than a 250 m grid cell holding at
+least ``threshold`` interventions, the list of open reports is left out, a
+service signalled is named only when it is a partner of the registry (the
+others are counted under « autre service »), and data-quality warnings give
+no count. A threshold below 3 is refused. Internal mode shows everything (100 m
+grid) and the report says « document interne » on every page.
 """
 
 from __future__ import annotations
@@ -44,13 +48,21 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from diagnostic import __version__
+from diagnostic import __version__, disclosure
+from diagnostic.disclosure import Cell
 from diagnostic.errors import CatalogError, ParameterError
 from diagnostic.reference import DOMAINS
 from diagnostic.sources.activity import ACTIVITIES, OUTCOMES, SUBTYPES, partner_names
+from diagnostic.text import fold
 
 MODES = ("publication", "interne")
 DEFAULT_THRESHOLD = 5
+#: Smallest threshold a publishable document may use: below it, counts of one or two people are shown.
+MIN_THRESHOLD = 3
+OTHER_SERVICE = "Autre service"
+#: What a publishable document says of the log's data-quality warnings (theirs quote raw counts).
+QUALITY_NOTE = ("Le journal d'activité comporte des remarques sur la qualité des données, détaillées dans la "
+                "version interne (leurs effectifs ne sont pas publiés).")
 GRID_M = {"publication": 250.0, "interne": 100.0}
 WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
@@ -124,6 +136,8 @@ class Table:
     counts: tuple[str, ...] = ()
     derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
     masked: pd.DataFrame | None = None
+    #: The records each published figure rests on: (row position, column) → sets (two for a share).
+    sets: dict[tuple[int, str], tuple[frozenset, ...]] = field(default_factory=dict)
 
     def is_masked(self) -> pd.DataFrame:
         if self.masked is None:
@@ -146,6 +160,23 @@ def slice_log(log: pd.DataFrame, qpv_codes: list[str], commune: str, operator: s
 # --- tables --------------------------------------------------------------------------------
 
 
+def _groups(log: pd.DataFrame, key: str) -> dict[Any, frozenset]:
+    """The records (log index labels) of each value of ``key``."""
+    return {k: frozenset(v) for k, v in log.groupby(key).groups.items()} if len(log) else {}
+
+
+_NONE: frozenset = frozenset()
+
+
+def _keep_rows(table: Table, keep: pd.Series) -> Table:
+    """The rows of ``table`` where ``keep`` holds, renumbered, with their record sets."""
+    positions = [i for i, k in enumerate(keep.to_numpy()) if k]
+    new = {old: i for i, old in enumerate(positions)}
+    table.frame = table.frame[keep.to_numpy()].reset_index(drop=True)
+    table.sets = {(new[r], c): v for (r, c), v in table.sets.items() if r in new}
+    return table
+
+
 def _change(current: pd.Series, previous: pd.Series) -> pd.Series:
     """Change in percent; missing when the previous count is zero."""
     return ((current - previous) / previous.where(previous > 0) * 100).round(1)
@@ -162,8 +193,13 @@ def _compare(cur: pd.DataFrame, prev: pd.DataFrame, key: str, labels: dict[str, 
         "Période précédente": before.to_numpy(),
         "Évolution (%)": _change(now, before).to_numpy(),
     })
+    sets_now, sets_before = _groups(cur, key), _groups(prev, key)
+    sets = {}
+    for i, label in enumerate(labels):
+        a, b = sets_now.get(label, _NONE), sets_before.get(label, _NONE)
+        sets |= {(i, "Interventions"): (a,), (i, "Période précédente"): (b,), (i, "Évolution (%)"): (a, b)}
     return Table(table_key, title, frame, ("Interventions", "Période précédente"),
-                 {"Évolution (%)": ("Interventions", "Période précédente")})
+                 {"Évolution (%)": ("Interventions", "Période précédente")}, sets=sets)
 
 
 def activity_table(cur: pd.DataFrame, prev: pd.DataFrame) -> Table:
@@ -185,12 +221,16 @@ def place_table(cur: pd.DataFrame, prev: pd.DataFrame, qpv: pd.DataFrame) -> Tab
         where = log["code_qp"].where(log["code_qp"] != "", np.where(located, "hors_qpv", "sans_lieu"))
         return pd.DataFrame({"place": where})
 
-    table = _compare(place(cur), place(prev), "place", labels, "Interventions par lieu", "lieux", "Lieu")
+    table = _compare(place(cur).set_index(cur.index), place(prev).set_index(prev.index), "place", labels,
+                     "Interventions par lieu", "lieux", "Lieu")
     total = table.frame["Interventions"].sum()
     table.frame["Part (%)"] = (table.frame["Interventions"] / total * 100).round(1) if total else np.nan
     table.derived["Part (%)"] = ("Interventions",)
+    everything = frozenset(cur.index)
+    for i in range(len(table.frame)):
+        table.sets[(i, "Part (%)")] = (table.sets[(i, "Interventions")][0], everything)
     if not table.frame.loc[table.frame["Lieu"] == "Lieu non précisé", ["Interventions", "Période précédente"]].any(axis=None):
-        table.frame = table.frame[table.frame["Lieu"] != "Lieu non précisé"].reset_index(drop=True)
+        table = _keep_rows(table, table.frame["Lieu"] != "Lieu non précisé")
     return table
 
 
@@ -219,13 +259,23 @@ def conflict_table(cur: pd.DataFrame, prev: pd.DataFrame) -> Table:
         frame[label] = grid[key].to_numpy()
     frame["Part résolue (%)"] = (frame["Résolu"] / frame["Conflits"].where(frame["Conflits"] > 0) * 100).round(1)
     frame["Période précédente"] = before["subtype"].value_counts().reindex(list(kinds), fill_value=0).to_numpy()
+    by_kind, by_cell, by_kind_before = _groups(now, "subtype"), _groups(now, ["subtype", "outcome"]), _groups(before, "subtype")
+    sets = {}
+    for i, kind in enumerate(kinds):
+        every = by_kind.get(kind, _NONE)
+        sets |= {(i, "Conflits"): (every,), (i, "Période précédente"): (by_kind_before.get(kind, _NONE),)}
+        for key, label in outcomes.items():
+            sets[(i, label)] = (by_cell.get((kind, key), _NONE),)
+        sets[(i, "Part résolue (%)")] = (by_cell.get((kind, "resolu"), _NONE), every)
+    table = Table("conflits", "Conflits traités et leur issue", frame, (), {"Part résolue (%)": ("Conflits", "Résolu")},
+                  sets=sets)
     keep = frame[["Conflits", "Période précédente"]].sum(axis=1) > 0
-    frame = frame[keep | (frame["Type de conflit"] != "Non précisé")]
-    if not frame["Issue non renseignée"].any():
-        frame = frame.drop(columns="Issue non renseignée")
-    counts = tuple(c for c in frame.columns if c not in ("Type de conflit", "Part résolue (%)"))
-    return Table("conflits", "Conflits traités et leur issue", frame.reset_index(drop=True), counts,
-                 {"Part résolue (%)": ("Conflits", "Résolu")})
+    table = _keep_rows(table, keep | (frame["Type de conflit"] != "Non précisé"))
+    if not table.frame["Issue non renseignée"].any():
+        table.frame = table.frame.drop(columns="Issue non renseignée")
+        table.sets = {k: v for k, v in table.sets.items() if k[1] != "Issue non renseignée"}
+    table.counts = tuple(c for c in table.frame.columns if c not in ("Type de conflit", "Part résolue (%)"))
+    return table
 
 
 def _partner_label(ids: pd.Series, known: pd.Series, names: dict[str, str]) -> pd.Series:
@@ -248,7 +298,29 @@ def handoff_table(cur: pd.DataFrame, prev: pd.DataFrame, names: dict[str, str]) 
     table.frame = table.frame.rename(columns={"Interventions": "Mises en relation"})
     table.counts = ("Mises en relation", "Période précédente")
     table.derived = {"Évolution (%)": table.counts}
+    table.sets = {(r, "Mises en relation" if c == "Interventions" else c): v for (r, c), v in table.sets.items()}
     return table
+
+
+def public_log(log: pd.DataFrame, names: dict[str, str], declared: list[str] = ()) -> pd.DataFrame:
+    """The log as a publishable document may show it: no free text verbatim.
+
+    A service signalled is named only when it is declared in the catalogue
+    (``services_signales:`` of the activity source) or is a partner of the
+    registry (by identifier or name, a trailing « (…) » ignored); any other is
+    counted under « Autre service ». A partner identifier outside the registry
+    is shown as « Partenaire (hors registre) », never as typed.
+    """
+    known = {fold(v): v for v in names.values()} | {fold(k): names[k] for k in names}
+    known |= {fold(v): str(v) for v in declared}
+
+    def service(value: str) -> str:
+        if value == "":
+            return ""
+        return known.get(fold(value)) or known.get(fold(value.split(" (")[0])) or OTHER_SERVICE
+
+    partner = log["partner_id"].where(log["partner_known"] | (log["partner_id"] == ""), "Partenaire")
+    return log.assign(service=log["service"].map(service), partner_id=partner)
 
 
 def watch_reports(log: pd.DataFrame, end: dt.date) -> pd.DataFrame:
@@ -279,14 +351,21 @@ def watch_table(cur: pd.DataFrame, end: dt.date) -> Table:
         "En attente": groups["open"].sum(),
         "Plus ancienne attente (jours)": reports[reports["open"]].groupby("service")["age_days"].max(),
     })
-    frame = frame.sort_values("Signalements", ascending=False)
+    frame = frame.sort_values("Signalements", ascending=False, kind="stable")
     frame.insert(2, "Part résolue (%)", (frame["Résolus"] / frame["Signalements"] * 100).round(1))
     frame = frame.rename_axis("Service signalé").reset_index()
     frame["En attente"] = frame["En attente"].astype(int)
+    every, resolved = _groups(reports, "service"), _groups(reports[reports["resolved"]], "service")
+    waiting = _groups(reports[reports["open"]], "service")
+    sets = {}
+    for i, service in enumerate(frame["Service signalé"]):
+        a, b = every.get(service, _NONE), resolved.get(service, _NONE)
+        sets |= {(i, "Signalements"): (a,), (i, "Résolus"): (b,), (i, "Part résolue (%)"): (b, a),
+                 (i, "En attente"): (waiting.get(service, _NONE),)}
     return Table("veille", "Suivi des signalements de veille technique", frame,
                  ("Signalements", "Résolus", "En attente"),
                  {"Part résolue (%)": ("Signalements", "Résolus"), "Délai médian (jours)": ("Résolus",),
-                  "Plus ancienne attente (jours)": ("En attente",)})
+                  "Plus ancienne attente (jours)": ("En attente",)}, sets=sets)
 
 
 def open_reports_table(cur: pd.DataFrame, end: dt.date, qpv: pd.DataFrame) -> Table:
@@ -326,7 +405,10 @@ def presence_table(cur: pd.DataFrame, period: Period, qpv: pd.DataFrame) -> Tabl
     grid.columns = [f"{MONTHS[m.month - 1]} {m.year}" for m in grid.columns]
     frame = grid.reset_index(drop=True)
     frame.insert(0, "QPV", list(qpv["lib_qp"]))
-    return Table("presence_par_qpv", "Présences actives par QPV et par mois", frame, tuple(grid.columns))
+    cells = _groups(presence.assign(month=presence["date"].dt.to_period("M")), ["code_qp", "month"])
+    sets = {(i, label): (cells.get((code, month), _NONE),)
+            for i, code in enumerate(qpv["code_qp"]) for month, label in zip(period.months(), grid.columns)}
+    return Table("presence_par_qpv", "Présences actives par QPV et par mois", frame, tuple(grid.columns), sets=sets)
 
 
 def utility_table(cur: pd.DataFrame, prev: pd.DataFrame, period: Period, previous: Period,
@@ -336,9 +418,13 @@ def utility_table(cur: pd.DataFrame, prev: pd.DataFrame, period: Period, previou
     for log, span, suffix in ((cur, period, ""), (prev, previous, "_prec")):
         rows.append(_utility_values(log, span, qpv, suffix))
     frame = pd.DataFrame(rows[0]).merge(pd.DataFrame(rows[1]), on=["Dimension", "Indicateur", "Calcul"])
+    sets = {}
+    for i, (now, before) in enumerate(zip(frame["_sets"], frame["_sets_prec"])):
+        if now is not None:
+            sets |= {(i, "Valeur"): now, (i, "Période précédente"): before}
     frame = frame[["Dimension", "Indicateur", "Valeur", "Période précédente", "Calcul", "_base", "_base_prec"]]
     return Table("utilite_sociale", "Indicateurs d'utilité sociale", frame, ("_base", "_base_prec"),
-                 {"Valeur": ("_base",), "Période précédente": ("_base_prec",)})
+                 {"Valeur": ("_base",), "Période précédente": ("_base_prec",)}, sets=sets)
 
 
 def _share(part: float, whole: float) -> float:
@@ -357,6 +443,21 @@ def _utility_values(log: pd.DataFrame, span: Period, qpv: pd.DataFrame, suffix: 
     cover = coverage_table(log, span, qpv).frame["Part couverte (%)"]
     partners = set(log.loc[log["partner_id"] != "", "partner_id"]) | set(reports["service"])
     value, previous = "Valeur" if not suffix else "Période précédente", f"_base{suffix}"
+
+    def ids(frame: pd.DataFrame) -> frozenset:
+        return frozenset(frame.index)
+
+    sets = {
+        "Conflits traités": (ids(conflicts),),
+        "Part des conflits résolus (%)": (ids(conflicts[conflicts["outcome"] == "resolu"]), ids(conflicts)),
+        "Présences actives dans l'espace public et les transports": (ids(presence[street]),),
+        "Actions de concertation et projets collectifs": (ids(log[act == "concertation"]),),
+        "Mises en relation avec un partenaire": (ids(handoffs),),
+        "Part vers un partenaire du registre (%)": (ids(handoffs[handoffs["partner_known"]]), ids(handoffs)),
+        "Interventions en accès aux droits, santé, emploi": (ids(log[rights]),),
+        "Dysfonctionnements signalés aux services": (ids(reports),),
+        "Part des signalements résolus (%)": (ids(reports[reports["resolved"]]), ids(reports)),
+    }
     items = [
         ("Tranquillité publique", "Conflits traités", len(conflicts), len(conflicts), "activite = conflit"),
         ("Tranquillité publique", "Part des conflits résolus (%)", _share(resolved_conflicts, len(conflicts)),
@@ -388,28 +489,36 @@ def _utility_values(log: pd.DataFrame, span: Period, qpv: pd.DataFrame, suffix: 
         ("Relations avec les institutions", "Partenaires et services mobilisés", len(partners),
          len(handoffs) + len(reports), "identifiants de partenaire et services signalés distincts"),
     ]
-    return [{"Dimension": d, "Indicateur": i, value: v, previous: b, "Calcul": c} for d, i, v, b, c in items]
+    return [{"Dimension": d, "Indicateur": i, value: v, previous: b, "Calcul": c, f"_sets{suffix}": sets.get(i)}
+            for d, i, v, b, c in items]
 
 
 # --- secrecy -------------------------------------------------------------------------------
 
 
-def suppress(table: Table, threshold: int) -> Table:
-    """Mask small counts (1 to threshold − 1), a second cell where one alone is masked, and derived cells."""
+def cells(tables: dict[str, Table], headline: dict[str, tuple[frozenset, ...]]) -> list[Cell]:
+    """Every published count of the tables and key figures, as disclosure cells."""
+    out = [Cell((key, row, column), records) for key, t in tables.items()
+           for (row, column), sets in t.sets.items() for records in sets]
+    return out + [Cell(("chiffres_cles", key), records) for key, sets in headline.items() for records in sets]
+
+
+def apply_masks(table: Table, locations: set) -> Table:
+    """``table`` with the cells at ``locations`` masked, and every cell derived from a masked count."""
     frame = table.frame.copy()
     masked = pd.DataFrame(False, index=frame.index, columns=frame.columns)
-    for column in table.counts:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        small = (values > 0) & (values < threshold)
-        if small.sum() == 1:
-            others = values.where(~small & (values > 0))
-            if others.notna().any():
-                small[others.idxmin()] = True
-        masked[column] = small
+    for location in locations:
+        if len(location) == 3 and location[0] == table.key and location[2] in masked.columns:
+            masked.loc[location[1], location[2]] = True
     for column, sources in table.derived.items():
-        masked[column] = masked[list(sources)].any(axis=1)
+        masked[column] |= masked[list(sources)].any(axis=1)
     frame = frame.astype(object).where(~masked, None)
     return replace(table, frame=frame, masked=masked)
+
+
+def suppress(table: Table, threshold: int) -> Table:
+    """One table protected on its own: primary and secondary suppression over its record sets."""
+    return apply_masks(table, disclosure.protect(cells({table.key: table}, {}), threshold))
 
 
 def masked_count(tables: dict[str, Table]) -> int:
@@ -421,18 +530,25 @@ def masked_count(tables: dict[str, Table]) -> int:
 # --- heat map grid -------------------------------------------------------------------------
 
 
-def heat_grid(log: gpd.GeoDataFrame, cell_m: float, threshold: int = 0) -> gpd.GeoDataFrame:
-    """Counts of geolocated interventions on square cells; cells under ``threshold`` left out."""
+def heat_cells(log: gpd.GeoDataFrame, cell_m: float) -> tuple[gpd.GeoDataFrame, list[frozenset]]:
+    """Counts of geolocated interventions on square cells, and the records of each cell."""
     points = log[log.geometry.notna()] if len(log) else log
     if not len(points):
-        return gpd.GeoDataFrame({"count": []}, geometry=[], crs=log.crs)
+        return gpd.GeoDataFrame({"count": []}, geometry=[], crs=log.crs), []
     ix = np.floor(points.geometry.x / cell_m).astype(int)
     iy = np.floor(points.geometry.y / cell_m).astype(int)
-    counts = pd.DataFrame({"ix": ix, "iy": iy}).value_counts().rename("count").reset_index()
-    counts = counts[counts["count"] >= threshold]
-    cells = shapely.box(counts["ix"] * cell_m, counts["iy"] * cell_m, (counts["ix"] + 1) * cell_m,
-                        (counts["iy"] + 1) * cell_m)
-    return gpd.GeoDataFrame({"count": counts["count"].to_numpy()}, geometry=cells, crs=log.crs)
+    groups = pd.DataFrame({"ix": ix, "iy": iy}, index=points.index).groupby(["ix", "iy"]).groups
+    keys = sorted(groups, key=lambda k: (-len(groups[k]), k))
+    xs, ys = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
+    cells = shapely.box(xs * cell_m, ys * cell_m, (xs + 1) * cell_m, (ys + 1) * cell_m)
+    grid = gpd.GeoDataFrame({"count": [len(groups[k]) for k in keys]}, geometry=cells, crs=log.crs)
+    return grid, [frozenset(groups[k]) for k in keys]
+
+
+def heat_grid(log: gpd.GeoDataFrame, cell_m: float, threshold: int = 0) -> gpd.GeoDataFrame:
+    """Counts of geolocated interventions on square cells; cells under ``threshold`` left out."""
+    grid, _ = heat_cells(log, cell_m)
+    return grid[grid["count"] >= threshold].reset_index(drop=True)
 
 
 # --- the evaluation ------------------------------------------------------------------------
@@ -456,8 +572,8 @@ class Evaluation:
     cell_m: float
     area: gpd.GeoDataFrame
     qpv: gpd.GeoDataFrame
-    geolocated: int
-    total: int
+    geolocated: int | None
+    total: int | None
     fictional: bool = False
     source: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -511,6 +627,34 @@ def key_values(tables: dict[str, Table]) -> dict[str, tuple[Any, int]]:
     }
 
 
+#: Key figures read from a row of the social-utility table (masked with it).
+UTILITY_FIGURES = {
+    "heures_presence": "Heures de présence active de proximité",
+    "couverture_qpv_pct": "QPV couverts chaque mois par la présence (%, moyenne)",
+    "conflits": "Conflits traités",
+    "part_conflits_resolus_pct": "Part des conflits résolus (%)",
+    "mises_en_relation": "Mises en relation avec un partenaire",
+    "signalements": "Dysfonctionnements signalés aux services",
+    "delai_median_jours": "Délai médian de résolution (jours)",
+}
+
+
+def key_sets(tables: dict[str, Table]) -> dict[str, tuple[frozenset, ...]]:
+    """The records each key figure counts (a change: both periods), from the tables before secrecy."""
+    def union(table: str, column: str) -> frozenset:
+        return frozenset().union(*(v[0] for (_, c), v in tables[table].sets.items() if c == column))
+
+    now, before = union("activite", "Interventions"), union("activite", "Période précédente")
+    util = tables["utilite_sociale"]
+    rows = {label: i for i, label in enumerate(util.frame["Indicateur"])}
+    out = {"interventions": (now,), "interventions_periode_precedente": (before,), "evolution_pct": (now, before),
+           "signalements_en_attente": (union("veille", "En attente"),)}
+    for key, label in UTILITY_FIGURES.items():
+        if (rows[label], "Valeur") in util.sets:
+            out[key] = util.sets[(rows[label], "Valeur")]
+    return out
+
+
 def mask_values(values: dict[str, tuple[Any, int]], threshold: int) -> tuple[dict[str, Any], list[str]]:
     """Headline figures, ``None`` where masked (base count from 1 to threshold − 1) or not computable.
 
@@ -518,6 +662,16 @@ def mask_values(values: dict[str, tuple[Any, int]], threshold: int) -> tuple[dic
     """
     masked = [k for k, (_, base) in values.items() if 0 < base < threshold]
     return {k: None if k in masked else _plain(v) for k, (v, _) in values.items()}, masked
+
+
+def check_threshold(mode: str, threshold: int) -> None:
+    """A publishable document needs a threshold of at least :data:`MIN_THRESHOLD` (code 22 otherwise)."""
+    if int(threshold) < 1 or (mode == "publication" and int(threshold) < MIN_THRESHOLD):
+        raise ParameterError(
+            f"le seuil de secret {threshold} ne protège pas les petits effectifs : une version publiable demande "
+            f"un seuil d'au moins {MIN_THRESHOLD} (défaut : {DEFAULT_THRESHOLD}).",
+            hint="gardez le seuil par défaut, ou produisez un document interne (--mode interne), jamais diffusé.",
+        )
 
 
 def evaluate(
@@ -533,8 +687,7 @@ def evaluate(
     """The evaluation of ``commune`` over a period, from a loaded :class:`TerritoryData`."""
     if mode not in MODES:
         raise ParameterError(f"mode « {mode} » inconnu.", hint=f"modes possibles : {', '.join(MODES)}.")
-    if int(threshold) < 1:
-        raise ParameterError(f"le seuil de secret doit être au moins 1 (reçu : {threshold}).")
+    check_threshold(mode, threshold)
     if data.activity is None:
         raise CatalogError("le catalogue n'a pas de journal d'activité (rôle « activity »).",
                            path=data.catalog.path,
@@ -547,25 +700,68 @@ def evaluate(
         raise ParameterError(f"aucune intervention de l'opérateur « {operator} » dans cette commune.",
                              hint="vérifiez la colonne « operateur » du journal d'activité.")
     threshold = int(threshold)
-    tables = compute(log, period, qpv, partner_names(data.partners) if data.partners is not None else {})
-    headline, masked_figures = mask_values(key_values(tables), threshold if mode == "publication" else 0)
+    names = partner_names(data.partners) if data.partners is not None else {}
+    src = data.catalog.get("activity")
+    if mode == "publication":
+        log = public_log(log, names, list(src.options.get("services_signales") or []))
+    tables = compute(log, period, qpv, names)
     cell = GRID_M[mode]
     cur = log[period.contains(log["date"])]
+    report = next((r for r in data.reports if r.role == "activity"), None)
+    warnings = list(report.warnings) if report else []
+    geolocated, total = int(cur.geometry.notna().sum()), len(cur)
     if mode == "publication":
         tables.pop("signalements_en_attente")
-        tables = {k: suppress(t, threshold) for k, t in tables.items()}
-    src = data.catalog.get("activity")
-    report = next((r for r in data.reports if r.role == "activity"), None)
+        tables, headline, masked_figures, grid, shown = publish(tables, cur, cell, threshold)
+        geolocated, total = (geolocated, total) if shown else (None, None)
+        if warnings:
+            warnings = [QUALITY_NOTE]
+    else:
+        headline, masked_figures = mask_values(key_values(tables), 0)
+        grid = heat_grid(cur, cell)
     return Evaluation(
         commune=row["insee_com"], commune_name=row["lib_com"], operator=operator or None,
         period=period, previous=period.previous(), mode=mode, threshold=threshold,
         tables=tables, headline=headline, masked_figures=masked_figures,
-        grid=heat_grid(cur, cell, threshold if mode == "publication" else 0), cell_m=cell,
+        grid=grid, cell_m=cell,
         area=data.communes[data.communes["insee_com"] == row["insee_com"]], qpv=qpv,
-        geolocated=int(cur.geometry.notna().sum()), total=len(cur),
+        geolocated=geolocated, total=total,
         fictional=data.catalog.fictional, source=src.citation() if src else "",
-        warnings=list(report.warnings) if report else [],
+        warnings=warnings,
     )
+
+
+def publish(tables: dict[str, Table], cur: gpd.GeoDataFrame, cell_m: float, threshold: int
+            ) -> tuple[dict[str, Table], dict[str, Any], list[str], gpd.GeoDataFrame, bool]:
+    """Disclosure control over everything the publishable document prints, checked by the audit.
+
+    Returns the masked tables, the key figures and those masked, the map grid
+    (cells of at least ``threshold`` interventions that stay published) and
+    whether the map's sentence may give the geolocated and total counts.
+    """
+    head = key_sets(tables)
+    grid, grid_sets = heat_cells(cur, cell_m)
+    shown = [i for i, records in enumerate(grid_sets) if len(records) >= threshold]
+    hidden = [records for i, records in enumerate(grid_sets) if i not in shown]
+    published = cells(tables, head) + [Cell(("carte", i), grid_sets[i]) for i in shown]
+    published += [Cell(("texte", "carte"), frozenset(cur.index[cur.geometry.notna()])),
+                  Cell(("texte", "carte"), frozenset(cur.index))]
+    masked = disclosure.protect(published, threshold, hidden)
+    out = {key: apply_masks(t, masked) for key, t in tables.items()}
+    util = out["utilite_sociale"]
+    rows = {label: i for i, label in enumerate(util.frame["Indicateur"])}
+    figures = {loc[1] for loc in masked if loc[0] == "chiffres_cles"}
+    figures |= {k for k, label in UTILITY_FIGURES.items() if util.masked.loc[rows[label], "Valeur"]}
+    figures |= {k for k, (_, base) in key_values(tables).items() if 0 < base < threshold}
+    final = {loc for loc in masked if loc[0] in ("carte", "texte")} | {("chiffres_cles", k) for k in figures}
+    for key, t in out.items():
+        rows_, columns = np.nonzero(t.masked.to_numpy())
+        final |= {(key, int(r), t.frame.columns[c]) for r, c in zip(rows_, columns)}
+    disclosure.check(published, final, threshold, hidden)
+    values, _ = mask_values(key_values(tables), 0)
+    headline = {k: None if k in figures else v for k, v in values.items()}
+    kept = [i for i in shown if ("carte", i) not in masked]
+    return out, headline, sorted(figures), grid.iloc[kept].reset_index(drop=True), ("texte", "carte") not in masked
 
 
 # --- output --------------------------------------------------------------------------------

@@ -92,14 +92,20 @@ def confidentiality_note(ev: Evaluation) -> str:
         return ("Document interne : aucun effectif n'est masqué et la carte utilise des mailles de "
                 f"{ev.cell_m:.0f} m. Ce document ne doit pas être diffusé hors du service et de ses financeurs.")
     return (f"Version publiable : tout effectif de 1 à {ev.threshold - 1} interventions est remplacé par "
-            f"« {MASKED} », ainsi que les parts, délais et évolutions calculés à partir de lui ; quand une seule "
-            "case d'une colonne serait masquée, la plus petite autre l'est aussi. La carte regroupe les "
+            f"« {MASKED} », ainsi que les parts, délais et évolutions calculés à partir de lui ; d'autres cases "
+            "sont masquées quand un petit effectif pourrait se retrouver par différence entre les chiffres "
+            "publiés (lignes, colonnes, tableaux et chiffres clés), et le document est vérifié : aucun effectif "
+            "masqué ne peut être recalculé. La carte regroupe les "
             f"interventions par mailles de {ev.cell_m:.0f} m et n'affiche que celles d'au moins {ev.threshold} "
-            "interventions : aucun lieu précis n'est publié, et la liste des signalements en attente est "
-            f"réservée à la version interne. Cases masquées dans ce document : {ev.masked}.")
+            "interventions : aucun lieu précis n'est publié. Les services signalés qui ne sont pas des "
+            "partenaires du registre sont comptés ensemble (« autre service ») et la liste des signalements en "
+            f"attente est réservée à la version interne. Cases masquées dans ce document : {ev.masked}.")
 
 
 def map_note(ev: Evaluation) -> str:
+    if ev.geolocated is None:
+        return ("Seules les interventions qui ont des coordonnées figurent sur la carte ; les autres ne sont situées "
+                "que par leur QPV et sont comptées dans le tableau par lieu.")
     return (f"{fr_number(ev.geolocated)} interventions sur {fr_number(ev.total)} ont des coordonnées et figurent "
             "sur la carte ; les autres ne sont situées que par leur QPV et sont comptées dans le tableau par lieu.")
 

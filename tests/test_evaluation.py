@@ -210,13 +210,18 @@ def test_conflicts_watch_delays_and_coverage(march):
 
 
 def test_suppression_below_threshold():
-    table = Table("t", "T", pd.DataFrame({"lieu": list("abcd"), "n": [12, 3, 0, 7], "part": [54.5, 13.6, 0, 31.8]}),
-                  ("n",), {"part": ("n",)})
+    counts = [12, 3, 0, 7]
+    records = [frozenset(range(i * 100, i * 100 + n)) for i, n in enumerate(counts)]
+    sets = {(i, "n"): (r,) for i, r in enumerate(records)} | {(4, "n"): (frozenset().union(*records),)}
+    table = Table("t", "T", pd.DataFrame({"lieu": [*"abcd", "total"], "n": [*counts, 22],
+                                          "part": [54.5, 13.6, 0, 31.8, 100]}),
+                  ("n",), {"part": ("n",)}, sets=sets)
     out = suppress(table, 5)
-    # 3 is under the threshold; alone in its column, so the next smallest (7) is masked too; 0 stays.
-    assert out.frame["n"].tolist() == [12, None, 0, None]
-    assert out.masked["part"].tolist() == [False, True, False, True]
-    assert suppress(table, 2).frame["n"].tolist() == [12, 3, 0, 7]
+    # 3 is under the threshold; the total would give it back (22 − 12 − 7), so the smallest other (7) goes too;
+    # 0 stays.
+    assert out.frame["n"].tolist() == [12, None, 0, None, 22]
+    assert out.masked["part"].tolist() == [False, True, False, True, False]
+    assert suppress(table, 2).frame["n"].tolist() == [12, 3, 0, 7, 22]
 
 
 def test_suppression_on_the_hand_made_log(march):

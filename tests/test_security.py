@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from diagnostic import cli
+from diagnostic import cli, disclosure
+from diagnostic import evaluation as ev
+from diagnostic.catalog import Source
+from diagnostic.errors import ConfidentialityError
+from diagnostic.sources.activity import load_activity
 from tests.conftest import DEMO_CATALOG
 
 #: One payload per attack: a script element, an image whose error handler runs, a javascript: link.
@@ -188,3 +193,153 @@ def test_qpv_far_from_its_commune_refused(demo_copy, capsys):
     code, message = _check(demo_copy, capsys)
     assert code == 20, message
     assert "QN09901A / 99101" in message and "km" in message
+
+
+# --- 2. personal data and free text in the publishable evaluation ----------------------------------------
+
+
+@pytest.mark.parametrize("phone", ["06/12/34/56/78", "06-12-34-56-78", "+33 (0)6 12 34 56 78", "0033 6 12 34 56 78"])
+def test_phone_numbers_however_written_refused(tmp_path, demo, phone):
+    from tests.test_evaluation import _row, write_log
+
+    path = write_log(tmp_path / "journal.csv", [_row("2025-03-01", "presence"),
+                                               _row("2025-03-02", "veille", service_signale=f"Appeler {phone}")])
+    with pytest.raises(ConfidentialityError) as err:
+        load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
+    assert err.value.exit_code == 21 and err.value.column == "service_signale" and err.value.rows == [3]
+    assert phone not in str(err.value)
+
+
+@pytest.mark.parametrize("column", ["contact", "usager", "name", "identite", "beneficiaire", "adresse_usager"])
+def test_personal_columns_refused(tmp_path, demo, column):
+    from tests.test_evaluation import HEADER, _row, write_log
+
+    path = write_log(tmp_path / "journal.csv", [_row("2025-03-01", "presence", **{column: "x"})], [*HEADER, column])
+    with pytest.raises(ConfidentialityError) as err:
+        load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
+    assert err.value.exit_code == 21 and err.value.column == column
+
+
+def test_role_contact_of_the_registry_is_not_personal():
+    from diagnostic.sources.personal import personal_header
+
+    assert not personal_header("role_contact") and not personal_header("nom_partenaire")
+
+
+def _evaluation(demo, tmp_path, rows, mode="publication", threshold=5):
+    """The evaluation of March 2025 in 99101 over a hand-made log (demo territory and registry)."""
+    from tests.test_evaluation import write_log
+
+    path = write_log(tmp_path / "journal.csv", rows)
+    log, report = load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
+    data = dataclasses.replace(demo, activity=log, reports=[report])
+    return ev.evaluate(data, "99101", "2025-03-01", "2025-03-31", mode=mode, threshold=threshold)
+
+
+def test_free_text_never_verbatim_in_publication(demo, tmp_path):
+    from tests.test_evaluation import _row
+
+    rows = [_row(f"2025-03-{d:02d}", "veille", service_signale="Mme Dupont, 3 rue des Lilas") for d in range(1, 8)]
+    rows += [_row(f"2025-03-{d:02d}", "veille", service_signale="éclairage public") for d in range(1, 8)]
+    rows += [_row(f"2025-03-{d:02d}", "mise_en_relation", partenaire="Z99 Mme Durand") for d in range(1, 8)]
+    public = json.dumps(ev.evaluation_json(_evaluation(demo, tmp_path, rows)), ensure_ascii=False)
+    assert "Dupont" not in public and "Lilas" not in public and "Durand" not in public and "Z99" not in public
+    assert "Autre service" in public and "Éclairage public" in public  # declared in the demo catalogue
+    internal = json.dumps(ev.evaluation_json(_evaluation(demo, tmp_path, rows, "interne")), ensure_ascii=False)
+    assert "Mme Dupont, 3 rue des Lilas" in internal
+
+
+# --- 3. disclosure control: each route of recomputation, on a small log -------------------------------------
+
+
+def _cells(demo, tmp_path, rows):
+    from tests.test_evaluation import write_log
+
+    path = write_log(tmp_path / "journal.csv", rows)
+    log, _ = load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
+    qpv = demo.qpv_in("99101").sort_values("code_qp")
+    tables = ev.compute(log, ev.Period.parse("2025-03-01", "2025-03-31"), qpv)
+    tables.pop("signalements_en_attente")
+    return ev.cells(tables, ev.key_sets(tables))
+
+
+def _closed(demo, tmp_path, rows) -> None:
+    """Primary suppression alone leaks (the audit recomputes a masked count); protection closes it."""
+    cells = _cells(demo, tmp_path, rows)
+    primary = {c.location for c in cells if 0 < len(c.records) < 5}
+    assert disclosure.audit(cells, primary, 5), "the route should be open with primary suppression only"
+    with pytest.raises(ConfidentialityError):
+        disclosure.check(cells, primary, 5)
+    masked = disclosure.protect(cells, 5)
+    assert disclosure.audit(cells, masked, 5) == []
+
+
+def _conflicts(resolved: int, total: int) -> list[dict]:
+    from tests.test_evaluation import _row
+
+    return [_row(f"2025-03-{d:02d}", "conflit", sous_type="temps_reel", issue="resolu" if d <= resolved else "en cours")
+            for d in range(1, total + 1)]
+
+
+def test_route_a_warnings_give_no_count(demo, tmp_path):
+    from tests.test_evaluation import _row
+
+    rows = [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    rows.append(_row("2025-03-12", "mise_en_relation", partenaire="Z99"))
+    e = _evaluation(demo, tmp_path, rows)
+    assert e.warnings and not any(ch.isdigit() for w in e.warnings for ch in w)
+    internal = _evaluation(demo, tmp_path, rows, "interne")
+    assert any("1 intervention" in w for w in internal.warnings)
+
+
+def test_route_b_key_figure_minus_published_cells(demo, tmp_path):
+    from tests.test_evaluation import _row
+
+    # 5 conflicts in real time, 1 « navette »: « conflits traités : 6 » − 5 gives the masked 1.
+    rows = _conflicts(5, 5) + [_row("2025-03-20", "conflit", sous_type="navette", issue="resolu")]
+    rows += [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    _closed(demo, tmp_path, rows)
+    e = _evaluation(demo, tmp_path, rows)
+    conflicts = e.tables["conflits"].frame.set_index("Type de conflit")["Conflits"]
+    assert conflicts["Navette"] is None
+    assert e.headline["conflits"] is None or conflicts["En temps réel"] is None
+
+
+def test_route_c_share_over_a_small_base(demo, tmp_path):
+    from tests.test_evaluation import _row
+
+    # 1 resolved conflict of 6: « 16,7 % of 6 » gives 1.
+    rows = _conflicts(1, 6) + [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    _closed(demo, tmp_path, rows)
+    e = _evaluation(demo, tmp_path, rows)
+    util = e.tables["utilite_sociale"].frame.set_index("Indicateur")
+    assert util.loc["Part des conflits résolus (%)", "Valeur"] is None
+    assert e.headline["part_conflits_resolus_pct"] is None
+    assert e.tables["conflits"].frame.set_index("Type de conflit").loc["En temps réel", "Part résolue (%)"] is None
+
+
+def test_route_d_row_difference(demo, tmp_path):
+    from tests.test_evaluation import _row
+
+    # Éclairage public: 6 reports, 5 resolved: « Signalements 6 − Résolus 5 » gives the 1 still open.
+    rows = [_row(f"2025-03-{d:02d}", "veille", service_signale="Éclairage public",
+                 date_resolution="2025-03-25" if d <= 5 else "") for d in range(1, 7)]
+    rows += [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    _closed(demo, tmp_path, rows)
+    e = _evaluation(demo, tmp_path, rows)
+    watch = e.tables["veille"].frame.set_index("Service signalé").loc["Éclairage public"]
+    assert watch["En attente"] is None and watch["Part résolue (%)"] is None
+    assert watch["Signalements"] is None or watch["Résolus"] is None
+
+
+def test_demo_publication_passes_the_audit(demo):
+    e = ev.evaluate(demo, "99101", "2025-07-01", "2025-12-31")
+    assert e.masked > 0 and e.headline["interventions"] > 1000  # large totals stay published
+
+
+@pytest.mark.parametrize("threshold", ["1", "2"])
+def test_low_threshold_refused_for_publication(tmp_path, capsys, threshold):
+    code = cli.main(["evaluate", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--from", "2025-03-01",
+                     "--to", "2025-03-31", "--output", str(tmp_path), "--threshold", threshold])
+    assert code == 22 and "seuil" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -24,11 +24,13 @@ from diagnostic.text import fold
 PERSONAL_WORDS = {
     "nom", "noms", "prenom", "prenoms", "patronyme", "telephone", "tel", "portable", "email", "mail",
     "courriel", "naissance", "domicile", "adresse", "nir", "secu", "allocataire", "immatriculation",
+    "name", "contact", "contacts", "usager", "usagers", "identite", "beneficiaire", "beneficiaires", "personne",
 }
 #: Words that make a « nom » column an organisation's or a place's name, not a person's.
 ORGANISATION_WORDS = {"partenaire", "service", "structure", "lieu", "quartier", "qpv", "commune", "operateur",
                       "arret", "etape", "marche", "reunion"}
-PHONE = re.compile(r"(?<![\d.,])(?:\+33|0033|0)\s*[1-9](?:[\s.\-]*\d{2}){4}(?![\d])")
+#: A French phone number however written: 06 12 34 56 78, 06.12…, 06-12…, 06/12…, +33 6…, +33 (0)6…, 0033 6….
+PHONE = re.compile(r"(?<![\d.,])(?:(?:\+|00)\s*33\s*(?:\(\s*0\s*\))?|0)[\s./\-]*[1-9](?:[\s./\-]*\d{2}){4}(?![\d])")
 EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 
 
@@ -42,7 +44,9 @@ def personal_header(column: str) -> bool:
     words = header_words(column)
     personal = words & PERSONAL_WORDS
     if words & ORGANISATION_WORDS:
-        personal -= {"nom", "noms"}
+        personal -= {"nom", "noms", "name"}
+    if words & {"role", "fonction"}:  # « role_contact »: a function, never a person
+        personal -= {"contact", "contacts"}
     return bool(personal)
 
 
