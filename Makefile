@@ -28,7 +28,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-demo: $(KERNEL)
+demo: $(KERNEL) $(CHROMIUM)
 	$(BIN)/diagnostic data check --catalog data/demo/catalogue.yaml
 	$(BIN)/diagnostic run --catalog data/demo/catalogue.yaml --commune 99101 --output $(OUTPUT)
 	@echo "Rapport de démonstration (données fictives) : $(OUTPUT)/99101/rapport.html"

@@ -87,10 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_commune(
         args.catalog, args.commune, args.output, data_dir=args.data_dir, band_m=args.band_m,
         domains=_domains(args.domains), needs_rules=args.needs_rules, reco_rules=args.reco_rules,
-        indicator=args.indicator, tiles=args.tiles, qpv_codes=_qpv_codes(args.qpv),
+        indicator=args.indicator, tiles=args.tiles, qpv_codes=_qpv_codes(args.qpv), pdf=args.pdf,
     )
     print(f"Diagnostic de la commune {result.code} produit en {result.seconds:.1f} s.")
     print(f"Rapport : {result.folder / 'rapport.html'}")
+    if args.pdf:
+        print(f"Rapport imprimable : {result.folder / 'rapport.pdf'}")
     print(f"Fichiers : {', '.join(result.files)}")
     return 0
 
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--qpv", default=None, metavar="CODE,CODE",
                      help="QPV retenus, séparés par des virgules (tous ceux de la commune par défaut)")
     _add_run_options(run)
+    run.add_argument("--pdf", action="store_true", help="écrire aussi rapport.pdf (impression par Chromium)")
     run.set_defaults(func=cmd_run)
     from diagnostic import batch
     from diagnostic.evaluate_cli import add_command as add_evaluate

@@ -15,7 +15,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,22 @@ _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethroug
 
 
 def fr_number(value: Any, digits: int = 0, unit: str = "") -> str:
-    """A number the French way (narrow no-break space for thousands, decimal comma); « n.d. » if missing."""
-    return text.number(value, digits, unit, missing="n.d.")
+    """A number the French way (narrow no-break space for thousands, decimal comma); « non disponible » if missing."""
+    return text.number(value, digits, unit)
 
 
 def html_table(
     df: pd.DataFrame,
     caption: str | None = None,
-    numbers: Mapping[str, int] | None = None,
+    numbers: Mapping[str, int | Callable[[Any], str]] | None = None,
     index: bool = False,
+    source: str | None = None,
 ) -> HTML:
-    """An accessible, escaped HTML table; ``numbers`` maps columns to decimal places."""
+    """An accessible, escaped HTML table in a keyboard-reachable scroll box.
+
+    ``numbers`` maps columns to decimal places (0 for counts) or to a formatter
+    taking the value; ``source`` is said once under the table.
+    """
     numbers = dict(numbers or {})
     num = ' class="num"'
     head = "".join(
@@ -57,12 +62,17 @@ def html_table(
         for c in df.columns:
             v = row[c]
             if c in numbers:
-                cells.append(f'<td class="num">{fr_number(v, numbers[c])}</td>')
+                fmt = numbers[c]
+                shown = fmt(v) if callable(fmt) else fr_number(v, fmt)
+                cells.append(f'<td class="num">{html.escape(shown)}</td>')
             else:
                 cells.append(f"<td>{'' if _isna(v) else html.escape(str(v))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return HTML(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    label = html.escape(caption or "Tableau")
+    note = f'<p class="table-source">Source : {html.escape(source)}</p>' if source else ""
+    return HTML(f'<div class="table-wrap" role="region" tabindex="0" aria-label="{label}">'
+                f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{note}")
 
 
 def _isna(v: Any) -> bool:
@@ -120,11 +130,15 @@ def _heading_id(text: str) -> str:
     return _convert_header_id(text.strip())
 
 
+#: Cells tagged so are for the officer in JupyterLab (instructions, parameters) and never reach the report.
+OFFICER_TAG = "officier"
+
+
 def table_of_contents(nb: nbformat.NotebookNode) -> list[dict[str, str]]:
-    """Level-2 headings of the notebook's Markdown cells, in order."""
+    """Level-2 headings of the notebook's Markdown cells, in order (officer-only cells left out)."""
     toc = []
     for cell in nb.cells:
-        if cell.cell_type != "markdown":
+        if cell.cell_type != "markdown" or OFFICER_TAG in cell.get("metadata", {}).get("tags", []):
             continue
         for line in cell.source.splitlines():
             m = re.match(r"^##\s+(.+?)\s*$", line)
@@ -144,15 +158,24 @@ def export_html(
     fictional: bool = False,
     internal: bool = False,
     date: str | None = None,
+    place: str = "",
+    meta: Iterable[tuple[str, str]] = (),
     head_scripts: Iterable[str] = (),
     head_styles: Iterable[str] = (),
 ) -> Path:
-    """Export an executed notebook to ``out_path`` (written to a temporary file, then moved)."""
+    """Export an executed notebook to ``out_path`` (written to a temporary file, then moved).
+
+    ``place`` (the commune) and the date head every printed page, with the fictional or
+    internal mark; cells tagged :data:`OFFICER_TAG` are left out.
+    """
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(notebook, as_version=4)
+    nb = nbformat.from_dict(nb)
+    nb.cells = [c for c in nb.cells if OFFICER_TAG not in c.get("metadata", {}).get("tags", [])]
     exporter = HTMLExporter(
         extra_template_basedirs=[str(TEMPLATE_DIR.parent)], template_name=TEMPLATE_DIR.name, exclude_input=True
     )
-    date = date or dt.date.today().strftime("%d/%m/%Y")
+    date = date or text.date(dt.date.today())
+    mark = "Données fictives" if fictional else "Document interne" if internal else ""
     resources = {
         "diagnostic": {
             "title": title,
@@ -160,10 +183,12 @@ def export_html(
             "kind": kind,
             "date": date,
             "vintages": vintages,
+            "meta": list(meta),
             "fictional": fictional,
             "internal": internal,
             "version": __version__,
             "css": (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8"),
+            "page_css": page_css(" — ".join(p for p in (place or title, date) if p), mark),
             "head_scripts": list(head_scripts),
             "head_styles": list(head_styles),
             "toc": table_of_contents(nb),
@@ -177,13 +202,40 @@ def export_html(
     return write_atomic(Path(out_path), body)
 
 
+def css_string(value: str) -> str:
+    """``value`` as a quoted CSS string: quotes, backslashes, line breaks and « < » escaped."""
+    out = []
+    for ch in str(value):
+        if ch in '"\\<>' or ord(ch) < 32:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def page_css(header: str, mark: str = "") -> str:
+    """Running header (place and date, fictional or internal mark) and page numbers of the printed pages."""
+    right = f"@top-right {{ content: {css_string(mark)}; }}" if mark else ""
+    return (
+        "@page { @top-left { content: " + css_string(header) + "; } " + right
+        + ' @bottom-right { content: "Page " counter(page) " sur " counter(pages); } }'
+        + " @page :first { @top-left { content: none; } @top-right { content: none; } }"
+    )
+
+
 def write_atomic(path: Path, text: str) -> Path:
     """Write ``text`` beside ``path`` then rename, so readers never see half a file."""
+    return write_atomic_bytes(path, text.encode("utf-8"))
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> Path:
+    """:func:`write_atomic` for bytes (a PDF)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:

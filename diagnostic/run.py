@@ -104,9 +104,13 @@ def run_territory(
     *,
     notebook: Path = NOTEBOOK,
     executor: Callable[..., Any] = execute,
+    pdf: bool = False,
     **options: Any,
 ) -> RunResult:
-    """:func:`run_commune` on loaded data; ``executor`` runs the notebook (a warm kernel in a batch)."""
+    """:func:`run_commune` on loaded data; ``executor`` runs the notebook (a warm kernel in a batch).
+
+    With ``pdf``, ``rapport.pdf`` is printed beside the HTML from its print stylesheet.
+    """
     start = time.perf_counter()
     params = run_parameters(data, code, **options)
     code = params["commune"]
@@ -127,10 +131,16 @@ def run_territory(
             nb_path,
             tmp / "rapport.html",
             title=f"Diagnostic territorial — {commune['lib_com']}",
-            subtitle=f"Commune {code} · {data.catalog.name}",
-            vintages=_vintages(data),
+            subtitle=_subtitle(data, commune),
+            vintages=vintages_in_words(data),
             fictional=data.catalog.fictional,
+            place=str(commune["lib_com"]),
+            meta=_cover_meta(commune),
         )
+        if pdf:
+            from diagnostic.pdf import write_pdf
+
+            write_pdf(tmp / "rapport.html", tmp / "rapport.pdf")
         write_atomic(tmp / PARAMETERS_FILE, json.dumps(params, ensure_ascii=False, indent=2) + "\n")
         files = sorted(p.name for p in tmp.iterdir())
         folder = _replace(tmp, output / code)
@@ -140,13 +150,41 @@ def run_territory(
     return RunResult(code, folder, files, time.perf_counter() - start)
 
 
-def _vintages(data: TerritoryData) -> str:
-    seen = []
+#: Commune columns that name its intercommunality, when the catalogue has one.
+EPCI_COLUMNS = ("lib_epci", "nom_epci", "epci_nom", "libelle_epci")
+
+
+def _cover_meta(commune) -> list[tuple[str, str]]:
+    """What the cover says of the commune: its intercommunality when known."""
+    for col in EPCI_COLUMNS:
+        value = commune.get(col)
+        if isinstance(value, str) and value.strip():
+            return [("Intercommunalité", value.strip())]
+    return []
+
+
+def _subtitle(data: TerritoryData, commune) -> str:
+    from diagnostic.reference import department_regions
+
+    regions = department_regions()
+    dep = str(commune.get("insee_dep", ""))
+    region = regions.at[dep, "libelle_region"] if dep in regions.index else ""
+    where = f"département {dep}" + (f", {region}" if region else "") if dep else ""
+    return f"Commune de {commune['lib_com']}" + (f" ({where})" if where else "")
+
+
+def vintages_in_words(data: TerritoryData) -> str:
+    """The data vintages as a sentence: « indicateurs par QPV de 2021, équipements et services de 2024 et 2025… »."""
+    from diagnostic import text
+
+    years: dict[str, list[str]] = {}
     for v in data.vintages():
-        text = f"{v['role']} {v['millesime']}".strip()
-        if v["millesime"] and text not in seen:
-            seen.append(text)
-    return " ; ".join(seen)
+        if v["millesime"]:
+            years.setdefault(v["role"], [])
+            if str(v["millesime"]) not in years[v["role"]]:
+                years[v["role"]].append(str(v["millesime"]))
+    parts = [f"{role} de {text.join(ys)}" for role, ys in years.items()]
+    return text.sentence(" ; ".join(parts)) if parts else ""
 
 
 def _replace(src: Path, dest: Path) -> Path:

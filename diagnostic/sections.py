@@ -2,11 +2,14 @@
 
 The notebook calls one function per block; each returns displayable HTML
 (escaped through :mod:`diagnostic.report`) so the notebook stays narrative.
+Every number goes through :mod:`diagnostic.text`; no file name, command or
+parameter name reaches the page: the report is read by elected officials.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import folium
@@ -14,11 +17,12 @@ import pandas as pd
 from IPython.display import HTML
 from matplotlib.figure import Figure
 
-from diagnostic import maps
+from diagnostic import maps, summary, text
+from diagnostic.catalog import ROLE_LABELS
 from diagnostic.commune import CommuneDiagnostic
 from diagnostic.report import (
+    _heading_id,
     figure,
-    fr_number,
     html_table,
     image,
     key_figures,
@@ -26,12 +30,13 @@ from diagnostic.report import (
     officer_text,
     paragraph,
 )
+from diagnostic.summary import SECTIONS
 
 GLOSSARY = {
     "QPV": "Quartier prioritaire de la politique de la ville, délimité par l'État (générations 2015 et 2024).",
     "Bande de 300 m": "Le QPV et ses abords à moins de 300 m : le périmètre habituel des services qui « desservent » un quartier.",
     "BPE": "Base permanente des équipements de l'INSEE : chaque équipement ouvert au public, avec son type et sa position.",
-    "Filosofi": "Source de l'INSEE sur les revenus et la pauvreté ; « s » signale une valeur couverte par le secret statistique.",
+    "Filosofi": "Source de l'INSEE sur les revenus et la pauvreté ; certaines valeurs sont couvertes par le secret statistique.",
     "France Services": "Guichets uniques d'accès aux services publics (sites fixes, antennes ou bus).",
     "Adulte-relais": "Poste de médiation financé par l'État pour un adulte résidant en QPV, porté par un employeur (association, commune…).",
     "CLSPD": "Conseil local de sécurité et de prévention de la délinquance.",
@@ -42,123 +47,222 @@ GLOSSARY = {
     "Marche exploratoire": "Parcours d'habitants (souvent des habitantes) dans leur quartier pour relever les problèmes du cadre de vie.",
     "Norme AFNOR XP X60-600": "Cadre professionnel de la médiation sociale, qui demande d'évaluer l'utilité sociale.",
 }
+#: Territory codes and tool words that recommendation texts may carry; the report shows names only.
+_CODE_IN_TEXT = re.compile(r"\s*\((?:Q[NP]\d{3}\w{3,4}|\d[\dAB]\d{3})\)")
+_TOOL_SENTENCE = re.compile(r"[^.]*(?:templates/|\.ya?ml|\.csv|diagnostic \w+ --)[^.]*\.\s*")
 
 
-def _n(v, digits=0, unit=""):
-    return fr_number(v, digits, unit)
+def section_link(key: str) -> str:
+    """A link to a report section by its key in :data:`diagnostic.summary.SECTIONS`."""
+    title, target = SECTIONS[key], html.escape(_heading_id(SECTIONS[key]))
+    return (f'<span class="see">→ <a href="#{target}">{html.escape(title)}</a>'
+            f'<span class="page-ref" data-target="{target}"></span></span>')
+
+
+def reader_text(value: str) -> str:
+    """A rule's text as an elected official reads it: names without codes, no file or command."""
+    return _TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip()
 
 
 def cover_figures(d: CommuneDiagnostic) -> HTML:
     """Key figures up front."""
-    strong = int((d.needs["level"] == "fort").sum()) if len(d.needs) else 0
-    medium = int((d.needs["level"] == "moyen").sum()) if len(d.needs) else 0
-    items = [(_n(d.population), "habitants dans la commune")]
+    levels = d.needs["level"].value_counts() if len(d.needs) else pd.Series(dtype=int)
+    items = [(text.number(d.population), "habitants dans la commune")]
     if d.has_qpv:
-        items += [(str(len(d.qpv)), "quartiers prioritaires (QPV)"),
-                  (_n(d.share["qpv_share"], 1, "%"), "de la population vit en QPV")]
-    items += [(str(strong), "besoins non couverts forts"), (str(medium), "besoins non couverts moyens"),
-              (str(len(d.recommendations)), "préconisations")]
+        items += [(text.number(len(d.qpv)), text.plural(len(d.qpv), "quartier prioritaire", "quartiers prioritaires")),
+                  (text.percent(d.share["qpv_share"]), "de la population vit en quartier prioritaire")]
+    strong, medium = int(levels.get("fort", 0)), int(levels.get("moyen", 0))
+    items += [(text.number(strong), text.plural(strong, "besoin non couvert fort", "besoins non couverts forts")),
+              (text.number(medium), text.plural(medium, "besoin non couvert moyen", "besoins non couverts moyens")),
+              (text.number(len(d.recommendations)), text.plural(len(d.recommendations), "préconisation"))]
     return key_figures(items)
 
 
-def officer(d: CommuneDiagnostic, section: str) -> HTML:
-    """The officer's text for a section, or a discreet note saying where to write it."""
-    text = officer_text(d.data.catalog.texts_dir, section)
-    if text is not None:
-        return text
-    return HTML(f'<p class="note">Aucune contribution locale pour cette section : ajoutez le fichier '
-                f'« {html.escape(d.data.catalog.texts_dir.name)}/{html.escape(section)}.md » à côté du catalogue.</p>')
+def essentials(d: CommuneDiagnostic) -> HTML:
+    """« L'essentiel »: key messages, priority territories and the recommended service, each linking to its section."""
+    e = summary.essentials(d)
+    messages = "".join(f"<li>{html.escape(m['texte'])} {section_link(m['section'])}</li>" for m in e["messages"])
+    out = [f'<h3 id="messages-cles">Ce que conclut le diagnostic</h3><ol class="messages">{messages}</ol>']
+    if e["territoires"]:
+        items = "".join(f"<li>{html.escape(t['texte'])} {section_link(t['section'])}</li>" for t in e["territoires"])
+        out.append(f'<h3 id="territoires-prioritaires">Territoires prioritaires</h3><ul class="territories">{items}</ul>')
+    out.append(f'<h3 id="service-recommande">Le service recommandé</h3><p class="service">'
+               f"{html.escape(e['service']['texte'])} {section_link(e['service']['section'])}</p>")
+    return HTML(f'<div class="essentiel">{"".join(out)}</div>')
+
+
+def officer(d: CommuneDiagnostic, section: str) -> HTML | None:
+    """The officer's text for a section, when written (nothing otherwise: the report gives no instructions)."""
+    return officer_text(d.data.catalog.texts_dir, section)
 
 
 def missing(d: CommuneDiagnostic, role: str) -> HTML | None:
-    """Say what is missing and how to add it, when an optional source is absent."""
+    """Say which optional data this diagnostic lacks, in words (how to add it is in the README)."""
     if role not in d.missing:
         return None
-    return HTML(f'<p class="missing">Donnée manquante : {html.escape(d.missing[role])}. Ajoutez-la au catalogue '
-                f'« {html.escape(d.data.catalog.path.name)} » puis relancez le diagnostic.</p>')
+    return HTML(f'<p class="missing">Donnée non disponible : les {html.escape(ROLE_LABELS.get(role, role))} ne figurent '
+                "pas dans les données de ce diagnostic ; cette partie en est incomplète.</p>")
 
 
 def territory_table(d: CommuneDiagnostic) -> HTML:
     if not d.has_qpv:
-        return paragraph(f"{d.name} ne compte aucun quartier prioritaire dans les données : le diagnostic est "
-                         "conduit à l'échelle de la commune.")
-    t = d.territories.rename(columns={"code": "Code", "name": "Quartier", "population": "Population",
-                                      "communes": "Communes"})
+        if "qpv" in d.missing:
+            return paragraph(f"Les contours des quartiers prioritaires (QPV) ne figurent pas dans les données de ce "
+                             f"diagnostic : le diagnostic de {d.name} est conduit à l'échelle de la commune, sans "
+                             "distinguer ses quartiers prioritaires.", "missing")
+        return paragraph(f"{d.name} ne compte aucun quartier prioritaire : le diagnostic est conduit à l'échelle "
+                         "de la commune.")
+    communes = d.data.communes.set_index("insee_com")["lib_com"]
+    t = pd.DataFrame({
+        "Quartier": d.territories["name"],
+        "Population": d.territories["population"],
+        "Communes": d.territories["communes"].map(lambda cs: ", ".join(communes.get(c, c) for c in str(cs).split(","))),
+    })
     return html_table(t, caption="Quartiers prioritaires de la commune", numbers={"Population": 0})
 
 
-def indicators_table(d: CommuneDiagnostic) -> HTML:
-    """Indicators beside their references, with gaps and statuses."""
+def _source(rows: pd.DataFrame) -> str:
+    """The sources of some indicator rows, said once: « INSEE, indicateurs QPV (2021) »."""
+    seen = []
+    for src, vintage in zip(rows.get("source", []), rows.get("vintage", [])):
+        src = re.sub(r",?\s*[\w.-]+\.(?:csv|xlsx?|geojson|gpkg|parquet|zip)\b", "", str(src)).strip(" ,")
+        src = re.sub(r",?\s*millésime \d{4}", "", src).strip(" ,")
+        label = f"{src} ({vintage})" if vintage and str(vintage) not in src else src
+        if label and label not in seen:
+            seen.append(label)
+    return " ; ".join(seen)
+
+
+def key_indicators_table(d: CommuneDiagnostic) -> HTML:
+    """The 6 to 8 key indicators of each territory beside its named references, units in headers, source once."""
     s = d.social
     if s.empty:
         return paragraph("Aucun indicateur social n'est disponible pour ce territoire.", "missing")
-    refs = [("ref_all_qpv", "Moyenne des QPV"), ("ref_commune", "Commune"),
-            ("ref_department", "Département"), ("ref_region", "Région"), ("ref_catalog", "Ensemble du catalogue")]
-    names = d.territories.set_index("code")["name"]
-    table = pd.DataFrame({"Territoire": s["code"].map(names), "Indicateur": s["label"], "Valeur": s["value"],
-                          "Unité": s["unit"], "Statut": s["status"]})
-    numbers = {"Valeur": 1}
-    for col, label in refs:
-        if col in s and s[col].notna().any():
-            table[label] = s[col]
-            numbers[label] = 1
-    table["Source"] = s["source"]
-    return html_table(table, caption="Indicateurs sociaux et références", numbers=numbers)
+    available = [i for i in summary.KEY_INDICATORS if s.loc[s["indicator"] == i, "value"].notna().any()]
+    keys = available[:summary.MAX_KEY_INDICATORS]
+    if not keys:
+        return paragraph("Aucun indicateur social n'est disponible pour ce territoire.", "missing")
+    names = summary.territory_names(d)
+    rows = s[s["indicator"].isin(keys)]
+    meta = rows.drop_duplicates("indicator").set_index("indicator")
+    headers = {k: f"{meta.at[k, 'label']} ({meta.at[k, 'unit']})" if meta.at[k, "unit"] not in text.RATIO_UNITS
+               else meta.at[k, "label"] for k in keys}
+    table = []
+    for code in d.territories["code"]:
+        r = rows[rows["code"] == code].set_index("indicator")
+        table.append({"Territoire": names.get(code, code),
+                      **{headers[k]: (r.at[k, "value"] if k in r.index else None, meta.at[k, "unit"],
+                                      r.at[k, "status"] if k in r.index else "") for k in keys}})
+    for col, label in summary.references(d):
+        table.append({"Territoire": label, **{headers[k]: (meta.at[k, col], meta.at[k, "unit"], "") for k in keys}})
+    df = pd.DataFrame(table)
+    fmt = {headers[k]: (lambda v: text.measure(*v)) for k in keys}
+    return html_table(df, caption="Indicateurs clés des territoires et de leurs références", numbers=fmt,
+                      source=_source(rows))
+
+
+def indicators_table(d: CommuneDiagnostic) -> HTML:
+    """All indicators beside their references (annex), the source said once."""
+    s = d.social
+    if s.empty:
+        return paragraph("Aucun indicateur social n'est disponible pour ce territoire.", "missing")
+    names = summary.territory_names(d)
+    table = pd.DataFrame({"Territoire": s["code"].map(names), "Indicateur": s["label"],
+                          "Valeur": list(zip(s["value"], s["unit"], s["status"]))})
+    numbers = {"Valeur": lambda v: text.measure(*v)}
+    for col, label in summary.references(d):
+        table[label] = list(zip(s[col], s["unit"], [""] * len(s)))
+        numbers[label] = lambda v: text.measure(*v)
+    return html_table(table, caption="Tous les indicateurs sociaux et leurs références", numbers=numbers,
+                      source=_source(s))
 
 
 def indicator_chart(d: CommuneDiagnostic, indicator: str = "poverty_rate") -> HTML | None:
-    """A bar chart of one indicator across the territories, with reference lines."""
+    """A bar chart of one indicator across the territories, with reference lines; a list on small screens."""
     s = d.social[d.social["indicator"] == indicator]
-    if s.empty or s["value"].notna().sum() == 0:
+    if s.empty or s["value"].notna().sum() == 0 or len(s) < 2:
         return None
-    names = d.territories.set_index("code")["name"]
-    fig = Figure(figsize=(8, 0.5 + 0.45 * len(s)))
+    names = summary.territory_names(d)
+    label, unit = s["label"].iloc[0], s["unit"].iloc[0]
+    fig = Figure(figsize=(8, 0.8 + 0.45 * len(s)))
     ax = fig.subplots()
     ax.barh(s["code"].map(names), s["value"].fillna(0), color="#174a7c")
-    for col, label, style in (("ref_all_qpv", "moyenne des QPV", "--"), ("ref_commune", "commune", ":"),
-                              ("ref_department", "département", "-.")):
-        if col in s and s[col].notna().any():
-            ax.axvline(float(s[col].dropna().iloc[0]), color="#b2182b", linestyle=style, label=label)
-    label, unit = s["label"].iloc[0], s["unit"].iloc[0]
-    ax.set_xlabel(f"{label} ({unit})")
+    refs = []
+    for (col, ref_label), style in zip(summary.references(d), ("--", ":", "-.", (0, (1, 3)))):
+        if col != "ref_catalog" and s[col].notna().any():
+            value = float(s[col].dropna().iloc[0])
+            ax.axvline(value, color="#b2182b", linestyle=style, label=ref_label)
+            refs.append(f"{ref_label} : {text.measure(value, unit)}")
+    ax.set_xlabel(label + ("" if unit in text.RATIO_UNITS else f" ({unit})"))
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
+    if refs:
+        ax.legend(loc="lower right", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    values = ", ".join(f"{names.get(c, c)} {_n(v, 1)}" for c, v in zip(s["code"], s["value"]))
-    return figure(fig, alt=f"{label} par quartier : {values}.", caption=f"{label} par territoire et références.")
+    ax.xaxis.set_major_formatter(lambda x, _: text.number(x, 0))
+    values = [f"{names.get(c, c)} : {text.measure(v, unit, st)}" for c, v, st in zip(s["code"], s["value"], s["status"])]
+    alt = f"{label} par quartier : {' ; '.join(values)}. Références : {' ; '.join(refs)}."
+    items = "".join(f"<li>{html.escape(v)}</li>" for v in values + refs)
+    chart = figure(fig, alt=alt, caption=f"{label} par territoire et références.")
+    return HTML(f'<div class="chart">{chart.data}<ul class="chart-list">{items}</ul></div>')
+
+
+def coverage_summary(d: CommuneDiagnostic) -> HTML:
+    """Services of each domain in each territory and its band (the nearest one when there is none)."""
+    c = d.coverage[d.coverage["level"] != "commune"] if d.has_qpv else d.coverage
+    if c.empty:
+        return missing(d, "services") or paragraph("Aucun service n'est renseigné pour ce territoire.", "missing")
+    names = summary.territory_names(d)
+    band = text.number(d.params["band_m"], 0, "m")
+
+    def cell(row) -> str:
+        n = round(float(row.services_band or 0))
+        if n:
+            return text.number(n)
+        return f"0 (le plus proche à {text.number(row.nearest_m, 0, 'm')})" if not text.is_missing(row.nearest_m) else "0"
+
+    table = pd.DataFrame({"code": c["code"], "Domaine": c["domain_label"], "cell": [cell(r) for r in c.itertuples()]})
+    wide = table.pivot(index="code", columns="Domaine", values="cell")
+    wide = wide.reindex(index=list(dict.fromkeys(c["code"])), columns=list(dict.fromkeys(c["domain_label"])))
+    wide.insert(0, "Territoire", [names.get(x, x) for x in wide.index])
+    wide = wide.reset_index(drop=True)
+    wide.columns.name = None
+    return html_table(wide, caption=f"Services de chaque domaine dans le territoire ou à moins de {band}")
 
 
 def coverage_table(d: CommuneDiagnostic) -> HTML:
+    """The full coverage table (annex)."""
     c = d.coverage
     if c.empty:
         return paragraph("Aucun service n'est renseigné pour ce territoire.", "missing")
-    names = {**d.territories.set_index("code")["name"].to_dict(), d.code: d.name}
+    names = summary.territory_names(d)
+    band = text.number(d.params["band_m"], 0, "m")
     table = pd.DataFrame({
         "Territoire": c["code"].map(names), "Domaine": c["domain_label"], "Dans le territoire": c["services_inside"],
-        f"Dans la bande de {d.params['band_m']:.0f} m": c["services_band"], "Plus proche (m)": c["nearest_m"],
-        "Pour 1 000 hab.": c["per_1000"], "Méthode": c["method"],
+        f"Dans la bande de {band}": c["services_band"], "Service le plus proche": c["nearest_m"],
+        "Pour 1 000 habitants": c["per_1000"],
     })
-    return html_table(table, caption="Services existants par domaine de médiation",
-                      numbers={"Plus proche (m)": 0, "Pour 1 000 hab.": 2})
+    return html_table(table, caption="Services existants par domaine de médiation (détail)",
+                      numbers={"Dans le territoire": 0, f"Dans la bande de {band}": 0,
+                               "Service le plus proche": lambda v: text.number(v, 0, "m"), "Pour 1 000 habitants": 2})
 
 
 def commune_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> HTML:
-    """The interactive map, offline (its printable twin is :func:`static_map`)."""
+    """The interactive map, offline (its printable twin is :func:`static_map`), with its text alternative."""
     m = interactive_map(d, indicator, tiles)
     return HTML(f'{_no_outlines_note(d)}<div class="interactive" role="region" aria-label="Carte interactive de '
-                f'{html.escape(d.name)}">{maps.map_assets()}{maps.map_fragment(m)}</div>')
+                f'{html.escape(d.name)} (la même information figure dans le tableau qui suit)">'
+                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
 
 
 def _no_outlines_note(d: CommuneDiagnostic) -> str:
-    """Which QPVs the map cannot draw (tables only), and how to add their outlines."""
-    from diagnostic.sources.qpv import NO_OUTLINES
-
+    """Which QPVs the map cannot draw: known by their indicators only, their outlines missing from the catalogue."""
     bare = d.qpv[d.qpv.geometry.isna()]
     if bare.empty:
         return ""
-    names = ", ".join(f"{r.lib_qp} ({r.code_qp})" for r in bare.itertuples())
-    return (f'<p class="missing">Quartiers prioritaires de la commune, {html.escape(NO_OUTLINES)} : '
-            f"{html.escape(names)}. La carte montre la commune et ses services.</p>")
+    return (f'<p class="missing">Les contours des quartiers prioritaires manquent au catalogue de données : '
+            f"{html.escape(text.join(list(bare['lib_qp'])))} sont connus par leurs indicateurs, mais ni la carte, ni "
+            "les abords des quartiers, ni les distances aux services ne peuvent les montrer. La carte montre la "
+            "commune et ses services.</p>")
 
 
 def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> dict:
@@ -190,6 +294,14 @@ def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = "povert
     return maps.static_map(d.commune_shape, d.qpv[d.qpv.geometry.notna()], d.services, path, **_map_layers(d, indicator))
 
 
+def map_alt(d: CommuneDiagnostic) -> str:
+    """The printed map's text alternative: what it shows, in words."""
+    band = text.number(d.params["band_m"], 0, "m")
+    qpv = text.join(list(d.qpv["lib_qp"])) if d.has_qpv else ""
+    return (f"Carte de {d.name}" + (f" : quartiers prioritaires ({qpv}), bande de {band} autour d'eux" if qpv else "")
+            + f", {text.count(len(d.services), 'service localisé', 'services localisés')} par domaine de médiation.")
+
+
 def print_image(path: Path, alt: str) -> HTML:
     return image(Path(path).read_bytes(), alt, print_only=True)
 
@@ -198,41 +310,25 @@ def needs_table(d: CommuneDiagnostic, top: int = 15) -> HTML:
     n = d.needs
     if n.empty:
         return paragraph("Aucun besoin n'a pu être calculé faute d'indicateurs.", "missing")
-    names = {**d.territories.set_index("code")["name"].to_dict(), d.code: d.name}
+    names = summary.territory_names(d)
     n = n[n["level"] != "faible"].head(top) if (n["level"] != "faible").any() else n.head(top)
     table = pd.DataFrame({
         "Rang": n["rank"], "Territoire": n["code"].map(names), "Domaine": n["domain_label"], "Niveau": n["level"],
         "Besoin mesuré": n["need_measured_part"], "Besoin exprimé": n["need_expressed_part"],
-        "Réponse existante": n["response"], "Non couvert": n["unmet"], "Remarque": n.get("note", ""),
+        "Réponse existante": n["response"], "Non couvert": n["unmet"],
     })
     return html_table(table, caption="Besoins non couverts, du plus fort au plus faible (scores de 0 à 1)",
-                      numbers={"Besoin mesuré": 2, "Besoin exprimé": 2, "Réponse existante": 2, "Non couvert": 2})
+                      numbers={"Rang": 0, "Besoin mesuré": 2, "Besoin exprimé": 2, "Réponse existante": 2,
+                               "Non couvert": 2})
 
 
-def needs_evidence(d: CommuneDiagnostic, top: int = 5) -> HTML:
-    """The evidence of the strongest unmet needs, in words."""
-    from diagnostic.indicators.needs import explain
-
-    names = {**d.territories.set_index("code")["name"].to_dict(), d.code: d.name}
-    blocks = []
-    for _, row in d.needs[d.needs["level"].isin(["fort", "moyen"])].head(top).iterrows():
-        items = []
-        for e in explain(row, d.indicators.evidence):
-            if e["type"] == "indicateur":
-                ref = f" (référence {e['reference_libelle']} : {_n(e['reference'], 1)})" if e.get("reference") is not None else ""
-                status = f" — {e['statut']}" if e.get("statut") else ""
-                items.append(f"{e['libelle']} : {_n(e['valeur'], 1)} {e['unite']}{ref}{status} — {e['source']}")
-            elif e["type"] == "couverture":
-                items.append(f"Services du domaine dans la bande : {_n(e['valeur'])} ; le plus proche à "
-                             f"{_n(e['distance_plus_proche_m'])} m")
-            elif e["type"] == "besoin exprime":
-                items.append(f"{e['valeur']} observation(s) d'habitants et de partenaires ({e['sources']})")
-            else:
-                items.append(f"{e['libelle']} : {_n(e['valeur'], 1)}")
-        lis = "".join(f"<li>{html.escape(i)}</li>" for i in items)
-        blocks.append(f"<h3>{html.escape(names.get(row['code'], row['code']))} — {html.escape(row['domain_label'])} "
-                      f"(niveau {html.escape(row['level'])})</h3><ul>{lis}</ul>")
-    return HTML("".join(blocks) or '<p class="note">Aucun besoin non couvert de niveau fort ou moyen.</p>')
+def needs_evidence(d: CommuneDiagnostic, top: int = 6) -> HTML:
+    """Why each strong or medium unmet need, in one or two sentences (detailed figures in the annex)."""
+    rows = d.needs[d.needs["level"].isin(summary.STRONG)].head(top) if len(d.needs) else d.needs
+    items = "".join(f"<li>{html.escape(summary.need_sentence(d, row))}</li>" for _, row in rows.iterrows())
+    if not items:
+        return HTML('<p class="note">Aucun besoin non couvert de niveau fort ou moyen.</p>')
+    return HTML(f'<h3 id="ce-qui-fonde-les-besoins">Ce qui fonde chaque besoin</h3><ul class="evidence">{items}</ul>')
 
 
 def expressed_needs(d: CommuneDiagnostic) -> HTML | None:
@@ -250,7 +346,8 @@ def expressed_needs(d: CommuneDiagnostic) -> HTML | None:
     labels = problem_types()["libelle"]
     table = pd.DataFrame({"Domaine": t["domain"].map(DOMAINS), "Problème": t["problem"].map(labels),
                           "Source": t["source_type"], "Observations": t["n"], "Poids": t["w"]})
-    return html_table(table, caption="Besoins exprimés (consultations, marches exploratoires)", numbers={"Poids": 1})
+    return html_table(table, caption="Besoins exprimés (consultations, marches exploratoires)",
+                      numbers={"Observations": 0, "Poids": lambda v: text.number(v, 0 if float(v).is_integer() else 1)})
 
 
 def partners_view(d: CommuneDiagnostic) -> HTML:
@@ -258,41 +355,85 @@ def partners_view(d: CommuneDiagnostic) -> HTML:
     if d.partners is None:
         if d.data.partners is None:
             return missing(d, "partners")
-        return paragraph(f"Aucun acteur du registre n'est rattaché à {d.name} (ni par la commune, ni par ses QPV) : "
-                         "complétez le registre des partenaires (modèle templates/partenaires_modele.csv).", "missing")
+        return paragraph(f"Aucun acteur du registre des partenaires n'est rattaché à {d.name} (ni par la commune, "
+                         "ni par ses quartiers) : le maillage partenarial reste à décrire avec les partenaires.",
+                         "missing")
     from diagnostic import partners as pt
 
-    return HTML(f'<div class="interactive">{pt.network_html(d.partners, d.graph)}</div>')
+    return HTML('<p class="small-only note">Sur un petit écran, le réseau est remplacé par la liste des acteurs et '
+                'de leurs relations ci-dessous.</p>'
+                f'<div class="interactive network">{pt.network_html(d.partners, d.graph)}</div>')
 
 
 def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
+    """Actors, their relations and the links to create: the network's text alternative."""
     if d.partners is None:
         return []
     from diagnostic import partners as pt
 
-    out = [html_table(pt.actors_table(d.partners, d.graph), caption="Acteurs du territoire"),
-           html_table(pt.relations_table(d.partners), caption="Relations entre les acteurs")]
+    names = summary.territory_names(d)
+    communes = d.data.communes.set_index("insee_com")["lib_com"].to_dict()
+    actors = pt.actors_table(d.partners, d.graph).drop(columns=["Identifiant", "Origine"], errors="ignore")
+    actors["Communes"] = actors["Communes"].map(lambda cs: ", ".join(communes.get(c.strip(), c.strip()) for c in cs.split(",") if c.strip()))
+    actors["QPV"] = actors["QPV"].map(lambda cs: ", ".join(names.get(c.strip(), c.strip()) for c in cs.split(",") if c.strip()))
+    actors = actors.rename(columns={"QPV": "Quartiers"})
+    whole = lambda v: "" if text.is_missing(v) else text.number(v)
+    out = [html_table(actors, caption="Acteurs du territoire",
+                      numbers={"Nombre de partenaires": 0, "Intermédiarité (0 à 1)": lambda v: text.number(v, 2),
+                               "Postes adultes-relais": lambda v: "" if text.is_missing(v) or not v else text.number(v, 1 if v % 1 else 0)}),
+           html_table(pt.relations_table(d.partners), caption="Relations entre les acteurs",
+                      numbers={"Depuis": whole, "Postes adultes-relais": whole,
+                               "Montant (€)": lambda v: "" if text.is_missing(v) else text.number(v, 0, "€")})]
     if d.gaps is not None and len(d.gaps):
         out.append(html_table(pt.gaps_table(d.gaps), caption="Liens à créer et acteurs à mobiliser"))
     return out
 
 
+def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
+    """Why a recommendation, in sentences: its own ``raison`` when given, else its evidence put in words."""
+    if isinstance(r.get("raison"), str) and r["raison"].strip():
+        return [text.sentence(reader_text(r["raison"]))]
+    out = []
+    names = summary.territory_names(d)
+    for e in r.get("evidence") or []:
+        if "elements" in e:
+            need = d.needs[(d.needs["code"] == e["territoire"]) & (d.needs["domain_label"] == e["domaine"])]
+            if len(need):
+                out.append(summary.need_sentence(d, need.iloc[0]))
+            else:
+                out.append(text.sentence(f"{names.get(e['territoire'], e['territoire'])} : besoin « {e['domaine']} » "
+                                         f"de niveau {e['niveau']}"))
+        elif e.get("type") == "partenariat":
+            who = e.get("acteur", "")
+            other = f" et {e['partenaire']}" if e.get("partenaire") and e["partenaire"] != "nan" else ""
+            why = f" : {e['pourquoi']}" if e.get("pourquoi") else ""
+            out.append(text.sentence(f"{who}{other}{why}"))
+        elif e.get("libelle") and "valeur" in e:
+            value = e["valeur"]
+            shown = value if isinstance(value, str) else (
+                text.number(value) if float(value).is_integer() or abs(float(value)) >= 100 else text.number(value, 1))
+            if e.get("libelle") == "Majoration pour besoin fort":
+                shown = "aucune" if float(value) == 1 else f"{text.number((float(value) - 1) * 100)} %"
+            out.append(text.sentence(f"{e['libelle']} : {shown}"))
+    return list(dict.fromkeys(out))[:6]
+
+
 def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: set[str] | None = None) -> HTML:
-    """Recommendation cards (title, type, domain, priority, text, evidence in a collapsible block)."""
+    """Recommendation cards: title, type, domain, priority, text, and why in sentences (visible, also in print)."""
     cards = []
     for r in d.recommendations:
         if kinds and r["type"] not in kinds:
             continue
         if ids is not None and not any(r["id"].startswith(i) for i in ids):
             continue
-        ev = "".join(f"<li>{html.escape(_evidence_text(e))}</li>" for e in r["evidence"][:8])
-        details = f"<details><summary>Ce qui fonde cette préconisation</summary><ul>{ev}</ul></details>" if ev else ""
+        why = "".join(f"<li>{html.escape(s)}</li>" for s in _evidence_sentences(d, r))
+        why = f'<p class="why-title">Pourquoi</p><ul class="why">{why}</ul>' if why else ""
+        local = '<span class="tag">ajout local</span>' if r["origin"] != "règle" else ""
         cards.append(
-            f'<article class="reco"><h4>{html.escape(r["title"])}</h4>'
+            f'<article class="reco"><h3>{html.escape(reader_text(r["title"]))}</h3>'
             f'<p><span class="tag p{int(r["priority"])}">priorité {int(r["priority"])}</span>'
             f'<span class="tag">{html.escape(r["type"])}</span><span class="tag">{html.escape(r["domain_label"])}</span>'
-            f'{"<span class=tag>ajout local</span>" if r["origin"] != "règle" else ""}</p>'
-            f"<p>{html.escape(r['text'])}</p>{details}</article>"
+            f"{local}</p><p>{html.escape(reader_text(r['text']))}</p>{why}</article>"
         )
     return HTML("".join(cards) or '<p class="note">Aucune préconisation de ce type.</p>')
 
@@ -300,35 +441,42 @@ def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: se
 def framing(d: CommuneDiagnostic) -> HTML:
     """The frame of the future service: territories, publics, objectives, hours, team."""
     f = d.framing
+    territories = [reader_text(t) for t in f.get("territoires") or []]
+    team = f.get("equipe")
     rows = [
-        ("Territoires d'intervention", ", ".join(f.get("territoires") or []) or d.name),
+        ("Territoires d'intervention", text.join(territories) or d.name),
         ("Publics prioritaires", f.get("publics") or "à préciser avec les partenaires"),
         ("Horaires de présence", f.get("horaires") or ""),
-        ("Équipe", f"{f['equipe']} médiateurs (voir le calcul ci-dessous)" if f.get("equipe") else "à définir"),
+        ("Équipe", f"{text.count(team, 'médiateur', 'médiateurs')} (voir le calcul ci-dessous)" if team else "à définir"),
     ]
     items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
-    objectives = "".join(f"<li>{html.escape(o)}</li>" for o in f.get("objectifs") or [])
+    objectives = "".join(f"<li>{html.escape(reader_text(o))}</li>" for o in f.get("objectifs") or [])
     objectives = f"<dt>Objectifs</dt><dd><ol>{objectives}</ol></dd>" if objectives else ""
     return HTML(f'<dl class="framing">{items}{objectives}</dl>')
 
 
-def _evidence_text(e: dict) -> str:
-    if "elements" in e:
-        return f"{e['territoire']} — {e['domaine']} : niveau {e['niveau']} (score {_n(e['score_besoin_non_couvert'], 2)})"
-    return " ; ".join(f"{k} : {v}" for k, v in e.items() if k != "type" and v not in (None, ""))
-
-
 def sources_table(d: CommuneDiagnostic) -> HTML:
-    v = pd.DataFrame(d.data.vintages()).rename(columns={"role": "Donnée", "fichier": "Fichier", "producteur": "Producteur",
-                                                         "millesime": "Millésime", "licence": "Licence", "adresse": "Adresse"})
+    v = pd.DataFrame(d.data.vintages())
     remarks = {r.path.name: " ".join(r.warnings) for r in d.data.reports if r.warnings}
-    v["Remarques"] = v["Fichier"].map(remarks).fillna("")
+    v = pd.DataFrame({"Donnée": v["role"], "Producteur": v["producteur"], "Millésime": v["millesime"],
+                      "Licence": v["licence"], "Adresse": v["adresse"],
+                      "Remarques": v["fichier"].map(remarks).fillna("")})
     return html_table(v, caption="Sources et millésimes")
 
 
-def parameters_table(d: CommuneDiagnostic) -> HTML:
-    p = pd.DataFrame({"Paramètre": list(d.params), "Valeur": [", ".join(v) if isinstance(v, list) else str(v) for v in d.params.values()]})
-    return html_table(p, caption="Paramètres du diagnostic")
+def parameters_text(d: CommuneDiagnostic) -> HTML:
+    """The choices of this diagnostic in words (the exact parameters are saved beside the report)."""
+    from diagnostic.reference import DOMAINS
+
+    domains = d.params.get("domains") or list(DOMAINS)
+    chosen = "tous les domaines de médiation" if set(domains) >= set(DOMAINS) else (
+        "les domaines " + text.join(text.quoted([DOMAINS.get(x, x) for x in domains])))
+    band = text.number(d.params["band_m"], 0, "m")
+    scope = ("l'ensemble des quartiers prioritaires de la commune" if not d.params.get("qpv_codes")
+             else "les quartiers " + text.join(list(d.territories["name"])))
+    return paragraph(f"Ce diagnostic porte sur {scope}, avec une bande de {band} autour de chaque quartier, et "
+                     f"retient {chosen}. Les règles de calcul des besoins et des préconisations sont celles du réseau, "
+                     "éventuellement adaptées au territoire.")
 
 
 def glossary() -> HTML:
@@ -336,13 +484,16 @@ def glossary() -> HTML:
     return HTML(f"<dl>{items}</dl>")
 
 
-def method() -> HTML:
+def method(d: CommuneDiagnostic | None = None) -> HTML:
+    """The method in words: where the figures come from and how needs and answers are weighed."""
+    band = text.number(d.params["band_m"], 0, "m") if d is not None else "300 m"
     return markdown(
-        "Les indicateurs viennent des fichiers officiels listés ci-dessus, lus tels que publiés. "
+        "Les indicateurs viennent des sources officielles listées ci-dessus, utilisées telles que publiées. "
         "Les taux et médianes ne sont jamais additionnés : les références sont des moyennes pondérées par la "
-        "population. La couverture compte les services de chaque domaine dans le QPV et dans sa bande, et mesure "
-        "la distance du bord du QPV au service le plus proche (en mètres, Lambert-93). Le besoin combine une part "
-        "mesurée (indicateurs comparés à leur référence) et une part exprimée (observations) ; la réponse combine "
-        "la densité de services, leur distance et les postes de médiation existants. Les règles et leurs poids sont "
-        "dans templates/besoins.yaml et templates/recommandations.yaml, modifiables."
+        f"population. La couverture compte les services de chaque domaine dans le quartier et à moins de {band} de "
+        "son bord, et mesure la distance au service le plus proche. Le besoin combine une part mesurée (indicateurs "
+        "comparés à leur référence) et une part exprimée (observations des habitants et des partenaires) ; la "
+        "réponse combine la densité de services, leur distance et les postes de médiation existants. Un besoin non "
+        "couvert est un besoin élevé face à une réponse faible ; son niveau (fort, moyen, faible) classe les "
+        "priorités. Les poids et seuils sont ceux du réseau ; ils peuvent être adaptés au territoire."
     )

@@ -7,6 +7,7 @@ or « secret statistique » instead of an empty cell.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import unicodedata
 from typing import Any
@@ -63,6 +64,85 @@ def plural(n: float, singular: str, plural_form: str | None = None) -> str:
     if " " in singular:
         raise ValueError(f"pluriel de « {singular} » à donner explicitement")
     return singular if singular.endswith(("s", "x", "z")) else singular + "s"
+
+
+#: Units of whole quantities: people, households, euros (a median income has no useful cents).
+WHOLE_UNITS = {"habitants", "personnes", "ménages", "logements", "€", "euros", "m", "services", "postes"}
+#: Units that are a plain ratio, written without a unit.
+RATIO_UNITS = {"ratio", "indice", ""}
+
+
+def measure(value: Any, unit: str = "", status: Any = "", digits: int = 1) -> str:
+    """An indicator's value with its unit: « 31 691 habitants », « 48,5 % », « 13 150 € », « 1,9 »;
+    the French status (« secret statistique », « non disponible ») when there is no value."""
+    if is_missing(value):
+        return status_label(status)
+    unit = (unit or "").strip()
+    if unit in WHOLE_UNITS:
+        return number(round(float(value)), 0, unit)
+    if unit in RATIO_UNITS:
+        return number(value, digits)
+    return number(value, digits, unit)
+
+
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre")
+
+
+def date(day: dt.date) -> str:
+    """« 2 décembre 2026 », « 1er mars 2025 »."""
+    first = "1er" if day.day == 1 else str(day.day)
+    return f"{first} {MONTHS[day.month - 1]} {day.year}"
+
+
+def of(name: str) -> str:
+    """« de » before a place name, elided or contracted: « d'Occitanie », « des Hauts-de-France », « du Grand Est »."""
+    name = str(name).strip()
+    if name.startswith(("Hauts-", "Pays ")):
+        return f"des {name}"
+    if name.startswith(("Grand ", "Centre")):
+        return f"du {name}"
+    if name.startswith("Le "):
+        return f"du {name[3:]}"
+    if name.startswith("Les "):
+        return f"des {name[4:]}"
+    if fold(name[:1]) in "aeiouyh":
+        return f"d'{name}"
+    return f"de {name}"
+
+
+def at(name: str) -> str:
+    """« à » before a place name, contracted with its article: « à Toulouse », « aux Hauts de Lys », « au Mirail »."""
+    name = str(name).strip()
+    if name.startswith("Les "):
+        return f"aux {name[4:]}"
+    if name.startswith("Le "):
+        return f"au {name[3:]}"
+    return f"à {name}"
+
+
+def de(phrase: str) -> str:
+    """« de » before a phrase, contracted with its article: « des jeunes », « du quartier », « de la commune »."""
+    phrase = str(phrase).strip()
+    if phrase.startswith("les "):
+        return f"des {phrase[4:]}"
+    if phrase.startswith("le "):
+        return f"du {phrase[3:]}"
+    return f"d'{phrase}" if fold(phrase[:1]) in "aeiouyh" else f"de {phrase}"
+
+
+def quoted(items: list[str]) -> list[str]:
+    """Each item between French quotes (« … »), for labels that hold commas or « et »."""
+    return [f"«{NBSP}{i}{NBSP}»" for i in items if i]
+
+
+def sentence(text: Any) -> str:
+    """A sentence with its first letter in capitals and a final full stop."""
+    text = str(text).strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
 def status_label(status: Any) -> str:

@@ -16,7 +16,7 @@ from diagnostic.run import NOTEBOOK, run_commune
 from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL
 
 SECTIONS = [
-    "Territoire et contexte", "Diagnostic d'opportunité : les besoins", "Réponses existantes et complémentarité",
+    "L'essentiel", "Territoire et contexte", "Diagnostic d'opportunité : les besoins", "Réponses existantes et complémentarité",
     "Besoins non couverts", "Maillage partenarial", "Préconisations stratégiques et opérationnelles",
     "Cadrage du projet", "Financements", "Portage et gouvernance", "Annexes",
 ]
@@ -87,7 +87,7 @@ def test_demo_report_sections_and_banner(demo_run):
     context = page.index('<div class="officer-text">')
     assert page.index('<h2 id="Territoire-et-contexte"') < context < page.index('<h2 id="Diagnostic-d')
     assert "<strong>fictive</strong>" in page[context:context + 400]
-    assert "Aucune contribution locale pour cette section" in page
+    assert "Aucune contribution locale" not in page, "no instruction to the officer in the report"
 
 
 @pytest.mark.browser
@@ -134,7 +134,7 @@ def test_toulouse_run(toulouse_run):
     # Optional sources absent from this catalogue are named with how to add them.
     assert {m["role"] for m in saved["sources_manquantes"]} >= {"services", "partners", "observations"}
     page = (toulouse_run / "rapport.html").read_text(encoding="utf-8")
-    assert "Donnée manquante" in page and "Données fictives" not in page
+    assert "Donnée non disponible" in page and "Données fictives" not in page
 
 
 @pytest.mark.browser
@@ -209,4 +209,5 @@ def test_lille_without_qpv_outlines(tmp_path, cache):
     values = {(i["territoire"], i["indicateur"]): i["valeur"] for i in saved["indicateurs"]}
     assert values[("QP059073", "poverty_rate")] == 52.1
     page = (result.folder / "rapport.html").read_text(encoding="utf-8")
-    assert "contours non fournis" in page
+    assert "Les contours des quartiers prioritaires manquent au catalogue de données" in page
+    assert "aucun quartier prioritaire dans les données" not in page

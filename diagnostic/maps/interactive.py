@@ -35,6 +35,32 @@ _BIND_TOOLTIP = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky
 _BIND_LINK = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); l.bindPopup(f.properties.pop); }")
 
 
+class _CollapsibleLayers(MacroElement):
+    """On a small screen the layer control starts folded (a button) and folds again on a map click."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        if (window.matchMedia("(max-width: 40rem)").matches) {
+            {{ this.control.get_name() }}.collapse();
+            {{ this._parent.get_name() }}.on("click", function() { {{ this.control.get_name() }}.collapse(); });
+        }
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: folium.LayerControl) -> None:
+        super().__init__()
+        self._name = "CollapsibleLayers"
+        self.control = control
+
+
+def _layer_control(m: folium.Map) -> None:
+    """The layer control, unfolded on a wide screen and folded on a phone."""
+    control = folium.LayerControl(collapsed=False).add_to(m)
+    _CollapsibleLayers(control).add_to(m)
+
+
 class _Furniture(MacroElement):
     """Legend, metric scale bar and the SVG hatch pattern of missing values."""
 
@@ -42,6 +68,7 @@ class _Furniture(MacroElement):
         """
         {% macro script(this, kwargs) %}
         (function() {
+            var small = window.matchMedia("(max-width: 40rem)").matches;
             if (!document.getElementById({{ this.hatch_id|tojson }})) {
                 var holder = document.createElement("div");
                 holder.innerHTML = {{ this.hatch_svg|tojson }};
@@ -51,8 +78,10 @@ class _Furniture(MacroElement):
             {%- if this.legend %}
             var legend = L.control({position: "bottomright"});
             legend.onAdd = function() {
-                var div = L.DomUtil.create("div", "diag-legende");
-                div.innerHTML = {{ this.legend|tojson }};
+                var div = L.DomUtil.create("details", "diag-legende");
+                div.open = !small;
+                div.innerHTML = "<summary>Légende</summary>" + {{ this.legend|tojson }};
+                L.DomEvent.disableClickPropagation(div);
                 return div;
             };
             legend.addTo({{ this._parent.get_name() }});
@@ -100,7 +129,7 @@ def _legend(
     if classes is None:
         rows = [f"<div>{_swatch(st.NEUTRAL_FILL, st.QPV_OUTLINE)}{st.esc(title)}</div>"]
     else:
-        rows = [f"<h4>{st.esc(title)}</h4>"]
+        rows = [f'<p class="diag-legende-titre">{st.esc(title)}</p>']
         rows += [f"<div>{_swatch(c)}{label}</div>" for c, label in zip(classes.colours, classes.labels)]
         if has_missing:
             rows.append(f"<div>{_HATCH_SWATCH}{st.MISSING_LABEL}</div>")
@@ -355,7 +384,7 @@ def commune_map(
         needs=bool(strong),
     )
     _Furniture(legend).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    _layer_control(m)
     return make_offline(m)
 
 
@@ -397,6 +426,6 @@ def overview_map(
         on_each_feature=_BIND_LINK,
     ).add_to(m)
     _Furniture(_legend(indicator_label, classes, bool(values.isna().any()))).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    _layer_control(m)
     return make_offline(m)
 

@@ -27,7 +27,10 @@ MAP_CSS = """
 .leaflet-container{background:#f7f7f4;font-size:13px}
 .diag-legende{background:#fff;padding:6px 9px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);
 line-height:1.35;max-width:260px}
-.diag-legende h4{margin:0 0 4px;font-size:13px}
+.diag-legende summary{cursor:pointer;font-weight:bold}
+.diag-legende[open] summary{margin-bottom:4px}
+.diag-legende-titre{margin:0 0 4px;font-weight:bold}
+@media (max-width:40rem){.diag-legende{max-width:200px;max-height:45vh;overflow:auto}}
 .diag-legende div{display:flex;align-items:center;gap:6px;margin:2px 0}
 .diag-legende i{display:inline-block;width:18px;height:12px;flex:none;border:1px solid #666}
 .diag-point{display:inline-block;width:10px;height:10px;border-radius:50%;border:1px solid #fff;

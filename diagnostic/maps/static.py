@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.patheffects import withStroke
 
 from diagnostic.maps import style as st
 from diagnostic.maps.geometry import band_ring, lambert93
@@ -30,6 +31,14 @@ def _scale_bar(ax, xmin: float, ymin: float, width: float, height: float) -> Non
     ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=3, solid_capstyle="butt")
     label = f"{length // 1000:g} km" if length >= 1000 else f"{length} m"
     ax.text(x0 + length / 2, y0 + 0.012 * height, label, ha="center", va="bottom", fontsize=8)
+
+
+def _qpv_names(ax, qpv: gpd.GeoDataFrame) -> None:
+    """Each QPV's name on the printed map (white halo, inside its outline): paper has no tooltips."""
+    for name, geom in zip(qpv["lib_qp"], qpv.geometry):
+        point = geom.representative_point()
+        ax.annotate(_plain(name), (point.x, point.y), ha="center", va="center", fontsize=8, fontweight="bold",
+                    color="#1d2433", zorder=8, path_effects=[withStroke(linewidth=3, foreground="white")])
 
 
 def static_map(
@@ -90,6 +99,8 @@ def static_map(
         need = qpv["code_qp"].isin(list(strong))
         qpv.boundary.plot(ax=ax, color=np.where(need, st.NEED_OUTLINE, st.QPV_OUTLINE).tolist(),
                           linewidth=np.where(need, 2.6, 1.0).tolist())
+        if "lib_qp" in qpv:
+            _qpv_names(ax, qpv)
         if need.any():
             handles.append(Patch(facecolor="none", edgecolor=st.NEED_OUTLINE, linewidth=2.6, label=st.NEED_LABEL))
         handles.append(Patch(facecolor=st.BAND_FILL, edgecolor=st.BAND_OUTLINE, linestyle="--",

@@ -1,0 +1,96 @@
+"""``rapport.pdf`` / ``evaluation.pdf``: a report printed by headless Chromium from its print stylesheet.
+
+Chromium (through playwright, already used by the tests) prints exactly what
+a reader's browser prints: same fonts, same print stylesheet, the running
+header and page numbers of its ``@page`` rules, and a tagged PDF with an
+outline. The table of contents gets its page numbers in two passes: a first
+print tells on which page each section heading falls (text read back with
+pypdf), the numbers are written into the page, and the final print follows.
+Nothing is fetched: the page is opened offline, as the reports are.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+from diagnostic.errors import MissingFileError
+
+#: Chromium binaries tried in order (``DIAGNOSTIC_CHROMIUM`` first when set).
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+_PDF_OPTIONS = {"format": "A4", "print_background": True, "prefer_css_page_size": True,
+                "tagged": True, "outline": True}
+_SET_PAGES = """pages => {
+  for (const el of document.querySelectorAll('[data-target]')) {
+    const n = pages[el.dataset.target];
+    el.textContent = n ? String(n) : '';
+  }
+}"""
+_TARGETS = """() => Array.from(document.querySelectorAll('nav.toc a')).map(a => [
+  decodeURIComponent(a.getAttribute('href').slice(1)), a.textContent.trim()])"""
+
+
+def chromium_path() -> str:
+    """The Chromium executable, or a French error saying how to install it."""
+    candidates = [os.environ.get("DIAGNOSTIC_CHROMIUM", "")] + [shutil.which(n) or "" for n in CHROMIUM_NAMES]
+    for path in candidates:
+        if path and Path(path).exists():
+            return path
+    raise MissingFileError("navigateur Chromium introuvable : il imprime le rapport en PDF.",
+                           hint="« make demo » l'installe (paquet Debian chromium), ou indiquez son chemin dans "
+                                "la variable DIAGNOSTIC_CHROMIUM.")
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """The text of each page of a PDF."""
+    from pypdf import PdfReader
+
+    return [p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.replace("\u2019", "'").split())
+
+
+def heading_pages(texts: list[str], titles: list[str], start: int = 1) -> list[int | None]:
+    """The 1-based page where each title (in order) first stands on a line of its own, from page ``start + 1``."""
+    out: list[int | None] = []
+    page = start
+    for title in titles:
+        want = _norm(title)
+        found = None
+        for i in range(page, len(texts)):
+            if any(_norm(line) == want for line in texts[i].splitlines()):
+                found = i
+                break
+        out.append(None if found is None else found + 1)
+        if found is not None:
+            page = found
+    return out
+
+
+def write_pdf(html_path: str | Path, pdf_path: str | Path) -> Path:
+    """Print ``html_path`` to ``pdf_path`` with its print stylesheet and a paginated table of contents."""
+    from playwright.sync_api import sync_playwright
+
+    from diagnostic.report import write_atomic_bytes
+
+    html_path, pdf_path = Path(html_path), Path(pdf_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            context = browser.new_context(offline=True)
+            page = context.new_page()
+            page.goto(html_path.resolve().as_uri(), wait_until="load")
+            page.emulate_media(media="print")
+            targets = page.evaluate(_TARGETS)
+            first = page.pdf(**_PDF_OPTIONS)
+            numbers = heading_pages(page_texts(first), [t for _, t in targets])
+            page.evaluate(_SET_PAGES, {target: n for (target, _), n in zip(targets, numbers) if n})
+            pdf = page.pdf(**_PDF_OPTIONS)
+        finally:
+            browser.close()
+    return write_atomic_bytes(pdf_path, pdf)
