@@ -4,8 +4,8 @@ Chromium (through playwright, already used by the tests) prints exactly what
 a reader's browser prints: same fonts, same print stylesheet, the running
 header and page numbers of its ``@page`` rules, and a tagged PDF with an
 outline. The table of contents gets its page numbers in two passes: a first
-print tells on which page each section heading falls (text read back with
-pypdf), the numbers are written into the page, and the final print follows.
+print tells on which page each section heading falls (the PDF outline, read
+back with pypdf), the numbers are written into the page, and the final print follows.
 Nothing is fetched: the page is opened offline, as the reports are.
 """
 
@@ -29,7 +29,7 @@ _SET_PAGES = """pages => {
   }
 }"""
 _TARGETS = """() => Array.from(document.querySelectorAll('nav.toc a')).map(a => [
-  decodeURIComponent(a.getAttribute('href').slice(1)), a.textContent.trim()])"""
+  a.getAttribute('href').slice(1), a.textContent.trim()])"""
 
 
 def chromium_path() -> str:
@@ -50,24 +50,34 @@ def page_texts(pdf: bytes) -> list[str]:
     return [p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf)).pages]
 
 
-def _norm(line: str) -> str:
-    return " ".join(line.replace("\u2019", "'").split())
+def outline_pages(pdf: bytes) -> list[tuple[str, int]]:
+    """The PDF's outline (Chromium makes it from the headings) as (title, 1-based page), in order."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    out: list[tuple[str, int]] = []
+
+    def walk(items) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+            else:
+                out.append((" ".join(str(item.title).split()), reader.get_destination_page_number(item) + 1))
+
+    walk(reader.outline)
+    return out
 
 
-def heading_pages(texts: list[str], titles: list[str], start: int = 1) -> list[int | None]:
-    """The 1-based page where each title (in order) first stands on a line of its own, from page ``start + 1``."""
+def heading_pages(pdf: bytes, titles: list[str]) -> list[int | None]:
+    """The page of each title (in order) by the outline: the first entry of that title after the previous one."""
+    outline = outline_pages(pdf)
     out: list[int | None] = []
-    page = start
+    pos = 0
     for title in titles:
-        want = _norm(title)
-        found = None
-        for i in range(page, len(texts)):
-            if any(_norm(line) == want for line in texts[i].splitlines()):
-                found = i
-                break
-        out.append(None if found is None else found + 1)
-        if found is not None:
-            page = found
+        want = " ".join(title.split())
+        found = next((i for i in range(pos, len(outline)) if outline[i][0] == want), None)
+        out.append(None if found is None else outline[found][1])
+        pos = found + 1 if found is not None else pos
     return out
 
 
@@ -88,7 +98,7 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path) -> Path:
             page.emulate_media(media="print")
             targets = page.evaluate(_TARGETS)
             first = page.pdf(**_PDF_OPTIONS)
-            numbers = heading_pages(page_texts(first), [t for _, t in targets])
+            numbers = heading_pages(first, [t for _, t in targets])
             page.evaluate(_SET_PAGES, {target: n for (target, _), n in zip(targets, numbers) if n})
             pdf = page.pdf(**_PDF_OPTIONS)
         finally:
