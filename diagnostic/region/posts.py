@@ -14,13 +14,13 @@ import pandas as pd
 from diagnostic.region.rules import PROGRAMMES, employer_type
 
 FIELDS = ["programme", "year", "post_id", "employer", "employer_siret", "code_cv", "lib_cv", "codgeo",
-          "insee_dep", "insee_reg"]
+          "siren_epci", "insee_dep", "insee_reg"]
 
 
 def stack(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
     """Posts of every programme in one table (:data:`FIELDS`), each post once per programme and year.
 
-    ``tables`` maps a programme key (``adultes_relais``, ``fonjep``) to the loader's table; a table
+    ``tables`` maps a programme key (``adulte-relais``, ``fonjep``) to the loader's table; a table
     that already has a ``programme`` column keeps it.
     """
     frames = []
@@ -39,7 +39,7 @@ def stack(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
     posts = pd.concat(frames, ignore_index=True)
     posts["year"] = pd.to_numeric(posts["year"], errors="coerce")
     posts = posts.dropna(subset=["year"]).astype({"year": "int64"})
-    for column in ("post_id", "code_cv", "codgeo", "insee_dep", "insee_reg", "employer_siret"):
+    for column in ("post_id", "code_cv", "codgeo", "siren_epci", "insee_dep", "insee_reg", "employer_siret"):
         posts[column] = posts[column].astype("string").str.strip().replace({"": pd.NA, "nan": pd.NA, "<NA>": pd.NA})
     identified = posts["post_id"].notna()
     posts = pd.concat([posts[identified].drop_duplicates(["programme", "year", "post_id"]), posts[~identified]])
@@ -49,13 +49,15 @@ def stack(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
 def with_holders(posts: pd.DataFrame, membership: pd.DataFrame, rules: dict) -> pd.DataFrame:
     """Add the contract's holder commune (``holder_commune``), its EPCI (``siren_epci``) and the employer type.
 
-    ``membership`` maps ``insee_com`` to ``siren_epci``; a commune-level contract goes to the
-    commune's EPCI, an EPCI-level contract to its own SIREN.
+    The contract's EPCI as the loader found it is kept (a 2015 contract may name a former SIREN);
+    otherwise ``membership`` (``insee_com`` → ``siren_epci``) gives a commune-level contract the
+    commune's EPCI, and an EPCI-level contract keeps its own SIREN.
     """
     codgeo = posts["codgeo"].astype("string")
     commune = codgeo.where(codgeo.str.len() == 5)
-    epci = codgeo.where(codgeo.str.len() == 9)
-    of_commune = membership.drop_duplicates("insee_com").set_index("insee_com")["siren_epci"] if len(membership) else pd.Series(dtype="string")
+    of_commune = (membership.drop_duplicates("insee_com").set_index("insee_com")["siren_epci"] if len(membership)
+                  else pd.Series(dtype="string"))
+    epci = posts["siren_epci"].astype("string").fillna(codgeo.where(codgeo.str.len() == 9))
     epci = epci.fillna(commune.map(of_commune).astype("string"))
     kinds = [employer_type(n, s, rules) for n, s in zip(posts["employer"], posts["employer_siret"])]
     return posts.assign(holder_commune=commune, siren_epci=epci, employer_type=kinds)
@@ -69,24 +71,17 @@ def counts(posts: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
     return posts.groupby(keys, dropna=False).size().rename("posts").reset_index()
 
 
-def region_and_france(posts: pd.DataFrame, departments: Iterable[str]) -> pd.DataFrame:
-    """Per programme and year: posts in the region's departments, in France (every record), the region's share.
+def region_and_france(lines: pd.DataFrame) -> pd.DataFrame:
+    """Per programme and year: the records the catalogue kept and those of the whole file (France), the share.
 
-    France is ``None`` when the files hold the region only (nothing to compare with).
+    ``lines`` has ``programme``, ``year``, ``region`` (records kept) and ``france`` (records read); a file
+    holding only the catalogue's territory has nothing to compare with: ``france`` is then ``None``.
     """
-    departments = set(departments)
-    national = bool(len(posts)) and not posts["insee_dep"].isin(departments).all()
-    region = counts(posts[posts["insee_dep"].isin(departments)]).rename(columns={"posts": "region"})
-    france = counts(posts).rename(columns={"posts": "france"})
-    out = france.merge(region, on=["programme", "year"], how="left").fillna({"region": 0})
-    out["region"] = out["region"].astype(int)
-    if not national:
-        out["france"] = None
-        out["share"] = None
-    else:
-        out["share"] = 100 * out["region"] / out["france"]
+    out = lines.copy()
+    out["france"] = out["france"].where(out["france"] > out["region"])
+    out["share"] = 100 * out["region"] / out["france"]
     out["programme_label"] = out["programme"].map(PROGRAMMES)
-    return out[["programme", "programme_label", "year", "region", "france", "share"]]
+    return out[["programme", "programme_label", "year", "region", "france", "share"]].astype(object).where(out.notna(), None)
 
 
 def wide(long: pd.DataFrame, keys: list[str], years: list[int]) -> pd.DataFrame:

@@ -85,16 +85,31 @@ def check_department(data: TerritoryData, department: str | None) -> str | None:
 
 
 def post_tables(data: TerritoryData) -> dict[str, pd.DataFrame | None]:
-    """The posts of each programme the catalogue declares, as the loaders give them."""
-    return {"adultes_relais": data.adultes_relais, "fonjep": getattr(data, "fonjep", None)}
+    """The posts the catalogue declares, as the loader gives them (its ``programme`` column says which)."""
+    return {"adulte-relais": data.adultes_relais}
+
+
+def file_lines(data: TerritoryData) -> pd.DataFrame:
+    """Per posts file of the catalogue (one programme and year each): records read (France) and kept (territory)."""
+    by_path = {r.path: r for r in data.reports if r.role == "adultes_relais"}
+    rows = []
+    for src in data.catalog.all("adultes_relais"):
+        for item in (*src.earlier, src):
+            report = by_path.get(item.path)
+            if report is None or not str(item.vintage or "").isdigit():
+                continue
+            rows.append({"programme": str(src.options.get("programme", "adulte-relais")), "year": int(item.vintage),
+                         "region": report.rows_kept, "france": report.rows_read})
+    return pd.DataFrame(rows, columns=["programme", "year", "region", "france"])
 
 
 def epci_membership(data: TerritoryData) -> pd.DataFrame:
     """Commune → EPCI (``insee_com``, ``siren_epci``, ``lib_epci``): INSEE's composition when the catalogue has
     it, else the ``siren_epci`` of the QPV outlines; EPCI names from the contrats de ville when nothing else."""
     epci = getattr(data, "epci", None)
-    if epci is not None and {"insee_com", "siren_epci"} <= set(epci.columns):
-        table = pd.DataFrame(epci[[c for c in ("insee_com", "siren_epci", "lib_epci") if c in epci]])
+    if epci is not None:
+        names = epci.epci.set_index("siren_epci")["lib_epci"]
+        table = epci.membership[["insee_com", "siren_epci"]].assign(lib_epci=lambda d: d["siren_epci"].map(names))
     elif "siren_epci" in data.qpv and len(data.qpv):
         table = data.qpv_communes.merge(pd.DataFrame(data.qpv[["code_qp", "siren_epci"]]), on="code_qp")
         table = table[["insee_com", "siren_epci"]].drop_duplicates("insee_com")
@@ -116,10 +131,11 @@ def _contract_names(data: TerritoryData) -> pd.Series:
 
 def epci_shapes(data: TerritoryData) -> gpd.GeoDataFrame | None:
     """EPCI outlines (``siren_epci``, ``lib_epci``, geometry in Lambert-93), when the catalogue has them."""
-    shapes = getattr(data, "epci_shapes", None)
-    if shapes is None or len(shapes) == 0:
+    epci = getattr(data, "epci", None)
+    if epci is None or epci.epci.geometry.isna().all():
         return None
-    return shapes.dissolve(by="siren_epci", as_index=False, aggfunc="first")
+    shapes = epci.epci[epci.epci.geometry.notna()]
+    return shapes[["siren_epci", "lib_epci", "geometry"]].reset_index(drop=True)
 
 
 def commune_results(data: TerritoryData, codes: list[str], output: Path, indicators: Any) -> dict[str, dict]:
@@ -171,14 +187,11 @@ def build_synthesis(
     departments = departments_of(data)
     scope = [department] if department else departments
     membership = epci_membership(data)
-    names = membership.dropna(subset=["siren_epci"]).drop_duplicates("siren_epci").set_index("siren_epci")["lib_epci"]
-    posts = pt.with_holders(pt.stack(post_tables(data)), membership, rules)
-    posts = posts[posts["programme"].isin(rules["programmes"])]
-    in_region = posts[posts["insee_dep"].isin(departments) | posts["insee_dep"].isna() & posts["code_cv"].isin(
-        _catalogue_contracts(data))]
+    names = epci_names(membership)
+    in_region = region_posts(data, rules, membership)
     year = _reference_year(in_region, rules)
     current = in_region[in_region["year"] == year] if year is not None else in_region.iloc[0:0]
-    missing = _missing(data, posts, membership, rules)
+    missing = _missing(data, in_region, membership, rules)
 
     indicators = compute(data)
     share = indicators.qpv_share.set_index("insee_com")
@@ -214,17 +227,32 @@ def build_synthesis(
         table["reason"] = [reason(row, rules) for _, row in table.iterrows()] if len(table) else []
         tables[key] = table
     scoped = in_region[in_region["insee_dep"].isin(scope)]
-    trends = _trends(posts, scoped, departments, names)
+    trends = post_trends(data, scoped, names)
     return Synthesis(
         data=data, rules=rules, department=department, departments=scope, reference_year=year,
         communes=tables["communes"], epci=tables["epci"],
         prospects={k: rank(t, rules) for k, t in tables.items()},
         equipped={k: well_equipped(t) for k, t in tables.items()},
         posts=scoped, trends=trends,
-        opportunities=_opportunities(data, scoped[scoped["year"] == year] if year is not None else scoped.iloc[0:0],
-                                     tables["communes"], membership),
+        opportunities=_opportunities(data, scoped[scoped["year"] <= year] if year is not None else scoped,
+                                     year, tables["communes"], membership),
         epci_shapes=epci_shapes(data), missing=missing,
     )
+
+
+def epci_names(membership: pd.DataFrame) -> pd.Series:
+    """SIREN → name of the EPCI of ``membership``."""
+    known = membership.dropna(subset=["siren_epci"]).drop_duplicates("siren_epci")
+    return known.set_index("siren_epci")["lib_epci"]
+
+
+def region_posts(data: TerritoryData, rules: dict[str, Any], membership: pd.DataFrame) -> pd.DataFrame:
+    """The posts of the rules' programmes in the catalogue's departments, each once per programme and year,
+    with their contract's holder commune, EPCI and the employer type (:func:`diagnostic.region.posts.with_holders`)."""
+    posts = pt.with_holders(pt.stack(post_tables(data)), membership, rules)
+    posts = posts[posts["programme"].isin(rules["programmes"])]
+    return posts[posts["insee_dep"].isin(departments_of(data))
+                 | posts["insee_dep"].isna() & posts["code_cv"].isin(_catalogue_contracts(data))].reset_index(drop=True)
 
 
 def _catalogue_contracts(data: TerritoryData) -> set[str]:
@@ -256,10 +284,10 @@ def _missing(data: TerritoryData, posts: pd.DataFrame, membership: pd.DataFrame,
         absent = [PROGRAMMES[p] for p in rules["programmes"] if p not in set(posts["programme"])]
         if absent:
             out.append(f"Postes {text.join(absent)} absents du catalogue : ils ne sont pas comptés dans les postes en place.")
-    if membership.empty:
+    if getattr(data, "epci", None) is None and membership.empty:
         out.append("La composition des intercommunalités (EPCI) manque : la synthèse est faite par commune, "
                    "et les postes des contrats intercommunaux ne peuvent être rattachés aux communes.")
-    if getattr(data, "epci_shapes", None) is None:
+    if epci_shapes(data) is None:
         out.append("Les contours des EPCI manquent : la carte colore les communes avec QPV au lieu des intercommunalités.")
     if data.partners is None or not (data.partners.actors["origin"] == "registre").any():
         out.append("Pas de registre des partenaires (rôle « partners ») : les contrats de ville sans opérateur de "
@@ -267,8 +295,11 @@ def _missing(data: TerritoryData, posts: pd.DataFrame, membership: pd.DataFrame,
     return out
 
 
-def _trends(posts: pd.DataFrame, scoped: pd.DataFrame, departments: list[str], names: pd.Series) -> dict[str, pd.DataFrame]:
-    """Posts per year by department, EPCI, contrat de ville and employer type; the region against France."""
+def post_trends(data: TerritoryData, scoped: pd.DataFrame, names: pd.Series) -> dict[str, pd.DataFrame]:
+    """Posts per year by department, EPCI, contrat de ville and employer type; the catalogue against France.
+
+    ``scoped`` is :func:`region_posts`, restricted to the departments shown; ``names`` is :func:`epci_names`.
+    """
     by_epci = pt.counts(scoped, ["siren_epci"])
     by_epci["lib_epci"] = by_epci["siren_epci"].map(names)
     contracts = pt.counts(scoped, ["code_cv"])
@@ -281,31 +312,34 @@ def _trends(posts: pd.DataFrame, scoped: pd.DataFrame, departments: list[str], n
         "epci": by_epci,
         "contrats": contracts,
         "types_employeurs": employers,
-        "region_france": pt.region_and_france(posts, departments),
+        "region_france": pt.region_and_france(file_lines(data)),
     }
 
 
-def _employer_key(posts: pd.DataFrame) -> pd.Series:
-    siren = posts["employer_siret"].astype("string").str.replace(r"\D", "", regex=True).str[:9]
-    return siren.where(siren.str.len() == 9, "nom:" + posts["employer"].astype(str).map(text.fold))
-
-
-def _opportunities(data: TerritoryData, current: pd.DataFrame, communes: pd.DataFrame,
+def _opportunities(data: TerritoryData, posts: pd.DataFrame, year: int | None, communes: pd.DataFrame,
                    membership: pd.DataFrame) -> dict[str, Any]:
-    """Employers on several territories, contracts with needs and no mediation operator, services recommended."""
+    """Employers on several territories, contracts with needs and no mediation operator, services recommended.
+
+    An employer of posts is known by its SIREN (names alone are too ambiguous: « CCAS ») and counts as
+    present on a territory (holder commune, else EPCI of the contract) where it had posts from the first
+    year of the files to the reference year.
+    """
     out: dict[str, Any] = {}
     territory_names = data.communes.set_index("insee_com")["lib_com"]
-    epci_names = membership.dropna(subset=["siren_epci"]).drop_duplicates("siren_epci").set_index("siren_epci")["lib_epci"]
-    posts = current.assign(key=_employer_key(current),
-                           territory=current["holder_commune"].fillna(current["siren_epci"]).fillna(current["code_cv"]))
+    names = epci_names(membership)
+    siren = posts["employer_siret"].astype("string").str.replace(r"\D", "", regex=True).str[:9]
+    posts = posts.assign(key=siren.where(siren.str.len() == 9),
+                         territory=posts["holder_commune"].fillna(posts["siren_epci"]).fillna(posts["code_cv"]))
     multi = []
-    for _, rows in posts.groupby("key"):
+    for _, rows in posts.dropna(subset=["key"]).groupby("key"):
         places = sorted(set(rows["territory"].dropna()))
         if len(places) < 2:
             continue
-        labels = [str(territory_names.get(p) or epci_names.get(p) or p) for p in places]
-        multi.append({"employeur": str(rows["employer"].iloc[0]), "type": employer_label(rows["employer_type"].iloc[0]),
-                      "postes": len(rows), "territoires": labels, "contrats": sorted(set(rows["code_cv"].dropna()))})
+        labels = [str(territory_names.get(p) or names.get(p) or p) for p in places]
+        latest = rows.sort_values("year").iloc[-1]
+        multi.append({"employeur": str(latest["employer"]), "type": employer_label(latest["employer_type"]),
+                      "postes": int((rows["year"] == year).sum()), "territoires": labels,
+                      "contrats": sorted(set(rows["code_cv"].dropna()))})
     registry = _registry_actors(data)
     for _, actor in registry.iterrows():
         if len(actor["communes"]) >= 2:
