@@ -286,7 +286,8 @@ def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> dict:
 def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> folium.Map:
     """The folium map of the commune, coloured by ``indicator`` (the report's and the explorer's)."""
     qpv = d.qpv[d.qpv.geometry.notna()]
-    return maps.commune_map(d.commune_shape, qpv, d.services, tiles=tiles, **_map_layers(d, indicator))
+    m = maps.commune_map(d.commune_shape, qpv, d.services, tiles=tiles, **_map_layers(d, indicator))
+    return maps.add_walks(m, _heard_here(d).walks) if d.data.consultation is not None else m
 
 
 def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = "poverty_rate") -> Path:
@@ -348,6 +349,100 @@ def expressed_needs(d: CommuneDiagnostic) -> HTML | None:
                           "Source": t["source_type"], "Observations": t["n"], "Poids": t["w"]})
     return html_table(table, caption="Besoins exprimés (consultations, marches exploratoires)",
                       numbers={"Observations": 0, "Poids": lambda v: text.number(v, 0 if float(v).is_integer() else 1)})
+
+
+def _heard_here(d: CommuneDiagnostic):
+    """The consultation of the catalogue restricted to the commune and its QPVs."""
+    return d.data.consultation.for_places(d.code, set(d.territories["code"]), d.commune_shape.union_all())
+
+
+def _day(value) -> str:
+    return pd.Timestamp(value).strftime("%d/%m/%Y") if pd.notna(value) else "date inconnue"
+
+
+def consultation(d: CommuneDiagnostic) -> HTML | None:
+    """Who was heard: residents and partners consulted, methods and dates, the share of each need that comes
+    from what was said, the stops of the marches exploratoires per QPV, meetings, and the selected quotations."""
+    from diagnostic import consultation as cs
+    from diagnostic import text
+    from diagnostic.sources.observations import problem_types
+    from diagnostic.sources.places import INSIDE
+
+    if d.data.consultation is None:
+        return missing(d, "observations")
+    c = _heard_here(d)
+    codes = set(d.territories["code"]) | {d.code}
+    obs = d.data.observations
+    obs = obs[obs["code_qp"].isin(codes) | obs["insee_com"].isin(codes)] if obs is not None else None
+    who = cs.heard(c, obs)
+    methods = who["methods"]
+    if methods.empty:
+        return paragraph(f"Aucune consultation d'habitants ou de partenaires n'est enregistrée pour {d.name}.")
+    # Answers outside the territory or without a place belong to no commune: shown from the whole survey.
+    whole = cs.heard(d.data.consultation)["methods"]
+    if len(whole):
+        aside = whole.set_index("method")[["outside", "unplaced"]]
+        methods = methods.assign(outside=methods["method"].map(aside["outside"]).fillna(0).astype(int),
+                                 unplaced=methods["method"].map(aside["unplaced"]).fillna(0).astype(int))
+    names = {**d.territories.set_index("code")["name"].to_dict(), d.code: d.name}
+    first, last = methods["first"].min(), methods["last"].max()
+    parts = ["<h3>Qui a été entendu</h3>", key_figures([
+        (text.number(who["residents"]), text.plural(who["residents"], "habitant consulté", "habitants consultés")),
+        (text.number(who["partners"]), text.plural(who["partners"], "partenaire consulté", "partenaires consultés")),
+        (text.number(len(methods)), text.plural(len(methods), "méthode", "méthodes")),
+        (f"{_day(first)} – {_day(last)}", "période de la consultation"),
+    ]).data, ('<p class="note">Une même personne a pu répondre au questionnaire et participer à une marche '
+                 "ou à une réunion : les nombres s'additionnent par méthode.</p>")]
+    table = pd.DataFrame({
+        "Méthode": methods["method"],
+        "Nombre": [text.count(n, u, None) for n, u in zip(methods["count"], methods["unit"])],
+        "Période": [_day(a) if _day(a) == _day(b) else f"du {_day(a)} au {_day(b)}"
+                    for a, b in zip(methods["first"], methods["last"])],
+        "Habitants": methods["residents"], "Partenaires": methods["partners"],
+        "Hors du territoire": methods["outside"], "Sans lieu": methods["unplaced"],
+    })
+    caption = ("Méthodes de consultation (réponses hors du territoire ou sans lieu : pour l'ensemble du "
+               "questionnaire, comptées à part)")
+    parts.append(html_table(table, caption=caption,
+                            numbers={"Habitants": 0, "Partenaires": 0, "Hors du territoire": 0, "Sans lieu": 0}).data)
+    shares = cs.expressed_shares(d.needs)
+    if len(shares):
+        t = pd.DataFrame({"Territoire": shares["code"].map(names), "Domaine": shares["domain_label"],
+                          "Niveau": shares["level"], "Part venant de ce qui a été dit": shares["share"],
+                          "Observations": shares["obs_count"], "Sources": shares["obs_sources"]})
+        parts.append(html_table(t, caption="Part de chaque besoin qui vient de ce qu'ont dit habitants et partenaires "
+                                "(en %)", numbers={"Part venant de ce qui a été dit": 0, "Observations": 0}).data)
+    stops = cs.stops(c)
+    stops = stops[stops["status"] == INSIDE] if len(stops) else stops
+    if len(stops):
+        labels = problem_types()["libelle"]
+        t = pd.DataFrame({
+            "Quartier": [names.get(q, "hors QPV") if q else "hors QPV" for q in stops["code_qp"]],
+            "Marche": [f"{w} ({_day(day)})" for w, day in zip(stops["walk"], stops["date"])],
+            "Étape": [f"{n}. {name}" for n, name in zip(stops["stop"], stops["name"])],
+            "Commentaire": stops["comment"],
+            "Problèmes relevés": [", ".join(labels.get(p, p) for p in ps) or "aucun mot-clé reconnu"
+                                  for ps in stops["problems"]],
+        }).sort_values(["Quartier", "Marche", "Étape"], kind="stable")
+        parts.append(html_table(t, caption="Étapes des marches exploratoires, par quartier").data)
+    if len(c.meetings):
+        m = c.meetings.sort_values("date")
+        labels = problem_types()["libelle"]
+        t = pd.DataFrame({
+            "Date": m["date"].map(_day), "Rencontre": m["kind"], "Objet": m["title"],
+            "Lieu": [names.get(q or i, q or i) for q, i in zip(m["code_qp"], m["insee_com"])],
+            "Participants": [", ".join(f"{k} : {v}" for k, v in p.items()) for p in m["participants"]],
+            "Thèmes": [", ".join(labels.get(p, p) for _, p, _ in th) for th in m["themes"]],
+        })
+        parts.append(html_table(t, caption="Réunions et entretiens (participants comptés par type, jamais nommés)").data)
+    quotes = cs.quotations(c)
+    if len(quotes):
+        items = "".join(
+            f"<blockquote><p>« {html.escape(q.text)} »</p><footer>{html.escape(q.method)}, "
+            f"{html.escape(names.get(q.code_qp or q.insee_com, q.code_qp or q.insee_com))}, {_day(q.date)}</footer>"
+            "</blockquote>" for q in quotes.itertuples())
+        parts.append(f'<h4>Paroles retenues</h4><div class="citations">{items}</div>')
+    return HTML("".join(parts))
 
 
 def partners_view(d: CommuneDiagnostic) -> HTML:

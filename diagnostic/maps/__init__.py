@@ -3,8 +3,8 @@
 ``commune_map`` draws one commune with its QPVs, their 300 m band, services by
 mediation domain, unmet needs and partners; ``overview_map`` colours every
 diagnosed commune and links to its report; ``static_map`` writes the printable
-PNG twin. Pages from ``save_map``/``map_html`` inline Leaflet and load nothing
-from the network; ``map_fragment`` embeds a map in a report holding
+PNG twin; ``add_walks`` draws the marches exploratoires on a map. Pages from
+``save_map``/``map_html`` inline Leaflet and load nothing from the network; ``map_fragment`` embeds a map in a report holding
 ``map_assets()`` once.
 """
 
@@ -12,9 +12,11 @@ from diagnostic.maps.interactive import commune_map, overview_map
 from diagnostic.maps.offline import make_offline, map_assets, map_fragment, map_html, save_map
 from diagnostic.maps.static import static_map
 from diagnostic.maps.style import DOMAIN_COLOURS, classify
+from diagnostic.maps.walks import add_walks
 
 __all__ = [
     "DOMAIN_COLOURS",
+    "add_walks",
     "classify",
     "commune_map",
     "make_offline",

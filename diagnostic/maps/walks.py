@@ -1,0 +1,52 @@
+"""The marches exploratoires on the commune map: each route as a line, each stop as a point with its comment.
+
+Stop names and comments come from files officers or residents wrote: they are
+HTML-escaped here and reach the page as GeoJSON properties (JSON-encoded by
+folium), bound with plain Leaflet, never pasted into a script.
+"""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+from folium.utilities import JsCode
+
+from diagnostic.maps import style as st
+from diagnostic.maps.geometry import feature_collection
+from diagnostic.sources.marches import Walk
+
+WALK_COLOUR = "#c51b7d"
+_BIND = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true});"
+               " if (f.properties.pop) { l.bindPopup(f.properties.pop, {maxWidth: 280}); } }")
+
+
+def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
+    """Add one layer per marche exploratoire (route and stops) to ``m``; a walk without stops shows its route."""
+    for walk in walks:
+        day = walk.date.strftime("%d/%m/%Y")
+        title = f"Marche exploratoire – {st.esc(walk.name)}, {day}"
+        layer = folium.FeatureGroup(
+            name=f'<span class="diag-point" style="background:{WALK_COLOUR}"></span> '
+            f"Marche exploratoire – {st.esc(walk.name)} ({len(walk.stops)} étape(s))",
+            overlay=True,
+        )
+        if walk.route is not None:
+            route = gpd.GeoDataFrame(geometry=[walk.route], crs="EPSG:2154")
+            folium.GeoJson(
+                feature_collection(route, {"tip": [title], "pop": [""]}, tolerance_m=1.0),
+                style_function=lambda _: {"color": WALK_COLOUR, "weight": 4, "opacity": 0.85, "dashArray": "8 6",
+                                          "className": "diag-marche"},
+                on_each_feature=_BIND,
+            ).add_to(layer)
+        if len(walk.stops):
+            tips = [f"Étape {s.stop} : {st.esc(s.name)}" for s in walk.stops.itertuples()]
+            pops = [f"<b>{tip}</b><br>{title}" + (f"<br>{st.esc(s.comment)}" if s.comment else "")
+                    for tip, s in zip(tips, walk.stops.itertuples())]
+            folium.GeoJson(
+                feature_collection(walk.stops[["geometry"]], {"tip": tips, "pop": pops}, tolerance_m=0.0),
+                marker=folium.CircleMarker(radius=7, color="#ffffff", weight=2, fill=True, fill_color=WALK_COLOUR,
+                                           fill_opacity=1, class_name="diag-etape"),
+                on_each_feature=_BIND,
+            ).add_to(layer)
+        layer.add_to(m)
+    return m
