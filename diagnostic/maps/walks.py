@@ -24,7 +24,7 @@ def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
     """Add one layer per marche exploratoire (route and stops) to ``m``; a walk without stops shows its route."""
     for walk in walks:
         day = walk.date.strftime("%d/%m/%Y")
-        title = f"Marche exploratoire – {st.esc(walk.name)}, {day}"
+        title = f"{st.esc(walk.name)}, {day}"
         layer = folium.FeatureGroup(
             name=f'<span class="diag-point" style="background:{WALK_COLOUR}"></span> '
             f"Marche exploratoire – {st.esc(walk.name)} ({len(walk.stops)} étape(s))",
