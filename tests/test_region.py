@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +13,7 @@ import yaml
 
 from diagnostic import cli
 from diagnostic.region import posts as pt
-from diagnostic.region.page import HTML_NAME, JSON_NAME, PNG_NAME, write_synthesis
+from diagnostic.region.page import HTML_NAME, JSON_NAME, PDF_NAME, PNG_NAME, write_synthesis
 from diagnostic.region.rules import employer_type, load_rules
 from diagnostic.region.synthesis import build_synthesis, results
 from diagnostic.region.territories import assess, attribute_posts, rank, reason, strongest
@@ -125,8 +127,14 @@ def test_rules_file_errors_are_french(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_region(tmp_path_factory):
+    """The demo's synthesis with its PDF, by the command line in its own process (Chromium prints the PDF
+    through playwright's sync API, which cannot run beside the tests' open browser)."""
+    pytest.importorskip("playwright.sync_api")
     out = tmp_path_factory.mktemp("region")
-    assert cli.main(["region", "--catalog", str(DEMO_CATALOG), "--output", str(out)]) == 0
+    done = subprocess.run([sys.executable, "-m", "diagnostic", "region", "--catalog", str(DEMO_CATALOG),
+                           "--output", str(out), "--pdf"], check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "Synthèse régionale : 1 EPCI, 2 commune(s) avec QPV" in done.stdout
     return out
 
 
@@ -148,6 +156,15 @@ def test_demo_synthesis_files_and_json(demo_region):
     assert any("FONJEP" in m for m in data["sources_manquantes"])
     page = (demo_region / HTML_NAME).read_text(encoding="utf-8")
     assert "Données fictives" in page and "Communes à prospecter" in page
+
+
+def test_pdf_of_the_synthesis(demo_region):
+    from diagnostic.pdf import page_texts
+
+    pdf = (demo_region / PDF_NAME).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    text = " ".join(" ".join(page_texts(pdf)).split())
+    assert "Communes à prospecter" in text and "Villeneuve-sur-Lys" in text
 
 
 def test_links_to_commune_reports_of_a_batch(tmp_path):
@@ -228,6 +245,20 @@ def test_page_opens_offline_without_error(demo_region, offline_page):
     assert page.locator(".leaflet-container").count() == 1
     assert page.locator("path.leaflet-interactive").count() >= 2  # one circle per commune with QPVs
 
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1366, 390])
+def test_axe_finds_no_violation(demo_region, offline_page, width):
+    """The accessibility checks of the commune report (axe-core, WCAG 2.1 A/AA and best practices)."""
+    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+    page, _ = offline_page(demo_region / HTML_NAME)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_timeout(400)
+    result = axe_module.Axe().run(page, options={"runOnly": {"type": "tag", "values": [
+        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
+    violations = [(v["id"], [n["target"] for n in v["nodes"][:3]]) for v in result.response["violations"]]
+    assert violations == []
 
 
 @pytest.mark.browser

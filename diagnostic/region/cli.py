@@ -11,7 +11,7 @@ def cmd_region(args: argparse.Namespace) -> int:
 
     synth = build_synthesis(args.catalog, args.output, department=args.department, data_dir=args.data_dir,
                             rules_path=args.rules)
-    files = write_synthesis(synth, args.output)
+    files = write_synthesis(synth, args.output, pdf=args.pdf)
     reused = int((synth.communes["results_origin"] == "lot").sum()) if len(synth.communes) else 0
     print(f"Synthèse régionale : {len(synth.epci)} EPCI, {len(synth.communes)} commune(s) avec QPV "
           f"(résultats repris du lot : {reused}).")
@@ -33,4 +33,6 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                         help="dossier de sortie (celui d'un lot pour reprendre ses résultats et lier ses rapports)")
     parser.add_argument("--department", default=None, help="seulement ce département du catalogue (ex. 59)")
     parser.add_argument("--rules", default=None, help="règles de la synthèse (templates/region.yaml par défaut)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="écrire aussi synthese_regionale.pdf (impression par Chromium, comme le rapport)")
     parser.set_defaults(func=cmd_region)

@@ -98,7 +98,7 @@ def region_map(epci: pd.DataFrame, communes: pd.DataFrame, epci_shapes: gpd.GeoD
 
 def legend(target: float) -> str:
     """The map's French legend (HTML)."""
-    rows = [f"<h4>Postes pour 10 000 habitants des QPV, cible {text.number(target, 1)}</h4>"]
+    rows = [f'<p class="diag-legende-titre">Postes pour 10 000 habitants des QPV, cible {text.number(target, 1)}</p>']
     rows += [f"<div>{_swatch(colour)}{label}</div>" for _, colour, label in CLASSES]
     rows.append(f"<div>{_swatch(UNKNOWN[0])}{UNKNOWN[1]}</div>")
     rows.append('<div><span class="diag-point" style="background:#999"></span>Commune avec QPV '

@@ -28,6 +28,7 @@ REGION_TEMPLATES = PROJECT_ROOT / "templates" / "region"
 HTML_NAME = "synthese_regionale.html"
 JSON_NAME = "synthese_regionale.json"
 PNG_NAME = "synthese_regionale_carte.png"
+PDF_NAME = "synthese_regionale.pdf"
 
 
 def environment() -> jinja2.Environment:
@@ -129,8 +130,9 @@ def render(synth: Synthesis, png: bytes | None = None) -> str:
     return check_offline(environment().get_template("synthese.html.j2").render(**context(synth, png)))
 
 
-def write_synthesis(synth: Synthesis, output: str | Path) -> list[Path]:
-    """Write the page, its JSON and its PNG map into ``output``; return the paths."""
+def write_synthesis(synth: Synthesis, output: str | Path, *, pdf: bool = False) -> list[Path]:
+    """Write the page, its JSON and its PNG map into ``output`` (with ``pdf``, the page printed by
+    :func:`diagnostic.pdf.write_pdf`, as the commune report); return the paths."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     written = []
@@ -144,4 +146,8 @@ def write_synthesis(synth: Synthesis, output: str | Path) -> list[Path]:
     written.append(write_atomic(output / JSON_NAME, json.dumps(results(synth), ensure_ascii=False, indent=2) + "\n"))
     page = write_atomic(output / HTML_NAME, render(synth, png))
     written.append(page)
+    if pdf:
+        from diagnostic.pdf import write_pdf
+
+        written.append(write_pdf(page, output / PDF_NAME))
     return written

@@ -192,6 +192,9 @@ def build_synthesis(
     year = _reference_year(in_region, rules)
     current = in_region[in_region["year"] == year] if year is not None else in_region.iloc[0:0]
     missing = _missing(data, in_region, membership, rules)
+    if year is not None and rules["reference_year"] != "latest" and int(rules["reference_year"]) != year:
+        missing.append(f"L'année de référence {rules['reference_year']} des règles manque dans les fichiers de postes : "
+                       f"les postes en place sont ceux de {year}, la dernière année disponible.")
 
     indicators = compute(data)
     share = indicators.qpv_share.set_index("insee_com")
