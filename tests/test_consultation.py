@@ -447,3 +447,16 @@ def test_quotations_and_stops_are_escaped_and_never_named(tmp_path):
     assert "<script>alert(1)" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "réunion, Centre Ancien, 10/04/2025" in html  # a quotation says how, where and when, never who
+
+
+@pytest.mark.browser
+def test_demo_map_draws_the_walk_in_a_browser(demo, offline_page, tmp_path):
+    from diagnostic import maps, sections
+    from diagnostic.commune import build
+
+    m = sections.interactive_map(build(demo, "99101"))
+    page, log = offline_page(maps.save_map(m, tmp_path / "carte.html"))
+    assert not log.page_errors and not log.console_errors and not log.external_requests
+    assert page.locator("path.diag-marche").count() == 1 and page.locator("path.diag-etape").count() == 10
+    assert "Marche exploratoire La Garenne – Les Tilleuls (10\u00a0étapes)" in page.locator(
+        ".leaflet-control-layers").inner_text()

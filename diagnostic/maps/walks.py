@@ -11,9 +11,11 @@ import folium
 import geopandas as gpd
 from folium.utilities import JsCode
 
+from diagnostic import text
 from diagnostic.maps import style as st
 from diagnostic.maps.geometry import feature_collection
 from diagnostic.sources.marches import Walk
+from diagnostic.text import fold
 
 WALK_COLOUR = "#c51b7d"
 _BIND = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true});"
@@ -21,13 +23,21 @@ _BIND = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true})
 
 
 def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
-    """Add one layer per marche exploratoire (route and stops) to ``m``; a walk without stops shows its route."""
+    """Add one layer per marche exploratoire (route and stops) to ``m``; a walk without stops shows its route.
+
+    The layer control, when ``m`` has one, is moved after the new layers: its script names every layer,
+    so it must come after them in the page.
+    """
+    controls = {k: v for k, v in m._children.items() if isinstance(v, folium.LayerControl)}
+    for key in controls:
+        del m._children[key]
     for walk in walks:
         day = walk.date.strftime("%d/%m/%Y")
         title = f"{st.esc(walk.name)}, {day}"
+        label = st.esc(walk.name) if fold(walk.name).startswith("marche") else f"Marche exploratoire – {title}"
         layer = folium.FeatureGroup(
             name=f'<span class="diag-point" style="background:{WALK_COLOUR}"></span> '
-            f"Marche exploratoire – {st.esc(walk.name)} ({len(walk.stops)} étape(s))",
+            f"{label} ({text.count(len(walk.stops), 'étape')})",
             overlay=True,
         )
         if walk.route is not None:
@@ -49,4 +59,6 @@ def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
                 on_each_feature=_BIND,
             ).add_to(layer)
         layer.add_to(m)
+    for key, control in controls.items():
+        m.add_child(control, name=key)
     return m
