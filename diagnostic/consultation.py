@@ -129,6 +129,17 @@ def heard(c: Consultation, observations: pd.DataFrame | None = None) -> dict:
     }
 
 
+def survey_answers(observations: pd.DataFrame | None) -> pd.DataFrame:
+    """Questionnaire answers per QPV (or commune), domain and problem type, with the number of respondents."""
+    cols = ["public", "code_qp", "insee_com", "domain", "problem", "respondents"]
+    if observations is None or "respondent" not in observations:
+        return pd.DataFrame(columns=cols)
+    answers = observations[observations["source_type"] == "questionnaire"].dropna(subset=["respondent"])
+    grouped = answers.groupby(["public", "code_qp", "insee_com", "domain", "problem"])["respondent"].nunique()
+    return grouped.rename("respondents").reset_index().sort_values(
+        ["public", "code_qp", "respondents"], ascending=[True, True, False], kind="stable")[cols]
+
+
 def expressed_shares(needs: pd.DataFrame) -> pd.DataFrame:
     """Per need raised by someone: the share of the need that comes from what was said (0 to 100)."""
     said = needs[(needs["obs_count"] > 0) & needs["need"].notna() & (needs["need"] > 0)]

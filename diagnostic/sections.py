@@ -365,6 +365,7 @@ def consultation(d: CommuneDiagnostic) -> HTML | None:
     from what was said, the stops of the marches exploratoires per QPV, meetings, and the selected quotations."""
     from diagnostic import consultation as cs
     from diagnostic import text
+    from diagnostic.reference import DOMAINS
     from diagnostic.sources.observations import problem_types
     from diagnostic.sources.places import INSIDE
 
@@ -405,6 +406,16 @@ def consultation(d: CommuneDiagnostic) -> HTML | None:
                "questionnaire, comptées à part)")
     parts.append(html_table(table, caption=caption,
                             numbers={"Habitants": 0, "Partenaires": 0, "Hors du territoire": 0, "Sans lieu": 0}).data)
+    answers = cs.survey_answers(obs)
+    if len(answers):
+        labels, domains = problem_types()["libelle"], dict(DOMAINS)
+        t = pd.DataFrame({
+            "Questionnaire": "aux " + answers["public"],
+            "Quartier": [names.get(q or i, q or i) for q, i in zip(answers["code_qp"], answers["insee_com"])],
+            "Domaine": answers["domain"].map(domains), "Problème": answers["problem"].map(labels),
+            "Répondants": answers["respondents"]})
+        parts.append(html_table(t, caption="Réponses aux questionnaires par quartier, domaine et problème",
+                                numbers={"Répondants": 0}).data)
     shares = cs.expressed_shares(d.needs)
     if len(shares):
         t = pd.DataFrame({"Territoire": shares["code"].map(names), "Domaine": shares["domain_label"],

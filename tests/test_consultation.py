@@ -460,3 +460,17 @@ def test_demo_map_draws_the_walk_in_a_browser(demo, offline_page, tmp_path):
     assert page.locator("path.diag-marche").count() == 1 and page.locator("path.diag-etape").count() == 10
     assert "Marche exploratoire La Garenne – Les Tilleuls (10\u00a0étapes)" in page.locator(
         ".leaflet-control-layers").inner_text()
+
+
+def test_survey_answers_aggregated_with_respondents(tmp_path, demo):
+    from diagnostic.consultation import survey_answers
+
+    rows = ["QN09901A;;;bruit bus;;1;2025-03-14T18:02:11\n", "QN09901A;;;bus;;2;2025-03-14T18:05:11\n",
+            "QN09902B;;;bus bus;;3;2025-03-14T18:06:11\n"]
+    obs, _, _ = _survey(tmp_path, demo, rows)
+    table = survey_answers(obs).set_index(["code_qp", "problem"])["respondents"].to_dict()
+    assert table == {("QN09901A", "incivilites_transports"): 2, ("QN09901A", "nuisances"): 1,
+                     ("QN09902B", "incivilites_transports"): 1}  # a choice ticked twice counts one respondent
+    demo_table = survey_answers(demo.observations)
+    from_export = demo.observations[demo.observations["origin"] == "questionnaire_habitants.csv"]
+    assert demo_table["respondents"].sum() == len(from_export) == 218  # one row per respondent and problem
