@@ -13,7 +13,7 @@ from diagnostic.text import fold
 
 RULES_FILE = PROJECT_ROOT / "templates" / "region.yaml"
 #: Programme keys as the posts loader writes them (``programme`` column), and their French labels.
-PROGRAMMES = {"adulte-relais": "adultes-relais", "fonjep": "FONJEP"}
+PROGRAMMES = {"adultes_relais": "adultes-relais", "fonjep": "FONJEP"}
 RANKING_KEYS = {
     "need_level": "niveau de besoin (fort avant moyen)",
     "missing_posts": "postes manquants pour atteindre la cible (le plus grand nombre d'abord)",

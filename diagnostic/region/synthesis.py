@@ -86,7 +86,7 @@ def check_department(data: TerritoryData, department: str | None) -> str | None:
 
 def post_tables(data: TerritoryData) -> dict[str, pd.DataFrame | None]:
     """The posts the catalogue declares, as the loader gives them (its ``programme`` column says which)."""
-    return {"adulte-relais": data.adultes_relais}
+    return {"adultes_relais": data.adultes_relais}
 
 
 def file_lines(data: TerritoryData) -> pd.DataFrame:
@@ -98,7 +98,7 @@ def file_lines(data: TerritoryData) -> pd.DataFrame:
             report = by_path.get(item.path)
             if report is None or not str(item.vintage or "").isdigit():
                 continue
-            rows.append({"programme": str(src.options.get("programme", "adulte-relais")), "year": int(item.vintage),
+            rows.append({"programme": str(src.options.get("programme", "adultes_relais")), "year": int(item.vintage),
                          "region": report.rows_kept, "france": report.rows_read})
     return pd.DataFrame(rows, columns=["programme", "year", "region", "france"])
 
@@ -108,8 +108,7 @@ def epci_membership(data: TerritoryData) -> pd.DataFrame:
     it, else the ``siren_epci`` of the QPV outlines; EPCI names from the contrats de ville when nothing else."""
     epci = getattr(data, "epci", None)
     if epci is not None:
-        names = epci.epci.set_index("siren_epci")["lib_epci"]
-        table = epci.membership[["insee_com", "siren_epci"]].assign(lib_epci=lambda d: d["siren_epci"].map(names))
+        table = pd.DataFrame(epci[["insee_com", "siren_epci", "lib_epci"]])
     elif "siren_epci" in data.qpv and len(data.qpv):
         table = data.qpv_communes.merge(pd.DataFrame(data.qpv[["code_qp", "siren_epci"]]), on="code_qp")
         table = table[["insee_com", "siren_epci"]].drop_duplicates("insee_com")
@@ -131,10 +130,9 @@ def _contract_names(data: TerritoryData) -> pd.Series:
 
 def epci_shapes(data: TerritoryData) -> gpd.GeoDataFrame | None:
     """EPCI outlines (``siren_epci``, ``lib_epci``, geometry in Lambert-93), when the catalogue has them."""
-    epci = getattr(data, "epci", None)
-    if epci is None or epci.epci.geometry.isna().all():
+    shapes = getattr(data, "epci_shapes", None)
+    if shapes is None or shapes.empty:
         return None
-    shapes = epci.epci[epci.epci.geometry.notna()]
     return shapes[["siren_epci", "lib_epci", "geometry"]].reset_index(drop=True)
 
 
