@@ -22,6 +22,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from diagnostic import text
 from diagnostic.reference import DOMAINS
 from diagnostic.sources.partners import MEDIATION, NATURES, Partners, actor_types, normalize
 from diagnostic.sources.qpv import QPV_CODE
@@ -198,15 +199,15 @@ def gaps(partners: Partners, needs: pd.DataFrame | None = None, graph: nx.DiGrap
     unlinked = [a for a in without_mediation_link(graph) if graph.degree(a) > 0]
     if unlinked and not mediators:
         rows.append(_gap(MOBILISE, "", "Opérateur de médiation (à identifier)", "", "", "sans_mediation",
-                         f"{len(unlinked)} acteur(s) interviennent sur des QPV et le registre ne compte "
+                         f"{text.count(len(unlinked), 'acteur', 'acteurs')} {'intervient' if len(unlinked) < 2 else 'interviennent'} sur des QPV et le registre ne compte "
                          "aucun opérateur de médiation."))
     qpv_names = dict(zip(partners.qpv_communes["code_qp"], partners.qpv_communes["lib_qp"]))
     for actor in unlinked if mediators else []:
         qpvs = graph.nodes[actor]["qpv"]
         on_site = [m for m in mediators if set(graph.nodes[m]["qpv"]) & set(qpvs) or not graph.nodes[m]["qpv"]]
         target = _most_central(graph, on_site or mediators)
-        where = ", ".join(f"{qpv_names.get(q, q)} ({q})" for q in qpvs)
-        extra = "" if on_site else " ; aucun opérateur de médiation n'est déclaré sur ce(s) QPV"
+        where = text.join([qpv_names.get(q, q) for q in qpvs])
+        extra = "" if on_site else f" ; aucun opérateur de médiation n'est déclaré sur {'ce QPV' if len(qpvs) < 2 else 'ces QPV'}"
         rows.append(_gap(LINK, actor, names[actor], target, names[target], "sans_lien_mediation",
                          f"présent sur {where} sans aucun lien avec un acteur de la médiation{extra}."))
     for rel in one_way_relations(partners).itertuples(index=False):
@@ -363,6 +364,7 @@ def network_html(partners: Partners, graph: nx.DiGraph | None = None) -> str:
     """
     graph = graph if graph is not None else build_graph(partners)
     cent = centrality(graph).set_index("actor_id")
+    qpv_names = dict(zip(partners.qpv_communes["code_qp"], partners.qpv_communes["lib_qp"]))
     pos = layout(graph)
     index = {n: i for i, n in enumerate(graph.nodes)}
     uid = "rp-" + hashlib.sha256(json.dumps([list(pos.items()), len(partners.relations)]).encode()).hexdigest()[:10]
@@ -378,7 +380,9 @@ def network_html(partners: Partners, graph: nx.DiGraph | None = None) -> str:
     for e in _edges(partners):
         color, dash, _ = EDGE_STYLES[e["nature"]]
         details = ", ".join(v for v in (f"depuis {e['since']}" if e["since"] else "", e["intensity"],
-                                        f"{e['posts']} poste(s) adulte-relais" if pd.notna(e["posts"]) else "") if v)
+                                        f"{text.number(e['posts'], 0 if float(e['posts']).is_integer() else 1)} "
+                                        f"{text.plural(float(e['posts']), 'poste', 'postes')} d'adulte-relais"
+                                        if pd.notna(e["posts"]) else "") if v)
         arrow = "→" if e["directed"] else "↔"
         title = f"{graph.nodes[e['source']]['name']} {arrow} {graph.nodes[e['target']]['name']} : {e['label']}"
         edges.append(
@@ -394,9 +398,9 @@ def network_html(partners: Partners, graph: nx.DiGraph | None = None) -> str:
         x, y = pos[n]
         domains = ", ".join(DOMAINS[k] for k in d["domains"]) or "non précisés"
         tip = (f"{d['name']} — {d['type_label']}\nDomaines : {domains}\n"
-               f"Partenaires : {int(cent.at[n, 'degree'])} ; intermédiarité : {cent.at[n, 'betweenness']:.2f}")
+               f"Partenaires : {int(cent.at[n, 'degree'])} ; intermédiarité : {text.number(cent.at[n, 'betweenness'], 2)}")
         if d["qpv"]:
-            tip += f"\nQPV : {', '.join(d['qpv'])}"
+            tip += f"\nQPV : {', '.join(qpv_names.get(q, q) for q in d['qpv'])}"
         label = f'<text x="{radius[n] + 3}" y="4">{esc(d["name"])}</text>' if n in labelled else ""
         nodes.append(
             f'<g class="rp-noeud" data-i="{index[n]}" data-r="{radius[n]}" transform="translate({x},{y})">'

@@ -82,14 +82,26 @@ def heading_pages(pdf: bytes, titles: list[str]) -> list[int | None]:
 
 
 def write_pdf(html_path: str | Path, pdf_path: str | Path) -> Path:
-    """Print ``html_path`` to ``pdf_path`` with its print stylesheet and a paginated table of contents."""
-    from playwright.sync_api import sync_playwright
+    """Print ``html_path`` to ``pdf_path`` with its print stylesheet and a paginated table of contents.
+
+    Chromium is driven from a thread of its own, so that this works as well from a
+    Jupyter kernel or any caller already running an event loop.
+    """
+    from concurrent.futures import ThreadPoolExecutor
 
     from diagnostic.report import write_atomic_bytes
 
-    html_path, pdf_path = Path(html_path), Path(pdf_path)
+    executable = chromium_path()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pdf = pool.submit(_print, Path(html_path), executable).result()
+    return write_atomic_bytes(Path(pdf_path), pdf)
+
+
+def _print(html_path: Path, executable: str) -> bytes:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), headless=True,
+        browser = p.chromium.launch(executable_path=executable, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         try:
             context = browser.new_context(offline=True)
@@ -103,4 +115,4 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path) -> Path:
             pdf = page.pdf(**_PDF_OPTIONS)
         finally:
             browser.close()
-    return write_atomic_bytes(pdf_path, pdf)
+    return pdf

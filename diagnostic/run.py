@@ -175,15 +175,22 @@ def _subtitle(data: TerritoryData, commune) -> str:
 
 def vintages_in_words(data: TerritoryData) -> str:
     """The data vintages as a sentence: « indicateurs par QPV de 2021, équipements et services de 2024 et 2025… »."""
+    import datetime as dt
+
     from diagnostic import text
 
     years: dict[str, list[str]] = {}
     for v in data.vintages():
         if v["millesime"]:
+            value = str(v["millesime"])
+            try:
+                value = text.date(dt.date.fromisoformat(value))
+            except ValueError:
+                pass
             years.setdefault(v["role"], [])
-            if str(v["millesime"]) not in years[v["role"]]:
-                years[v["role"]].append(str(v["millesime"]))
-    parts = [f"{role} de {text.join(ys)}" for role, ys in years.items()]
+            if value not in years[v["role"]]:
+                years[v["role"]].append(value)
+    parts = [f"{role} de {text.join(sorted(ys))}" for role, ys in years.items()]
     return text.sentence(" ; ".join(parts)) if parts else ""
 
 

@@ -49,7 +49,7 @@ GLOSSARY = {
 }
 #: Territory codes and tool words that recommendation texts may carry; the report shows names only.
 _CODE_IN_TEXT = re.compile(r"\s*\((?:Q[NP]\d{3}\w{3,4}|\d[\dAB]\d{3})\)")
-_TOOL_SENTENCE = re.compile(r"[^.]*(?:templates/|\.ya?ml|\.csv|diagnostic \w+ --)[^.]*\.\s*")
+_TOOL_SENTENCE = re.compile(r"[^.]*(?:templates/|\.ya?ml|\.csv|\bdiagnostic (?:run|batch|evaluate|data)\b)[^.]*\.\s*")
 
 
 def section_link(key: str) -> str:
@@ -60,8 +60,8 @@ def section_link(key: str) -> str:
 
 
 def reader_text(value: str) -> str:
-    """A rule's text as an elected official reads it: names without codes, no file or command."""
-    return _TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip()
+    """A rule's text as an elected official reads it: names without codes, no file or command, agreed plurals."""
+    return text.agree(_TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip())
 
 
 def cover_figures(d: CommuneDiagnostic) -> HTML:
@@ -487,11 +487,13 @@ def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
     out = [html_table(actors, caption="Acteurs du territoire",
                       numbers={"Nombre de partenaires": 0, "Intermédiarité (0 à 1)": lambda v: text.number(v, 2),
                                "Postes adultes-relais": lambda v: "" if text.is_missing(v) or not v else text.number(v, 1 if v % 1 else 0)}),
-           html_table(pt.relations_table(d.partners), caption="Relations entre les acteurs",
+           html_table(pt.relations_table(d.partners).map(lambda v: reader_text(v) if isinstance(v, str) else v),
+                      caption="Relations entre les acteurs",
                       numbers={"Depuis": whole, "Postes adultes-relais": whole,
                                "Montant (€)": lambda v: "" if text.is_missing(v) else text.number(v, 0, "€")})]
     if d.gaps is not None and len(d.gaps):
-        out.append(html_table(pt.gaps_table(d.gaps), caption="Liens à créer et acteurs à mobiliser"))
+        gaps = pt.gaps_table(d.gaps).map(lambda v: reader_text(v) if isinstance(v, str) else v)
+        out.append(html_table(gaps, caption="Liens à créer et acteurs à mobiliser"))
     return out
 
 
@@ -512,7 +514,7 @@ def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
         elif e.get("type") == "partenariat":
             who = e.get("acteur", "")
             other = f" et {e['partenaire']}" if e.get("partenaire") and e["partenaire"] != "nan" else ""
-            why = f" : {e['pourquoi']}" if e.get("pourquoi") else ""
+            why = f" : {reader_text(e['pourquoi'])}" if e.get("pourquoi") else ""
             out.append(text.sentence(f"{who}{other}{why}"))
         elif e.get("libelle") and "valeur" in e:
             value = e["valeur"]
@@ -561,12 +563,18 @@ def framing(d: CommuneDiagnostic) -> HTML:
     return HTML(f'<dl class="framing">{items}{objectives}</dl>')
 
 
+def _names_for_codes(d: CommuneDiagnostic, value: str) -> str:
+    """A data-quality remark with QPV names in place of their codes."""
+    names = dict(zip(d.data.qpv["code_qp"], d.data.qpv["lib_qp"])) if len(d.data.qpv) else {}
+    return reader_text(re.sub(r"\bQ[NP]\d{3}\w{3,4}\b", lambda m: names.get(m.group(0), "quartier"), value))
+
+
 def sources_table(d: CommuneDiagnostic) -> HTML:
     v = pd.DataFrame(d.data.vintages())
     remarks = {r.path.name: " ".join(r.warnings) for r in d.data.reports if r.warnings}
     v = pd.DataFrame({"Donnée": v["role"], "Producteur": v["producteur"], "Millésime": v["millesime"],
                       "Licence": v["licence"], "Adresse": v["adresse"],
-                      "Remarques": v["fichier"].map(remarks).fillna("")})
+                      "Remarques": v["fichier"].map(remarks).fillna("").map(lambda r: _names_for_codes(d, r))})
     return html_table(v, caption="Sources et millésimes")
 
 

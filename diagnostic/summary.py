@@ -211,7 +211,7 @@ def service_paragraph(d) -> str:
         sentences.append(f"Il est présent {f['horaires']}")
     funding = _recommendation(d, "financements")
     if funding is not None:
-        leads = funding["text"].split(":", 1)[-1].strip().rstrip(".")
+        leads = text.agree(funding["text"].split(":", 1)[-1].strip().rstrip("."))
         sentences.append(f"Son coût tient d'abord aux postes de médiateurs ; pistes de financement : {leads}")
     governance = _recommendation(d, "gouvernance")
     if governance is not None:
@@ -287,8 +287,10 @@ def _missing_message(d, strong: pd.DataFrame) -> str:
     if empty.empty:
         return ""
     band = text.number(d.params["band_m"], 0, "m")
-    items = [f"{q} {text.at(names.get(r.code, r.code))}"
-             for q, r in zip(text.quoted(list(empty["domain_label"].head(3))), empty.head(3).itertuples())]
+    empty = empty.head(4)
+    items = [f"{q} {text.join([text.at(names.get(c, c)) for c in rows['code']])}"
+             for q, (_, rows) in zip(text.quoted(list(dict.fromkeys(empty["domain_label"]))),
+                                     empty.groupby("domain_label", sort=False))]
     return text.sentence(f"Ce qui manque : une présence de proximité en {text.join(items)}, où aucun service du domaine "
                          f"n'est implanté dans le quartier ni à moins de {band}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import unicodedata
 from typing import Any
 
@@ -134,6 +135,28 @@ def de(phrase: str) -> str:
 def quoted(items: list[str]) -> list[str]:
     """Each item between French quotes (« … »), for labels that hold commas or « et »."""
     return [f"«{NBSP}{i}{NBSP}»" for i in items if i]
+
+
+_OPTIONAL_PLURAL = re.compile(r"\b(\w+)\(s\)")
+_NUMBER = re.compile(r"(?<![\w,])(\d[\d\u202f]*)(?:,(\d+))?(?![\w])")
+
+
+def agree(text: Any) -> str:
+    """Resolve the « (s) » of a message written for any count: « 2 valeur(s) conservée(s) » → « 2 valeurs
+    conservées », « 1 poste(s) » → « 1 poste », by the last number before it in the same clause
+    (plural without one: « ce(s) QPV » → « ces QPV »); « 4,0 postes » loses its useless « ,0 »."""
+    text = str(text)
+    out, pos = [], 0
+    for m in _OPTIONAL_PLURAL.finditer(text):
+        clause = re.split(r"[;.:!?]", text[:m.start()])[-1]
+        numbers = _NUMBER.findall(clause)
+        n = float(numbers[-1][0].replace(THIN, "") + "." + (numbers[-1][1] or "0")) if numbers else 2.0
+        out.append(text[pos:m.start()])
+        word = m.group(1)
+        out.append(word + ("s" if abs(n) >= 2 else ""))
+        pos = m.end()
+    out.append(text[pos:])
+    return re.sub(r"(?<![\w,])(\d[\d\u202f]*),0+(?=[\s\u00a0]\D)", r"\1", "".join(out))
 
 
 def sentence(text: Any) -> str:

@@ -40,7 +40,8 @@ BAD_TEXT = {
 TOOL_WORDS = re.compile(
     r"\.ya?ml\b|\.csv\b|\.ipynb\b|templates/|band_m|\bdiagnostic (?:run|batch|evaluate|data)\b|modifiable dans|"
     r"\bpapermill\b|\bexécutez\b|\bChangez les paramètres\b|Ce carnet|\bQ[NP]\d{3}\w{3,4}\b")
-_SOFTWARE_VERSION = re.compile(r"version \d+\.\d+\.\d+")
+#: Names that carry a dot legitimately: the software version, licence versions.
+_SOFTWARE_VERSION = re.compile(r"version \d+\.\d+\.\d+|(?:Licence Ouverte|Etalab|ODbL)[\s/-]*v?\d\.\d")
 _TEXT_NODES = """() => {
   const out = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
