@@ -35,6 +35,7 @@ import pandas as pd
 import yaml
 
 from diagnostic import __version__
+from diagnostic import text as text_fr
 from diagnostic.errors import BatchError, DiagnosticError, ParameterError
 from diagnostic.indicators.cache import compute
 from diagnostic.recommend import LOCAL_FILE
@@ -228,6 +229,7 @@ def run_batch(
     quiet: bool = False,
     keep_parameters: bool = False,
     notebook: Path = NOTEBOOK,
+    pdf: bool = False,
     **options: Any,
 ) -> BatchResult:
     """Diagnose many communes into ``output``; see the module docstring.
@@ -235,6 +237,7 @@ def run_batch(
     With ``keep_parameters``, a commune whose folder holds a ``parametres.json``
     (from an earlier run or an export from the explorer) is redone with those
     parameters instead of ``options``, so that regeneration reproduces it.
+    With ``pdf``, each report gets its ``rapport.pdf``.
     """
     from distributed import as_completed
     from tqdm import tqdm
@@ -272,7 +275,7 @@ def run_batch(
                 try:
                     futures = {
                         client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code,
-                                      str(output), str(notebook), per_commune[code],
+                                      str(output), str(notebook), {**per_commune[code], "pdf": pdf},
                                       key=f"diagnostic-{code}-{hashes[code][:12]}",
                                       pure=False): code
                         for code in todo
@@ -418,8 +421,8 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
     date = dt.date.today().strftime("%d/%m/%Y")
     name = html.escape(data.catalog.name)
     css = (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")
-    banner = ('<div class="banner fictional" role="note">Données fictives — territoire de démonstration, aucun chiffre '
-              "de ce document ne décrit un lieu réel.</div>") if data.catalog.fictional else ""
+    banner = ('<aside class="banner fictional" aria-label="Avertissement">Données fictives — territoire de démonstration, '
+              "aucun chiffre de ce document ne décrit un lieu réel.</aside>") if data.catalog.fictional else ""
     page = f"""<!DOCTYPE html>
 <html lang="fr">
 <head>
@@ -437,7 +440,7 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
 <header class="cover">
   <p class="kind">Diagnostics territoriaux partagés — vue régionale</p>
   <h1>{name}</h1>
-  <p class="subtitle">{len(entries)} commune(s)</p>
+  <p class="subtitle">{text_fr.count(len(entries), "commune", "communes")}</p>
   <dl class="meta"><dt>Date</dt><dd>{date}</dd><dt>Version de l'atelier</dt><dd>{html.escape(__version__)}</dd></dl>
 </header>
 <main id="contenu">
@@ -488,7 +491,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, scheduler=args.scheduler, workers=args.workers, force=args.force, quiet=args.quiet,
         keep_parameters=args.keep_parameters,
         band_m=args.band_m, domains=_domains(args.domains), needs_rules=args.needs_rules,
-        reco_rules=args.reco_rules, indicator=args.indicator, tiles=args.tiles,
+        reco_rules=args.reco_rules, indicator=args.indicator, tiles=args.tiles, pdf=args.pdf,
     )
     text = summary(result)
     if result.exit_code:
@@ -516,4 +519,5 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                         help="reprendre pour chaque commune les paramètres de son parametres.json "
                         "(ceux d'un export de l'explorateur, par exemple)")
     parser.add_argument("--quiet", action="store_true", help="sans barre de progression : seulement le bilan et les erreurs (cron)")
+    parser.add_argument("--pdf", action="store_true", help="écrire aussi rapport.pdf à côté de chaque rapport")
     parser.set_defaults(func=cmd_batch)

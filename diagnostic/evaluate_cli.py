@@ -41,6 +41,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
     parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="N",
                         help=f"seuil du secret en mode publication (défaut : {DEFAULT_THRESHOLD})")
     parser.add_argument("--operator", default="", help="ne retenir qu'un opérateur (colonne « operateur »)")
+    parser.add_argument("--pdf", action="store_true", help="écrire aussi evaluation.pdf (impression par Chromium)")
     parser.set_defaults(func=cmd_evaluate)
     return parser
 
@@ -48,9 +49,11 @@ def add_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
 def cmd_evaluate(args: argparse.Namespace) -> int:
     html = run_evaluation(
         args.catalog, args.commune, args.date_from, args.date_to, args.output,
-        mode=args.mode, threshold=args.threshold, operator=args.operator, data_dir=args.data_dir,
+        mode=args.mode, threshold=args.threshold, operator=args.operator, data_dir=args.data_dir, pdf=args.pdf,
     )
     print(f"Rapport d'évaluation : {html}")
+    if args.pdf:
+        print(f"Rapport imprimable : {html.with_name('evaluation.pdf')}")
     print(f"Résultats : {html.with_name('evaluation.json')}")
     return 0
 
@@ -66,6 +69,7 @@ def run_evaluation(
     threshold: int = DEFAULT_THRESHOLD,
     operator: str = "",
     data_dir: str | Path | None = None,
+    pdf: bool = False,
 ) -> Path:
     """Check the parameters, execute the notebook into ``output/<code>/evaluation/`` and export the HTML."""
     from diagnostic.territory import load_territory
@@ -96,7 +100,7 @@ def run_evaluation(
         cwd=NOTEBOOK.parent,
     )
     edition = "document interne" if mode == "interne" else "version publiable"
-    return export_html(
+    page = export_html(
         nb,
         folder / "evaluation.html",
         title=f"Évaluation de la médiation sociale — {row['lib_com']}",
@@ -105,4 +109,10 @@ def run_evaluation(
         vintages=cat.get("activity").citation(),
         fictional=cat.fictional,
         internal=mode == "interne",
+        place=str(row["lib_com"]),
     )
+    if pdf:
+        from diagnostic.pdf import write_pdf
+
+        write_pdf(page, folder / "evaluation.pdf")
+    return page

@@ -213,7 +213,8 @@ def activity_table(cur: pd.DataFrame, prev: pd.DataFrame) -> Table:
 
 def place_table(cur: pd.DataFrame, prev: pd.DataFrame, qpv: pd.DataFrame) -> Table:
     """Interventions by QPV, outside the QPVs, and without a place."""
-    labels = {code: f"{name} ({code})" for code, name in zip(qpv["code_qp"], qpv["lib_qp"])}
+    twice = set(qpv["lib_qp"][qpv["lib_qp"].duplicated()])
+    labels = {code: f"{name} ({code})" if name in twice else name for code, name in zip(qpv["code_qp"], qpv["lib_qp"])}
     labels |= {"hors_qpv": "Hors QPV", "sans_lieu": "Lieu non précisé"}
 
     def place(log: pd.DataFrame) -> pd.DataFrame:
@@ -459,35 +460,35 @@ def _utility_values(log: pd.DataFrame, span: Period, qpv: pd.DataFrame, suffix: 
         "Part des signalements résolus (%)": (ids(reports[reports["resolved"]]), ids(reports)),
     }
     items = [
-        ("Tranquillité publique", "Conflits traités", len(conflicts), len(conflicts), "activite = conflit"),
+        ("Tranquillité publique", "Conflits traités", len(conflicts), len(conflicts), "interventions de type conflit"),
         ("Tranquillité publique", "Part des conflits résolus (%)", _share(resolved_conflicts, len(conflicts)),
-         len(conflicts), "issue = résolu parmi les conflits"),
+         len(conflicts), "conflits dont l'issue est « résolu », parmi les conflits traités"),
         ("Tranquillité publique", "Présences actives dans l'espace public et les transports", int(street.sum()),
-         int(street.sum()), "activite = presence ; domaine = espace_public ou transports"),
+         int(street.sum()), "présences actives dans l'espace public ou les transports"),
         ("Lien social", "Actions de concertation et projets collectifs", int((act == "concertation").sum()),
-         int((act == "concertation").sum()), "activite = concertation"),
+         int((act == "concertation").sum()), "interventions de concertation ou de projet collectif"),
         ("Lien social", "Heures de présence active de proximité", round(presence["duration_min"].sum() / 60),
-         len(presence), "somme de duree_min, activite = presence"),
+         len(presence), "somme des durées des présences actives, en heures"),
         ("Lien social", "QPV couverts chaque mois par la présence (%, moyenne)",
          round(float(cover.mean()), 1) if len(cover) else np.nan, len(presence),
          "part des QPV ayant au moins une présence active dans le mois"),
         ("Accès aux droits", "Mises en relation avec un partenaire", len(handoffs), len(handoffs),
-         "activite = mise_en_relation"),
+         "interventions de mise en relation avec un partenaire"),
         ("Accès aux droits", "Part vers un partenaire du registre (%)",
          _share(int(handoffs["partner_known"].sum()), len(handoffs)), len(handoffs),
          "partenaire présent dans le registre des partenaires"),
         ("Accès aux droits", "Interventions en accès aux droits, santé, emploi", int(rights.sum()), int(rights.sum()),
-         "domaine = acces_droits, sante ou emploi"),
+         "interventions en accès aux droits, santé ou emploi"),
         ("Relations avec les institutions", "Dysfonctionnements signalés aux services", len(reports), len(reports),
-         "activite = veille avec service_signale"),
+         "veilles techniques signalées à un service"),
         ("Relations avec les institutions", "Part des signalements résolus (%)",
          _share(int(reports["resolved"].sum()), len(reports)), len(reports),
-         "date_resolution au plus tard à la fin de la période"),
+         "signalements résolus au plus tard à la fin de la période"),
         ("Relations avec les institutions", "Délai médian de résolution (jours)",
          float(reports["delay_days"].median()) if reports["resolved"].any() else np.nan,
-         int(reports["resolved"].sum()), "date_resolution − date_signalement"),
+         int(reports["resolved"].sum()), "jours entre le signalement et sa résolution"),
         ("Relations avec les institutions", "Partenaires et services mobilisés", len(partners),
-         len(handoffs) + len(reports), "identifiants de partenaire et services signalés distincts"),
+         len(handoffs) + len(reports), "partenaires et services distincts mobilisés"),
     ]
     return [{"Dimension": d, "Indicateur": i, value: v, previous: b, "Calcul": c, f"_sets{suffix}": sets.get(i)}
             for d, i, v, b, c in items]

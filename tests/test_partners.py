@@ -134,7 +134,7 @@ def test_gaps_say_why(registry):
     by = {(g.motif, g.acteur_id): g for g in gaps.itertuples()}
     assert ("isole", "I") in by
     assert by[("sans_lien_mediation", "B")].partenaire_id == "M"
-    assert "Les Hauts (QN09901A)" in by[("sans_lien_mediation", "B")].pourquoi
+    assert "présent sur Les Hauts sans aucun lien" in by[("sans_lien_mediation", "B")].pourquoi
     assert by[("sens_unique", "F")].partenaire_id == "M"
     assert "« Santé » (fort) sur Les Hauts (QN09901A)" in by[("domaine_non_couvert", "")].pourquoi
     assert gaps["pourquoi"].str.len().gt(20).all()
