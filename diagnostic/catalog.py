@@ -26,8 +26,9 @@ ROLES: dict[str, bool] = {
     "qpv_indicators": True,
     "commune_indicators": True,
     "services": True,
-    "adultes_relais": False,
-    "contrats_de_ville": False,
+    "adultes_relais": True,
+    "contrats_de_ville": True,
+    "epci": False,
     "partners": False,
     "observations": True,
     "activity": False,
@@ -39,7 +40,8 @@ ROLE_LABELS = {
     "qpv_indicators": "indicateurs par QPV",
     "commune_indicators": "indicateurs par commune",
     "services": "équipements et services",
-    "adultes_relais": "postes adultes-relais",
+    "adultes_relais": "postes adultes-relais et FONJEP",
+    "epci": "intercommunalités (EPCI)",
     "contrats_de_ville": "contrats de ville",
     "partners": "registre des partenaires",
     "observations": "besoins exprimés (observations, consultations)",
@@ -106,7 +108,7 @@ class Catalog:
             for s in items:
                 out += sorted(p for p in s.path.iterdir() if p.is_file()) if s.path.is_dir() else [s.path]
                 out.extend(e.path for e in s.earlier)
-                for extra in ("relations",):
+                for extra in ("relations", "outlines_file"):
                     if extra in s.options:
                         out.append(Path(s.options[extra]))
         return out
@@ -211,8 +213,9 @@ def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Sourc
     if not isinstance(columns, dict):
         raise CatalogError(f"« columns » de « {role} » doit être un dictionnaire.", path=catalog_path)
     options = {k: v for k, v in spec.items() if k not in _KNOWN_KEYS}
-    if "relations" in options:
-        options["relations"] = str((base / options["relations"]).resolve())
+    for extra in ("relations", "outlines_file"):
+        if extra in options:
+            options[extra] = str((base / options[extra]).resolve())
     earlier = tuple(
         sorted((_parse_vintage(role, v, spec, base, catalog_path) for v in spec.get("vintages") or []),
                key=lambda e: e.vintage or "")

@@ -23,6 +23,7 @@ from diagnostic.indicators.cache import Indicators, compute
 from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.domains import label_services
 from diagnostic.indicators.needs import explain
+from diagnostic.indicators.trends import evolutions
 from diagnostic.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.reference import DOMAINS
 from diagnostic.territory import TerritoryData, load_territory
@@ -67,6 +68,12 @@ class CommuneDiagnostic:
     graph: Any = None
     gaps: pd.DataFrame | None = None
     missing: dict[str, str] = field(default_factory=dict)
+    #: The commune's EPCI (``siren``, ``nom``, ``nature``, ``nombre_communes``), or None.
+    epci: dict[str, Any] | None = None
+    #: Posts (adultes-relais, FONJEP) of the contracts held by the commune or its EPCI, every year.
+    posts: pd.DataFrame | None = None
+    #: First and last vintage of each indicator per territory (:func:`diagnostic.indicators.trends.evolutions`).
+    evolutions: pd.DataFrame | None = None
 
     @property
     def fictional(self) -> bool:
@@ -176,6 +183,8 @@ def build(
         services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs, framing=frame,
         partners=partners, graph=graph, gaps=gaps,
         missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
+        epci=data.epci_of(code), posts=data.posts_of(code),
+        evolutions=evolutions(data.qpv_indicators.history if data.qpv_indicators is not None else None, codes),
     )
 
 
@@ -227,6 +236,7 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
             "population_qpv": None if "qpv" in diag.missing else diag.share["qpv_population"],
             "part_population_qpv": None if "qpv" in diag.missing else diag.share["qpv_share"],
             "nombre_qpv": len(diag.qpv),
+            "epci": diag.epci,
         },
         "donnees_fictives": diag.fictional,
         "qpv": [
@@ -239,6 +249,13 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
              "unite": r["unit"], "statut": r["status"], "source": r["source"], "millesime": r["vintage"]}
             for _, r in diag.social.iterrows()
         ],
+        "evolutions": [
+            {"indicateur": r["indicator"], "territoire": r["code"], "premier_millesime": r["first_vintage"],
+             "premiere_valeur": r["first_value"], "dernier_millesime": r["last_vintage"],
+             "derniere_valeur": r["last_value"], "evolution": r["change"]}
+            for _, r in diag.evolutions.iterrows()
+        ] if diag.evolutions is not None else [],
+        "postes": posts_summary(diag.posts),
         "besoins_non_couverts": needs,
         "recommandations": [
             {"id": r["id"], "type": r["type"], "domaine": r["domain"], "priorite": r["priority"], "titre": r["title"],
@@ -255,6 +272,16 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
         "parametres": diag.params,
         "versions": {"atelier": __version__, "donnees": diag.data.catalog.fingerprint()},
     })
+
+
+def posts_summary(posts: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Posts per year, programme and contrat de ville, with their State funding (for ``resultats.json``)."""
+    if posts is None or posts.empty:
+        return []
+    g = posts.assign(lib_cv=posts["lib_cv"].fillna("")).groupby(["year", "programme", "code_cv", "lib_cv"])
+    table = g.agg(postes=("post_id", "size"), montant=("amount", "sum"), employeurs=("employer", "nunique"))
+    return [{"annee": int(y), "programme": p, "contrat_de_ville": c, "libelle": lib, **row}
+            for (y, p, c, lib), row in table.to_dict("index").items()]
 
 
 def write_json(diag: CommuneDiagnostic, path: Path) -> Path:

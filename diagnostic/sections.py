@@ -118,7 +118,74 @@ def territory_table(d: CommuneDiagnostic) -> HTML:
         "Population": d.territories["population"],
         "Communes": d.territories["communes"].map(lambda cs: ", ".join(communes.get(c, c) for c in str(cs).split(","))),
     })
-    return html_table(t, caption="Quartiers prioritaires de la commune", numbers={"Population": 0})
+    return HTML(epci_paragraph(d).data
+                + html_table(t, caption="Quartiers prioritaires de la commune", numbers={"Population": 0}).data)
+
+
+def epci_paragraph(d: CommuneDiagnostic) -> HTML:
+    """The commune's EPCI, the level at which contrats de ville are signed."""
+    if d.epci is None:
+        return HTML("")
+    size = f", {text.count(d.epci['nombre_communes'], 'commune')}" if d.epci.get("nombre_communes") else ""
+    return paragraph(f"{d.name} appartient à l'intercommunalité {d.epci['nom']} ({d.epci['nature']}{size}) : "
+                     "c'est à ce niveau que le contrat de ville est signé, et ses indicateurs servent de référence.")
+
+
+#: Indicators whose change since the first vintage the report shows.
+KEY_TRENDS = ("population", "poverty_rate", "median_income", "employment_rate", "precarious_employment_rate",
+              "jobseekers", "single_parent_share", "rsa_share", "foreigners_share", "youth_index")
+
+
+def trends_table(d: CommuneDiagnostic, indicators: tuple[str, ...] = KEY_TRENDS) -> HTML | None:
+    """Latest value of the key indicators and their change since the first vintage, with INSEE's caution."""
+    from diagnostic.indicators.trends import CAUTION, phrase
+
+    e = d.evolutions
+    if e is None or e.empty or not (e := e[e["indicator"].isin(indicators)]).shape[0]:
+        return None
+    labels = d.social.drop_duplicates("indicator").set_index("indicator")
+    names = summary.territory_names(d)
+    rows = []
+    for _, r in e.iterrows():
+        unit = labels["unit"].get(r["indicator"], "")
+        digits = 1 if unit in ("%", "ratio") else 0
+        change = text.number(r["change"], digits)
+        if unit == "%":
+            change += f"{text.NBSP}{text.plural(abs(r['change']), 'point')}"
+        rows.append({"Territoire": names.get(r["code"], r["code"]),
+                     "Indicateur": labels["label"].get(r["indicator"], r["indicator"]),
+                     "Évolution": phrase(r, unit, digits),
+                     "Écart": change if r["change"] <= 0 else f"+{change}"})
+    return HTML(html_table(pd.DataFrame(rows), caption="Évolution des indicateurs clés depuis le premier millésime",
+                           source=_source(d.social)).data + paragraph(CAUTION, "note").data)
+
+
+def posts_table(d: CommuneDiagnostic) -> HTML:
+    """Adultes-relais and FONJEP posts already funded on the commune's contracts, by year, and the employers."""
+    from diagnostic.sources.postes import PROGRAMMES
+
+    p = d.posts
+    if p is None or p.empty:
+        return paragraph("Aucun poste adulte-relais ou FONJEP n'est rattaché aux contrats de ville de la commune "
+                         "ou de son intercommunalité dans les données.", "missing")
+    years = p.assign(programme=p["programme"].map(PROGRAMMES)).pivot_table(
+        index="year", columns="programme", values="post_id", aggfunc="size", fill_value=0)
+    years["Financement de l'État (€)"] = p.groupby("year")["amount"].sum()
+    years["Contrat(s) de ville"] = p.groupby("year")["lib_cv"].agg(lambda c: ", ".join(sorted(set(c.dropna()))))
+    years.index = years.index.astype(str)
+    years.index.name = "Année"
+    numbers = {c: 0 for c in years.columns if c != "Contrat(s) de ville"}
+    last = int(p["year"].max())
+    employers = (p[p["year"] == last].groupby(["employer", "programme"]).size().rename("Postes").reset_index()
+                 .sort_values("Postes", ascending=False).head(15)
+                 .rename(columns={"employer": "Employeur", "programme": "Programme"}))
+    employers["Programme"] = employers["Programme"].map(PROGRAMMES)
+    holder = d.epci["nom"] if d.epci else d.name
+    return HTML(
+        paragraph(f"Réponses existantes et financements déjà en place : postes financés par l'État sur le contrat de "
+                  f"ville de {holder} (les postes d'un contrat intercommunal servent toutes ses communes).").data
+        + html_table(years, caption="Postes adultes-relais et FONJEP par année", numbers=numbers, index=True).data
+        + html_table(employers, caption=f"Principaux employeurs en {last}", numbers={"Postes": 0}).data)
 
 
 def _source(rows: pd.DataFrame) -> str:
@@ -173,8 +240,14 @@ def indicators_table(d: CommuneDiagnostic) -> HTML:
     for col, label in summary.references(d):
         table[label] = list(zip(s[col], s["unit"], [""] * len(s)))
         numbers[label] = lambda v: text.measure(*v)
-    return html_table(table, caption="Tous les indicateurs sociaux et leurs références", numbers=numbers,
-                      source=_source(s))
+    if "reliability" in s and (s["reliability"].fillna("") != "").any():
+        table["Fiabilité"] = s["reliability"].fillna("")
+    note = ""
+    if "ref_national_method" in s and s["ref_national_method"].notna().any():
+        note = paragraph("Référence « Ensemble des QPV de France » : "
+                         + " ; ".join(sorted(set(s["ref_national_method"].dropna()))) + ".", "note").data
+    return HTML(html_table(table, caption="Tous les indicateurs sociaux et leurs références", numbers=numbers,
+                           source=_source(s)).data + note)
 
 
 def indicator_chart(d: CommuneDiagnostic, indicator: str = "poverty_rate") -> HTML | None:

@@ -71,6 +71,8 @@ def reference_names(d) -> dict[str, str]:
         "ref_department": text.sentence(department_name(d)).rstrip("."),
         "ref_region": region or "Région",
         "ref_catalog": "Ensemble des données",
+        "ref_national": "Ensemble des QPV de France",
+        "ref_epci": (d.epci or {}).get("nom") or "Intercommunalité",
     }
 
 
@@ -81,6 +83,8 @@ _REF_PHRASES = {
     "ref_department": lambda name: "dans l'ensemble du département",
     "ref_region": lambda name: "dans l'ensemble de la région",
     "ref_catalog": lambda name: "dans l'ensemble des données",
+    "ref_national": lambda name: "dans l'ensemble des QPV de France",
+    "ref_epci": lambda name: f"dans l'intercommunalité ({name})",
 }
 
 
@@ -90,7 +94,8 @@ def references(d) -> list[tuple[str, str]]:
     s = d.social
     shown: list[tuple[str, str]] = []
     seen: list[pd.Series] = []
-    for col in ("ref_all_qpv", "ref_commune", "ref_department", "ref_region", "ref_catalog"):
+    for col in ("ref_all_qpv", "ref_national", "ref_commune", "ref_epci", "ref_department", "ref_region",
+                "ref_catalog"):
         if col not in s or s[col].notna().sum() == 0:
             continue
         values = s[col].round(6).reset_index(drop=True)

@@ -20,12 +20,14 @@ from diagnostic.errors import (
 )
 from diagnostic.sources._io import LoadReport
 from diagnostic.sources.activity import load_activity
-from diagnostic.sources.adultes_relais import load_adultes_relais, load_contrats_de_ville
+from diagnostic.sources.adultes_relais import load_contrats_de_ville
 from diagnostic.sources.bpe import load_bpe
 from diagnostic.sources.communes import load_communes
+from diagnostic.sources.epci import EpciData, load_epci
 from diagnostic.sources.france_services import load_france_services
 from diagnostic.sources.insee import IndicatorTable, load_indicator_table
 from diagnostic.sources.partners import load_partners, with_adultes_relais
+from diagnostic.sources.postes import load_posts
 from diagnostic.sources.qpv import load_qpv
 from diagnostic.sources.services import COLUMNS as SERVICE_COLUMNS
 from diagnostic.sources.services import DEFAULT_TOLERANCE_M, load_services_csv
@@ -56,6 +58,7 @@ class TerritoryData:
     observations: pd.DataFrame | None = None
     consultation: Consultation | None = None
     activity: pd.DataFrame | None = None
+    epci: EpciData | None = None
     reports: list[LoadReport] = field(default_factory=list)
 
     def commune(self, code: str) -> pd.Series:
@@ -83,6 +86,28 @@ class TerritoryData:
         ``qpv_indicators.national_reference`` holds the national value of each indicator.
         """
         return None if self.qpv_indicators is None else self.qpv_indicators.national
+
+    def epci_of(self, code: str) -> dict[str, Any] | None:
+        """The EPCI of commune ``code``: SIREN, name, nature and number of communes, or None."""
+        if self.epci is None:
+            return None
+        siren = self.epci.membership.set_index("insee_com")["siren_epci"].get(code)
+        if siren is None:
+            return None
+        row = self.epci.epci.set_index("siren_epci").loc[siren]
+        return {"siren": siren, "nom": row["lib_epci"], "nature": row["nature_label"],
+                "nombre_communes": int(row["communes_count"]) if pd.notna(row["communes_count"]) else None}
+
+    def posts_of(self, code: str) -> pd.DataFrame:
+        """Posts (adultes-relais, FONJEP) of the contrats de ville held by commune ``code`` or by its EPCI."""
+        if self.adultes_relais is None or "codgeo" not in self.adultes_relais:
+            return pd.DataFrame(columns=["year", "programme", "employer", "code_cv", "lib_cv", "amount"])
+        epci = self.epci_of(code)
+        posts = self.adultes_relais
+        mine = posts["codgeo"] == code
+        if epci and "siren_epci" in posts:
+            mine |= posts["siren_epci"] == epci["siren"]
+        return posts[mine].reset_index(drop=True)
 
     def qpv_in(self, code: str) -> gpd.GeoDataFrame:
         """QPVs belonging (wholly or partly) to commune ``code``."""
@@ -114,6 +139,13 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
     communes_src = _required(catalog, "communes")
     communes, rep = load_communes(communes_src)
     reports.append(rep)
+    epci = None
+    if (src := catalog.get("epci")) is not None:
+        epci, rep = load_epci(src, communes)
+        reports.append(rep)
+        names = epci.epci.set_index("siren_epci")["lib_epci"]
+        communes["siren_epci"] = communes["insee_com"].map(epci.membership.set_index("insee_com")["siren_epci"])
+        communes["lib_epci"] = communes["siren_epci"].map(names)
     qpv_src = catalog.get("qpv")
     if qpv_src is not None:
         qpv, pairs, rep = load_qpv(qpv_src, communes)
@@ -137,18 +169,28 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
             reports[-1].warn(f"{len(unknown)} QPV des indicateurs sans contour ({', '.join(unknown[:5])}).")
     services = _load_services(catalog, communes, reports)
     contrats = adultes = None
-    if (src := catalog.get("contrats_de_ville")) is not None:
-        contrats, rep = load_contrats_de_ville(src)
-        reports.append(rep)
-    if (src := catalog.get("adultes_relais")) is not None:
-        adultes, rep = load_adultes_relais(src, contrats)
-        reports.append(rep)
+    if sources := catalog.all("contrats_de_ville"):
+        frames = []
+        for src in sources:
+            frame, rep = load_contrats_de_ville(src)
+            reports.append(rep)
+            frames.append(frame)
+        contrats = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+        if epci is not None:
+            contrats = _contract_epci(contrats, epci, reports[-1])
+    if sources := catalog.all("adultes_relais"):
+        frames = []
+        for src in sources:
+            frame, reps = load_posts(src, contrats, set(communes["insee_dep"]))
+            reports.extend(reps)
+            frames.append(frame)
+        adultes = pd.concat(frames, ignore_index=True)
     partners = None
     if (src := catalog.get("partners")) is not None:
         partners, rep = load_partners(src, communes, qpv)
         reports.append(rep)
-    if adultes is not None and len(adultes):
-        partners = with_adultes_relais(partners, adultes)
+    if adultes is not None and (adultes["programme"] == "adulte-relais").any():
+        partners = with_adultes_relais(partners, adultes[adultes["programme"] == "adulte-relais"])
     observations = consultation = None
     if sources := catalog.all("observations"):
         frames, consultation = [], Consultation()
@@ -177,6 +219,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         observations=observations,
         consultation=consultation,
         activity=activity,
+        epci=epci,
         reports=reports,
     )
 
@@ -218,6 +261,29 @@ def _check_qpv_near_communes(qpv: gpd.GeoDataFrame, pairs: pd.DataFrame, commune
             hint="vérifiez le code commune de ces QPV et le système de coordonnées du fichier ; "
             "« tolerance_m: » dans le catalogue règle l'écart admis.",
         )
+
+
+def _contract_epci(contrats: gpd.GeoDataFrame, epci: EpciData, report: LoadReport) -> gpd.GeoDataFrame:
+    """The EPCI of each contrat de ville: its ``codgeo`` when that is a current SIREN, else where its point lies.
+
+    2015-generation contracts name the EPCI of their signature (Lille Métropole,
+    245900410, for the MEL, 200093201, since 2015): the point then decides.
+    """
+    out = contrats.copy()
+    sirens = set(epci.epci["siren_epci"])
+    out["siren_epci"] = out["codgeo"].where(out["codgeo"].isin(sirens))
+    communes_epci = epci.membership.set_index("insee_com")["siren_epci"]
+    direct = out["codgeo"].str.len() == 5
+    out.loc[direct, "siren_epci"] = out.loc[direct, "codgeo"].map(communes_epci)
+    shapes = epci.epci[epci.epci.geometry.notna()]
+    todo = out["siren_epci"].isna() & out.geometry.notna()
+    if todo.any() and len(shapes):
+        hit = gpd.sjoin(out[todo][["geometry"]], shapes[["siren_epci", "geometry"]], predicate="within", how="inner")
+        hit = hit[~hit.index.duplicated()]
+        out.loc[hit.index, "siren_epci"] = hit["siren_epci"]
+        report.warn(f"{len(hit)} contrat(s) de ville rattaché(s) à leur EPCI actuel par leur position "
+                    "(SIREN d'un ancien EPCI).")
+    return out
 
 
 def _load_table(src: Source, key: str, reports: list[LoadReport]) -> IndicatorTable:

@@ -61,7 +61,7 @@ def test_data_check_reports_each_source_against_its_file(capsys, demo_copy):
     assert code == 0, err
     assert re.search(r"contours des communes\s+3\s+3\s+2024\s+communes\.geojson", out)
     assert re.search(r"contours des QPV\s+4\s+3\s+2024\s+qpv_2024\.geojson", out)
-    assert re.search(r"postes adultes-relais\s+7\s+7\s+\S+\s+adultes_relais\.csv", out)
+    assert re.search(r"postes adultes-relais et FONJEP\s+7\s+7\s+\S+\s+adultes_relais\.csv", out)
 
 
 def test_territories_demo(capsys):
@@ -85,7 +85,7 @@ def test_data_check_real_catalogues(capsys, real_dir):
     assert code == 0, err
     assert "Communes : 3808 ; dont avec QPV : 157" in out and "QPV : 199 (génération 2015 : 199)" in out
     assert "Services géolocalisés : 205" in out
-    assert "5 poste(s) rattaché(s) à un contrat de ville absent" in out
+    assert "5 poste(s) sans contrat de ville connu (code vide)" in out  # 2023: records without code_cv
 
 
 def test_territories_real_toulouse(capsys, real_dir):

@@ -124,6 +124,37 @@ def test_hdf_catalogue_declares_vintages(real_dir):
     assert {p.name for p in cat.files()} >= {"REVN_2017.csv", "IPRO_2020.csv"}
 
 
+def test_hdf_posts_json_both_generations(hdf):
+    posts = hdf.adultes_relais
+    ar = posts[posts["programme"] == "adulte-relais"].groupby("year").size().to_dict()
+    assert ar == {2020: 668, 2021: 765, 2022: 782, 2023: 730, 2024: 648, 2025: 592}  # PROVENANCE.md § 8
+    nord = posts[(posts["programme"] == "adulte-relais") & (posts["insee_dep"] == "59")].groupby("year").size()
+    assert nord.to_dict() == {2020: 413, 2021: 461, 2022: 466, 2023: 424, 2024: 373, 2025: 348}
+    assert (posts["year"] == 2024).sum() > 648  # FONJEP posts beside them
+    lille = hdf.posts_of("59350")
+    by = lille[lille["programme"] == "adulte-relais"].groupby(["year", "code_cv"]).size()
+    assert by[(2023, "CV192")] == 270 and by[(2024, "CN05911M")] == 214
+    # Posts are one flat State amount each: 22,810.61 € in 2024.
+    assert lille.loc[(lille["year"] == 2024) & (lille["programme"] == "adulte-relais"), "amount"].eq(22810.61).all()
+
+
+def test_hdf_epci_workbook_and_outlines(hdf):
+    assert hdf.epci_of("59350") == {"siren": "200093201", "nom": "Métropole Européenne de Lille",
+                                    "nature": "métropole", "nombre_communes": 95}
+    assert len(hdf.epci.epci) == 92 and hdf.epci.epci.geometry.notna().all()  # 95 features, 3 split by department
+    assert hdf.epci.membership["siren_epci"].eq("200093201").sum() == 95
+    assert hdf.epci.membership["insee_com"].nunique() == 3808 - 20  # 2018 outlines vs the 2024 composition
+
+
+def test_insee_workbook_title_block(real_dir):
+    from diagnostic.sources.epci import read_sheet
+
+    epci = read_sheet(REAL / "epci" / "EPCI_au_01-01-2024.xlsx", "EPCI", ["EPCI", "LIBEPCI", "NATURE_EPCI", "NB_COM"])
+    comp = read_sheet(REAL / "epci" / "EPCI_au_01-01-2024.xlsx", "Composition_communale", ["CODGEO", "EPCI"])
+    assert len(epci) == 1256 and len(comp) == 34_935  # PROVENANCE.md § 9
+    assert (comp["REG"] == "32").sum() == 3788 and comp.loc[comp["REG"] == "32", "EPCI"].nunique() == 92
+
+
 def test_rouen_2024_outlines_with_commune_names(real_dir):
     """The 16 real Rouen outlines: commune NAMES (COMMUNE_AG) resolved to codes, multi-commune QPVs included."""
     listed, _, _ = load_qpv(Source("qpv", REAL / "qpv2024" / "qpv2024_par_commune_anct.geojson",
@@ -159,3 +190,19 @@ def test_lille_report_qpv_level(tmp_path, hdf, cache):
     assert values[("QP059073", "poverty_rate")] == 52.1
     page = (result.folder / "rapport.html").read_text(encoding="utf-8")
     assert "Secteur Ouest" in page and "contours non fournis" in page
+    # The five QPVs with their 2022 figures and their 2017 → 2022 change, INSEE's caution beside.
+    evol = {(e["territoire"], e["indicateur"]): e for e in saved["evolutions"]}
+    pop = evol[("QP059073", "population")]
+    assert (pop["premier_millesime"], pop["premiere_valeur"], pop["dernier_millesime"], pop["derniere_valeur"]) == (
+        "2017", 1778, "2022", 1733)
+    assert sum(evol[(q, "population")]["premiere_valeur"] for q in LILLE_QPV) == 74_222
+    assert sum(evol[(q, "population")]["derniere_valeur"] for q in LILLE_QPV) == 72_512
+    tp = evol[("QP059073", "poverty_rate")]
+    assert tp["derniere_valeur"] == 52.1 and tp["dernier_millesime"] == "2022"
+    assert "en 2017 → 52,1\u202f% en 2022" in page and "à lire avec prudence" in page
+    # The EPCI named, its reference column, and the MEL posts.
+    assert saved["commune"]["epci"]["nom"] == "Métropole Européenne de Lille"
+    assert "Métropole Européenne de Lille" in page and ">EPCI</th>" in page
+    posts = {(p["annee"], p["programme"], p["contrat_de_ville"]): p["postes"] for p in saved["postes"]}
+    assert posts[(2024, "adulte-relais", "CN05911M")] == 214 and posts[(2023, "adulte-relais", "CV192")] == 270
+    assert "Postes adultes-relais et FONJEP par année" in page

@@ -279,8 +279,8 @@ def test_hauts_de_france_adultes_relais(real_dir):
 
     partners = load_territory(HDF).partners
     funding = partners.relations
-    # PROVENANCE.md: 730 adulte-relais posts in Hauts-de-France in 2023 (the latest year).
-    assert funding["posts"].sum() == 730
+    # PROVENANCE.md: 592 adulte-relais posts in Hauts-de-France in 2025 (the latest year; FONJEP not counted).
+    assert funding["posts"].sum() == 592
     assert funding["nature"].eq("financement").all() and funding["source"].eq("etat-anct").all()
     assert len(funding) == funding["target"].nunique() == len(partners.actors) - 1
     assert P.centrality(P.build_graph(partners)).iloc[0]["actor_id"] == "etat-anct"

@@ -253,19 +253,26 @@ def test_hdf_france_services(hdf_data, real_dir):
     assert lille.geometry.within(lille_shape.buffer(1)).all()
 
 
-def test_hdf_adultes_relais(hdf_data, real_dir):
-    posts = hdf_data.adultes_relais
-    assert len(posts) == 2945
+def test_hdf_adultes_relais(real_dir):
+    """The CSV extract of 2020–2023 through its own loader (the catalogue now reads ANCT's JSON of 2020–2025)."""
+    from diagnostic.catalog import Source
+    from diagnostic.sources.adultes_relais import load_contrats_de_ville
+    from diagnostic.sources.postes import load_posts
+
+    contrats, _ = load_contrats_de_ville(Source("contrats_de_ville", real_dir / "contrats_de_ville_centroides_hdf.geojson"))
+    posts, reps = load_posts(Source("adultes_relais", real_dir / "adultes_relais_postes_hdf_2020_2023.csv"),
+                             contrats, {"02", "59", "60", "62", "80"})
+    rep = reps[0]
+    assert len(posts) == 2945 and set(posts["programme"]) == {"adulte-relais"}
     assert posts.groupby("year").size().to_dict() == {2020: 668, 2021: 765, 2022: 782, 2023: 730}
     dep59 = posts[posts["insee_dep"] == "59"].groupby("year").size().to_dict()
     assert dep59 == {2020: 413, 2021: 461, 2022: 466, 2023: 424}
     rows = _csv_rows(real_dir / "adultes_relais_postes_hdf_2020_2023.csv")
     no_cv = sum(1 for r in rows if r["code_cv"] == "")
-    rep = next(r for r in hdf_data.reports if r.role == "adultes_relais")
     assert any(w.startswith(f"{no_cv} poste(s)") for w in rep.warnings)
     assert posts["lib_cv"].isna().sum() == no_cv
     assert abs(posts["amount"].sum() - sum(float(r["montant"]) for r in rows)) < 0.01
-    assert len(hdf_data.contrats_de_ville) == 43
+    assert len(contrats) == 43
 
 
 def test_hdf_region_bare_feature_as_communes(real_dir, tmp_path):

@@ -107,7 +107,15 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
     if len(outlined) < len(data.qpv):
         cov_qpv = pd.concat([cov_qpv, commune_coverage_for_qpv(data.qpv[data.qpv.geometry.isna()], cov_com, qpv_pop)],
                             ignore_index=True)
-    posts_com = mediation_posts_by_commune(data.adultes_relais, data.qpv, data.qpv_communes)
+    posts = data.adultes_relais
+    if posts is not None and "programme" in posts:
+        posts = posts[posts["programme"] == "adulte-relais"]  # FONJEP posts are not mediation posts
+    qpv = data.qpv
+    if "siren_epci" not in qpv and "siren_epci" in data.communes:
+        qpv = qpv.assign(siren_epci=qpv["insee_com"].map(data.communes.set_index("insee_com")["siren_epci"]))
+    if posts is not None and "siren_epci" in posts:
+        posts = posts.assign(codgeo=posts["codgeo"].where(posts["codgeo"].str.len() == 5, posts["siren_epci"]))
+    posts_com = mediation_posts_by_commune(posts, qpv, data.qpv_communes)
     qpv_posts = _posts_by_qpv(posts_com, share, data)
     needs_frames, evidence_frames = [], []
     if not qpv_social.empty:

@@ -65,6 +65,14 @@ def _references(refs: pd.DataFrame, key: str) -> tuple[pd.Series, pd.Series, flo
     return dep, reg, float(cat.iloc[0]) if len(cat) else np.nan
 
 
+def _epci_reference(refs: pd.DataFrame, key: str, insee_com: pd.Series, data: TerritoryData) -> pd.Series:
+    """The value of ``key`` over the EPCI of each commune (NaN without EPCI data)."""
+    if "siren_epci" not in data.communes:
+        return pd.Series(np.nan, index=insee_com.index)
+    mine = refs[(refs["indicator"] == key) & (refs["level"] == "epci")].set_index("code")["value"]
+    return insee_com.map(data.communes.set_index("insee_com")["siren_epci"]).map(mine)
+
+
 def _commune_weights(data: TerritoryData) -> pd.Series:
     return data.communes.set_index("insee_com")["population"]
 
@@ -86,7 +94,9 @@ def reference_values(data: TerritoryData) -> pd.DataFrame:
     for key, spec in table.definitions.iterrows():
         v, c = aggregate(values[key], weights, spec["nature"])
         rows.append({"indicator": key, "level": "catalogue", "code": "", "value": v, "coverage": c})
-        for level, column in (("departement", "insee_dep"), ("region", "insee_reg")):
+        for level, column in (("departement", "insee_dep"), ("region", "insee_reg"), ("epci", "siren_epci")):
+            if column not in communes:
+                continue
             codes = communes[column].dropna()
             for code, idx in codes.groupby(codes).groups.items():
                 v, c = aggregate(values.loc[idx, key], weights.loc[idx], spec["nature"])
@@ -161,10 +171,18 @@ def qpv_social(data: TerritoryData) -> pd.DataFrame:
         dep_refs, reg_refs, catalog_value = _references(refs, key)
         frame["ref_department"] = frame["insee_com"].map(dep_of).map(dep_refs)
         frame["ref_region"] = frame["insee_com"].map(reg_of).map(reg_refs)
+        frame["ref_epci"] = _epci_reference(refs, key, frame["insee_com"], data)
         frame["ref_catalog"] = catalog_value
+        if table.reliability is not None and key in table.reliability:
+            frame["reliability"] = frame["code_qp"].map(table.reliability[key]).fillna("").to_numpy()
+        if table.national_reference is not None:
+            national = table.national_reference.set_index("indicator")
+            if key in national.index:
+                frame["ref_national"] = national.at[key, "value"]
+                frame["ref_national_method"] = national.at[key, "method"]
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
-    for ref in ("all_qpv", "commune", "department", "region", "catalog"):
+    for ref in ("all_qpv", "commune", "department", "region", "epci", "catalog"):
         out[f"gap_{ref}"] = out["value"] - out[f"ref_{ref}"]
     return out
 
@@ -186,10 +204,11 @@ def commune_social(data: TerritoryData) -> pd.DataFrame:
             **_columns(key, spec, values[key], table.secret[key]),
             "ref_department": communes["insee_dep"].map(dep_refs).to_numpy(),
             "ref_region": communes["insee_reg"].map(reg_refs).to_numpy(),
+            "ref_epci": _epci_reference(refs, key, pd.Series(communes.index), data).to_numpy(),
             "ref_catalog": catalog_value,
             "ref_peer": float(values[key].mean()) if spec["nature"] == "effectif" else catalog_value,
         }))
     out = pd.concat(frames, ignore_index=True)
-    for ref in ("department", "region", "catalog"):
+    for ref in ("department", "region", "epci", "catalog"):
         out[f"gap_{ref}"] = out["value"] - out[f"ref_{ref}"]
     return out
