@@ -202,7 +202,8 @@ def test_lille_report_qpv_level(tmp_path, hdf, cache):
     assert "en 2017 → 52,1\u202f% en 2022" in page and "à lire avec prudence" in page
     # The EPCI named, its reference column, and the MEL posts.
     assert saved["commune"]["epci"]["nom"] == "Métropole Européenne de Lille"
-    assert "Métropole Européenne de Lille" in page and ">EPCI</th>" in page
+    assert "appartient à l'intercommunalité Métropole Européenne de Lille (métropole, 95" in page
+    assert "<td>Métropole Européenne de Lille</td>" in page  # the EPCI as a reference row
     posts = {(p["annee"], p["programme"], p["contrat_de_ville"]): p["postes"] for p in saved["postes"]}
     assert posts[(2024, "adultes_relais", "CN05911M")] == 214 and posts[(2023, "adultes_relais", "CV192")] == 270
     assert "Postes adultes-relais et FONJEP par année" in page
