@@ -58,7 +58,7 @@ class TerritoryData:
     observations: pd.DataFrame | None = None
     consultation: Consultation | None = None
     activity: pd.DataFrame | None = None
-    epci_data: EpciData | None = None
+    epci: EpciData | None = None
     reports: list[LoadReport] = field(default_factory=list)
 
     def commune(self, code: str) -> pd.Series:
@@ -87,29 +87,14 @@ class TerritoryData:
         """
         return None if self.qpv_indicators is None else self.qpv_indicators.national
 
-    @property
-    def epci(self) -> pd.DataFrame | None:
-        """Commune → EPCI (``insee_com``, ``siren_epci``, ``lib_epci``) from INSEE's composition, or None."""
-        if self.epci_data is None:
-            return None
-        names = self.epci_data.epci.set_index("siren_epci")["lib_epci"]
-        return self.epci_data.membership.assign(lib_epci=lambda d: d["siren_epci"].map(names))
-
-    @property
-    def epci_shapes(self) -> gpd.GeoDataFrame | None:
-        """The EPCI with an outline (``siren_epci``, ``lib_epci``, nature, geometry in Lambert-93), or None."""
-        if self.epci_data is None or self.epci_data.epci.geometry.isna().all():
-            return None
-        return self.epci_data.epci[self.epci_data.epci.geometry.notna()]
-
     def epci_of(self, code: str) -> dict[str, Any] | None:
         """The EPCI of commune ``code``: SIREN, name, nature and number of communes, or None."""
-        if self.epci_data is None:
+        if self.epci is None:
             return None
-        siren = self.epci_data.membership.set_index("insee_com")["siren_epci"].get(code)
+        siren = self.epci.membership.set_index("insee_com")["siren_epci"].get(code)
         if siren is None:
             return None
-        row = self.epci_data.epci.set_index("siren_epci").loc[siren]
+        row = self.epci.epci.set_index("siren_epci").loc[siren]
         return {"siren": siren, "nom": row["lib_epci"], "nature": row["nature_label"],
                 "nombre_communes": int(row["communes_count"]) if pd.notna(row["communes_count"]) else None}
 
@@ -204,8 +189,8 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
     if (src := catalog.get("partners")) is not None:
         partners, rep = load_partners(src, communes, qpv)
         reports.append(rep)
-    if adultes is not None and (adultes["programme"] == "adultes_relais").any():
-        partners = with_adultes_relais(partners, adultes[adultes["programme"] == "adultes_relais"])
+    if adultes is not None and (adultes["programme"] == "adulte-relais").any():
+        partners = with_adultes_relais(partners, adultes[adultes["programme"] == "adulte-relais"])
     observations = consultation = None
     if sources := catalog.all("observations"):
         frames, consultation = [], Consultation()
@@ -234,7 +219,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         observations=observations,
         consultation=consultation,
         activity=activity,
-        epci_data=epci,
+        epci=epci,
         reports=reports,
     )
 

@@ -126,24 +126,24 @@ def test_hdf_catalogue_declares_vintages(real_dir):
 
 def test_hdf_posts_json_both_generations(hdf):
     posts = hdf.adultes_relais
-    ar = posts[posts["programme"] == "adultes_relais"].groupby("year").size().to_dict()
+    ar = posts[posts["programme"] == "adulte-relais"].groupby("year").size().to_dict()
     assert ar == {2020: 668, 2021: 765, 2022: 782, 2023: 730, 2024: 648, 2025: 592}  # PROVENANCE.md § 8
-    nord = posts[(posts["programme"] == "adultes_relais") & (posts["insee_dep"] == "59")].groupby("year").size()
+    nord = posts[(posts["programme"] == "adulte-relais") & (posts["insee_dep"] == "59")].groupby("year").size()
     assert nord.to_dict() == {2020: 413, 2021: 461, 2022: 466, 2023: 424, 2024: 373, 2025: 348}
     assert (posts["year"] == 2024).sum() > 648  # FONJEP posts beside them
     lille = hdf.posts_of("59350")
-    by = lille[lille["programme"] == "adultes_relais"].groupby(["year", "code_cv"]).size()
+    by = lille[lille["programme"] == "adulte-relais"].groupby(["year", "code_cv"]).size()
     assert by[(2023, "CV192")] == 270 and by[(2024, "CN05911M")] == 214
     # Posts are one flat State amount each: 22,810.61 € in 2024.
-    assert lille.loc[(lille["year"] == 2024) & (lille["programme"] == "adultes_relais"), "amount"].eq(22810.61).all()
+    assert lille.loc[(lille["year"] == 2024) & (lille["programme"] == "adulte-relais"), "amount"].eq(22810.61).all()
 
 
 def test_hdf_epci_workbook_and_outlines(hdf):
     assert hdf.epci_of("59350") == {"siren": "200093201", "nom": "Métropole Européenne de Lille",
                                     "nature": "métropole", "nombre_communes": 95}
-    assert len(hdf.epci_data.epci) == 92 and hdf.epci_data.epci.geometry.notna().all()  # 95 features, 3 split by department
-    assert hdf.epci_data.membership["siren_epci"].eq("200093201").sum() == 95
-    assert hdf.epci_data.membership["insee_com"].nunique() == 3808 - 20  # 2018 outlines vs the 2024 composition
+    assert len(hdf.epci.epci) == 92 and hdf.epci.epci.geometry.notna().all()  # 95 features, 3 split by department
+    assert hdf.epci.membership["siren_epci"].eq("200093201").sum() == 95
+    assert hdf.epci.membership["insee_com"].nunique() == 3808 - 20  # 2018 outlines vs the 2024 composition
 
 
 def test_insee_workbook_title_block(real_dir):
@@ -205,5 +205,5 @@ def test_lille_report_qpv_level(tmp_path, hdf, cache):
     assert "appartient à l'intercommunalité Métropole Européenne de Lille (métropole, 95" in page
     assert "<td>Métropole Européenne de Lille</td>" in page  # the EPCI as a reference row
     posts = {(p["annee"], p["programme"], p["contrat_de_ville"]): p["postes"] for p in saved["postes"]}
-    assert posts[(2024, "adultes_relais", "CN05911M")] == 214 and posts[(2023, "adultes_relais", "CV192")] == 270
+    assert posts[(2024, "adulte-relais", "CN05911M")] == 214 and posts[(2023, "adulte-relais", "CV192")] == 270
     assert "Postes adultes-relais et FONJEP par année" in page

@@ -263,7 +263,7 @@ def test_hdf_adultes_relais(real_dir):
     posts, reps = load_posts(Source("adultes_relais", real_dir / "adultes_relais_postes_hdf_2020_2023.csv"),
                              contrats, {"02", "59", "60", "62", "80"})
     rep = reps[0]
-    assert len(posts) == 2945 and set(posts["programme"]) == {"adultes_relais"}
+    assert len(posts) == 2945 and set(posts["programme"]) == {"adulte-relais"}
     assert posts.groupby("year").size().to_dict() == {2020: 668, 2021: 765, 2022: 782, 2023: 730}
     dep59 = posts[posts["insee_dep"] == "59"].groupby("year").size().to_dict()
     assert dep59 == {2020: 413, 2021: 461, 2022: 466, 2023: 424}

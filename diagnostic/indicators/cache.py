@@ -109,7 +109,7 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
                             ignore_index=True)
     posts = data.adultes_relais
     if posts is not None and "programme" in posts:
-        posts = posts[posts["programme"] == "adultes_relais"]  # FONJEP posts are not mediation posts
+        posts = posts[posts["programme"] == "adulte-relais"]  # FONJEP posts are not mediation posts
     qpv = data.qpv
     if "siren_epci" not in qpv and "siren_epci" in data.communes:
         qpv = qpv.assign(siren_epci=qpv["insee_com"].map(data.communes.set_index("insee_com")["siren_epci"]))

@@ -20,7 +20,7 @@ from diagnostic.errors import UnknownFormatError, ValueFormatError
 from diagnostic.sources._io import LoadReport, check_exists
 from diagnostic.sources.adultes_relais import POST_COLUMNS, load_adultes_relais
 
-PROGRAMMES = {"adultes_relais": "adultes-relais", "fonjep": "FONJEP"}
+PROGRAMMES = {"adulte-relais": "adultes-relais", "fonjep": "FONJEP"}
 
 
 def _read_json(source: Source) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def load_posts(source: Source, contrats: gpd.GeoDataFrame | None,
     JSON records outside ``departments`` are left out; those without a
     department (overseas, in ANCT's files) are counted in the report.
     """
-    programme = str(source.options.get("programme", "adultes_relais"))
+    programme = str(source.options.get("programme", "adulte-relais"))
     if programme not in PROGRAMMES:
         raise ValueFormatError(f"programme « {programme} » inconnu.", path=source.path,
                                hint=f"programmes possibles : {', '.join(PROGRAMMES)}.")
