@@ -230,6 +230,29 @@ def test_unknown_department_refused_with_code_22(tmp_path, capsys):
     assert not (tmp_path / HTML_NAME).exists()
 
 
+def test_employers_on_several_territories(tmp_path):
+    """An employer known by its SIREN on two contracts (a commune's and the EPCI's) since 2022; names alone never match."""
+    from diagnostic.region.synthesis import _opportunities, epci_membership
+
+    synth = build_synthesis(DEMO_CATALOG, tmp_path)
+    posts = pd.DataFrame({
+        "year": [2022, 2024, 2024, 2024, 2024], "employer": ["ASSO A", "ASSO A (antenne)", "ASSO A", "CCAS", "CCAS"],
+        "employer_siret": ["77812345600017", "77812345600025", "77812345600017", None, None],
+        "employer_type": ["association"] * 3 + ["commune"] * 2,
+        "holder_commune": ["99101", pd.NA, pd.NA, "99101", "99103"],
+        "siren_epci": ["299000001"] * 5, "code_cv": ["CV1", "CV999", "CV999", "CV1", "CV3"],
+    })
+    found = _opportunities(synth.data, posts, 2024, synth.communes, epci_membership(synth.data))
+    posts_found = [e for e in found["employeurs_plusieurs_territoires"] if e["origine"] == "postes"]
+    assert posts_found == [{"employeur": "ASSO A", "type": "association", "postes": 2,
+                            "territoires": ["CA du Val de Lys (fictif)", "Villeneuve-sur-Lys"],
+                            "contrats": ["CV1", "CV999"], "origine": "postes"}]
+    synth.opportunities = found
+    write_synthesis(synth, tmp_path)
+    page = " ".join((tmp_path / HTML_NAME).read_text(encoding="utf-8").split())
+    assert "<strong>ASSO A</strong> (association) : 2" in page
+
+
 def test_data_is_escaped(tmp_path, rules):
     synth = build_synthesis(DEMO_CATALOG, tmp_path)
     synth.communes.loc[0, "name"] = "<script>alert(1)</script>"

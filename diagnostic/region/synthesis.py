@@ -340,7 +340,7 @@ def _opportunities(data: TerritoryData, posts: pd.DataFrame, year: int | None, c
         latest = rows.sort_values("year").iloc[-1]
         multi.append({"employeur": str(latest["employer"]), "type": employer_label(latest["employer_type"]),
                       "postes": int((rows["year"] == year).sum()), "territoires": labels,
-                      "contrats": sorted(set(rows["code_cv"].dropna()))})
+                      "contrats": sorted(set(rows["code_cv"].dropna())), "origine": "postes"})
     registry = _registry_actors(data)
     for _, actor in registry.iterrows():
         if len(actor["communes"]) >= 2:
