@@ -205,7 +205,9 @@ def describe_sources(sources: list[OfficialSource]) -> str:
 
 
 def _where(source: OfficialSource) -> str:
-    """Where a source is downloaded from, in French."""
+    """Where a source is downloaded from, in French (the mirror's address when one is set)."""
+    if mirror_url() and (source.url or source.dataset):
+        return f"{source_url(source)} (miroir {SOURCES_URL_ENV})"
     if source.url:
         return source.url
     if source.dataset:

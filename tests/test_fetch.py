@@ -654,6 +654,8 @@ def test_mirror_serves_everything_without_the_api(tmp_path: Path, server: Server
     fs = next(e for e in raw["sources"]["services"] if e["path"] == "france_services.csv")
     assert fs["url"] == f"{server.url}/{FS_DATASET}.csv" and fs["vintage"] == "2024-08-01"
     assert (tmp_path / "pdc" / "communes.gpkg").exists()
+    listed = fetch.describe_sources(fetch.read_sources())
+    assert f"adresse : {server.url}/{FS_DATASET}.csv (miroir DIAGNOSTIC_SOURCES_URL)" in listed
 
 
 # ---------------------------------------------------------------------------------------------------------
