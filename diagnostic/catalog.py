@@ -29,6 +29,7 @@ ROLES: dict[str, bool] = {
     "adultes_relais": True,
     "contrats_de_ville": True,
     "epci": False,
+    "equipment_counts": True,
     "partners": False,
     "observations": True,
     "activity": False,
@@ -42,6 +43,7 @@ ROLE_LABELS = {
     "services": "équipements et services",
     "adultes_relais": "postes adultes-relais et FONJEP",
     "epci": "intercommunalités (EPCI)",
+    "equipment_counts": "équipements comptés par IRIS (BPE)",
     "contrats_de_ville": "contrats de ville",
     "partners": "registre des partenaires",
     "observations": "besoins exprimés (observations, consultations)",
@@ -108,7 +110,7 @@ class Catalog:
             for s in items:
                 out += sorted(p for p in s.path.iterdir() if p.is_file()) if s.path.is_dir() else [s.path]
                 out.extend(e.path for e in s.earlier)
-                for extra in ("relations", "outlines_file"):
+                for extra in ("relations", "outlines_file", "labels_file"):
                     if extra in s.options:
                         out.append(Path(s.options[extra]))
         return out
@@ -213,7 +215,7 @@ def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Sourc
     if not isinstance(columns, dict):
         raise CatalogError(f"« columns » de « {role} » doit être un dictionnaire.", path=catalog_path)
     options = {k: v for k, v in spec.items() if k not in _KNOWN_KEYS}
-    for extra in ("relations", "outlines_file"):
+    for extra in ("relations", "outlines_file", "labels_file"):
         if extra in options:
             options[extra] = str((base / options[extra]).resolve())
     earlier = tuple(

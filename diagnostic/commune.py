@@ -146,6 +146,10 @@ def build(
     if has_qpv and qpv.geometry.notna().any():
         area = area.union(qpv.geometry.dropna().buffer(band_m).union_all())
     services = label_services(data.services[data.services.intersects(area)]).reset_index(drop=True)
+    if data.equipment_labels is not None:  # INSEE's TYPEQU labels where the domain table has none
+        unnamed = services["type_label"] == services["type_code"]
+        services.loc[unnamed, "type_label"] = services.loc[unnamed, "type_code"].map(data.equipment_labels).fillna(
+            services.loc[unnamed, "type_label"])
     context_shapes = data.communes[data.communes.intersects(shape.geometry.union_all().buffer(5000)) & (data.communes["insee_com"] != code)]
     territories = _territories(qpv, commune, has_qpv)
     share = indicators.qpv_share.set_index("insee_com").loc[code]

@@ -21,7 +21,7 @@ from diagnostic.errors import (
 from diagnostic.sources._io import LoadReport
 from diagnostic.sources.activity import load_activity
 from diagnostic.sources.adultes_relais import load_contrats_de_ville
-from diagnostic.sources.bpe import load_bpe
+from diagnostic.sources.bpe import load_bpe, load_bpe_counts, typequ_labels
 from diagnostic.sources.communes import load_communes
 from diagnostic.sources.epci import EpciData, load_epci
 from diagnostic.sources.france_services import load_france_services
@@ -59,6 +59,10 @@ class TerritoryData:
     consultation: Consultation | None = None
     activity: pd.DataFrame | None = None
     epci: EpciData | None = None
+    #: Equipment counted per IRIS and type, without coordinates (``insee_com``, ``iris``, ``type_code``, ``count``).
+    equipment_counts: pd.DataFrame | None = None
+    #: TYPEQU labels from INSEE's list, for types the project's domain table does not name.
+    equipment_labels: pd.Series | None = None
     reports: list[LoadReport] = field(default_factory=list)
 
     def commune(self, code: str) -> pd.Series:
@@ -168,6 +172,16 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         if unknown:
             reports[-1].warn(f"{len(unknown)} QPV des indicateurs sans contour ({', '.join(unknown[:5])}).")
     services = _load_services(catalog, communes, reports)
+    counts = labels = None
+    if sources := catalog.all("equipment_counts"):
+        frames = []
+        for src in sources:
+            frame, rep = load_bpe_counts(src, communes)
+            reports.append(rep)
+            frames.append(frame)
+            if src.options.get("labels_file"):
+                labels = typequ_labels(Path(src.options["labels_file"]))
+        counts = pd.concat(frames, ignore_index=True)
     contrats = adultes = None
     if sources := catalog.all("contrats_de_ville"):
         frames = []
@@ -220,6 +234,8 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         consultation=consultation,
         activity=activity,
         epci=epci,
+        equipment_counts=counts,
+        equipment_labels=labels,
         reports=reports,
     )
 

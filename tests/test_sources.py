@@ -619,3 +619,39 @@ def test_shutil_copy_of_demo_loads_identically(tmp_path, demo):
     assert len(copy.services) == len(demo.services)
     assert shapely.equals_exact(copy.qpv.geometry.values, demo.qpv.geometry.values, 1e-6).all()
     assert load_catalog(tmp_path / "demo" / "catalogue.yaml").fingerprint() == demo.catalog.fingerprint()
+
+
+# --------------------------------------------------------------------------- BPE counts per IRIS, detail sample
+def test_bpe_counts_per_iris_hdf(hdf_data):
+    """PROVENANCE.md § 10: 87,897 rows, 3,637 communes, 175,859 equipments; Lille 9,496 and 303 GPs (D201)."""
+    counts = hdf_data.equipment_counts
+    assert len(counts) == 87_897 and counts["insee_com"].nunique() == 3637
+    assert counts["count"].sum() == 175_859
+    by_dep = counts.groupby(counts["insee_com"].str[:2])["count"].sum().to_dict()
+    assert by_dep == {"02": 15_534, "59": 76_125, "60": 24_972, "62": 41_493, "80": 17_735}
+    lille = counts[counts["insee_com"] == "59350"]
+    assert lille["count"].sum() == 9_496 and lille.loc[lille["type_code"] == "D201", "count"].sum() == 303
+    assert len(hdf_data.equipment_labels) == 106 and hdf_data.equipment_labels["A104"] == "Gendarmerie"
+
+
+def test_bpe_counts_enter_commune_coverage(hdf_data, cache):
+    from diagnostic.indicators.cache import compute
+
+    cov = compute(hdf_data).coverage
+    lille = cov[(cov["level"] == "commune") & (cov["code"] == "59350")].set_index("domain")
+    counts = hdf_data.equipment_counts
+    gps = counts[(counts["insee_com"] == "59350") & counts["type_code"].isin(["D106", "D108", "D113", "D201", "D301"])]
+    assert lille.at["sante", "services_inside"] == gps["count"].sum()  # no geolocated health service otherwise
+    assert "comptés par IRIS" in lille.at["sante", "method"]
+
+
+def test_bpe21_detail_sample_through_the_bpe_loader(hdf_data, real_dir):
+    from diagnostic.catalog import Source
+    from diagnostic.sources.bpe import load_bpe
+
+    gdf, rep = load_bpe(Source("services", real_dir / "bpe" / "bpe21_detail_echantillon_hdf.csv", "bpe",
+                               columns={"service_id": "ID_EQUIPEMENT"}, options={"tolerance_m": 1500}),
+                      hdf_data.communes)  # one point (EQ0015879) lies 1.1 km from its 2018 commune outline
+    assert rep.rows_read == 1906
+    assert gdf["insee_com"].str[:2].value_counts().to_dict() == {"80": 541, "60": 500, "02": 388, "62": 249, "59": 228}
+    assert gdf["type_code"].nunique() == 30 and gdf.crs.to_epsg() == 2154  # 30 of the sample's 32 types in HdF

@@ -30,7 +30,7 @@ from diagnostic.indicators.coverage import (
 )
 from diagnostic.indicators.domains import service_domains
 from diagnostic.indicators.needs import RULES_FILE, load_rules, unmet_needs
-from diagnostic.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE
+from diagnostic.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE, equipment_domains
 from diagnostic.territory import TerritoryData
 
 TABLES = ["qpv_social", "commune_social", "qpv_share", "coverage", "needs", "evidence"]
@@ -104,6 +104,8 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
         cov_qpv = cov_qpv[cov_qpv["domain"].isin(domains)]
     cov_com = coverage(data.communes, pairs, com_pop, code="insee_com", level="commune", band_m=0.0, domains=domains)
     cov_com["method"] = "services géolocalisés dans la commune"
+    if data.equipment_counts is not None:
+        cov_com = with_counted_equipment(cov_com, data.equipment_counts)
     if len(outlined) < len(data.qpv):
         cov_qpv = pd.concat([cov_qpv, commune_coverage_for_qpv(data.qpv[data.qpv.geometry.isna()], cov_com, qpv_pop)],
                             ignore_index=True)
@@ -134,6 +136,24 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
         qpv = qpv.join(data.qpv_indicators.values, on="code_qp")
     return Indicators(qpv_social, commune_social, share, pd.concat([cov_qpv, cov_com], ignore_index=True),
                       needs, evidence, qpv, params, key)
+
+
+def with_counted_equipment(cov_com: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """Add equipment counted per IRIS (BPE « ensemble ») to each commune's services, by mediation domain.
+
+    The counts have no coordinates: they add to the services in the commune,
+    never to distances. Types map to domains through ``data/domaines_mediation.csv``.
+    """
+    table = equipment_domains()
+    table = table[table["source"] == "bpe"].rename(columns={"type": "type_code", "domaine": "domain"})
+    counted = counts.merge(table[["type_code", "domain"]], on="type_code").groupby(["insee_com", "domain"])["count"].sum()
+    out = cov_com.copy()
+    extra = pd.Series(list(zip(out["code"], out["domain"])), index=out.index).map(counted).fillna(0)
+    out["services_inside"] = out["services_inside"] + extra.astype(int)
+    out["services_band"] = out["services_band"] + extra.astype(int)
+    out["per_1000"] = 1000 * out["services_band"] / out["population"].where(out["population"] > 0)
+    out["method"] = "services géolocalisés et équipements comptés par IRIS (BPE) dans la commune"
+    return out
 
 
 def commune_coverage_for_qpv(qpv: gpd.GeoDataFrame, cov_com: pd.DataFrame, population: pd.Series) -> pd.DataFrame:

@@ -124,3 +124,39 @@ def _is_epsg(code: str) -> bool:
     except ProjCRSError:
         return False
     return True
+
+
+def load_bpe_counts(source: Source, communes: gpd.GeoDataFrame) -> tuple[pd.DataFrame, LoadReport]:
+    """BPE « ensemble » counts per IRIS and type (``DEPCOM``, ``DCIRIS``, ``TYPEQU``, ``NB_EQUIP``), as published.
+
+    A services source without coordinates: it gives how many equipments of each
+    type a commune (and each IRIS) has, never where. Communes outside the
+    catalogue are left out and counted.
+    """
+    from diagnostic.sources._io import to_number
+
+    report = LoadReport(source.role, source.path)
+    cols = {"insee_com": "DEPCOM", "iris": "DCIRIS", "type_code": "TYPEQU", "count": "NB_EQUIP", **source.columns}
+    df = read_table(source.path, source.role, source.options.get("sep"), source.options.get("encoding"))
+    report.rows_read = len(df)
+    require_columns(df, {k: cols[k] for k in ("insee_com", "type_code", "count")}, source.path, source.label)
+    out = pd.DataFrame({
+        "insee_com": df[cols["insee_com"]].str.strip().str.zfill(5),
+        "iris": df[cols["iris"]].str.strip() if cols["iris"] in df else "",
+        "type_code": df[cols["type_code"]].str.strip(),
+        "count": to_number(df[cols["count"]], source.path, cols["count"])[0],
+    })
+    outside = ~out["insee_com"].isin(set(communes["insee_com"]))
+    if outside.any():
+        report.warn(f"{int(outside.sum())} ligne(s) de communes absentes du catalogue mises de côté "
+                    f"({out.loc[outside, 'count'].sum():.0f} équipements).")
+    out = out[~outside].reset_index(drop=True)
+    report.rows_kept = len(out)
+    return out, report
+
+
+def typequ_labels(path: Path) -> pd.Series:
+    """TYPEQU → label from INSEE's list of modalities (``COD_VAR``, ``COD_MOD``, ``LIB_MOD``)."""
+    df = read_table(path, "libellés TYPEQU")
+    df = df[df.get("COD_VAR", pd.Series("TYPEQU", index=df.index)) == "TYPEQU"]
+    return df.set_index(df["COD_MOD"].str.strip())["LIB_MOD"].str.strip()
