@@ -28,7 +28,7 @@ def rules():
 def _territories(**columns) -> pd.DataFrame:
     base = {"code": ["A", "B", "C", "D", "E"], "name": ["Alpha", "Bravo", "Charlie", "Delta", "Echo"],
             "qpv_count": [1, 1, 1, 1, 1], "strong_domains": [[]] * 5, "medium_domains": [[]] * 5,
-            "posts_adultes_relais": [0.0] * 5, "posts_fonjep": [0.0] * 5, "posts_shared": [0.0] * 5}
+            "posts_adulte-relais": [0.0] * 5, "posts_fonjep": [0.0] * 5, "posts_shared": [0.0] * 5}
     return pd.DataFrame({**base, **columns})
 
 
@@ -74,13 +74,13 @@ def test_intercommunal_posts_shared_by_qpv_population():
     communes = pd.DataFrame({"insee_com": ["59001", "59002", "59003"], "siren_epci": ["200000001"] * 2 + ["200000002"],
                              "qpv_population": [3000.0, 1000.0, 500.0], "qpv_count": [2, 1, 1]})
     posts = pd.DataFrame({
-        "programme": ["adultes_relais"] * 10 + ["fonjep"] * 2 + ["adultes_relais"] * 3,
+        "programme": ["adulte-relais"] * 10 + ["fonjep"] * 2 + ["adulte-relais"] * 3,
         "holder_commune": [pd.NA] * 12 + ["59003"] * 3,
         "siren_epci": ["200000001"] * 12 + ["200000002"] * 3,
     })
-    out = attribute_posts(communes, posts, ["adultes_relais", "fonjep"]).set_index("insee_com")
-    assert out.loc["59001", "posts_adultes_relais"] == pytest.approx(7.5)
-    assert out.loc["59002", "posts_adultes_relais"] == pytest.approx(2.5)
+    out = attribute_posts(communes, posts, ["adulte-relais", "fonjep"]).set_index("insee_com")
+    assert out.loc["59001", "posts_adulte-relais"] == pytest.approx(7.5)
+    assert out.loc["59002", "posts_adulte-relais"] == pytest.approx(2.5)
     assert out.loc["59001", "posts_fonjep"] == pytest.approx(1.5)
     assert out.loc["59001", "posts"] == pytest.approx(9.0)
     assert out.loc["59003", "posts"] == 3 and out.loc["59003", "posts_shared"] == 0
@@ -91,9 +91,9 @@ def test_posts_count_once_per_programme_and_year():
                        "code_cv": ["CN1"] * 3, "insee_dep": ["59"] * 3})
     fonjep = pd.DataFrame({"year": ["2024"], "post_id": ["P1"], "employer": ["Y"], "code_cv": ["CN1"],
                            "insee_dep": ["59"]})
-    stacked = pt.stack({"adultes_relais": ar, "fonjep": fonjep})
+    stacked = pt.stack({"adulte-relais": ar, "fonjep": fonjep})
     counted = pt.counts(stacked, ["insee_dep"]).set_index(["programme", "year"])["posts"]
-    assert counted.to_dict() == {("adultes_relais", 2024): 1, ("adultes_relais", 2025): 1, ("fonjep", 2024): 1}
+    assert counted.to_dict() == {("adulte-relais", 2024): 1, ("adulte-relais", 2025): 1, ("fonjep", 2024): 1}
 
 
 @pytest.mark.parametrize(("name", "siret", "expected"), [
@@ -152,7 +152,7 @@ def test_demo_synthesis_files_and_json(demo_region):
     assert sum(c["postes"]["total"] for c in data["communes"]) == pytest.approx(4)
     assert [c["rang"] for c in data["a_prospecter"]["communes"]] == list(range(1, len(data["a_prospecter"]["communes"]) + 1))
     years = {(r["programme"], r["year"]): r["posts"] for r in data["evolution_des_postes"]["departements"]}
-    assert years == {("adultes_relais", 2022): 3, ("adultes_relais", 2023): 4}
+    assert years == {("adulte-relais", 2022): 3, ("adulte-relais", 2023): 4}
     assert any("FONJEP" in m for m in data["sources_manquantes"])
     page = (demo_region / HTML_NAME).read_text(encoding="utf-8")
     assert "Données fictives" in page and "Communes à prospecter" in page
@@ -298,3 +298,43 @@ def test_page_with_epci_outlines_opens_offline(tmp_path, offline_page):
     assert log.external_requests == [] and log.console_errors == [] and log.page_errors == []
     # The EPCI and its two communes (3.0 posts per 10,000 against 12.5) are in the first class, dark red.
     assert page.locator('path.leaflet-interactive[fill="#b2182b"]').count() == 3  # the EPCI and its 2 communes
+
+
+@pytest.fixture(scope="module")
+def hdf_posts():
+    """Posts of the real Hauts-de-France catalogue as the synthesis counts them, and their trends."""
+    from tests.conftest import HDF, REAL
+
+    if not (REAL / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({REAL}) : ce test nécessite ../shared/data/real à côté du dépôt")
+    from diagnostic.region.synthesis import epci_membership, epci_names, post_trends, region_posts
+    from diagnostic.territory import load_territory
+
+    data = load_territory(HDF)
+    membership = epci_membership(data)
+    posts = region_posts(data, load_rules(), membership)
+    return data, posts, post_trends(data, posts, epci_names(membership))
+
+
+def test_hdf_posts_per_year_and_department_match_provenance(hdf_posts):
+    """PROVENANCE.md section 8: adultes-relais records 2020–2025, Hauts-de-France and Nord."""
+    _, _, trends = hdf_posts
+    table = pd.DataFrame(trends["departements"])
+    ar = table[table["programme"] == "adulte-relais"]
+    assert ar.groupby("year")["posts"].sum().to_dict() == {2020: 668, 2021: 765, 2022: 782, 2023: 730,
+                                                           2024: 648, 2025: 592}
+    assert ar[ar["insee_dep"] == "59"].set_index("year")["posts"].to_dict() == {
+        2020: 413, 2021: 461, 2022: 466, 2023: 424, 2024: 373, 2025: 348}
+    france = pd.DataFrame(trends["region_france"]).set_index(["programme", "year"])
+    assert france.loc[("adulte-relais", 2024), "france"] == 4949
+    assert france.loc[("adulte-relais", 2024), "region"] == 648
+
+
+def test_hdf_mel_posts_on_its_2024_contract(hdf_posts):
+    """The Métropole Européenne de Lille: 214 adultes-relais posts in 2024 on CN05911M, all on the MEL (200093201)."""
+    _, posts, trends = hdf_posts
+    contracts = pd.DataFrame(trends["contrats"])
+    mel = contracts[(contracts["code_cv"] == "CN05911M") & (contracts["programme"] == "adulte-relais")]
+    assert mel.set_index("year")["posts"].to_dict()[2024] == 214
+    on_mel = posts[(posts["year"] == 2024) & (posts["programme"] == "adulte-relais") & (posts["siren_epci"] == "200093201")]
+    assert len(on_mel) == 214 and set(on_mel["code_cv"]) == {"CN05911M"}

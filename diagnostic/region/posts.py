@@ -20,7 +20,7 @@ FIELDS = ["programme", "year", "post_id", "employer", "employer_siret", "code_cv
 def stack(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
     """Posts of every programme in one table (:data:`FIELDS`), each post once per programme and year.
 
-    ``tables`` maps a programme key (``adultes_relais``, ``fonjep``) to the loader's table; a table
+    ``tables`` maps a programme key (``adulte-relais``, ``fonjep``) to the loader's table; a table
     that already has a ``programme`` column keeps it.
     """
     frames = []

@@ -9,11 +9,11 @@ from typing import Any
 from diagnostic.catalog import PROJECT_ROOT, read_yaml
 from diagnostic.errors import CatalogError
 from diagnostic.sources.partners import actor_types
+from diagnostic.sources.postes import PROGRAMMES
 from diagnostic.text import fold
 
 RULES_FILE = PROJECT_ROOT / "templates" / "region.yaml"
-#: Programme keys as the posts loader writes them (``programme`` column), and their French labels.
-PROGRAMMES = {"adultes_relais": "adultes-relais", "fonjep": "FONJEP"}
+
 RANKING_KEYS = {
     "need_level": "niveau de besoin (fort avant moyen)",
     "missing_posts": "postes manquants pour atteindre la cible (le plus grand nombre d'abord)",

@@ -86,7 +86,7 @@ def check_department(data: TerritoryData, department: str | None) -> str | None:
 
 def post_tables(data: TerritoryData) -> dict[str, pd.DataFrame | None]:
     """The posts the catalogue declares, as the loader gives them (its ``programme`` column says which)."""
-    return {"adultes_relais": data.adultes_relais}
+    return {"adulte-relais": data.adultes_relais}
 
 
 def file_lines(data: TerritoryData) -> pd.DataFrame:
@@ -98,7 +98,7 @@ def file_lines(data: TerritoryData) -> pd.DataFrame:
             report = by_path.get(item.path)
             if report is None or not str(item.vintage or "").isdigit():
                 continue
-            rows.append({"programme": str(src.options.get("programme", "adultes_relais")), "year": int(item.vintage),
+            rows.append({"programme": str(src.options.get("programme", "adulte-relais")), "year": int(item.vintage),
                          "region": report.rows_kept, "france": report.rows_read})
     return pd.DataFrame(rows, columns=["programme", "year", "region", "france"])
 
@@ -106,9 +106,9 @@ def file_lines(data: TerritoryData) -> pd.DataFrame:
 def epci_membership(data: TerritoryData) -> pd.DataFrame:
     """Commune → EPCI (``insee_com``, ``siren_epci``, ``lib_epci``): INSEE's composition when the catalogue has
     it, else the ``siren_epci`` of the QPV outlines; EPCI names from the contrats de ville when nothing else."""
-    epci = getattr(data, "epci", None)
-    if epci is not None:
-        table = pd.DataFrame(epci[["insee_com", "siren_epci", "lib_epci"]])
+    if data.epci is not None:
+        names = data.epci.epci.set_index("siren_epci")["lib_epci"]
+        table = data.epci.membership[["insee_com", "siren_epci"]].assign(lib_epci=lambda d: d["siren_epci"].map(names))
     elif "siren_epci" in data.qpv and len(data.qpv):
         table = data.qpv_communes.merge(pd.DataFrame(data.qpv[["code_qp", "siren_epci"]]), on="code_qp")
         table = table[["insee_com", "siren_epci"]].drop_duplicates("insee_com")
@@ -130,9 +130,9 @@ def _contract_names(data: TerritoryData) -> pd.Series:
 
 def epci_shapes(data: TerritoryData) -> gpd.GeoDataFrame | None:
     """EPCI outlines (``siren_epci``, ``lib_epci``, geometry in Lambert-93), when the catalogue has them."""
-    shapes = getattr(data, "epci_shapes", None)
-    if shapes is None or shapes.empty:
+    if data.epci is None or data.epci.epci.geometry.isna().all():
         return None
+    shapes = data.epci.epci[data.epci.epci.geometry.notna()]
     return shapes[["siren_epci", "lib_epci", "geometry"]].reset_index(drop=True)
 
 
@@ -285,7 +285,7 @@ def _missing(data: TerritoryData, posts: pd.DataFrame, membership: pd.DataFrame,
         absent = [PROGRAMMES[p] for p in rules["programmes"] if p not in set(posts["programme"])]
         if absent:
             out.append(f"Postes {text.join(absent)} absents du catalogue : ils ne sont pas comptés dans les postes en place.")
-    if getattr(data, "epci", None) is None and membership.empty:
+    if data.epci is None and membership.empty:
         out.append("La composition des intercommunalités (EPCI) manque : la synthèse est faite par commune, "
                    "et les postes des contrats intercommunaux ne peuvent être rattachés aux communes.")
     if epci_shapes(data) is None:
