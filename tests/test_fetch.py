@@ -428,7 +428,7 @@ def test_fetch_nord_then_check_then_diagnose_lille(tmp_path: Path, server: Serve
     assert services["france_services.csv"]["url"] == f"{server.url}/liste-fs-20240801.csv"
     assert services["france_services.csv"]["vintage"] == "2024-08-01"
     assert services["bpe.csv"]["source_file"] == "BPE25.parquet" and services["bpe.csv"]["vintage"] == "2025"
-    ar = raw["sources"]["adultes_relais"]
+    ar = raw["sources"]["adultes_relais"][0]  # a list: posts of several programmes and vintages
     assert ar["url"] == f"{server.url}/adultes_relais_postes.csv" and ar["vintage"] == "2024-04-03"
     for never in ("liste-fs-20240701.csv", "schema-france-services.csv", "adultes_relais_2022.csv",
                   "adultes_relais_maj.csv"):
