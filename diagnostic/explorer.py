@@ -58,7 +58,7 @@ CATALOGS = [DEMO_CATALOG, *sorted((PROJECT_ROOT / "data" / "catalogues").glob("*
 DEFAULT_OUTPUT = Path("~/diagnostics")
 MAX_COMMUNES = 300
 WEIGHT_MAX = 5.0
-#: Settings whose outputs are kept in memory, most recent first out last.
+#: How many settings keep their outputs in memory (the least recently shown are dropped first).
 CACHED_SETTINGS = 64
 #: What to do after an unexpected failure: the same parameters from the command line give the full trace.
 _UNEXPECTED_HINT = ("vérifiez les paramètres et réessayez ; si l'erreur persiste, lancez la même commune avec "
@@ -129,11 +129,17 @@ def _slider(value: float, maximum: float, step: float, description: str) -> w.Fl
                          style={"description_width": "300px"}, layout=w.Layout(width="520px"))
 
 
-def failure_message(exc: BaseException, action: str) -> str:
+#: What to do after a file-system error, in general and when writing an export.
+PATH_HINT = "vérifiez que le chemin existe et que vous avez le droit de le lire ou d'y écrire."
+OUTPUT_HINT = "choisissez un dossier où vous pouvez écrire (il est créé s'il n'existe pas)."
+
+
+def failure_message(exc: BaseException, action: str, path_hint: str = PATH_HINT) -> str:
     """What went wrong during ``action`` (« l'export », …), in French, with what to do.
 
-    The workbench's own errors already say it; a file-system error names the path and its cause;
-    anything else is reported as unexpected, with its technical text, and logged with its trace.
+    The workbench's own errors already say it; a file-system error names the path and its cause,
+    followed by ``path_hint``; anything else is reported as unexpected, with its technical text,
+    and logged with its trace.
     """
     if isinstance(exc, DiagnosticError):
         return str(exc)
@@ -147,8 +153,7 @@ def failure_message(exc: BaseException, action: str) -> str:
                   errno.ENOSPC: "plus de place sur le disque",
                   errno.EROFS: f"le disque de{where or ' ce chemin'} est en lecture seule"}
         cause = causes.get(exc.errno, f"erreur du système de fichiers{where} ({exc.strerror or exc})")
-        return (f"Erreur : {action} a échoué : {cause}.\n"
-                "  Que faire : choisissez un dossier où vous pouvez écrire (il est créé s'il n'existe pas).")
+        return f"Erreur : {action} a échoué : {cause}.\n  Que faire : {path_hint}"
     _log.error("échec de %s", action, exc_info=exc)
     return (f"Erreur inattendue : {action} a échoué ({type(exc).__name__} : {exc}).\n"
             f"  Que faire : {_UNEXPECTED_HINT}")
@@ -516,7 +521,8 @@ class Explorer:
             ("QPV retenus", f"{text.number(len(d.qpv))} sur {text.number(len(d.data.qpv_in(d.code)))}"),
             ("Population des QPV retenus", text.number(qpv_population)),
             ("Part de la population de la commune en QPV", text.percent(d.share["qpv_share"])),
-            (f"Services de médiation dans les QPV et leur bande de {text.number(band_m)} m", text.number(served)),
+            (f"Services de médiation dans les QPV et leur bande de {text.number(band_m, unit='m')}",
+             text.number(served)),
             ("Besoins non couverts forts", text.number(levels.get("fort", 0))),
             ("Besoins non couverts moyens", text.number(levels.get("moyen", 0))),
             ("Préconisations", text.number(len(d.recommendations))),
@@ -558,7 +564,7 @@ class Explorer:
                 opts["needs_rules"] = str(shutil.copyfile(opts["needs_rules"], output / f"besoins_{code}.yaml"))
             result = run_commune(self.data, code, output, **opts)
         except Exception as exc:  # noqa: BLE001 - shown in the widget
-            self.export_status.value = error_html(failure_message(exc, "l'export du rapport"))
+            self.export_status.value = error_html(failure_message(exc, "l'export du rapport", OUTPUT_HINT))
             return None
         finally:
             self.export_button.disabled = False

@@ -77,7 +77,7 @@ def test_initial_state(ex):
     assert "Les Hauts de Lys" in page and "QN09901A" in page and "QN09903C" in page
     assert "QPV – Taux de pauvreté" in page and "Bande de 300 m autour des QPV" in page
     assert "<script>" in page and "leaflet" in page.lower()
-    assert "Villeneuve-sur-Lys (99101)" in ex.figures.value and "Dans la bande de 300 m" in ex.figures.value
+    assert "Villeneuve-sur-Lys (99101)" in ex.figures.value and "Dans la bande de 300\u00a0m" in ex.figures.value
     assert "<table>" in ex.needs.value and "Rang" in ex.needs.value
     assert 'class="reco"' in ex.recommendations.value
     assert "mis à jour" in ex.status.value
@@ -85,16 +85,16 @@ def test_initial_state(ex):
 
 def test_band_width(ex):
     wide = _in_band(ex)
-    served = re.search(r"bande de 300 m</td><td>(\d+)<", ex.figures.value)
+    served = re.search(r"bande de 300\u00a0m</td><td>(\d+)<", ex.figures.value)
     ex.band.value = 0
     assert ex.diagnostic.params["band_m"] == 0
     assert _in_band(ex) < wide
     qpv = ex.diagnostic.qpv.geometry.union_all()
     services = ex.diagnostic.services
     by_hand = sum(qpv.intersects(g) for g in services.loc[services["domains"] != ""].geometry)
-    assert f"Services de médiation dans les QPV et leur bande de 0 m</td><td>{by_hand}<" in ex.figures.value
+    assert f"Services de médiation dans les QPV et leur bande de 0\u00a0m</td><td>{by_hand}<" in ex.figures.value
     assert by_hand < int(served.group(1))
-    assert "Dans la bande de 0 m" in ex.figures.value
+    assert "Dans la bande de 0\u00a0m" in ex.figures.value
     assert "Bande de 0 m autour des QPV" in _map_page(ex)
     ex.band.value = 300
     assert _in_band(ex) == wide
@@ -126,7 +126,7 @@ def test_qpv_selection(ex):
     assert ex.options()["qpv_codes"] == ["QN09902B"]
     assert set(ex.diagnostic.needs["code"]) == {"QN09902B"}
     assert list(ex.diagnostic.needs["rank"]) == list(range(1, len(ex.diagnostic.needs) + 1))  # within the subset
-    assert "<td>1</td>" in ex.needs.value
+    assert re.search(r"<td[^>]*>1</td><td>Centre Ancien</td>", ex.needs.value)  # the table starts at 1
     page = _map_page(ex)
     assert "QN09902B" in page and "QN09901A" not in page
     assert "1 sur 3" in ex.figures.value
@@ -168,19 +168,19 @@ def _ranking_by_hand(base: pd.DataFrame, evidence: pd.DataFrame, rules: dict, do
 def test_weight_to_zero_changes_ranking_as_by_hand(ex):
     base = ex.diagnostic.needs.copy()
     evidence = ex.diagnostic.indicators.evidence
-    assert (base.iloc[0]["code"], base.iloc[0]["domain"]) == ("QN09901A", "espace_public")
-    expected = _ranking_by_hand(base, evidence, ex.base_rules, "espace_public", "population")
+    assert base.iloc[0]["domain"] == "espace_public"  # the weight moved below counts in the first need
+    expected = _ranking_by_hand(base, evidence, ex.base_rules, "espace_public", "poverty_rate")
     before_table = ex.needs.value
-    ex.weights[("espace_public", "population")].value = 0
+    ex.weights[("espace_public", "poverty_rate")].value = 0
     got = ex.diagnostic.needs
     assert list(zip(got["code"], got["domain"], got["unmet"].round(9))) == expected
     assert [r[:2] for r in expected] != list(zip(base["code"], base["domain"]))  # the ranking did move
     assert ex.needs.value != before_table
     rules_path = Path(ex.options()["needs_rules"])
     written = yaml.safe_load(rules_path.read_text(encoding="utf-8"))
-    assert written["domains"]["espace_public"]["indicators"]["population"]["weight"] == 0
+    assert written["domains"]["espace_public"]["indicators"]["poverty_rate"]["weight"] == 0
     assert "Poids modifiés" in ex.status.value
-    ex.weights[("espace_public", "population")].value = 1
+    ex.weights[("espace_public", "poverty_rate")].value = 1
     assert ex.options()["needs_rules"] is None  # back to templates/besoins.yaml
 
 
@@ -241,7 +241,7 @@ def test_labels_and_numbers_in_french(ex):
     assert _readout(ex, ex.expressed_weight) == "0,45"
     assert _readout(ex, ex.band) == "300\u00a0m"
     ex.band.value = 1000
-    assert _readout(ex, ex.band) == "1\u202f000\u00a0m" and "bande de 1\u202f000 m" in ex.figures.value
+    assert _readout(ex, ex.band) == "1\u202f000\u00a0m" and "bande de 1\u202f000\u00a0m" in ex.figures.value
     assert ex.commune.options[0][0] == "Villeneuve-sur-Lys (99101) — 3\u00a0QPV"
 
 
@@ -295,10 +295,11 @@ def test_export_to_a_file_and_a_failed_catalogue(ex, tmp_path):
 
 
 def test_failure_messages_are_french():
-    assert failure_message(NotADirectoryError(20, "Not a directory", "/tmp/x/y"), "l'export") == (
+    assert failure_message(NotADirectoryError(20, "Not a directory", "/tmp/x/y"), "l'export", "un dossier.") == (
         "Erreur : l'export a échoué : un élément du chemin « /tmp/x/y » est un fichier, pas un dossier.\n"
-        "  Que faire : choisissez un dossier où vous pouvez écrire (il est créé s'il n'existe pas).")
-    assert "accès refusé à « /racine »" in failure_message(PermissionError(13, "Permission denied", "/racine"), "x")
+        "  Que faire : un dossier.")
+    denied = failure_message(PermissionError(13, "Permission denied", "/racine"), "le chargement du catalogue")
+    assert "accès refusé à « /racine »" in denied and "le droit de le lire" in denied
     assert failure_message(ParameterError("bande trop large.", hint="300 m."), "x") == (
         "Paramètre invalide : bande trop large.\n  Que faire : 300 m.")
 
