@@ -36,15 +36,21 @@ _BIND_LINK = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: t
 
 
 class _CollapsibleLayers(MacroElement):
-    """On a small screen the layer control starts folded (a button) and folds again on a map click."""
+    """On a small screen the layer control starts folded (a button) and folds again on a map click.
+
+    It runs once the page's script has ended: folium may declare the control after this element
+    (layers added later), and a frame still unsized (JupyterLab's first display) counts as small.
+    """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        if (window.matchMedia("(max-width: 40rem)").matches) {
-            {{ this.control.get_name() }}.collapse();
-            {{ this._parent.get_name() }}.on("click", function() { {{ this.control.get_name() }}.collapse(); });
-        }
+        setTimeout(function() {
+            if (window.matchMedia("(max-width: 40rem)").matches) {
+                {{ this.control.get_name() }}.collapse();
+                {{ this._parent.get_name() }}.on("click", function() { {{ this.control.get_name() }}.collapse(); });
+            }
+        }, 0);
         {% endmacro %}
         """
     )
