@@ -173,6 +173,25 @@ def test_static_png(inputs, tmp_path):
     assert 30_000 < path.stat().st_size < 2 * MB
 
 
+def test_printed_map_names_each_qpv(inputs, tmp_path, monkeypatch):
+    """Paper has no tooltips: the printed map writes each QPV's name, beside a legend."""
+    from diagnostic.maps import static
+
+    drawn = {}
+    save = static.Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        drawn["texts"] = [t.get_text() for ax in fig.axes for t in ax.texts]
+        drawn["legend"] = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(static.Figure, "savefig", record)
+    maps.static_map(inputs["commune"], inputs["qpv"], inputs["services"], tmp_path / "carte.png",
+                    indicator="employment_rate", indicator_label="Taux d'emploi (%)", needs=inputs["needs"])
+    assert set(inputs["qpv"]["lib_qp"]) <= set(drawn["texts"])
+    assert any("Bande de 300 m" in t for t in drawn["legend"])
+
+
 @pytest.mark.real
 def test_toulouse_map_weight(occitanie, tmp_path):
     commune = occitanie.communes[occitanie.communes["insee_com"] == "31555"]
