@@ -195,8 +195,11 @@ def build(
 def _territories(qpv: gpd.GeoDataFrame, commune: pd.Series, has_qpv: bool) -> pd.DataFrame:
     if has_qpv:
         pop = qpv["population"] if "population" in qpv else pd.Series(float("nan"), index=qpv.index)
-        return pd.DataFrame({"code": qpv["code_qp"], "name": qpv["lib_qp"], "population": pop,
-                             "communes": qpv["communes"]})
+        out = pd.DataFrame({"code": qpv["code_qp"], "name": qpv["lib_qp"], "population": pop,
+                            "communes": qpv["communes"]})
+        if "predecessors" in qpv:  # a 2024 QPV shown with the indicators of its 2015 predecessors
+            out["predecessors"] = qpv["predecessors"].fillna("")
+        return out
     return pd.DataFrame({"code": [commune["insee_com"]], "name": [commune["lib_com"]],
                          "population": [commune["population"]], "communes": [commune["insee_com"]]})
 
@@ -244,7 +247,8 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
         },
         "donnees_fictives": diag.fictional,
         "qpv": [
-            {"code": r["code"], "nom": r["name"], "population": r["population"], "communes": r["communes"].split(",")}
+            {"code": r["code"], "nom": r["name"], "population": r["population"], "communes": r["communes"].split(","),
+             **({"predecesseurs_2015": [c for c in r["predecessors"].split(",") if c]} if "predecessors" in r else {})}
             for _, r in diag.territories.iterrows()
         ] if diag.has_qpv else [],
         "niveau_d_analyse": "qpv" if diag.has_qpv else "commune",

@@ -118,6 +118,8 @@ def territory_table(d: CommuneDiagnostic) -> HTML:
         "Population": d.territories["population"],
         "Communes": d.territories["communes"].map(lambda cs: ", ".join(communes.get(c, c) for c in str(cs).split(","))),
     })
+    if "predecessors" in d.territories:  # 2024 QPVs: their figures are those of the 2015 QPVs they replace
+        t["Indicateurs repris des QPV 2015"] = d.territories["predecessors"].replace("", "aucun (nouveau QPV)")
     return HTML(epci_paragraph(d).data
                 + html_table(t, caption="Quartiers prioritaires de la commune", numbers={"Population": 0}).data)
 
@@ -332,9 +334,10 @@ def _no_outlines_note(d: CommuneDiagnostic) -> str:
     bare = d.qpv[d.qpv.geometry.isna()]
     if bare.empty:
         return ""
-    return (f'<p class="missing">Les contours des quartiers prioritaires manquent au catalogue de données : '
+    return (f'<p class="missing">Quartiers prioritaires aux contours non fournis : '
             f"{html.escape(text.join(list(bare['lib_qp'])))} sont connus par leurs indicateurs, mais ni la carte, ni "
-            "les abords des quartiers, ni les distances aux services ne peuvent les montrer. La carte montre la "
+            "les abords des quartiers, ni les distances aux services ne peuvent les montrer ; ajouter aux données le "
+            "fichier des contours des QPV publié par l'ANCT (data.gouv.fr) les fait apparaître. La carte montre la "
             "commune et ses services.</p>")
 
 

@@ -23,6 +23,7 @@ from diagnostic.sources.activity import load_activity
 from diagnostic.sources.adultes_relais import load_contrats_de_ville
 from diagnostic.sources.bpe import load_bpe, load_bpe_counts, typequ_labels
 from diagnostic.sources.communes import load_communes
+from diagnostic.sources.correspondence import carry_forward, load_correspondence
 from diagnostic.sources.epci import EpciData, load_epci
 from diagnostic.sources.france_services import load_france_services
 from diagnostic.sources.insee import IndicatorTable, load_indicator_table
@@ -166,7 +167,16 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
     qpv_report = reports[-1] if qpv_ind is not None else None
     com_ind = _merge_tables(catalog, "commune_indicators", "insee_com", reports)
     if qpv_ind is not None and qpv_ind.national is not None:
-        qpv_ind = _national_split(qpv_ind, qpv, qpv_report)
+        corr = None
+        if (src := catalog.get("qpv_correspondence")) is not None:
+            corr, rep = load_correspondence(src)
+            reports.append(rep)
+            corr = corr[corr["code_qp"].isin(set(qpv["code_qp"]))]
+            qpv = qpv.assign(predecessors=qpv["code_qp"].map(corr.groupby("code_qp")["predecessor"].agg(",".join)))
+        known = set(corr["predecessor"]) if corr is not None else set(qpv["code_qp"])
+        qpv_ind = _national_split(qpv_ind, known, qpv_report)
+        if corr is not None:
+            qpv_ind = carry_forward(qpv_ind, corr)
     elif qpv_ind is not None:
         unknown = sorted(set(qpv_ind.values.index) - set(qpv["code_qp"]))
         if unknown:
@@ -318,20 +328,20 @@ def _load_table(src: Source, key: str, reports: list[LoadReport]) -> IndicatorTa
     return table
 
 
-def _national_split(table: IndicatorTable, qpv: gpd.GeoDataFrame, report: LoadReport) -> IndicatorTable:
+def _national_split(table: IndicatorTable, codes: set[str], report: LoadReport) -> IndicatorTable:
     """Keep the catalogue's QPVs as its values; all national rows become the reference distribution."""
     rows = table.national
     pop = rows["population"].drop(NATIONAL_CODE, errors="ignore") if "population" in rows else None
     table.national_reference = national_reference(rows, table.definitions, pop)
     table.national = rows.drop(NATIONAL_CODE, errors="ignore")
-    mine = table.values.index.isin(set(qpv["code_qp"])) if len(qpv) else slice(None)
-    report.warn(f"{int((~mine).sum()) if len(qpv) else 0} QPV de France hors du catalogue gardés comme "
+    mine = table.values.index.isin(codes) if codes else slice(None)
+    report.warn(f"{int((~mine).sum()) if codes else 0} QPV de France hors du catalogue gardés comme "
                      "référence nationale.")
     table.values, table.secret = table.values[mine], table.secret[mine]
     if table.reliability is not None:
         table.reliability = table.reliability[mine]
-    if table.history is not None and len(qpv):
-        table.history = table.history[table.history["code_qp"].isin(set(qpv["code_qp"]))].reset_index(drop=True)
+    if table.history is not None and codes:
+        table.history = table.history[table.history["code_qp"].isin(codes)].reset_index(drop=True)
     return table
 
 

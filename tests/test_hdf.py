@@ -207,3 +207,51 @@ def test_lille_report_qpv_level(tmp_path, hdf, cache):
     posts = {(p["annee"], p["programme"], p["contrat_de_ville"]): p["postes"] for p in saved["postes"]}
     assert posts[(2024, "adulte-relais", "CN05911M")] == 214 and posts[(2023, "adulte-relais", "CV192")] == 270
     assert "Postes adultes-relais et FONJEP par année" in page
+
+
+def test_hdf_2024_generation_with_2015_predecessors(real_dir):
+    """PROVENANCE.md § 11: 204 QPVs of 2024 on 161 communes; Lille QN05971M–74M ← QP059073–76, QN05978M ← QP059080."""
+    data = load_territory(HDF.with_name("hauts-de-france-2024.yaml"))
+    assert len(data.qpv) == 204 and (data.communes["qpv_count"] > 0).sum() == 161
+    assert (data.qpv["generation"] == "2024").all() and data.qpv.geometry.isna().all()
+    lille = data.qpv_in("59350").set_index("code_qp")["predecessors"].to_dict()
+    assert lille == {"QN05971M": "QP059073", "QN05972M": "QP059074", "QN05973M": "QP059075",
+                     "QN05974M": "QP059076", "QN05978M": "QP059080"}
+    values = data.qpv_indicators.values
+    assert values.loc["QN05971M", "poverty_rate"] == 52.1 and values.loc["QN05971M", "population"] == 1733
+    assert "prédécesseurs" in data.qpv_indicators.definitions.loc["poverty_rate", "source"]
+    new = data.qpv.loc[data.qpv["predecessors"].isna(), "code_qp"]
+    assert len(new) == 8 and not set(new) & set(values.index)  # NOUVEAU: no indicator
+    # No HdF 2024 QPV has several predecessors; combining two (as elsewhere in France): counts summed, rates weighted.
+    import pandas as pd
+
+    from diagnostic.sources.correspondence import carry_forward
+
+    hdf15 = load_territory(HDF).qpv_indicators
+    merged = carry_forward(hdf15, pd.DataFrame({"code_qp": ["QN05999Z", "QN05999Z"],
+                                                 "predecessor": ["QP059073", "QP059075"]})).values.loc["QN05999Z"]
+    assert merged["population"] == 1733 + 12_828
+    tp = hdf15.values.loc[["QP059073", "QP059075"], "poverty_rate"]
+    assert merged["poverty_rate"] == pytest.approx((tp.iloc[0] * 1733 + tp.iloc[1] * 12_828) / (1733 + 12_828))
+
+
+def test_territories_with_qpv_counts_hdf(capsys, real_dir):
+    from diagnostic.cli import main
+
+    assert main(["territories", "--catalog", str(HDF), "--with-qpv"]) == 0
+    out = capsys.readouterr().out
+    assert "157 commune(s)." in out
+    assert any(line.split()[:2] == ["59350", "Lille"] and line.split()[2] == "5" for line in out.splitlines())
+
+
+def test_report_of_a_qpv_without_outline(tmp_path, hdf, cache):
+    """Roubaix: its QPVs are known as tables only; needs still computed, geometry said missing."""
+    from diagnostic.run import run_commune
+
+    result = run_commune(HDF, "59512", tmp_path)
+    saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
+    assert saved["niveau_d_analyse"] == "qpv" and saved["commune"]["nombre_qpv"] == 3
+    assert {n["territoire"] for n in saved["besoins_non_couverts"]} <= {q["code"] for q in saved["qpv"]}
+    assert saved["besoins_non_couverts"]
+    page = (result.folder / "rapport.html").read_text(encoding="utf-8")
+    assert "contours non fournis" in page and "contours des QPV publié par l'ANCT" in page
