@@ -41,7 +41,7 @@ def load_correspondence(source: Source) -> tuple[pd.DataFrame, LoadReport]:
 
 def carry_forward(table: IndicatorTable, pairs: pd.DataFrame) -> IndicatorTable:
     """The 2015 table re-expressed on 2024 codes through ``pairs`` (2024 code, predecessor), labelled as such."""
-    pop = table.values["population"] if "population" in table.values else None
+    pop = table.values.get("population")
     values, secret = {}, {}
     for code, group in pairs.groupby("code_qp"):
         preds = [p for p in group["predecessor"] if p in table.values.index]
