@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import fcntl
 import hashlib
 import html
 import json
@@ -41,13 +40,16 @@ from diagnostic.indicators.cache import compute
 from diagnostic.recommend import LOCAL_FILE
 from diagnostic.reference import DOMAINS_FILE, INDICATORS_FILE, indicator_table
 from diagnostic.report import TEMPLATE_DIR, fr_number, write_atomic
-from diagnostic.run import FAILED_DIR, NOTEBOOK, run_parameters, saved_options
+from diagnostic.run import FAILED_DIR, NOTEBOOK, output_lock, run_parameters, saved_options
 from diagnostic.territory import TerritoryData, load_territory
 
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 SCHEMA = "diagnostic-manifeste/1"
 STATUS_LABELS = {"ok": "produit", "ignore": "inchangé", "echec": "échec"}
+#: Seconds a batch waits with no worker alive before it stops (``--worker-timeout``).
+WORKER_TIMEOUT_S = 60.0
+NO_WORKER = "non traitée : plus aucun processus de calcul Dask n'était en vie (relancez le lot pour la reprendre)"
 
 
 @dataclass
@@ -57,6 +59,8 @@ class BatchResult:
     output: Path
     entries: dict[str, dict[str, Any]]
     seconds: float
+    #: Communes left undone because every Dask worker was lost.
+    lost: int = 0
 
     def codes(self, status: str) -> list[str]:
         return [c for c, e in self.entries.items() if e["statut"] == status]
@@ -151,18 +155,6 @@ def _write_manifest(output: Path, manifest: dict[str, Any]) -> None:
     write_atomic(output / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
 
 
-@contextmanager
-def _exclusive(output: Path) -> Iterator[None]:
-    """One batch at a time per output folder (the lock dies with its process, even on kill -9)."""
-    with open(output / ".batch.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BatchError("un autre traitement par lot écrit déjà dans ce dossier.", path=output,
-                             hint="attendez sa fin, ou choisissez un autre dossier de sortie.") from None
-        yield
-
-
 def clean_leftovers(output: Path) -> list[Path]:
     """Remove the temporary files and folders a killed batch left (all dot-prefixed)."""
     removed = []
@@ -201,18 +193,71 @@ def _run_task(catalog: str, data_dir: str | None, code: str, output: str, notebo
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
-    """A client of ``scheduler``, or of a local cluster: one single-threaded process per core."""
+def dask_client(scheduler: str | None = None, workers: int | None = None, dashboard: bool = False) -> Iterator[Any]:
+    """A client of ``scheduler``, or of a local cluster: one single-threaded process per core.
+
+    The local cluster (scheduler, workers and, with ``dashboard``, the Dask
+    dashboard) listens on 127.0.0.1 only: nothing is reachable from another machine.
+    """
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise BatchError(f"l'ordonnanceur Dask {scheduler} ne répond pas ({type(exc).__name__}).",
+                             hint="vérifiez l'adresse donnée à --scheduler et que l'ordonnanceur est démarré.") from None
+        with client:
             yield client
         return
     n = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:8787" if dashboard else None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        if dashboard:
+            print(f"Tableau de bord Dask (sur cette machine seulement) : {client.dashboard_link}", file=sys.stderr)
         yield client
+
+
+def _gather(client: Any, futures: dict[Any, str], timeout_s: float) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(code, manifest entry) as communes finish; stops when no worker has been alive for ``timeout_s``.
+
+    A worker that dies takes its commune with it (an « échec »); when every
+    worker is gone and none comes back in time, the communes left are reported
+    as not done, so that the batch ends instead of waiting forever.
+    """
+    from distributed import wait
+
+    pending = set(futures)
+    alone_since: float | None = None
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=min(2.0, timeout_s), return_when="FIRST_COMPLETED")
+        except TimeoutError:  # nothing finished in this poll
+            done = set()
+        for future in done:
+            try:
+                entry = future.result()
+            except Exception as exc:  # noqa: BLE001 — the worker died (memory, signal): go on
+                entry = {"statut": "echec", "fichiers": [], "erreur": f"{type(exc).__name__} : {exc}",
+                         "chemin_erreur": None, "duree_s": None}
+            yield futures[future], entry
+        if not pending:
+            return
+        if client.scheduler_info().get("workers"):
+            alone_since = None
+        elif alone_since is None:
+            alone_since = time.monotonic()
+        elif time.monotonic() - alone_since >= timeout_s:
+            client.cancel(list(pending))
+            for future in sorted(pending, key=lambda f: futures[f]):
+                yield futures[future], {"statut": "echec", "fichiers": [], "erreur": NO_WORKER,
+                                        "chemin_erreur": None, "duree_s": None}
+            raise _NoWorkers(len(pending))
+
+
+class _NoWorkers(Exception):
+    """Every worker was lost; carries how many communes were left."""
 
 
 def run_batch(
@@ -230,6 +275,8 @@ def run_batch(
     keep_parameters: bool = False,
     notebook: Path = NOTEBOOK,
     pdf: bool = False,
+    dashboard: bool = False,
+    worker_timeout_s: float = WORKER_TIMEOUT_S,
     **options: Any,
 ) -> BatchResult:
     """Diagnose many communes into ``output``; see the module docstring.
@@ -239,7 +286,6 @@ def run_batch(
     parameters instead of ``options``, so that regeneration reproduces it.
     With ``pdf``, each report gets its ``rapport.pdf``.
     """
-    from distributed import as_completed
     from tqdm import tqdm
 
     from diagnostic.warm import WarmKernels
@@ -248,7 +294,8 @@ def run_batch(
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     notebook = Path(notebook).resolve()
-    with _exclusive(output):
+    lost = 0
+    with output_lock(output, exclusive=True):
         clean_leftovers(output)
         data = load_territory(catalog, data_dir)
         codes = select_communes(data, department=department, communes=communes, all_communes=all_communes)
@@ -270,9 +317,17 @@ def run_batch(
         if todo:
             compute(data, band_m=options.get("band_m", 300.0), domains=options.get("domains"),
                     rules_path=options.get("needs_rules"))
-            with dask_client(scheduler, workers) as client:
-                client.register_plugin(WarmKernels())
+            with dask_client(scheduler, workers, dashboard) as client:
                 try:
+                    client.register_plugin(WarmKernels())
+                except OSError:  # the workers died while their kernels started
+                    lost = len(todo)
+                    for code in todo:
+                        entries[code] = {"nom": names[code], "statut": "echec", "fichiers": [], "erreur": NO_WORKER,
+                                         "chemin_erreur": None, "duree_s": None, "empreinte": hashes[code]}
+                try:
+                    if lost:
+                        raise _NoWorkers(lost)
                     futures = {
                         client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code,
                                       str(output), str(notebook), {**per_commune[code], "pdf": pdf},
@@ -280,28 +335,30 @@ def run_batch(
                                       pure=False): code
                         for code in todo
                     }
-                    bar = tqdm(as_completed(futures), total=len(futures), unit="rapport", disable=quiet,
-                               desc="Rapports", smoothing=0.1)
-                    for future in bar:
-                        code = futures[future]
-                        try:
-                            entry = future.result()
-                        except Exception as exc:  # noqa: BLE001 — the worker died (memory, signal): go on
-                            entry = {"statut": "echec", "fichiers": [], "erreur": f"{type(exc).__name__} : {exc}",
-                                     "chemin_erreur": None, "duree_s": None}
-                        entries[code] = {"nom": names[code], **entry, "empreinte": hashes[code]}
-                        _write_manifest(output, manifest)
-                        if entry["statut"] == "echec":
-                            bar.set_postfix_str(f"{sum(e['statut'] == 'echec' for c, e in entries.items() if c in futures.values())} échec(s)")
+                    bar = tqdm(total=len(futures), unit="rapport", disable=quiet, desc="Rapports", smoothing=0.1)
+                    try:
+                        for code, entry in _gather(client, futures, worker_timeout_s):
+                            entries[code] = {"nom": names[code], **entry, "empreinte": hashes[code]}
+                            _write_manifest(output, manifest)
+                            bar.update()
+                            if entry["statut"] == "echec":
+                                failed = sum(e["statut"] == "echec" for c, e in entries.items() if c in todo)
+                                bar.set_postfix_str(f"{failed} échec(s)")
+                    except _NoWorkers as exc:
+                        lost = exc.args[0]
+                    bar.close()
+                except _NoWorkers:
+                    pass
                 finally:
-                    client.unregister_worker_plugin(WarmKernels.name)
+                    if not lost:
+                        client.unregister_worker_plugin(WarmKernels.name)
         for code in codes:
             entries[code]["nom"] = names[code]
         _write_manifest(output, manifest)
         write_index(output, data, manifest, indicator=options.get("indicator", "poverty_rate"),
                     band_m=options.get("band_m", 300.0), domains=options.get("domains"),
                     needs_rules=options.get("needs_rules"))
-    return BatchResult(output, {code: entries[code] for code in codes}, time.perf_counter() - start)
+    return BatchResult(output, {code: entries[code] for code in codes}, time.perf_counter() - start, lost)
 
 
 def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> tuple[pd.Series, str]:
@@ -472,6 +529,9 @@ def summary(result: BatchResult) -> str:
     lines = [(f"Traitement par lot terminé en {result.seconds:.1f} s : {len(ok)} rapport(s) produit(s), "
               f"{len(skipped)} inchangé(s), {len(failed)} échec(s)."),
              f"Vue d'ensemble : {result.output / INDEX}"]
+    if result.lost:
+        lines.insert(0, f"Lot arrêté : plus aucun processus de calcul Dask n'est en vie ; {result.lost} commune(s) "
+                        "non traitée(s). Relancez la même commande pour les reprendre (ce qui est fait est gardé).")
     if failed:
         lines.append("Échecs :")
         for code in failed:
@@ -489,7 +549,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     result = run_batch(
         args.catalog, args.output, communes=communes, department=args.department, all_communes=args.all,
         data_dir=args.data_dir, scheduler=args.scheduler, workers=args.workers, force=args.force, quiet=args.quiet,
-        keep_parameters=args.keep_parameters,
+        keep_parameters=args.keep_parameters, dashboard=args.dashboard, worker_timeout_s=args.worker_timeout,
         band_m=args.band_m, domains=_domains(args.domains), needs_rules=args.needs_rules,
         reco_rules=args.reco_rules, indicator=args.indicator, tiles=args.tiles, pdf=args.pdf,
     )
@@ -514,6 +574,10 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     _add_run_options(parser)
     parser.add_argument("--scheduler", default=None, help="adresse d'un ordonnanceur Dask existant (ex. tcp://hote:8786)")
     parser.add_argument("--workers", type=int, default=None, help="nombre de processus du cluster local (un par cœur)")
+    parser.add_argument("--dashboard", action="store_true",
+                        help="ouvrir le tableau de bord Dask du cluster local (http://127.0.0.1:8787, cette machine seulement)")
+    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_S, metavar="S",
+                        help=f"arrêter le lot si aucun processus Dask n'est en vie pendant S secondes ({WORKER_TIMEOUT_S:.0f})")
     parser.add_argument("--force", action="store_true", help="refaire toutes les communes, même inchangées")
     parser.add_argument("--keep-parameters", action="store_true",
                         help="reprendre pour chaque commune les paramètres de son parametres.json "

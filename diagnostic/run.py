@@ -8,19 +8,21 @@ was already produced. A failed notebook is kept in ``<output>/_echecs/<code>/``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from diagnostic.catalog import PROJECT_ROOT
 from diagnostic.commune import validate_params
-from diagnostic.errors import NotebookExecutionError
+from diagnostic.errors import BatchError, NotebookExecutionError, ParameterError
 from diagnostic.execution import execute
 from diagnostic.report import export_html, write_atomic
 from diagnostic.territory import TerritoryData, load_territory
@@ -28,6 +30,36 @@ from diagnostic.territory import TerritoryData, load_territory
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "diagnostic_territorial.ipynb"
 FAILED_DIR = "_echecs"
 PARAMETERS_FILE = "parametres.json"
+LOCK_FILE = ".diagnostic.lock"
+
+
+@contextmanager
+def output_lock(output: Path, *, exclusive: bool = False) -> Iterator[None]:
+    """The output folder's lock: runs share it, a batch holds it alone (released even on kill -9).
+
+    A batch cleans the working folders killed runs left, so it must never start
+    while a ``diagnostic run`` writes into the same folder, nor a run start
+    during a batch.
+    """
+    if output.exists() and not output.is_dir():
+        raise ParameterError("--output désigne un fichier, pas un dossier.", path=output,
+                             hint="donnez un dossier (il est créé s'il n'existe pas).")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        lock = open(output / LOCK_FILE, "a")  # noqa: SIM115 — held for the whole block below
+    except PermissionError:
+        raise ParameterError("le dossier de sortie n'est pas accessible en écriture.", path=output,
+                             hint="choisissez un dossier où vous pouvez écrire (--output).") from None
+    with lock:
+        try:
+            fcntl.flock(lock, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if exclusive:
+                raise BatchError("un autre traitement (lot ou diagnostic run) écrit déjà dans ce dossier.",
+                                 path=output, hint="attendez sa fin, ou choisissez un autre dossier de sortie.") from None
+            raise ParameterError("un traitement par lot écrit déjà dans ce dossier de sortie.", path=output,
+                                 hint="attendez la fin du lot, ou choisissez un autre dossier (--output).") from None
+        yield
 
 
 @dataclass
@@ -92,7 +124,8 @@ def run_commune(
     """Execute and export the diagnostic of ``code`` into ``output/code``."""
     start = time.perf_counter()
     data = catalog if isinstance(catalog, TerritoryData) else load_territory(catalog, data_dir)
-    result = run_territory(data, code, output, notebook=notebook, **options)
+    with output_lock(Path(output).resolve()):
+        result = run_territory(data, code, output, notebook=notebook, **options)
     result.seconds = time.perf_counter() - start
     return result
 

@@ -19,7 +19,7 @@ from diagnostic import cli
 from diagnostic.batch import INDEX, MANIFEST, read_manifest, run_batch
 from diagnostic.catalog import PROJECT_ROOT
 from diagnostic.recommend import LOCAL_FILE
-from diagnostic.run import FAILED_DIR, NOTEBOOK, run_commune
+from diagnostic.run import FAILED_DIR, LOCK_FILE, NOTEBOOK, run_commune
 from tests.conftest import DEMO_CATALOG, OCCITANIE
 
 _IDS = re.compile(r"_[0-9a-f]{32}(?![0-9a-f])")
@@ -31,7 +31,8 @@ def cluster():
     """A Dask cluster started by the tests, given to the batch as ``--scheduler``."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as c:
         yield c.scheduler_address
 
 
@@ -69,7 +70,7 @@ def _report(path: Path) -> str:
 
 def _no_leftovers(output: Path) -> None:
     hidden = [p.name for d in (output, output / FAILED_DIR) if d.is_dir() for p in d.iterdir()
-              if p.name.startswith(".") and p.name != ".batch.lock"]
+              if p.name.startswith(".") and p.name != LOCK_FILE]
     assert hidden == []
 
 
@@ -238,3 +239,79 @@ def test_keep_parameters_reproduces_an_export(demo_batch, demo_dir, cluster, tmp
     assert _json(output / "99102" / "parametres.json")["band_m"] == 300.0
     run_batch(catalog, output, communes=["99101"], scheduler=cluster, quiet=True, force=True)
     assert _json(output / "99101" / "parametres.json")["band_m"] == 300.0  # without the flag: the batch's own
+
+
+def test_batch_ends_when_every_worker_dies(tmp_path):
+    """With ``--scheduler`` and its only worker killed, the batch stops in bounded time, code 31, pages written."""
+    scheduler_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                                 env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = batch = None
+    try:
+        _wait_for(scheduler_file.exists, 60)
+        _wait_for(lambda: bool(scheduler_file.read_text()), 10)
+        address = json.loads(scheduler_file.read_text())["address"]
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny",
+                                   "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], env=env,
+                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        output = tmp_path / "lot"
+        batch = subprocess.Popen([sys.executable, "-m", "diagnostic", "batch", "--catalog", str(DEMO_CATALOG),
+                                  "--all", "--output", str(output), "--scheduler", address, "--quiet",
+                                  "--worker-timeout", "5"], cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for(lambda: any(p.name.endswith(".tmp") for p in output.glob(".*")), 180)  # a commune under way
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its kernel
+        killed = time.monotonic()
+        _, err = batch.communicate(timeout=120)
+        assert time.monotonic() - killed < 60
+        assert batch.returncode == 31, err
+        assert "plus aucun processus de calcul Dask" in err and "Traceback" not in err
+        entries = read_manifest(output)["communes"]
+        assert sorted(entries) == ["99101", "99102", "99103"]
+        assert all(e["statut"] in ("ok", "echec") for e in entries.values())
+        assert (output / INDEX).exists()
+    finally:
+        for proc in (batch, worker, scheduler):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_local_cluster_listens_on_this_machine_only():
+    psutil = pytest.importorskip("psutil")
+    from diagnostic.batch import dask_client
+
+    with dask_client(workers=1) as client:  # no dashboard: its page is not served
+        import urllib.error
+        import urllib.request
+
+        port = client.scheduler_info()["services"]["dashboard"]  # health and metrics only, on 127.0.0.1
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10)
+        assert err.value.code == 404
+    with dask_client(workers=1, dashboard=True) as client:
+        info = client.scheduler_info()
+        assert all(a.startswith("tcp://127.0.0.1:") for a in [info["address"], *info["workers"]])
+        assert client.dashboard_link.startswith("http://127.0.0.1:")
+        processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        listening = [c.laddr for p in processes for c in p.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
+        assert listening and {a.ip for a in listening} == {"127.0.0.1"}
+
+
+def test_run_and_batch_share_one_lock(tmp_path):
+    from diagnostic.errors import BatchError, ParameterError
+    from diagnostic.run import output_lock
+
+    output = tmp_path / "lot"
+    with output_lock(output):  # a diagnostic run writing there
+        (output / ".99101.abcd.tmp").mkdir()
+        with pytest.raises(BatchError):
+            run_batch(DEMO_CATALOG, output, communes=["99101"], quiet=True)
+        assert (output / ".99101.abcd.tmp").is_dir(), "the run's working folder must survive"
+    with output_lock(output, exclusive=True):  # a batch writing there
+        with pytest.raises(ParameterError) as err:
+            run_commune(DEMO_CATALOG, "99101", output)
+        assert err.value.exit_code == 22

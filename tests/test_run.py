@@ -12,7 +12,7 @@ import pytest
 from diagnostic.cli import main
 from diagnostic.commune import build, results
 from diagnostic.errors import NotebookExecutionError, UnknownCommuneError
-from diagnostic.run import NOTEBOOK, run_commune
+from diagnostic.run import LOCK_FILE, NOTEBOOK, run_commune
 from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL
 
 SECTIONS = [
@@ -48,7 +48,8 @@ def demo_run(tmp_path_factory, cache):
 def test_demo_run_files(demo_run):
     names = {p.name for p in demo_run.iterdir()}
     assert EXPECTED_FILES | {"reseau_partenaires.png"} <= names
-    assert not [p for p in demo_run.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
+    assert not [p for p in demo_run.parent.iterdir() if p.name.startswith(".") and p.name != LOCK_FILE], \
+        "temporary folder left behind"
     csv = (demo_run / "besoins_non_couverts.csv").read_bytes()
     assert csv.startswith(b"\xef\xbb\xbf") and b"rang;territoire;domaine;niveau" in csv.splitlines()[0]
     import pyogrio
@@ -179,7 +180,7 @@ def test_failing_cell_keeps_notebook_and_previous_report(tmp_path, demo_run, cac
     assert kept.exists() and str(kept) in message
     assert "panne simulée" in kept.read_text(encoding="utf-8")
     assert (out / "99101" / "rapport.html").read_bytes() == before, "previous report untouched"
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != LOCK_FILE]
 
 
 def test_names_from_data_are_escaped(tmp_path, cache):
