@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from diagnostic.errors import CatalogError, MissingFileError
+from diagnostic.errors import CatalogError, CRSError, MissingFileError, closest
 
 #: Roles a catalogue may fill, and whether each holds one source or a list.
 ROLES: dict[str, bool] = {
@@ -51,6 +51,20 @@ ROLE_LABELS = {
     "observations": "besoins exprimés (observations, consultations)",
     "activity": "journal d'activité de médiation",
 }
+
+#: Keys of a catalogue's top level, and of a source (beyond the loaders' own options listed here).
+CATALOG_KEYS = {"name", "fictional", "paths_relative_to", "texts_dir", "sources", "territory"}
+SOURCE_KEYS = {
+    "path", "format", "columns", "indicators", "vintage", "vintages", "producer", "url", "licence",
+    "crs", "layer", "sep", "encoding", "sheet", "tolerance_m", "kind", "relations", "relations_sheet",
+    "service_counts", "services_signales", "plm", "outlines", "zoom",
+    "answers", "questions", "citations", "commune", "date", "nom", "participants", "poids", "programme", "public",
+    "mots_cles", "outlines_file", "labels_file",
+    # written by « diagnostic data fetch » for provenance
+    "page", "source_file", "source_sha256", "source_size", "source_modified", "sha256",
+}
+#: Set (to 1) by ``--allow-outside``: catalogue paths may then leave the catalogue's and the data folder.
+ALLOW_OUTSIDE_ENV = "DIAGNOSTIC_ALLOW_OUTSIDE"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "real"
@@ -134,8 +148,14 @@ def read_yaml(path: str | Path, what: str) -> Any:
     path = Path(path)
     if not path.exists():
         raise MissingFileError(f"{what} introuvable.", path=path)
+    if path.is_dir():
+        found = ", ".join(sorted(p.name for p in path.glob("*.yaml"))[:5])
+        raise CatalogError(f"{what} : ce chemin est un dossier, pas un fichier YAML.", path=path,
+                           hint=f"donnez le fichier lui-même{f' (ici : {found})' if found else ''}.")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CatalogError(f"{what} : le fichier n'est pas du texte UTF-8 (un YAML est attendu).", path=path) from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"{what} : YAML illisible ({exc}).", path=path) from None
 
@@ -150,8 +170,42 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     return DEFAULT_DATA_DIR.resolve()
 
 
+def _unknown_key(keys, allowed: set[str], where: str, path: Path) -> None:
+    """Refuse a key the workbench does not read (a typo would be ignored silently), naming the closest."""
+    for key in keys:
+        if key not in allowed:
+            near = closest(str(key), allowed)
+            raise CatalogError(
+                f"clé inconnue « {key} » dans {where}.",
+                path=path,
+                hint=f"vouliez-vous dire « {near} » ?" if near else f"clés possibles : {', '.join(sorted(allowed))}.",
+            )
+
+
+def allow_outside() -> bool:
+    """Whether ``--allow-outside`` was given (inherited by kernels and local workers)."""
+    return os.environ.get(ALLOW_OUTSIDE_ENV) == "1"
+
+
+def confine(target: Path, roots: list[Path], what: str, catalog_path: Path) -> Path:
+    """``target`` resolved, refused when it lies outside every folder of ``roots`` (unless allowed)."""
+    target = target.resolve()
+    if allow_outside() or any(target.is_relative_to(r) for r in roots):
+        return target
+    raise CatalogError(
+        f"{what} désigne un fichier hors du dossier du catalogue et du dossier de données : il n'est pas lu.",
+        path=catalog_path,
+        hint="placez le fichier à côté du catalogue ou dans le dossier de données ; si ce chemin est voulu, "
+        "relancez avec --allow-outside.",
+    )
+
+
 def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalog:
-    """Read and check a catalogue YAML file (safe loader; unknown roles refused)."""
+    """Read and check a catalogue YAML file (safe loader; unknown roles and keys refused).
+
+    Every path must resolve inside the catalogue's folder or the data folder
+    (symbolic links followed), unless ``--allow-outside`` was given.
+    """
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise MissingFileError(
@@ -166,6 +220,7 @@ def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalo
             path=path,
             hint="voir le format décrit dans le README (section « Catalogue de données »).",
         )
+    _unknown_key(raw, CATALOG_KEYS, "le catalogue", path)
     relative_to = raw.get("paths_relative_to", "catalog")
     if relative_to not in ("catalog", "data_dir"):
         raise CatalogError(
@@ -183,15 +238,16 @@ def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalo
     sources: dict[str, list[Source]] = {}
     for role, spec in raw["sources"].items():
         if role not in ROLES:
+            near = closest(str(role), ROLES)
             raise CatalogError(
                 f"rôle de source inconnu « {role} ».",
                 path=path,
-                hint=f"rôles possibles : {', '.join(ROLES)}.",
+                hint=(f"vouliez-vous dire « {near} » ? " if near else "") + f"rôles possibles : {', '.join(ROLES)}.",
             )
         specs = spec if isinstance(spec, list) else [spec]
         if len(specs) > 1 and not ROLES[role]:
             raise CatalogError(f"le rôle « {role} » n'accepte qu'un seul fichier.", path=path)
-        sources[role] = [_parse_source(role, s, base, path) for s in specs]
+        sources[role] = [_parse_source(role, s, base, path, [path.parent, data_root]) for s in specs]
     texts = raw.get("texts_dir", "textes")
     return Catalog(
         path=path,
@@ -199,7 +255,7 @@ def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalo
         fictional=bool(raw.get("fictional", False)),
         sources=sources,
         data_dir=data_root,
-        texts_dir=(path.parent / texts).resolve(),
+        texts_dir=confine(path.parent / str(texts), [path.parent, data_root], "« texts_dir »", path),
         raw=raw,
     )
 
@@ -207,27 +263,57 @@ def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalo
 _KNOWN_KEYS = {"path", "format", "columns", "indicators", "vintage", "producer", "url", "licence", "vintages"}
 
 
-def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Source:
+def _check_options(role: str, spec: dict[str, Any], catalog_path: Path) -> None:
+    """Values the loaders would otherwise fail on with a Python error: indicators, crs, tolerance."""
+    if "indicators" in spec:
+        indicators = spec["indicators"]
+        if not isinstance(indicators, dict) or not indicators:
+            raise CatalogError(f"« indicators » de « {role} » doit associer au moins un indicateur à sa colonne.",
+                               path=catalog_path, hint="exemple : indicators: {poverty_rate: TP6021}")
+        for key, value in indicators.items():
+            if not (isinstance(value, str) or (isinstance(value, dict) and isinstance(value.get("column"), str))):
+                raise CatalogError(
+                    f"l'indicateur « {key} » de « {role} » doit donner le nom d'une colonne (reçu : {value!r}).",
+                    path=catalog_path, hint=f"exemple : {key}: NOM_DE_COLONNE, ou {key}: {{column: NOM_DE_COLONNE}}")
+    if spec.get("crs") is not None:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError as ProjError
+
+        try:
+            CRS.from_user_input(spec["crs"])
+        except ProjError:
+            raise CRSError(f"système de coordonnées « {spec['crs']} » inconnu pour « {role} ».", path=catalog_path,
+                           hint="exemples : EPSG:2154 (Lambert-93), EPSG:4326 (longitude/latitude).") from None
+    if "tolerance_m" in spec:
+        value = spec["tolerance_m"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100_000:
+            raise CatalogError(f"« tolerance_m » de « {role} » vaut « {value} » : un nombre de mètres est attendu.",
+                               path=catalog_path, hint="exemple : tolerance_m: 1000")
+
+
+def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path, roots: list[Path]) -> Source:
     if not isinstance(spec, dict) or "path" not in spec:
         raise CatalogError(
             f"la source « {role} » doit être un dictionnaire avec au moins « path: ».",
             path=catalog_path,
         )
+    _unknown_key(spec, SOURCE_KEYS, f"la source « {role} »", catalog_path)
     columns = spec.get("columns") or {}
     if not isinstance(columns, dict):
         raise CatalogError(f"« columns » de « {role} » doit être un dictionnaire.", path=catalog_path)
+    _check_options(role, spec, catalog_path)
     options = {k: v for k, v in spec.items() if k not in _KNOWN_KEYS}
     for extra in ("relations", "outlines_file", "labels_file"):
         if extra in options:
-            options[extra] = str((base / options[extra]).resolve())
+            options[extra] = str(confine(base / str(options[extra]), roots, f"« {extra} » de « {role} »", catalog_path))
     earlier = tuple(
-        sorted((_parse_vintage(role, v, spec, base, catalog_path) for v in spec.get("vintages") or []),
+        sorted((_parse_vintage(role, v, spec, base, catalog_path, roots) for v in spec.get("vintages") or []),
                key=lambda e: e.vintage or "")
     )
     return Source(
         role=role,
         earlier=earlier,
-        path=(base / spec["path"]).resolve(),
+        path=confine(base / str(spec["path"]), roots, f"le chemin de « {role} »", catalog_path),
         format=spec.get("format"),
         columns={str(k): str(v) for k, v in columns.items()},
         indicators=dict(spec.get("indicators") or {}),
@@ -239,7 +325,7 @@ def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path) -> Sourc
     )
 
 
-def _parse_vintage(role: str, spec: Any, parent: dict, base: Path, catalog_path: Path) -> Source:
+def _parse_vintage(role: str, spec: Any, parent: dict, base: Path, catalog_path: Path, roots: list[Path]) -> Source:
     """One earlier vintage: its own path and vintage, the parent's other settings unless overridden."""
     if not isinstance(spec, dict) or "path" not in spec or "vintage" not in spec:
         raise CatalogError(
@@ -249,4 +335,4 @@ def _parse_vintage(role: str, spec: Any, parent: dict, base: Path, catalog_path:
     merged = {k: v for k, v in parent.items() if k not in ("vintages", "indicators")}
     merged.update(spec)
     merged["indicators"] = {**(parent.get("indicators") or {}), **(spec.get("indicators") or {})}
-    return _parse_source(role, merged, base, catalog_path)
+    return _parse_source(role, merged, base, catalog_path, roots)

@@ -8,10 +8,12 @@ code (see :mod:`diagnostic.errors`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from diagnostic import __version__, text
+from diagnostic.catalog import ALLOW_OUTSIDE_ENV
 from diagnostic.errors import DiagnosticError
 
 
@@ -22,6 +24,12 @@ def _add_catalog(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="dossier des données des catalogues « data_dir » (sinon DIAGNOSTIC_DATA, sinon ../shared/data/real)",
     )
+    add_allow_outside(parser)
+
+
+def add_allow_outside(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="lire aussi des fichiers hors du dossier du catalogue et du dossier de données")
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -162,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "allow_outside", False):
+        os.environ[ALLOW_OUTSIDE_ENV] = "1"  # kernels and local workers inherit it
     try:
         return int(args.func(args) or 0)
     except DiagnosticError as exc:
@@ -174,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrompu.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"Erreur inattendue ({type(exc).__name__}) : c'est un défaut de l'atelier, pas de vos données. "
+              "Relancez avec --debug pour la trace complète et signalez-la.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

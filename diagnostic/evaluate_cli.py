@@ -32,6 +32,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
     )
     parser.add_argument("--catalog", required=True, help="catalogue YAML des données, avec un journal « activity »")
     parser.add_argument("--data-dir", default=None, help="dossier des données des catalogues « data_dir »")
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="lire aussi des fichiers hors du dossier du catalogue et du dossier de données")
     parser.add_argument("--commune", required=True, help="code INSEE de la commune (ex. 99101)")
     parser.add_argument("--from", dest="date_from", required=True, metavar="AAAA-MM-JJ", help="début de la période")
     parser.add_argument("--to", dest="date_to", required=True, metavar="AAAA-MM-JJ", help="fin de la période (incluse)")

@@ -14,8 +14,10 @@ from diagnostic.errors import NotebookExecutionError
 
 #: The kernel of the interpreter running the workbench (jupyter_client maps it to sys.executable).
 KERNEL = "python3"
-#: The kernel logs only errors: its start-up notices are not for officers.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+#: The kernel logs only errors (its start-up notices are not for officers) and keeps no history of cells,
+#: which would record catalogue and data paths in ``~/.ipython/profile_default/history.sqlite``.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False",
+                    "--HistoryManager.hist_file=:memory:"]
 
 
 def failing_section(nb: nbformat.NotebookNode) -> tuple[str, int | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from diagnostic.commune import CommuneDiagnostic, write_json
@@ -29,9 +30,22 @@ NEEDS_HEADERS = {"rank": "rang", "code": "territoire", "domain_label": "domaine"
                  "obs_count": "observations", "note": "remarque"}
 
 
+def _numeric(column: pd.Series) -> pd.Series:
+    """A column of numbers held as objects (a table computed fresh, not read from the cache) as floats.
+
+    pandas writes the decimal comma only in float columns: without this, the
+    same table came out « 0.5 » on a first run and « 0,5 » with a warm cache.
+    """
+    values = column.dropna()
+    numbers = values.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)))
+    if column.dtype == object and len(values) and numbers.all():
+        return column.astype(float)
+    return column
+
+
 def _csv(df: pd.DataFrame, headers: dict[str, str], path: Path) -> Path:
     cols = [c for c in headers if c in df.columns]
-    df[cols].rename(columns=headers).to_csv(path, **CSV_OPTIONS)
+    df[cols].apply(_numeric).rename(columns=headers).to_csv(path, **CSV_OPTIONS)
     return path
 
 

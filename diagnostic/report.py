@@ -122,7 +122,12 @@ def officer_text(texts_dir: Path, section: str) -> HTML | None:
     path = Path(texts_dir) / f"{section}.md"
     if not path.exists():
         return None
-    return markdown(path.read_text(encoding="utf-8"), "officer-text")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # saved from an older word processor: read like the CSVs
+        text = raw.decode("cp1252", errors="replace")
+    return markdown(text, "officer-text")
 
 
 def _heading_id(text: str) -> str:

@@ -20,10 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from diagnostic.catalog import PROJECT_ROOT
+from diagnostic.catalog import PROJECT_ROOT, read_yaml
 from diagnostic.commune import validate_params
-from diagnostic.errors import BatchError, NotebookExecutionError, ParameterError
+from diagnostic.errors import (
+    BatchError,
+    CatalogError,
+    MissingFileError,
+    NotebookExecutionError,
+    ParameterError,
+)
 from diagnostic.execution import execute
+from diagnostic.reference import indicator_table
 from diagnostic.report import export_html, write_atomic
 from diagnostic.territory import TerritoryData, load_territory
 
@@ -85,6 +92,10 @@ def run_parameters(
     """The notebook parameters for one commune, checked (a known commune code, nothing else)."""
     code = str(code).strip()
     validate_params(data, code, band_m, domains, qpv_codes)
+    _check_indicator(data, indicator)
+    for option, value in (("--needs-rules", needs_rules), ("--reco-rules", reco_rules)):
+        if value:
+            _check_rules(Path(value), option)
     return {
         "catalog": str(data.catalog.path),
         "commune": code,
@@ -101,6 +112,27 @@ def run_parameters(
 
 #: The options of a run that ``parametres.json`` records and a batch can take back.
 RUN_OPTIONS = ("band_m", "domains", "needs_rules", "reco_rules", "indicator", "tiles", "qpv_codes")
+
+
+def _check_indicator(data: TerritoryData, indicator: str) -> None:
+    """The map's indicator must be one the reference table or the catalogue defines (code 22)."""
+    known = set(indicator_table().index)
+    for table in (data.qpv_indicators, data.commune_indicators):
+        if table is not None:
+            known |= set(table.definitions.index)
+    if indicator not in known:
+        raise ParameterError(f"indicateur « {indicator} » inconnu pour --indicator.",
+                             hint=f"indicateurs possibles : {', '.join(sorted(known))}.")
+
+
+def _check_rules(path: Path, option: str) -> None:
+    """A rules file given by the officer: present (code 11) and a readable YAML mapping (code 10)."""
+    if not path.is_file():
+        raise MissingFileError(f"le fichier de règles donné à {option} est introuvable.", path=path,
+                               hint="vérifiez le chemin ; les règles par défaut sont dans templates/.")
+    if not isinstance(read_yaml(path, f"fichier de règles ({option})"), dict):
+        raise CatalogError(f"le fichier de règles donné à {option} n'a pas la forme attendue.", path=path,
+                           hint="partez d'une copie de templates/besoins.yaml ou templates/recommandations.yaml.")
 
 
 def saved_options(folder: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -343,3 +344,145 @@ def test_low_threshold_refused_for_publication(tmp_path, capsys, threshold):
                      "--to", "2025-03-31", "--output", str(tmp_path), "--threshold", threshold])
     assert code == 22 and "seuil" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+# --- 9. determinism and traces ----------------------------------------------------------------------------------
+
+
+def test_kernels_keep_no_history(tmp_path, monkeypatch):
+    """Neither papermill's kernel (run) nor a warm kernel (batch) writes IPython's history of cells and paths."""
+    import nbformat
+
+    from diagnostic.execution import execute
+    from diagnostic.warm import WarmKernel
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    notebook = tmp_path / "carnet.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("catalogue = '/donnees/catalogue.yaml'")]),
+                   notebook)
+    execute(notebook, tmp_path / "execute.ipynb", {}, cwd=tmp_path)
+    kernel = WarmKernel()
+    try:
+        kernel.execute(notebook, tmp_path / "chaud.ipynb", {}, cwd=tmp_path)
+        kernel.execute(notebook, tmp_path / "chaud.ipynb", {}, cwd=tmp_path)
+    finally:
+        kernel.shutdown()
+    assert (tmp_path / "chaud.ipynb").exists()
+    assert list((tmp_path / "ipython").rglob("history.sqlite")) == []
+
+
+#: Files that carry the date or timings of their run (the report's date, the executed notebook, GeoPackage times).
+DATED = {"rapport.html", "diagnostic.ipynb", "territoire.gpkg"}
+
+
+def test_outputs_identical_cold_and_warm_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIAGNOSTIC_CACHE", str(tmp_path / "cache"))
+    for out in ("froid", "chaud"):  # the first run fills the empty cache, the second reads it
+        assert cli.main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output",
+                         str(tmp_path / out)]) == 0
+    cold, warm = tmp_path / "froid" / "99101", tmp_path / "chaud" / "99101"
+    names = sorted(p.name for p in cold.iterdir())
+    assert names == sorted(p.name for p in warm.iterdir())
+    differ = [n for n in names if n not in DATED and (cold / n).read_bytes() != (warm / n).read_bytes()]
+    assert differ == []
+
+
+def test_csv_decimals_do_not_depend_on_how_the_table_was_made(tmp_path):
+    from diagnostic.exports import _csv
+
+    fresh = pd.DataFrame({"rank": [1, 2], "unmet": pd.Series([0.5, None], dtype=object), "note": ["a", ""]})
+    cached = pd.DataFrame({"rank": [1, 2], "unmet": [0.5, float("nan")], "note": ["a", ""]})
+    headers = {"rank": "rang", "unmet": "score_non_couvert", "note": "remarque"}
+    a, b = _csv(fresh, headers, tmp_path / "a.csv").read_bytes(), _csv(cached, headers, tmp_path / "b.csv").read_bytes()
+    assert a == b and b"0,5" in a
+
+
+# --- 6. files outside what the catalogue may read -----------------------------------------------------------
+
+
+def _catalog_with(demo: Path, edit) -> str:
+    path = demo / "catalogue.yaml"
+    catalog = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(catalog)
+    path.write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../../../etc/passwd"])
+def test_paths_outside_the_catalogue_refused(demo_copy, capsys, target, monkeypatch):
+    monkeypatch.delenv("DIAGNOSTIC_ALLOW_OUTSIDE", raising=False)
+    catalog = _catalog_with(demo_copy, lambda c: c["sources"]["observations"][0].update(path=target))
+    assert cli.main(["data", "check", "--catalog", catalog]) == 10
+    err = capsys.readouterr().err
+    assert "hors du dossier du catalogue" in err and "--allow-outside" in err and "root:" not in err
+
+
+def test_symlink_out_of_the_folder_refused(demo_copy, capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("DIAGNOSTIC_ALLOW_OUTSIDE", raising=False)
+    outside = tmp_path / "ailleurs.csv"
+    shutil.copy(demo_copy / "observations.csv", outside)
+    (demo_copy / "lien.csv").symlink_to(outside)
+    catalog = _catalog_with(demo_copy, lambda c: c["sources"]["observations"][0].update(path="lien.csv"))
+    assert cli.main(["data", "check", "--catalog", catalog]) == 10
+    capsys.readouterr()
+    monkeypatch.setenv("DIAGNOSTIC_ALLOW_OUTSIDE", "0")
+    try:
+        assert cli.main(["data", "check", "--catalog", catalog, "--allow-outside"]) == 0
+    finally:
+        os.environ.pop("DIAGNOSTIC_ALLOW_OUTSIDE", None)
+
+
+# --- 8. tracebacks and wrong exit codes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("edit", "code", "words"), [
+    (lambda c: c["sources"]["services"][2].update(crs="EPSG:99999"), 17, "EPSG:99999"),
+    (lambda c: c["sources"]["communes"].update(path="bpe.csv"), 12, "bpe.csv"),
+    (lambda c: c["sources"]["qpv_indicators"].update(indicators={}), 10, "indicators"),
+    (lambda c: c["sources"]["qpv_indicators"]["indicators"].update(poverty_rate=12), 10, "poverty_rate"),
+    (lambda c: c["sources"]["services"][2].update(tolerance_m="beaucoup"), 10, "tolerance_m"),
+    (lambda c: c["sources"]["qpv"].update(colums=c["sources"]["qpv"].pop("columns")), 10, "« columns »"),
+    (lambda c: c.update(nmae="x"), 10, "« name »"),
+])
+def test_catalogue_mistakes_give_french_errors(demo_copy, capsys, edit, code, words):
+    catalog = _catalog_with(demo_copy, edit)
+    assert cli.main(["data", "check", "--catalog", catalog]) == code
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_command_line_mistakes_give_french_errors(demo_copy, tmp_path, capsys):
+    catalog = str(demo_copy / "catalogue.yaml")
+    run = ["run", "--catalog", catalog, "--commune", "99101"]
+    assert cli.main(["data", "check", "--catalog", str(demo_copy)]) == 10  # a folder
+    assert "catalogue.yaml" in capsys.readouterr().err
+    assert cli.main([*run, "--output", str(tmp_path), "--indicator", "foo"]) == 22
+    assert "poverty_rate" in capsys.readouterr().err
+    (tmp_path / "fichier").write_text("x")
+    assert cli.main([*run, "--output", str(tmp_path / "fichier")]) == 22
+    assert cli.main([*run, "--output", str(tmp_path), "--needs-rules", str(tmp_path / "absent.yaml")]) == 11
+    (tmp_path / "casse.yaml").write_text("poids: [", encoding="utf-8")
+    assert cli.main([*run, "--output", str(tmp_path), "--needs-rules", str(tmp_path / "casse.yaml")]) == 10
+    locked = tmp_path / "lecture_seule"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if not os.access(locked, os.W_OK):  # root writes anywhere
+            assert cli.main([*run, "--output", str(locked / "sortie")]) == 22
+    finally:
+        locked.chmod(0o755)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_nd_is_not_statistical_secrecy():
+    from diagnostic.sources._io import to_number
+
+    values, secret = to_number(pd.Series(["12,5", "nd", "s"]), Path("x.csv"), "tp60")
+    assert values.isna().tolist() == [False, True, True] and secret.tolist() == [False, False, True]
+
+
+def test_latin1_officer_text_read(tmp_path):
+    from diagnostic.report import officer_text
+
+    (tmp_path / "contexte.md").write_bytes("Élus et habitants réunis à l'école".encode("cp1252"))
+    assert "Élus et habitants réunis" in officer_text(tmp_path, "contexte").data

@@ -40,8 +40,9 @@ GEO_SUFFIXES = {".geojson", ".json", ".shp", ".gpkg", ".zip", ".parquet", ".fgb"
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
 #: Markers INSEE and others use for values under statistical secrecy.
-SECRET_MARKERS = {"s", "S", "secret", "nd", "n.d."}
-MISSING_MARKERS = {"", "NA", "N/A", "nan", "NaN", "-", "null", "None"}
+SECRET_MARKERS = {"s", "S", "secret"}
+#: Markers of a value not available (« nd » is not statistical secrecy: it is labelled « non disponible »).
+MISSING_MARKERS = {"", "NA", "N/A", "nan", "NaN", "-", "null", "None", "nd", "ND", "n.d.", "n.d"}
 
 
 @dataclass
@@ -103,6 +104,12 @@ def read_geo(path: Path, role: str, declared_crs: str | None = None, layer: str 
             f"le fichier ne peut pas être lu comme données géographiques ({exc}).",
             path=path,
         ) from None
+    if not isinstance(gdf, gpd.GeoDataFrame):  # a table (CSV…) read by GDAL has no geometry
+        raise UnknownFormatError(
+            f"le fichier de la source « {role} » n'a pas de géométries : un fichier de contours est attendu.",
+            path=path,
+            hint="donnez un GeoJSON, un Shapefile, un GeoPackage ou un GeoParquet.",
+        )
     if len(gdf) == 0:
         raise EmptyFileError("le fichier ne contient aucune entité géographique.", path=path)
     return to_l93(gdf, path, declared_crs)
