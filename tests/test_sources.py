@@ -119,7 +119,7 @@ def test_to_number_french_comma_secret_and_missing():
     values, secret = to_number(pd.Series(["27,0", "s", "", "1\u202f234,5", "12.5", "nd"]), Path("x.csv"), "TP")
     assert values[0] == 27.0 and values[3] == 1234.5 and values[4] == 12.5
     assert np.isnan(values[1]) and np.isnan(values[2]) and np.isnan(values[5])
-    assert secret.tolist() == [False, True, False, False, False, True]
+    assert secret.tolist() == [False, True, False, False, False, False]  # « nd » is not available, not secret
 
 
 def test_to_number_rejects_text_with_line_number():
@@ -218,9 +218,10 @@ def test_hdf_filosofi_decimal_comma_and_secret(hdf_data, real_dir):
                               "62041": (20_230, 25.0), "02691": (18_400, 29.0)}.items():
         assert (values.loc[code, "median_income"], values.loc[code, "poverty_rate"]) == (med, rate)
     rows = _csv_rows(real_dir / "hdf_filosofi_2021_communes.csv", sep=";")
-    marked = {r["CODGEO"] for r in rows if r["TP6021"] in {"s", "nd"}}
-    assert len(rows) == 3788 and len(marked) == 3323  # 3,322 « s » and one « nd » (60694)
+    marked = {r["CODGEO"] for r in rows if r["TP6021"] == "s"}
+    assert len(rows) == 3788 and len(marked) == 3322  # 3,322 « s »; one « nd » (60694) is « non disponible »
     assert set(secret.index[secret["poverty_rate"]]) == marked
+    assert np.isnan(values.loc["60694", "poverty_rate"]) and not secret.loc["60694", "poverty_rate"]
     # Secret values are missing, never zero, and flagged.
     assert values.loc[sorted(marked), "poverty_rate"].isna().all()
     assert (values["poverty_rate"] == 0).sum() == 0
