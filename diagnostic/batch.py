@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import html
 import json
 import logging
 import os
@@ -30,8 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
 import yaml
+from markupsafe import Markup
 
 from diagnostic import __version__
 from diagnostic import text as text_fr
@@ -384,6 +385,9 @@ def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> t
     return grouped["vw"].sum() / grouped["w"].sum(), f"{label} (moyenne des QPV, pondérée par la population)"
 
 
+_INDEX_TEMPLATE = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATE_DIR.parent / "batch"), autoescape=True, keep_trailing_newline=True,
+).get_template("index.html.j2")
 _SORT_JS = """
 document.querySelectorAll("table.triable").forEach(function (table) {
   table.querySelectorAll("thead th").forEach(function (th, col) {
@@ -430,96 +434,54 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
     """The regional page: key figures, overview map coloured by ``indicator``, sortable table, failures.
 
     ``indicators`` are the options of the indicator tables (``band_m``, ``domains``, ``needs_rules``).
+    The page is ``templates/batch/index.html.j2`` rendered with autoescaping: names, errors and paths
+    from data are escaped; only the project's CSS, scripts and map are marked safe.
     """
     from diagnostic.maps import map_assets, map_fragment, overview_map
 
     entries = {c: e for c, e in sorted(manifest["communes"].items()) if c in set(data.communes["insee_com"])}
     values, label = _indicator_by_commune(data, indicator, **indicators)
-    rows, failures = [], []
-    links = {}
+    rows, failures, links = [], [], {}
     for code, entry in entries.items():
         res = _read_results(output / code)
         com = res.get("commune", {})
         link = f"{code}/rapport.html" if (output / code / "rapport.html").is_file() else ""
         links[code] = link
         strong = sum(1 for b in res.get("besoins_non_couverts", []) if b.get("niveau") == "fort") if res else None
-        name = html.escape(entry.get("nom") or com.get("nom") or code)
+        name = entry.get("nom") or com.get("nom") or code
+        recommendations = len(res["recommandations"]) if res else None
         cells = [
-            (code, html.escape(code)),
-            (entry.get("nom") or code, f'<a href="{html.escape(link)}">{name}</a>' if link else name),
-            (com.get("population"), fr_number(com.get("population"))),
-            (com.get("nombre_qpv"), fr_number(com.get("nombre_qpv"))),
-            (com.get("part_population_qpv"), fr_number(com.get("part_population_qpv"), 1, "%")),
-            (values.get(code), fr_number(values.get(code), 1)),
-            (strong, fr_number(strong)),
-            (len(res["recommandations"]) if res else None, fr_number(len(res["recommandations"]) if res else None)),
-            (entry["statut"], STATUS_LABELS.get(entry["statut"], entry["statut"])),
-            (entry.get("duree_s"), fr_number(entry.get("duree_s"), 1)),
+            (code, code, "num"),
+            (name, name, ""),
+            (com.get("population"), fr_number(com.get("population")), "num"),
+            (com.get("nombre_qpv"), fr_number(com.get("nombre_qpv")), "num"),
+            (com.get("part_population_qpv"), fr_number(com.get("part_population_qpv"), 1, "%"), "num"),
+            (values.get(code), fr_number(values.get(code), 1), "num"),
+            (strong, fr_number(strong), "num"),
+            (recommendations, fr_number(recommendations), "num"),
+            (entry["statut"], STATUS_LABELS.get(entry["statut"], entry["statut"]), f"statut-{entry['statut']}"),
+            (entry.get("duree_s"), fr_number(entry.get("duree_s"), 1), "num"),
         ]
-        classes = ["num"] * len(cells)
-        classes[1] = ""
-        classes[8] = f"statut-{entry['statut']}"
-        tds = "".join(
-            f'<td data-v="{html.escape("" if _isna(v) else str(v))}" class="{cls}">{text}</td>'
-            for (v, text), cls in zip(cells, classes)
-        )
-        rows.append(f"<tr>{tds}</tr>")
+        rows.append([{"sort": "" if _isna(v) else str(v), "text": text, "css": css, "link": link if i == 1 else ""}
+                     for i, (v, text, css) in enumerate(cells)])
         if entry["statut"] == "echec":
-            where = f" — carnet conservé : {html.escape(entry['chemin_erreur'])}" if entry.get("chemin_erreur") else ""
-            failures.append(f"<li><strong>{name} ({html.escape(code)})</strong> : {html.escape(entry.get('erreur') or '')}{where}</li>")
-    heads = ["Code", "Commune", "Population", "QPV", "Population en QPV", html.escape(label), "Besoins forts",
-             "Préconisations", "Statut", "Durée (s)"]
-    thead = "".join(f'<th scope="col"><button type="button">{h}</button></th>' for h in heads)
+            failures.append({"name": name, "code": code, "error": entry.get("erreur") or "",
+                             "path": entry.get("chemin_erreur")})
     shapes = data.communes[data.communes["insee_com"].isin(entries)].copy()
     shapes[indicator] = shapes["insee_com"].map(values)
     shapes["rapport"] = shapes["insee_com"].map(links)
     carte = map_fragment(overview_map(shapes, indicator=indicator, indicator_label=label), height="560px") if len(shapes) else ""
-    count = {s: sum(e["statut"] == s for e in entries.values()) for s in STATUS_LABELS}
-    date = dt.date.today().strftime("%d/%m/%Y")
-    name = html.escape(data.catalog.name)
-    css = (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")
-    banner = ('<aside class="banner fictional" aria-label="Avertissement">Données fictives — territoire de démonstration, '
-              "aucun chiffre de ce document ne décrit un lieu réel.</aside>") if data.catalog.fictional else ""
-    page = f"""<!DOCTYPE html>
-<html lang="fr">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="diagnostic {html.escape(__version__)}">
-<title>Diagnostics territoriaux — {name}</title>
-<style>{css}</style>
-<style>{_INDEX_CSS}</style>
-{map_assets()}
-</head>
-<body>
-<a class="skip" href="#contenu">Aller au contenu</a>
-{banner}
-<header class="cover">
-  <p class="kind">Diagnostics territoriaux partagés — vue régionale</p>
-  <h1>{name}</h1>
-  <p class="subtitle">{text_fr.count(len(entries), "commune", "communes")}</p>
-  <dl class="meta"><dt>Date</dt><dd>{date}</dd><dt>Version de l'atelier</dt><dd>{html.escape(__version__)}</dd></dl>
-</header>
-<main id="contenu">
-<div class="keyfigures">
-  <div class="keyfigure"><span class="value">{count["ok"]}</span><span class="label">rapports produits par ce lancement</span></div>
-  <div class="keyfigure"><span class="value">{count["ignore"]}</span><span class="label">rapports inchangés (données et paramètres identiques)</span></div>
-  <div class="keyfigure"><span class="value">{count["echec"]}</span><span class="label">échecs</span></div>
-</div>
-<h2 id="carte">Carte des communes</h2>
-<p class="note">Couleur : {html.escape(label)}. Cliquez sur une commune pour ouvrir son rapport.</p>
-{carte}
-<h2 id="communes">Communes</h2>
-<table class="triable"><caption>Chiffres clés et statut de chaque diagnostic (cliquez sur un en-tête pour trier)</caption>
-<thead><tr>{thead}</tr></thead><tbody>{"".join(rows)}</tbody></table>
-{f'<h2 id="echecs">Échecs</h2><ul>{"".join(failures)}</ul>' if failures else ""}
-</main>
-<footer class="colophon"><p>Produit avec l'atelier de diagnostic territorial (version {html.escape(__version__)}) le {date}.
-{"Données fictives." if data.catalog.fictional else ""}</p></footer>
-<script>{_SORT_JS}</script>
-</body>
-</html>
-"""
+    page = _INDEX_TEMPLATE.render(
+        name=data.catalog.name, fictional=data.catalog.fictional, version=__version__,
+        date=dt.date.today().strftime("%d/%m/%Y"), communes=text_fr.count(len(entries), "commune", "communes"), label=label,
+        count={s: sum(e["statut"] == s for e in entries.values()) for s in STATUS_LABELS},
+        heads=["Code", "Commune", "Population", "QPV", "Population en QPV", label, "Besoins forts",
+               "Préconisations", "Statut", "Durée (s)"],
+        rows=rows, failures=failures,
+        # Built by the project itself, never from data:
+        css=Markup((TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")), index_css=Markup(_INDEX_CSS),
+        sort_js=Markup(_SORT_JS), map_assets=Markup(map_assets()), carte=Markup(carte),
+    )
     return write_atomic(output / INDEX, page)
 
 
