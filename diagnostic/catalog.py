@@ -267,7 +267,7 @@ def _check_options(role: str, spec: dict[str, Any], catalog_path: Path) -> None:
     """Values the loaders would otherwise fail on with a Python error: indicators, crs, tolerance."""
     if "indicators" in spec:
         indicators = spec["indicators"]
-        if not isinstance(indicators, dict) or not indicators:
+        if not isinstance(indicators, dict) or (not indicators and role.endswith("_indicators")):
             raise CatalogError(f"« indicators » de « {role} » doit associer au moins un indicateur à sa colonne.",
                                path=catalog_path, hint="exemple : indicators: {poverty_rate: TP6021}")
         for key, value in indicators.items():
