@@ -156,6 +156,7 @@ def run_commune(
     """Execute and export the diagnostic of ``code`` into ``output/code``."""
     start = time.perf_counter()
     data = catalog if isinstance(catalog, TerritoryData) else load_territory(catalog, data_dir)
+    run_parameters(data, code, **{k: v for k, v in options.items() if k != "pdf"})  # refused before writing
     with output_lock(Path(output).resolve()):
         result = run_territory(data, code, output, notebook=notebook, **options)
     result.seconds = time.perf_counter() - start
