@@ -30,7 +30,7 @@ CLASSES = (
     (1.5, "#67a9cf", "de la cible à 1,5 fois la cible"),
     (float("inf"), "#2166ac", "plus de 1,5 fois la cible"),
 )
-UNKNOWN = (st.MISSING_FILL, "ratio indéterminé")
+UNKNOWN = (st.MISSING_FILL, "sans QPV ou ratio indéterminé")
 _BIND = "function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); l.bindPopup(f.properties.pop); }"
 
 
