@@ -189,22 +189,19 @@ def test_links_to_commune_reports_of_a_batch(tmp_path):
 
 
 def _catalogue_without(tmp_path: Path, *roles: str) -> Path:
+    """The demo catalogue without some roles, its paths read from the demo folder (given as data folder)."""
     raw = yaml.safe_load(DEMO_CATALOG.read_text(encoding="utf-8"))
-    demo = DEMO_CATALOG.parent
     for role in roles:
         raw["sources"].pop(role)
-    for role, spec in raw["sources"].items():
-        for item in spec if isinstance(spec, list) else [spec]:
-            item["path"] = str(demo / item["path"])
-            if "relations" in item:
-                item["relations"] = str(demo / item["relations"])
+    raw["paths_relative_to"] = "data_dir"
     path = tmp_path / "catalogue.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
 
 
 def test_catalogue_without_posts_says_so(tmp_path):
-    synth = build_synthesis(_catalogue_without(tmp_path, "adultes_relais"), tmp_path / "out")
+    synth = build_synthesis(_catalogue_without(tmp_path, "adultes_relais"), tmp_path / "out",
+                            data_dir=DEMO_CATALOG.parent)
     assert any("pas de postes adultes-relais ni FONJEP" in m for m in synth.missing)
     assert synth.reference_year is None and (synth.communes["posts"] == 0).all()
     data = results(synth)
@@ -215,7 +212,7 @@ def test_catalogue_without_posts_says_so(tmp_path):
 
 def test_catalogue_without_qpv_says_so(tmp_path):
     catalog = _catalogue_without(tmp_path, "qpv", "qpv_indicators", "observations", "activity", "partners")
-    synth = build_synthesis(catalog, tmp_path / "out")
+    synth = build_synthesis(catalog, tmp_path / "out", data_dir=DEMO_CATALOG.parent)
     assert any("pas de QPV" in m for m in synth.missing)
     assert synth.communes.empty
     write_synthesis(synth, tmp_path / "out")
