@@ -22,8 +22,16 @@ from diagnostic.errors import ParameterError
 from diagnostic.indicators.cache import Indicators, compute
 from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.domains import label_services
-from diagnostic.indicators.needs import explain
 from diagnostic.indicators.trends import evolutions
+from diagnostic.indicators.needs import (
+    METHOD_VERSION,
+    describe,
+    explain,
+    rank,
+    robustness,
+    rules_version,
+)
+from diagnostic.indicators.needs import load_rules as load_need_rules
 from diagnostic.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.reference import DOMAINS
 from diagnostic.territory import TerritoryData, load_territory
@@ -59,6 +67,7 @@ class CommuneDiagnostic:
     share: pd.Series
     coverage: pd.DataFrame
     needs: pd.DataFrame
+    evidence: pd.DataFrame
     services: gpd.GeoDataFrame
     commune_shape: gpd.GeoDataFrame
     context_shapes: gpd.GeoDataFrame
@@ -133,10 +142,9 @@ def build(
     social = social[social[key].isin(codes)].rename(columns={key: "code"}).reset_index(drop=True) if len(social) else pd.DataFrame(columns=["code", "indicator", "value"])
     commune_social = indicators.commune_social
     commune_social = commune_social[commune_social["insee_com"] == code].reset_index(drop=True) if len(commune_social) else pd.DataFrame()
-    needs = indicators.needs
-    needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes)].reset_index(drop=True) if len(needs) else needs
-    # Ranks count within what the diagnostic covers (the commune, or the QPVs selected), from 1.
-    needs = needs.assign(rank=range(1, len(needs) + 1))
+    need_rules = load_need_rules(needs_rules)
+    need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
+    needs, evidence = _commune_needs(indicators, level, codes, need_rules)
     coverage = indicators.coverage[
         ((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
         | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code))
@@ -169,27 +177,56 @@ def build(
     posts = float(needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in needs else 0.0
     ctx = Context(
         commune_code=code, commune_name=commune["lib_com"], territories=territories, needs=needs,
-        evidence=indicators.evidence, social=social, observations=_observations(data, codes, key),
+        evidence=evidence, social=social, observations=_observations(data, codes, key),
         gaps=gaps, actor_types=actor_types, adulte_relais_posts=posts,
-        has_qpv=has_qpv,
+        has_qpv=has_qpv, **_adulte_relais_amount(data),
     )
-    recs = recommend(ctx, load_rules(reco_rules), data.catalog.path.parent / LOCAL_FILE)
-    frame = framing(ctx, recs)
+    reco = load_rules(reco_rules)
+    recs = recommend(ctx, reco, data.catalog.path.parent / LOCAL_FILE)
+    frame = framing(ctx, recs, reco)
     params = {"commune": code, "band_m": float(band_m), "domains": domains,
               "needs_rules": str(needs_rules or "templates/besoins.yaml"),
-              "reco_rules": str(reco_rules or "templates/recommandations.yaml")}
+              "reco_rules": str(reco_rules or "templates/recommandations.yaml"),
+              "methode": method_version(need_rules, reco)}
     if qpv_codes:
         params["qpv_codes"] = sorted(qpv_codes)
     return CommuneDiagnostic(
         data=data, indicators=indicators, code=code, name=commune["lib_com"], department=commune["insee_dep"],
         population=float(commune["population"]), params=params, qpv=qpv, territories=territories,
-        social=social, commune_social=commune_social, share=share, coverage=coverage, needs=needs,
+        social=social, commune_social=commune_social, share=share, coverage=coverage, needs=needs, evidence=evidence,
         services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs, framing=frame,
         partners=partners, graph=graph, gaps=gaps,
         missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
         epci=data.epci_of(code), posts=data.posts_of(code),
         evolutions=evolutions(data.qpv_indicators.history if data.qpv_indicators is not None else None, codes),
     )
+
+
+def _adulte_relais_amount(data: TerritoryData) -> dict[str, Any]:
+    """The State amount per adulte-relais post in the data: median of the latest year's posts (none without amounts)."""
+    posts = data.adultes_relais
+    if posts is None or "amount" not in posts or not posts["amount"].gt(0).any():
+        return {}
+    paid = posts[posts["amount"] > 0]
+    latest = paid[paid["year"] == paid["year"].max()]
+    return {"adulte_relais_amount": float(latest["amount"].median()), "adulte_relais_year": str(latest["year"].max())}
+
+
+def method_version(need_rules: dict[str, Any], reco_rules: dict[str, Any]) -> str:
+    """Which method made a report: the code's method, then the versions of both rules files."""
+    return f"méthode {METHOD_VERSION} · besoins {rules_version(need_rules)} · recommandations {rules_version(reco_rules)}"
+
+
+def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The needs of the commune's territories, ranked from 1 within the commune, each with its robustness."""
+    needs, evidence = indicators.needs, indicators.evidence
+    if needs.empty:
+        return needs, evidence
+    needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes) & needs["domain"].isin(rules["domains"])]
+    evidence = evidence[(evidence["level_territory"] == level) & evidence["code"].isin(codes)].reset_index(drop=True)
+    needs = describe(rank(needs), evidence, rules)
+    needs["robustness"] = robustness(needs, evidence, rules).to_numpy()
+    return needs, evidence
 
 
 def _territories(qpv: gpd.GeoDataFrame, commune: pd.Series, has_qpv: bool) -> pd.DataFrame:
@@ -231,9 +268,12 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
         needs.append({
             "territoire": row["code"], "territoire_nom": names.get(row["code"], row["code"]),
             "domaine": row["domain"], "domaine_libelle": row["domain_label"], "niveau": row["level"],
-            "rang": int(row["rank"]), "score_non_couvert": row["unmet"], "besoin": row["need"],
-            "part_mesuree": row["need_measured_part"], "part_exprimee": row["need_expressed_part"],
-            "reponse": row["response"], "remarque": row.get("note", ""), "preuves": explain(row, diag.indicators.evidence),
+            "niveau_mesure": row["level_measured"], "releve_par_besoins_exprimes": bool(row["raised"]),
+            "rang": int(row["rank"]), "population": row["population"], "besoin": row["need"],
+            "reponse": row["response"], "score_non_couvert": row["unmet"], "priorite": row["priority"],
+            "raison": row["reason"], "robustesse": row["robustness"], "demande_exprimee": row["expressed_reason"],
+            "donnees_manquantes": row["missing"], "remarque": row["note"],
+            "preuves": explain(row, diag.evidence),
         })
     return _clean({
         "schema": SCHEMA,
@@ -278,7 +318,8 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
         "sources_manquantes": [{"role": k, "libelle": ROLE_LABELS[k], "comment_ajouter": v} for k, v in diag.missing.items()],
         "millesimes": diag.data.vintages(),
         "parametres": diag.params,
-        "versions": {"atelier": __version__, "donnees": diag.data.catalog.fingerprint()},
+        "versions": {"atelier": __version__, "donnees": diag.data.catalog.fingerprint(),
+                     "methode": diag.params["methode"]},
     })
 
 

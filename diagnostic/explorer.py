@@ -241,8 +241,8 @@ class Explorer:
                                 continuous_update=False, readout=False, style=wide, layout=w.Layout(width="300px"))
         self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=w.Layout(width="440px"))
         self.domains = {key: w.Checkbox(value=True, description=label, indent=False) for key, label in DOMAINS.items()}
-        self.expressed_weight = _slider(float(self.base_rules.get("expressed_weight", 0.3)), 1.0, 0.05,
-                                        "Poids du besoin exprimé")
+        self.expressed_weight = _slider(float(self.base_rules["expressed"]["min_observations"]), 20.0, 1.0,
+                                        "Observations pour relever un niveau")
         self.weights: dict[tuple[str, str], w.FloatSlider] = {}
         panels = []
         for domain, spec in self.base_rules["domains"].items():
@@ -402,7 +402,7 @@ class Explorer:
     def rules(self) -> dict[str, Any]:
         """The need rules with the weights of the sliders."""
         rules = copy.deepcopy(self.base_rules)
-        rules["expressed_weight"] = _number(self.expressed_weight.value)
+        rules["expressed"]["min_observations"] = _number(self.expressed_weight.value)
         for (domain, indicator), slider in self.weights.items():
             rules["domains"][domain]["indicators"][indicator]["weight"] = _number(slider.value)
         return rules

@@ -21,13 +21,17 @@ SOCIAL_HEADERS = {"code": "territoire", "label": "indicateur", "value": "valeur"
                   "source": "source", "vintage": "millesime"}
 COVERAGE_HEADERS = {"level": "niveau", "code": "territoire", "domain_label": "domaine",
                     "services_inside": "services_dans_le_territoire", "services_band": "services_dans_la_bande",
+                    "responses_band": "reponses_dans_la_bande", "common_band": "offre_droit_commun_dans_la_bande",
+                    "places_band": "lieux_d_intervention_dans_la_bande",
                     "nearest_m": "distance_plus_proche_m", "per_1000": "services_pour_1000_hab",
                     "population": "population", "method": "methode"}
 NEEDS_HEADERS = {"rank": "rang", "code": "territoire", "domain_label": "domaine", "level": "niveau",
-                 "unmet": "score_non_couvert", "need": "besoin", "need_measured_part": "part_mesuree",
-                 "need_expressed_part": "part_exprimee", "response": "reponse", "services_band": "services_dans_la_bande",
-                 "nearest_m": "distance_plus_proche_m", "mediation_posts": "postes_adultes_relais",
-                 "obs_count": "observations", "note": "remarque"}
+                 "level_measured": "niveau_mesure", "population": "population", "need": "besoin",
+                 "response": "reponse", "unmet": "score_non_couvert", "priority": "priorite",
+                 "responses_band": "reponses_dans_la_bande", "nearest_response_m": "distance_reponse_plus_proche_m",
+                 "mediation_posts": "postes_adultes_relais", "obs_count": "observations", "robustness": "robustesse",
+                 "reason": "raison", "expressed_reason": "demande_exprimee", "missing": "donnees_manquantes",
+                 "note": "remarque"}
 
 
 def _numeric(column: pd.Series) -> pd.Series:
@@ -59,7 +63,7 @@ def write_tables(diag: CommuneDiagnostic, dest: Path) -> list[Path]:
     ]
     recs = pd.DataFrame(diag.recommendations)
     files.append(_csv(recs, {"priority": "priorite", "type": "type", "domain_label": "domaine", "title": "titre",
-                             "text": "texte", "origin": "origine"}, dest / "recommandations.csv"))
+                             "text": "texte", "reason": "raison", "origin": "origine"}, dest / "recommandations.csv"))
     gpkg = dest / "territoire.gpkg"
     gpkg.unlink(missing_ok=True)
     diag.commune_shape.to_file(gpkg, layer="commune", driver="GPKG")

@@ -20,6 +20,7 @@ recommendations in ``recommandations_locales.yaml`` beside the catalogue:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,14 +45,16 @@ class Context:
 
     commune_code: str
     commune_name: str
-    territories: pd.DataFrame          # code, name, population (QPVs, or the commune itself)
-    needs: pd.DataFrame                # unmet needs of these territories (diagnostic.indicators.needs)
+    territories: pd.DataFrame          # code, name, population, communes (QPVs, or the commune itself)
+    needs: pd.DataFrame                # ranked unmet needs of these territories (diagnostic.indicators.needs)
     evidence: pd.DataFrame             # indicator evidence behind the needs
     social: pd.DataFrame               # long social table of these territories
     observations: pd.DataFrame | None = None
     gaps: pd.DataFrame | None = None   # partnership gaps (diagnostic.partners.gaps)
     actor_types: set[str] = field(default_factory=set)
     adulte_relais_posts: float = 0.0
+    adulte_relais_amount: float | None = None   # State amount per post in the data (latest year)
+    adulte_relais_year: str = ""
     has_qpv: bool = True
 
 
@@ -62,6 +65,12 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
         if rule.get("kind") not in TRIGGERS:
             raise CatalogError(f"règle « {rule.get('id')} » : type de déclencheur « {rule.get('kind')} » inconnu "
                                f"(possibles : {', '.join(TRIGGERS)}).", path=path)
+    for section in ("funding", "governance", "hours"):
+        options = rules.get(section, {}).get("options", []) if section == "hours" else rules.get(section, [])
+        for option in options:
+            if option.get("condition") not in CONDITIONS:
+                raise CatalogError(f"« {section} », option « {option.get('id')} » : condition « {option.get('condition')} » "
+                                   f"inconnue (possibles : {', '.join(CONDITIONS)}).", path=path)
     return rules
 
 
@@ -79,38 +88,48 @@ def _need_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for _, row in rows.iterrows():
         out.append({"territoire": row["code"], "domaine": row["domain_label"], "niveau": row["level"],
-                    "score_besoin_non_couvert": round(float(row["unmet"]), 2),
-                    "elements": explain(row, ctx.evidence)})
+                    "rang": int(row["rank"]), "score_besoin_non_couvert": row["unmet"], "raison": row["reason"],
+                    "robustesse": row.get("robustness", ""), "elements": explain(row, ctx.evidence)})
     return out
 
 
-def _publics(ctx: Context, codes: list[str]) -> str:
-    publics = []
-    youth = ctx.social[(ctx.social["indicator"] == "youth_index") & ctx.social["code"].isin(codes)]
-    if len(youth) and youth["value"].max() >= 1.2:
-        publics.append("les jeunes et leurs familles")
-    if ctx.observations is not None and len(ctx.observations):
-        problems = set(ctx.observations["problem"])
-        if "isolement" in problems:
-            publics.append("les personnes âgées ou isolées")
-        if "non_recours_droits" in problems:
-            publics.append("les ménages en non-recours aux droits")
-    poverty = ctx.social[(ctx.social["indicator"] == "poverty_rate") & ctx.social["code"].isin(codes)]
-    if len(poverty) and poverty["value"].max() >= 30:
-        publics.append("les ménages à bas revenus")
-    return text.join(publics) or "les habitants des quartiers concernés"
+def intervention(ctx: Context, conf: dict[str, Any]) -> dict[str, Any]:
+    """The intervention territories: those with a need of the required level, in ranking order, capped.
+
+    Returns the codes kept, those left for a later phase, their population and the level required.
+    """
+    required = conf.get("team", {}).get("requires_level", "fort")
+    rows = ctx.needs[ctx.needs["level"].map(LEVEL_ORDER).fillna(9) <= LEVEL_ORDER[required]]
+    ordered = list(dict.fromkeys(rows.sort_values("rank")["code"]))
+    cap = int(conf.get("territories", {}).get("max_territories", 3))
+    kept, later = ordered[:cap], ordered[cap:]
+    pop = ctx.territories.set_index("code")["population"]
+    population = float(pop.reindex(kept).sum(min_count=1)) if kept else 0.0
+    return {"codes": kept, "later": later, "population": population, "required": required,
+            "rows": rows[rows["code"].isin(kept)]}
 
 
 def _priority_territories(rule: dict, ctx: Context, conf: dict) -> list[dict]:
-    strong = _strong(ctx)
-    if strong.empty:
+    zone = intervention(ctx, conf)
+    if not zone["codes"]:
         return []
-    per = strong.groupby("code").agg(n=("domain", "size"), score=("unmet", "sum")).sort_values("score", ascending=False)
-    codes = list(per.index[:3])
-    domains = strong[strong["code"].isin(codes)]["domain_label"].value_counts().index[:3].str.lower()
-    fields = {"territories": text.join(_names(ctx, codes)), "count": int(per.loc[codes, "n"].sum()),
-              "domains": text.join(list(domains)), "publics": _publics(ctx, codes)}
-    return [_make(rule, fields, _need_evidence(ctx, strong[strong["code"].isin(codes)].head(6)))]
+    rows = zone["rows"]
+    parts = []
+    for code in zone["codes"]:
+        mine = rows[rows["code"] == code]
+        domains = text.join([d.lower() for d in mine["domain_label"]])
+        fragile = [r for r in mine["robustness"] if r and r != "robuste"] if "robustness" in mine else []
+        hold = ("robuste quand chaque poids des règles varie de ±50 %" if not fragile
+                else f"{text.count(len(fragile), 'niveau')} sur {len(mine)} {'dépend' if len(fragile) < 2 else 'dépendent'} des hypothèses")
+        first = mine.iloc[0]
+        parts.append(f"{_names(ctx, [code])[0]} : {text.count(len(mine), 'besoin')} de niveau {zone['required']} "
+                     f"({domains}), au rang {int(first['rank'])} du classement de la commune ; {hold}")
+    why = "Ce choix suit le classement des besoins non couverts (niveau, puis habitants concernés) : " + " ; ".join(parts) + "."
+    if zone["later"]:
+        why += (f" {text.join(_names(ctx, zone['later']))} {'a' if len(zone['later']) == 1 else 'ont'} aussi un besoin de "
+                f"niveau {zone['required']} : {conf.get('territories', {}).get('max_reason', '')}.")
+    fields = {"territories": text.join(_names(ctx, zone["codes"])), "population": text.number(zone["population"]), "why": why}
+    return [_make(rule, fields, _need_evidence(ctx, rows.head(8)), why)]
 
 
 def _domain_unmet(rule: dict, ctx: Context, conf: dict) -> list[dict]:
@@ -121,108 +140,241 @@ def _domain_unmet(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         fields = {"domain": domain, "domain_label": DOMAINS.get(domain, domain),
                   "territories": text.join(_names(ctx, list(rows["code"]))), "level": level,
                   "domain_action": rule.get("domain_actions", {}).get(domain, "")}
-        rec = _make(rule, fields, _need_evidence(ctx, rows))
+        rec = _make(rule, fields, _need_evidence(ctx, rows), rows.iloc[0]["reason"])
         rec["domain"] = domain
         rec["priority"] = 1 if level == "fort" else 2
+        rec["first_rank"] = int(rows["rank"].min())
         out.append(rec)
-    return sorted(out, key=lambda r: (r["priority"], -max(e["score_besoin_non_couvert"] for e in r["evidence"])))
+    out = sorted(out, key=lambda r: (r["priority"], r["first_rank"]))
+    for r in out:
+        r.pop("first_rank")
+    return out
+
+
+def _publics(rule: dict, ctx: Context, conf: dict) -> list[dict]:
+    strong = _strong(ctx)
+    if strong.empty:
+        return []
+    labels = conf.get("publics", {})
+    domains = list(dict.fromkeys(strong.sort_values("rank")["domain"]))
+    chosen = labels.get(domains[0], "les habitants des quartiers concernés")
+    others = [labels[d] for d in domains[1:] if d in labels and labels[d] != chosen]
+    first = strong.sort_values("rank").iloc[0]
+    why = (f"Règle : le public du premier besoin du classement, « {first['domain_label']} » à "
+           f"{_names(ctx, [first['code']])[0]} (rang 1, niveau {first['level']}).")
+    if others:
+        why += f" Autres publics des besoins suivants : {text.join(others)}."
+    return [_make(rule, {"public": chosen, "why": why}, [], why) | {"public": chosen, "alternatives": others}]
+
+
+def _conditions(ctx: Context, conf: dict) -> dict[str, bool]:
+    """Every condition a choice can name, evaluated once (see templates/recommandations.yaml)."""
+    domains = set(_strong(ctx)["domain"])
+    zone = intervention(ctx, conf)
+    hours = conf.get("hours", {})
+    evening = _evening(ctx, hours, zone["codes"])
+    communes = set()
+    for c in ctx.territories[ctx.territories["code"].isin(zone["codes"])]["communes"]:
+        communes |= set(str(c).split(","))
+    funders = {"bailleur social", "opérateur de transport"} & ctx.actor_types
+    return {
+        "always": True,
+        "has_qpv": ctx.has_qpv,
+        "evening_observations": len(evening) >= int(hours.get("evening_threshold", 5)),
+        "school_priority": bool({"education", "jeunesse"} & domains),
+        "domain_espace_public_or_transports": bool({"espace_public", "transports"} & domains),
+        "domain_habitat_or_landlord": "habitat" in domains or "bailleur social" in ctx.actor_types,
+        "domain_transports_or_operator": "transports" in domains or "opérateur de transport" in ctx.actor_types,
+        "mediation_operator": "opérateur de médiation" in ctx.actor_types,
+        "several_communes": len(communes) > 1,
+        "several_funders": len(funders) >= 1 and len(ctx.actor_types) >= 4,
+    }
+
+
+def _evening(ctx: Context, hours: dict, codes: list[str]) -> pd.DataFrame:
+    obs = ctx.observations if ctx.observations is not None else pd.DataFrame(columns=["problem"])
+    return obs[obs["problem"].isin(hours.get("evening_problems", []))]
+
+
+CONDITION_TEXT = {
+    "always": "option par défaut",
+    "has_qpv": "la commune a des quartiers prioritaires",
+    "evening_observations": "les observations d'habitants et de partenaires portent sur la soirée et le week-end",
+    "school_priority": "un besoin « éducation » ou « jeunesse » fait partie des priorités",
+    "domain_espace_public_or_transports": "un besoin « espace public » ou « transports » fait partie des priorités",
+    "domain_habitat_or_landlord": "un besoin « habitat » est prioritaire ou un bailleur social est partenaire",
+    "domain_transports_or_operator": "un besoin « transports » est prioritaire ou un transporteur est partenaire",
+    "mediation_operator": "un opérateur de médiation est au registre des partenaires",
+    "several_communes": "les territoires d'intervention couvrent plusieurs communes",
+    "several_funders": "plusieurs financeurs autres que la commune sont partenaires",
+}
+CONDITIONS = set(CONDITION_TEXT)
+
+
+def _choose(options: list[dict], met: dict[str, bool]) -> tuple[dict | None, list[dict], list[dict]]:
+    """The first option whose condition holds, the other options that hold, and those that do not."""
+    held = [o for o in options if met.get(o["condition"], False)]
+    return (held[0] if held else None), held[1:], [o for o in options if o not in held]
 
 
 def _hours(rule: dict, ctx: Context, conf: dict) -> list[dict]:
-    hours_conf = conf.get("hours", {})
-    obs = ctx.observations if ctx.observations is not None else pd.DataFrame(columns=["problem"])
-    evening = obs[obs["problem"].isin(hours_conf.get("evening_problems", []))]
-    youth = ctx.social[ctx.social["indicator"] == "youth_index"]["value"].max() if len(ctx.social) else math.nan
-    slots, reasons, evidence = [], [], []
-    if len(evening) >= int(hours_conf.get("evening_threshold", 5)):
-        slots.append("en soirée (jusqu'à 21 h) et le samedi")
-        reasons.append(f"{len(evening)} observations d'habitants et de partenaires portent sur des nuisances, "
-                       "des conflits d'usage ou l'insécurité ressentie, surtout en fin de journée")
-        evidence.append({"type": "besoin exprime", "libelle": "Observations relevant de la soirée et du week-end",
-                         "valeur": len(evening), "seuil": hours_conf.get("evening_threshold", 5)})
-    if not math.isnan(youth) and youth >= float(hours_conf.get("youth_index_threshold", 1.5)):
-        slots.append("en sortie d'école et le mercredi après-midi")
-        reasons.append(f"la population est jeune (indice de jeunesse jusqu'à {text.number(youth, 1)})")
-        evidence.append({"type": "indicateur", "libelle": "Indice de jeunesse (maximum des territoires)",
-                         "valeur": round(float(youth), 2), "seuil": hours_conf.get("youth_index_threshold", 1.5)})
-    if not slots:
+    hours = conf.get("hours", {})
+    met = _conditions(ctx, conf)
+    chosen, others, not_met = _choose(hours.get("options", []), met)
+    if chosen is None:
         return []
-    reason = "Motif : " + text.join(reasons) + "."
-    rec = _make(rule, {"hours": text.join(slots), "reason": reason}, evidence)
-    rec["hours"] = text.join(slots)
+    evening = _evening(ctx, hours, [])
+    detail = {"evening_observations": f" ({text.count(len(evening), 'observation')}, seuil {hours.get('evening_threshold', 5)})"}
+    why = f"Règle : la première option dont la condition est remplie. Retenue parce que {CONDITION_TEXT[chosen['condition']]}{detail.get(chosen['condition'], '')}."
+    alts = [f"{o['label']} ({CONDITION_TEXT[o['condition']]}, en complément)" for o in others] + [
+        f"{o['label']} (non retenue : la condition « {CONDITION_TEXT[o['condition']]} » n'est pas remplie"
+        f"{detail.get(o['condition'], '')})" for o in not_met]
+    if alts:
+        why += " Autres options : " + " ; ".join(alts) + "."
+    evidence = [{"type": "besoin exprime", "libelle": "Observations relevant de la soirée et du week-end",
+                 "valeur": len(evening), "seuil": hours.get("evening_threshold", 5)}]
+    rec = _make(rule, {"hours": chosen["label"], "why": why}, evidence, why)
+    rec["hours"] = chosen["label"]
     return [rec]
 
 
+def team(ctx: Context, conf: dict) -> dict[str, Any]:
+    """Team size from the ratio on the intervention territories' population, with floor, cap and costs.
+
+    Every figure the text prints is a key of the result, so the sentence and the number cannot differ.
+    """
+    t, costs = conf.get("team", {}), conf.get("costs", {})
+    zone = intervention(ctx, conf)
+    ratio = float(t.get("mediators_per_10000_inhabitants", 2.5))
+    out: dict[str, Any] = {"codes": zone["codes"], "population": zone["population"], "ratio": ratio, "size": 0}
+    if not zone["codes"] or not zone["population"]:
+        return out
+    raw = zone["population"] * ratio / 10000
+    rounded = math.floor(raw + 0.5)
+    lo, hi = int(t.get("minimum", 2)), int(t.get("maximum", 12))
+    size = min(hi, max(lo, rounded))
+    pop = ctx.territories.set_index("code")
+    posts = float(ctx.needs.drop_duplicates("code").set_index("code")["mediation_posts"].reindex(zone["codes"]).fillna(0).sum()) \
+        if "mediation_posts" in ctx.needs else 0.0
+    to_create = max(0, size - math.floor(posts))
+    amount = ctx.adulte_relais_amount or float(costs.get("adulte_relais_amount", 22810.61))
+    year = ctx.adulte_relais_year if ctx.adulte_relais_amount else str(costs.get("adulte_relais_year", "2024"))
+    salary = float(costs.get("mediator_salary_cost", 36000))
+    out.update(raw=raw, rounded=rounded, size=size, floor=size > rounded, cap=size < rounded, posts=posts,
+               to_create=to_create, salary=salary, cost=to_create * salary, amount=amount, amount_year=year,
+               aid=to_create * amount, remaining=to_create * (salary - amount),
+               names=_names(ctx, zone["codes"]), populations=[float(pop.loc[c, "population"]) for c in zone["codes"]])
+    return out
+
+
+def _euros(v: float) -> str:
+    return text.number(v, 0 if float(v).is_integer() else 2, "€")
+
+
 def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
-    team = conf.get("team", {})
-    population = float(ctx.territories["population"].sum(min_count=1) or 0)
-    if not population:
-        return []
-    ratio = float(team.get("mediators_per_10000_inhabitants", 2.5))
-    strong = (ctx.needs["level"] == "fort").any()
-    factor = float(team.get("strong_need_factor", 1.0)) if strong else 1.0
-    size = int(min(team.get("maximum", 12), max(team.get("minimum", 2), round(population / 10000 * ratio * factor))))
-    fields = {"team": size, "population": text.number(population), "ratio": text.number(ratio, 1),
-              "factor_text": f", majoré de {text.number((factor - 1) * 100)} % car au moins un besoin est fort" if factor > 1 else "",
-              "supervisor": " dont un coordinateur" if size >= int(team.get("supervisor_from", 5)) else ""}
-    evidence = [{"type": "calcul", "libelle": "Population des territoires d'intervention", "valeur": population},
-                {"type": "calcul", "libelle": "Ratio de médiateurs pour 10 000 habitants", "valeur": ratio},
-                {"type": "calcul", "libelle": "Majoration pour besoin fort", "valeur": factor}]
-    rec = _make(rule, fields, evidence)
-    rec["team_size"] = size
+    t = conf.get("team", {})
+    plan = team(ctx, conf)
+    if not plan["size"]:
+        strong = _strong(ctx)
+        level = t.get("requires_level", "fort")
+        found = (f"{text.count(len(strong), 'besoin')} de niveau moyen, aucun de niveau {level}" if len(strong)
+                 else "aucun besoin non couvert de niveau fort ou moyen")
+        why = (f"Pas d'équipe à créer : le diagnostic trouve {found}, alors qu'une équipe se justifie à partir d'un besoin "
+               f"de niveau {level}. À réexaminer si un besoin devient {level} : indicateurs d'un nouveau millésime, "
+               f"réponse existante qui disparaît (fin de postes adultes-relais, fermeture d'un service), ou besoins exprimés "
+               f"nombreux et de plusieurs sources. Option légère recommandée : {t.get('light_option', '')}.")
+        rec = _make(rule, {"title": "Pas d'équipe à créer pour l'instant ; une option légère", "why": why}, [], why)
+        rec["team_size"] = 0
+        return [rec]
+    detail = text.join([f"{n} : {text.number(p)}" for n, p in zip(plan["names"], plan["populations"])])
+    why = (f"Pour les {text.number(plan['population'])} habitants des territoires d'intervention ({detail}), au ratio de "
+           f"{text.number(plan['ratio'], 1)} médiateurs pour 10 000 habitants ({t.get('ratio_source', '')}) : "
+           f"{text.number(plan['population'])} × {text.number(plan['ratio'], 1)} ÷ {text.number(10000)} = {text.number(plan['raw'], 1)}, "
+           f"arrondi à {text.count(plan['rounded'], 'médiateur')}.")
+    if plan["cap"]:
+        why += f" L'équipe est plafonnée à {plan['size']} : {t.get('maximum_reason', '')}."
+    if plan["floor"]:
+        why += f" L'équipe compte au moins {plan['size']} médiateurs : {t.get('minimum_reason', '')}."
+    if plan["size"] >= int(t.get("supervisor_from", 5)):
+        why += " Dont un coordinateur."
+    why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(plan['posts'], 1)} ; "
+            f"postes à créer : {plan['to_create']}.")
+    if plan["to_create"]:
+        why += (f" Coût annuel estimé : {plan['to_create']} × {_euros(plan['salary'])} = {_euros(plan['cost'])} ; "
+                f"s'ils sont conventionnés adultes-relais, l'État verse {plan['to_create']} × {_euros(plan['amount'])} "
+                f"= {_euros(plan['aid'])} (montant par poste {plan['amount_year']}), reste à financer "
+                f"{_euros(plan['remaining'])}.")
+    evidence = [{"type": "calcul", "libelle": "Population des territoires d'intervention", "valeur": plan["population"]},
+                {"type": "calcul", "libelle": "Ratio de médiateurs pour 10 000 habitants", "valeur": plan["ratio"]},
+                {"type": "calcul", "libelle": "Résultat du ratio", "valeur": round(plan["raw"], 2)},
+                {"type": "calcul", "libelle": "Équipe retenue", "valeur": plan["size"]},
+                {"type": "calcul", "libelle": "Postes adultes-relais en place", "valeur": plan["posts"]},
+                {"type": "calcul", "libelle": "Postes à créer", "valeur": plan["to_create"]}]
+    title = f"Constituer une équipe de {text.count(plan['size'], 'médiateur')}"
+    rec = _make(rule, {"title": title, "why": why}, evidence, why)
+    rec["team_size"] = plan["size"]
+    rec["team"] = {k: plan[k] for k in ("population", "ratio", "raw", "rounded", "size", "posts", "to_create",
+                                        "salary", "cost", "amount", "aid", "remaining")}
     return [rec]
 
 
 def _partnerships(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     if ctx.gaps is None or ctx.gaps.empty:
         return []
-    examples = [
-        f"{g['acteur']} – {g['partenaire']}" if g.get("partenaire") else f"{g['acteur']} ({g['categorie']})"
-        for g in ctx.gaps.head(3).to_dict("records")
-    ]
-    evidence = [{"type": "partenariat", **{str(k): str(v) for k, v in row.items()}} for row in ctx.gaps.head(10).to_dict("records")]
-    return [_make(rule, {"count": len(ctx.gaps), "examples": text.join(examples, " ; ")}, evidence)]
+    gaps = ctx.gaps.to_dict("records")
+
+    def name(g: dict) -> str:
+        return f"{g['acteur']} – {g['partenaire']}" if g.get("partenaire") else f"{g['acteur']} ({g['categorie']})"
+
+    first = gaps[0]
+    why = (f"Règle : le premier lien de la liste des liens à créer, qui suit les besoins prioritaires. Recommandé d'abord : "
+           f"{name(first)}" + (f" — {first['pourquoi'].rstrip('.')}" if first.get("pourquoi") else "") + ".")
+    if len(gaps) > 1:
+        why += f" Ensuite ({len(gaps) - 1}) : " + " ; ".join(name(g) for g in gaps[1:6]) + ("…" if len(gaps) > 6 else "") + "."
+    evidence = [{"type": "partenariat", **{str(k): str(v) for k, v in row.items()}} for row in gaps[:10]]
+    return [_make(rule, {"count": len(gaps), "why": why}, evidence, why)]
+
+
+def _choice_rec(rule: dict, ctx: Context, conf: dict, options: list[dict], what: str) -> list[dict]:
+    met = _conditions(ctx, conf)
+    chosen, others, not_met = _choose(options, met)
+    if chosen is None:
+        return []
+    why = (f"Règle : la première option de la liste dont la condition est remplie. Recommandé : {chosen['label']}, parce que "
+           f"{chosen.get('why') or CONDITION_TEXT[chosen['condition']]}.")
+    if chosen["id"] == "adultes_relais":
+        amount = ctx.adulte_relais_amount or float(conf.get("costs", {}).get("adulte_relais_amount", 22810.61))
+        year = ctx.adulte_relais_year if ctx.adulte_relais_amount else str(conf.get("costs", {}).get("adulte_relais_year", "2024"))
+        why += f" L'État verse {_euros(amount)} par poste et par an ({year})."
+    if others:
+        why += f" {what} aussi possibles : " + " ; ".join(o["label"] for o in others) + "."
+    if not_met:
+        why += " Non retenus : " + " ; ".join(f"{o['label']} ({CONDITION_TEXT[o['condition']]} : non)" for o in not_met) + "."
+    rec = _make(rule, {"choice": chosen["label"], "why": why}, [], why)
+    rec["choice"] = chosen["id"]
+    return [rec]
 
 
 def _funding(rule: dict, ctx: Context, conf: dict) -> list[dict]:
-    domains = set(_strong(ctx)["domain"])
-    leads, evidence = [], []
-    if ctx.has_qpv:
-        posts = f" ({text.number(ctx.adulte_relais_posts, 1)} poste(s) déjà financé(s) sur le territoire)" if ctx.adulte_relais_posts else ""
-        leads.append(f"postes adultes-relais de l'État pour des habitants des QPV{posts}")
-        leads.append("crédits du contrat de ville")
-        evidence.append({"type": "territoire", "libelle": "Présence de QPV", "valeur": len(ctx.territories)})
-    if "espace_public" in domains or "transports" in domains:
-        leads.append("Fonds interministériel de prévention de la délinquance (FIPD), via le CLSPD")
-    if "habitat" in domains or "bailleur social" in ctx.actor_types:
-        leads.append("abattement de TFPB des bailleurs sociaux, réinvesti dans la médiation en QPV")
-    if "transports" in domains or "opérateur de transport" in ctx.actor_types:
-        leads.append("participation de l'opérateur de transport")
-    leads.append("participation de la commune (et de l'intercommunalité)")
-    evidence.append({"type": "besoins", "libelle": "Domaines avec besoin non couvert", "valeur": ", ".join(sorted(domains))})
-    return [_make(rule, {"leads": text.join(leads, " ; ")}, evidence)]
+    if not _strong(ctx).shape[0]:
+        return []
+    return _choice_rec(rule, ctx, conf, conf.get("funding", []), "Financements")
 
 
 def _governance(rule: dict, ctx: Context, conf: dict) -> list[dict]:
-    population = float(ctx.territories["population"].sum(min_count=1) or 0)
-    options = ["Service municipal : portage simple, adapté à une seule commune."]
-    options.append("Association (existante ou à créer) : souplesse et neutralité reconnue par les habitants.")
-    if len(ctx.actor_types) >= 4 or population >= 20000:
-        options.append("GIP (groupement d'intérêt public) : pour partager le service entre commune, bailleurs et "
-                       "transporteur avec une gouvernance commune.")
-        options.append("SCIC (société coopérative d'intérêt collectif) : pour associer financeurs publics et privés au capital.")
-    partners = text.join(sorted({t for t in ctx.actor_types if t}) [:5]) or "la commune, les bailleurs et l'État"
-    return [_make(rule, {"options": " ".join(options), "partners": partners},
-                  [{"type": "territoire", "libelle": "Population concernée", "valeur": population}])]
+    if not team(ctx, conf)["size"]:
+        return []
+    return _choice_rec(rule, ctx, conf, conf.get("governance", []), "Portages")
 
 
 def _evaluation(rule: dict, ctx: Context, conf: dict) -> list[dict]:
-    return [_make(rule, {}, [])]
+    return [_make(rule, {}, [], "Toute création ou adaptation de service s'évalue : la norme de la médiation sociale le demande.")]
 
 
 TRIGGERS = {
     "priority_territories": _priority_territories,
     "domain_unmet": _domain_unmet,
+    "publics": _publics,
     "hours": _hours,
     "team_size": _team_size,
     "partnerships": _partnerships,
@@ -239,7 +391,7 @@ class _Fields(dict):
         return "{" + key + "}"
 
 
-def _make(rule: dict, fields: dict, evidence: list) -> dict[str, Any]:
+def _make(rule: dict, fields: dict, evidence: list, reason: str = "") -> dict[str, Any]:
     f = _Fields({k: v for k, v in fields.items()})
     domain = rule.get("domain", "transversal")
     return {
@@ -249,8 +401,9 @@ def _make(rule: dict, fields: dict, evidence: list) -> dict[str, Any]:
         "domain_label": DOMAINS.get(domain, "Transversal"),
         "priority": int(rule.get("priority", 2)),
         "title": rule.get("title", "").format_map(f),
-        "text": " ".join(rule.get("text", "").format_map(f).split()),
+        "text": re.sub(r"[ \t\r\n]+", " ", rule.get("text", "").format_map(f)).strip(),  # keeps no-break spaces
         "evidence": evidence,
+        "reason": reason,
         "origin": "règle",
     }
 
@@ -271,23 +424,24 @@ def recommend(ctx: Context, rules: dict[str, Any] | None = None, local: str | Pa
 DAYTIME = "en journée, du lundi au vendredi (aucun besoin relevé ne justifie des horaires décalés)"
 
 
-def framing(ctx: Context, recs: list[dict[str, Any]]) -> dict[str, Any]:
+def framing(ctx: Context, recs: list[dict[str, Any]], rules: dict[str, Any] | None = None) -> dict[str, Any]:
     """The frame of the project (cadrage): territories, publics, objectives, hours and team size.
 
     Drawn from the same needs and recommendations the report shows; a
     recommendation the officer removed leaves its part of the frame empty.
     """
-    strong = _strong(ctx)
-    codes = list(strong.groupby("code")["unmet"].sum().sort_values(ascending=False).index[:3])
+    conf = rules or load_rules()
+    zone = intervention(ctx, conf)
     by_id = {r["id"]: r for r in recs}
     objectives = []
-    for domain, rows in strong.groupby("domain", sort=False):
-        level = "fort" if (rows["level"] == "fort").any() else "moyen"
-        objectives.append(f"Réduire le besoin non couvert « {DOMAINS.get(domain, domain)} » (niveau {level}) "
-                          f"dans {text.join(_names(ctx, list(rows['code'])))}")
+    for domain, rows in zone["rows"].groupby("domain", sort=False):
+        objectives.append(f"Réduire le besoin non couvert « {DOMAINS.get(domain, domain)} » (niveau "
+                          f"{'fort' if (rows['level'] == 'fort').any() else 'moyen'}) dans {text.join(_names(ctx, list(rows['code'])))}")
     return {
-        "territoires": _names(ctx, codes),
-        "publics": _publics(ctx, codes) if codes else "",
+        "territoires": _names(ctx, zone["codes"]),
+        "codes": zone["codes"],
+        "population": zone["population"] if zone["codes"] else None,
+        "publics": by_id["publics"]["public"] if "publics" in by_id and "public" in by_id["publics"] else "",
         "objectifs": objectives,
         "horaires": by_id["horaires"].get("hours", by_id["horaires"]["title"]) if "horaires" in by_id else DAYTIME,
         "equipe": by_id.get("equipe", {}).get("team_size"),
@@ -313,5 +467,5 @@ def apply_local(recs: list[dict], path: Path, commune: str) -> list[dict]:
             if item.get("type", "opérationnelle") not in TYPES:
                 raise CatalogError(f"type « {item.get('type')} » : attendu stratégique ou opérationnelle.", path=path)
             recs.append({"type": "opérationnelle", "domain": "transversal", "priority": 2, "evidence": [],
-                         **item, "origin": "ajout local"})
+                         "reason": "ajoutée par l'agent dans les recommandations locales", **item, "origin": "ajout local"})
     return recs

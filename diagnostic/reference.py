@@ -57,17 +57,29 @@ def indicator_table(path: Path = INDICATORS_FILE) -> pd.DataFrame:
     return df.set_index("cle")
 
 
+#: The role of an equipment type in a domain: what it does to the need (see ``data/domaines_mediation.csv``).
+ROLES: dict[str, str] = {
+    "reponse": "réponse existante (fait déjà ce que ferait la médiation)",
+    "lieu": "lieu d'intervention (où les besoins se concentrent et où les médiateurs agissent)",
+    "droit_commun": "offre de droit commun (sa rareté ou son éloignement ajoute au besoin)",
+    "contexte": "équipement de contexte (montré, sans effet sur le besoin)",
+}
+
+
 @lru_cache(maxsize=4)
 def equipment_domains(path: Path = DOMAINS_FILE) -> pd.DataFrame:
-    """Equipment type → mediation domain(s), one row per (source, type, domain)."""
-    df = _read(path, ["source", "type", "libelle", "domaine"])
-    unknown = sorted(set(df["domaine"]) - set(DOMAINS))
-    if unknown:
-        raise MissingColumnError(
-            f"domaines inconnus : {', '.join(unknown)} ; domaines possibles : {', '.join(DOMAINS)}.",
-            path=path,
-            column="domaine",
-        )
+    """Equipment type → mediation domain(s) and role there, one row per (source, type, domain)."""
+    df = _read(path, ["source", "type", "libelle", "domaine", "role"])
+    for column, allowed in (("domaine", DOMAINS), ("role", ROLES)):
+        bad = df.index[~df[column].isin(allowed)]
+        if len(bad):
+            raise ValueFormatError(
+                f"valeur(s) inconnue(s) : {', '.join(sorted(set(df.loc[bad, column])))} ; "
+                f"valeurs possibles : {', '.join(allowed)}.",
+                path=path,
+                column=column,
+                rows=[int(i) + 2 for i in bad],
+            )
     return df
 
 

@@ -391,21 +391,28 @@ def needs_table(d: CommuneDiagnostic, top: int = 15) -> HTML:
     n = n[n["level"] != "faible"].head(top) if (n["level"] != "faible").any() else n.head(top)
     table = pd.DataFrame({
         "Rang": n["rank"], "Territoire": n["code"].map(names), "Domaine": n["domain_label"], "Niveau": n["level"],
-        "Besoin mesuré": n["need_measured_part"], "Besoin exprimé": n["need_expressed_part"],
-        "Réponse existante": n["response"], "Non couvert": n["unmet"],
+        "Habitants": n["population"], "Besoin mesuré (sur 100)": 100 * n["need"],
+        "Réponse existante (%)": 100 * n["response"], "Non couvert (sur 100)": 100 * n["unmet"],
+        "Robustesse": n["robustness"], "Remarque": n["note"],
     })
-    return html_table(table, caption="Besoins non couverts, du plus fort au plus faible (scores de 0 à 1)",
-                      numbers={"Rang": 0, "Besoin mesuré": 2, "Besoin exprimé": 2, "Réponse existante": 2,
-                               "Non couvert": 2})
+    return html_table(table, caption="Besoins non couverts, par ordre de priorité dans la commune (niveau, puis habitants concernés)",
+                      numbers={"Habitants": 0, "Besoin mesuré (sur 100)": 0, "Réponse existante (%)": 0,
+                               "Non couvert (sur 100)": 0})
 
 
 def needs_evidence(d: CommuneDiagnostic, top: int = 6) -> HTML:
-    """Why each strong or medium unmet need, in one or two sentences (detailed figures in the annex)."""
+    """Why each strong or medium unmet need, in one or two sentences, then the demands that did not become priorities."""
     rows = d.needs[d.needs["level"].isin(summary.STRONG)].head(top) if len(d.needs) else d.needs
     items = "".join(f"<li>{html.escape(summary.need_sentence(d, row))}</li>" for _, row in rows.iterrows())
-    if not items:
-        return HTML('<p class="note">Aucun besoin non couvert de niveau fort ou moyen.</p>')
-    return HTML(f'<h3 id="ce-qui-fonde-les-besoins">Ce qui fonde chaque besoin</h3><ul class="evidence">{items}</ul>')
+    out = (f'<h3 id="ce-qui-fonde-les-besoins">Ce qui fonde chaque besoin</h3><ul class="evidence">{items}</ul>' if items
+           else '<p class="note">Aucun besoin non couvert de niveau fort ou moyen.</p>')
+    dropped = d.needs[(d.needs["obs_count"] > 0) & ~d.needs["raised"] & (d.needs["level"] != "fort")] if len(d.needs) else d.needs
+    if len(dropped):
+        names = summary.territory_names(d)
+        lis = "".join(f"<li>{html.escape(names.get(r.code, r.code))}, « {html.escape(r.domain_label)} » : "
+                      f"{html.escape(r.expressed_reason)}</li>" for r in dropped.itertuples())
+        out += f"<h3>Demandes exprimées qui ne sont pas devenues des priorités</h3><ul>{lis}</ul>"
+    return HTML(out)
 
 
 def expressed_needs(d: CommuneDiagnostic) -> HTML | None:
@@ -675,15 +682,13 @@ def glossary() -> HTML:
 
 
 def method(d: CommuneDiagnostic | None = None) -> HTML:
-    """The method in words: where the figures come from and how needs and answers are weighed."""
-    band = text.number(d.params["band_m"], 0, "m") if d is not None else "300 m"
-    return markdown(
-        "Les indicateurs viennent des sources officielles listées ci-dessus, utilisées telles que publiées. "
-        "Les taux et médianes ne sont jamais additionnés : les références sont des moyennes pondérées par la "
-        f"population. La couverture compte les services de chaque domaine dans le quartier et à moins de {band} de "
-        "son bord, et mesure la distance au service le plus proche. Le besoin combine une part mesurée (indicateurs "
-        "comparés à leur référence) et une part exprimée (observations des habitants et des partenaires) ; la "
-        "réponse combine la densité de services, leur distance et les postes de médiation existants. Un besoin non "
-        "couvert est un besoin élevé face à une réponse faible ; son niveau (fort, moyen, faible) classe les "
-        "priorités. Les poids et seuils sont ceux du réseau ; ils peuvent être adaptés au territoire."
-    )
+    """The method annex: each step in plain French, with its reference and thresholds."""
+    from diagnostic.indicators.needs import load_rules as need_rules
+    from diagnostic.method import annex
+    from diagnostic.recommend import load_rules as reco_rules
+
+    if d is None:
+        return markdown(annex(need_rules(), reco_rules()))
+    return markdown(annex(need_rules(d.params["needs_rules"] if d.params["needs_rules"] != "templates/besoins.yaml" else None),
+                          reco_rules(d.params["reco_rules"] if d.params["reco_rules"] != "templates/recommandations.yaml" else None),
+                          d.params.get("methode", "")))

@@ -137,9 +137,11 @@ def _posts_phrase(posts: float) -> str:
 
 
 def need_sentence(d, row: pd.Series) -> str:
-    """Why one unmet need: its own ``raison`` when the method gives one, else a sentence from its evidence."""
-    if isinstance(row.get("raison"), str) and row["raison"].strip():
-        return text.sentence(row["raison"])
+    """Why one unmet need: its own ``reason`` when the method gives one, else a sentence from its evidence."""
+    if isinstance(row.get("reason"), str) and row["reason"].strip():
+        names = territory_names(d)
+        head = f"{names.get(row['code'], row['code'])}, « {row['domain_label']} » (besoin {row['level']}, rang {int(row['rank'])}) : "
+        return text.sentence(head + row["reason"])
     names = territory_names(d)
     parts = []
     for indicator in ("poverty_rate", "median_income", "youth_index", "employment_rate"):
@@ -165,11 +167,8 @@ def need_sentence(d, row: pd.Series) -> str:
 
 
 def priority_codes(d) -> list[str]:
-    """The (at most three) territories where the unmet needs add up highest, as the framing chooses them."""
-    strong = d.needs[d.needs["level"].isin(STRONG)] if len(d.needs) else d.needs
-    if strong.empty:
-        return []
-    return list(strong.groupby("code")["unmet"].sum().sort_values(ascending=False).index[:3])
+    """The intervention territories, as the framing chose them from the needs ranking."""
+    return list((d.framing or {}).get("codes") or [])
 
 
 def territory_sentence(d, code: str) -> str:

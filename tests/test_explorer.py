@@ -151,50 +151,54 @@ def test_domains_and_indicator(ex):
 
 
 def _ranking_by_hand(base: pd.DataFrame, evidence: pd.DataFrame, rules: dict, domain: str, indicator: str) -> list:
-    """The needs ranking with ``indicator``'s weight in ``domain`` set to 0, from the baseline's parts."""
-    ev = evidence[(evidence["domain"] == domain) & (evidence["indicator"] != indicator) & evidence["score"].notna()]
-    measured = (ev["score"] * ev["weight"]).groupby(ev["code"]).sum() / ev["weight"].groupby(ev["code"]).sum()
+    """The needs ranking with ``indicator``'s weight in ``domain`` set to 0, from the baseline's evidence."""
+    ev = evidence[(evidence["domain"] == domain) & (evidence["indicator"] != indicator) & evidence["position"].notna()]
+    measured = ((ev["position"] * ev["weight"]).groupby(ev["code"]).sum() / ev["weight"].groupby(ev["code"]).sum()).round(2)
     out = base.copy()
     rows = out["domain"] == domain
-    w = rules["expressed_weight"]
-    new = out.loc[rows, "code"].map(measured)
-    has_obs = out.loc[rows, "expressed"].notna()
-    out.loc[rows, "need"] = np.where(has_obs, (1 - w) * new + w * out.loc[rows, "expressed"], new)
-    out["unmet"] = out["need"] * (1 - out["response"])
-    out = out.sort_values(["unmet", "need"], ascending=False, na_position="last")
+    out.loc[rows, "need"] = out.loc[rows, "code"].map(measured)
+    out["unmet"] = (out["need"] * (1 - out["response"].fillna(0))).round(2)
+    fort, moyen = rules["levels"]["fort"], rules["levels"]["moyen"]
+    level = np.select([out["unmet"] >= fort, out["unmet"] >= moyen], ["fort", "moyen"], "faible")
+    up = {"faible": "moyen", "moyen": "fort", "fort": "fort"}
+    out["level"] = [up[lv] if r else lv for lv, r in zip(level, out["raised"])]
+    out["priority"] = (out["unmet"] * out["population"]).round(0)
+    out["_o"] = out["level"].map({"fort": 0, "moyen": 1, "faible": 2})
+    out = out.sort_values(["_o", "priority", "unmet", "code", "domain"], ascending=[True, False, False, True, True])
     return list(zip(out["code"], out["domain"], out["unmet"].round(9)))
 
 
 def test_weight_to_zero_changes_ranking_as_by_hand(ex):
     base = ex.diagnostic.needs.copy()
-    evidence = ex.diagnostic.indicators.evidence
-    assert base.iloc[0]["domain"] == "espace_public"  # the weight moved below counts in the first need
-    expected = _ranking_by_hand(base, evidence, ex.base_rules, "espace_public", "poverty_rate")
+    evidence = ex.diagnostic.evidence
+    assert (base.iloc[0]["code"], base.iloc[0]["domain"]) == ("QN09901A", "emploi")
+    expected = _ranking_by_hand(base, evidence, ex.base_rules, "emploi", "jobseekers_rate")
     before_table = ex.needs.value
-    ex.weights[("espace_public", "poverty_rate")].value = 0
+    ex.weights[("emploi", "jobseekers_rate")].value = 0
     got = ex.diagnostic.needs
     assert list(zip(got["code"], got["domain"], got["unmet"].round(9))) == expected
     assert [r[:2] for r in expected] != list(zip(base["code"], base["domain"]))  # the ranking did move
     assert ex.needs.value != before_table
     rules_path = Path(ex.options()["needs_rules"])
     written = yaml.safe_load(rules_path.read_text(encoding="utf-8"))
-    assert written["domains"]["espace_public"]["indicators"]["poverty_rate"]["weight"] == 0
+    assert written["domains"]["emploi"]["indicators"]["jobseekers_rate"]["weight"] == 0
     assert "Poids modifiés" in ex.status.value
-    ex.weights[("espace_public", "poverty_rate")].value = 1
+    ex.weights[("emploi", "jobseekers_rate")].value = 2
     assert ex.options()["needs_rules"] is None  # back to templates/besoins.yaml
 
 
-def test_expressed_weight_to_zero(ex):
-    ex.expressed_weight.value = 0
+def test_expressed_threshold_slider(ex):
+    assert ex.diagnostic.needs["raised"].any()
+    ex.expressed_weight.value = 20
     needs = ex.diagnostic.needs
-    assert (needs["need_expressed_part"] == 0).all()
-    assert np.allclose(needs["need"], needs["need_measured_part"], equal_nan=True)
+    assert not needs["raised"].any() and (needs["level"] == needs["level_measured"]).all()
+    assert yaml.safe_load(Path(ex.options()["needs_rules"]).read_text(encoding="utf-8"))["expressed"]["min_observations"] == 20
 
 
 def test_export_is_diagnostic_run(ex, demo, tmp_path):
     ex.band.value = 250
     ex.qpv.value = ("QN09901A", "QN09903C")
-    ex.weights[("espace_public", "population")].value = 0
+    ex.weights[("espace_public", "youth_index")].value = 0
     result = ex.export()
     assert result is not None and "Rapport exporté" in ex.export_status.value, ex.export_status.value
     folder = tmp_path / "sorties" / "99101"

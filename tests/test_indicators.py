@@ -17,7 +17,7 @@ from shapely.geometry import box
 from diagnostic.catalog import PROJECT_ROOT
 from diagnostic.indicators import cache as cache_mod
 from diagnostic.indicators.cache import compute
-from diagnostic.indicators.needs import RULES_FILE, explain
+from diagnostic.indicators.needs import LEVEL_ORDER, RULES_FILE, describe, explain, load_rules
 from diagnostic.indicators.social import SECRET, aggregate
 from diagnostic.territory import load_territory
 
@@ -155,7 +155,7 @@ def test_secret_value_stays_missing(hand):
     assert secret["ref_all_qpv"] == pytest.approx(expected) == pytest.approx(39.0)
     assert social.loc[("QN09901A", "poverty_rate"), "gap_all_qpv"] == pytest.approx(6.0)
     ev = res.evidence[(res.evidence["code"] == "QN09902B") & (res.evidence["indicator"] == "poverty_rate")]
-    assert len(ev) and ev["status"].eq(SECRET).all() and ev["score"].isna().all()
+    assert len(ev) and ev["status"].eq(SECRET).all() and ev["position"].isna().all()
     # Commune level: department reference weighted by population, secret 99002 left out.
     com = res.commune_social.set_index(["insee_com", "indicator"])
     assert com.loc[("99002", "poverty_rate"), "status"] == SECRET
@@ -183,8 +183,10 @@ def test_commune_without_qpv_has_coverage_and_needs(hand):
     assert cov.set_index("domain").loc["acces_droits", "nearest_m"] == pytest.approx(707_000 - 701_300)
     needs = res.needs[(res.needs["level_territory"] == "commune") & (res.needs["code"] == "99003")]
     assert set(needs["domain"]) == set(cov["domain"])
-    # Poverty 40 % vs the department's 26.67 %: 50 % worse or more → measured need 1 for access to rights.
-    assert needs.set_index("domain").loc["acces_droits", "measured"] == pytest.approx(1.0)
+    # Poverty 40 % among the communes with a value (20 % and 40 %): mid-rank percentile (1 + 0.5) / 2 = 0.75,
+    # the only indicator of access to rights here; no réponse of the domain in 99003 → unmet 0.75, « fort ».
+    row = needs.set_index("domain").loc["acces_droits"]
+    assert row["need"] == pytest.approx(0.75) and row["response"] == 0 and row["level"] == "fort"
     assert res.qpv_share.set_index("insee_com").loc["99003", "qpv_share"] == 0.0
 
 
@@ -244,24 +246,25 @@ def test_occitanie_counted_coverage_equals_csv(occ_result, real_dir):
 
 
 def test_occitanie_needs_carry_evidence(occ_result):
-    needs = occ_result.needs
+    needs = occ_result.needs[occ_result.needs["level_territory"] == "qpv"]
     assert (needs["rank"] == np.arange(1, len(needs) + 1)).all()
-    assert needs["unmet"].dropna().is_monotonic_decreasing
+    assert needs["level"].map(LEVEL_ORDER).is_monotonic_increasing
     top = needs.iloc[0]
     items = explain(top, occ_result.evidence)
     indicators = [i for i in items if i["type"] == "indicateur"]
     assert indicators, "a need without figures"
     for item in indicators:
         assert item["valeur"] is not None or item["statut"]
-        assert item["reference"] is not None and item["reference_libelle"]
+        assert item["reference"] is not None and item["reference_libelle"].startswith("médiane des")
         assert "INSEE" in item["source"] and item["millesime"] == "2017"
+    # Occitanie has no services: the response is unknown, never a 0 count.
     cover = next(i for i in items if i["type"] == "couverture")
-    assert cover["valeur"] == top["services_band"]
+    assert cover["connue"] is False and cover["valeur"] is None
+    assert np.isnan(top["response"]) and "non mesurée" in top["note"]
     # Every evidence figure is the one of the source table.
-    pov = [i for i in indicators if i["libelle"].startswith("Taux de pauvreté")]
-    if pov:
-        value = occ_result.qpv_social.set_index(["code_qp", "indicator"]).loc[(top["code"], "poverty_rate"), "value"]
-        assert pov[0]["valeur"] == round(float(value), 2)
+    pov = [i for i in indicators if i["indicateur"] == "poverty_rate"]
+    value = occ_result.qpv_social.set_index(["code_qp", "indicator"]).loc[(top["code"], "poverty_rate"), "value"]
+    assert pov[0]["valeur"] == round(float(value), 2)
 
 
 # --------------------------------------------------------------------------- demo: expressed needs
@@ -270,47 +273,45 @@ def demo_result(demo):
     return compute(demo, use_cache=False)
 
 
-def test_expressed_needs_show_both_parts(demo_result, demo):
+def test_expressed_needs_raise_a_level_or_say_why_not(demo_result, demo):
     needs = demo_result.needs[demo_result.needs["level_territory"] == "qpv"].set_index(["code", "domain"])
     row = needs.loc[("QN09901A", "espace_public")]
     obs = demo.observations
     mask = (obs["code_qp"] == "QN09901A") & (obs["domain"] == "espace_public")
     assert row["obs_count"] == mask.sum() == 11  # 6 marches exploratoires + 5 questionnaires
-    rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
-    w, sat = rules["expressed_weight"], rules["saturation"]
-    expressed = min(obs.loc[mask, "weight"].sum() / sat, 1.0)
-    assert row["need_expressed_part"] == pytest.approx(w * expressed)
-    assert row["need_measured_part"] == pytest.approx((1 - w) * row["measured"])
-    assert row["need"] == pytest.approx(row["need_measured_part"] + row["need_expressed_part"])
-    assert "marche exploratoire : 6" in row["obs_sources"] and "questionnaire : 5" in row["obs_sources"]
+    assert row["obs_source_count"] == 2 and row["raised"]
+    assert LEVEL_ORDER[row["level"]] == LEVEL_ORDER[row["level_measured"]] - 1
+    assert "marche exploratoire : 6" in row["obs_sources"]
     flat = demo_result.needs
     flat_row = flat[(flat["level_territory"] == "qpv") & (flat["code"] == "QN09901A")
                     & (flat["domain"] == "espace_public")].iloc[0]
-    items = explain(flat_row, demo_result.evidence)
-    expressed_items = [i for i in items if i["type"] == "besoin exprime"]
+    expressed_items = [i for i in explain(flat_row, demo_result.evidence) if i["type"] == "besoin exprime"]
     assert expressed_items and expressed_items[0]["valeur"] == 11 and expressed_items[0]["poids"] == 11.0
-    # A consulted QPV that raised nothing for a domain: expressed part 0, measured part weighted.
-    quiet = needs.loc[("QN09902B", "habitat")]
-    assert quiet["obs_count"] == 0 and quiet["need_expressed_part"] == 0
-    assert quiet["need"] == pytest.approx((1 - w) * quiet["measured"])
-    # A territory without any observation: the need is entirely measured.
-    communes = demo_result.needs[demo_result.needs["level_territory"] == "commune"].set_index(["code", "domain"])
-    alone = communes.loc[("99103", "habitat")]
-    assert alone["obs_count"] == 0 and alone["need"] == pytest.approx(alone["measured"])
-    assert alone["need_measured_part"] == pytest.approx(alone["measured"]) and alone["need_expressed_part"] == 0
+    # The request that started the diagnostic: 5 questionnaires on the bus stops of La Garenne, one kind of
+    # source only: not raised, and the reason says what is missing.
+    bus = needs.loc[("QN09903C", "transports")]
+    assert bus["obs_count"] == 5 and not bus["raised"] and bus["level"] == bus["level_measured"]
+    described = describe(demo_result.needs[demo_result.needs["level_territory"] == "qpv"], demo_result.evidence,
+                         load_rules()).set_index(["code", "domain"])
+    bus = described.loc[("QN09903C", "transports")]
+    assert "non retenue" in bus["expressed_reason"] and "2\u00a0types de source" in bus["expressed_reason"]
+    # Nobody raised anything: no expressed reason, level from the figures alone.
+    quiet = described.loc[("QN09902B", "habitat")]
+    assert quiet["obs_count"] == 0 and quiet["expressed_reason"] == "" and quiet["level"] == quiet["level_measured"]
+    assert "retenue" in described.loc[("QN09901A", "espace_public"), "expressed_reason"]
 
 
 def test_demo_secret_commune_need_is_undetermined(demo_result):
-    """Saint-Aubin (99102): poverty rate secret; observations exist there for another domain only."""
+    """Saint-Aubin (99102): poverty rate secret; a domain resting on it alone is « indéterminé » and says why."""
     needs = demo_result.needs[demo_result.needs["level_territory"] == "commune"].set_index(["code", "domain"])
-    sante = needs.loc[("99102", "sante")]
-    assert np.isnan(sante["measured"]) and sante["obs_count"] == 0
-    assert np.isnan(sante["need"]) and sante["level"] == "indéterminé"
+    public = needs.loc[("99102", "espace_public")]
+    assert np.isnan(public["need"]) and public["level"] == "indéterminé" and np.isnan(public["priority"])
+    public = describe(needs.reset_index().query("code == '99102'"), demo_result.evidence, load_rules()).set_index("domain").loc["espace_public"]
+    assert "secret statistique" in public["missing"] and "indéterminé" in public["reason"]
     droits = needs.loc[("99102", "acces_droits")]
-    assert droits["obs_count"] == 1 and droits["need_expressed_part"] > 0
+    assert droits["obs_count"] == 1 and not droits["raised"]
 
 
-# --------------------------------------------------------------------------- cache
 def test_cache_second_call_reads_from_disk(demo, monkeypatch, tmp_path):
     first = compute(demo)
     folder = tmp_path / "cache" / "indicateurs" / first.key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -9,35 +10,34 @@ from diagnostic.errors import CatalogError
 from diagnostic.recommend import Context, load_rules, recommend
 
 
-def _need(code, domain, level, unmet):
+def _need(code, domain, level, unmet, population, rank):
     return {"code": code, "domain": domain, "domain_label": domain.replace("_", " "), "level": level,
-            "unmet": unmet, "need": unmet + 0.2, "response": 0.2, "method": "test", "services_band": 0,
-            "per_1000": 0.0, "nearest_m": 900.0, "mediation_posts": 0.0, "obs_count": 0, "obs_weight": 0.0,
-            "obs_sources": ""}
+            "level_measured": level, "raised": False, "unmet": unmet, "need": unmet, "response": 0.0,
+            "population": population, "priority": unmet * population, "rank": rank, "method": "test",
+            "services_band": 0, "responses_band": 0, "responses_known": True, "nearest_m": 900.0,
+            "nearest_response_m": np.nan, "mediation_posts": 1.0 if code == "QPA" else 0.0, "obs_count": 0,
+            "obs_weight": 0.0, "obs_sources": "", "reason": f"raison {code} {domain}", "robustness": "robuste"}
 
 
 @pytest.fixture
 def context() -> Context:
     needs = pd.DataFrame([
-        _need("QPA", "espace_public", "fort", 0.5),
-        _need("QPA", "sante", "moyen", 0.25),
-        _need("QPB", "habitat", "faible", 0.1),
-        _need("QPB", "sante", "moyen", 0.22),
+        _need("QPA", "espace_public", "fort", 0.8, 21000.0, 1),
+        _need("QPB", "education", "fort", 0.78, 5000.0, 2),
+        _need("QPA", "sante", "moyen", 0.6, 21000.0, 3),
+        _need("QPB", "sante", "moyen", 0.55, 5000.0, 4),
+        _need("QPB", "habitat", "faible", 0.1, 5000.0, 5),
     ])
-    social = pd.DataFrame({
-        "code": ["QPA", "QPB", "QPA", "QPB"],
-        "indicator": ["youth_index", "youth_index", "poverty_rate", "poverty_rate"],
-        "value": [1.6, 0.9, 41.0, 25.0],
-    })
+    social = pd.DataFrame({"code": ["QPA", "QPB"], "indicator": ["poverty_rate"] * 2, "value": [48.0, 40.0]})
     observations = pd.DataFrame({"problem": ["nuisances"] * 3 + ["conflits_usage"] * 2 + ["isolement"],
                                  "code_qp": ["QPA"] * 6})
     return Context(
         commune_code="00001", commune_name="Testville",
         territories=pd.DataFrame({"code": ["QPA", "QPB"], "name": ["Quartier A", "Quartier B"],
-                                  "population": [5000.0, 3000.0], "communes": ["00001", "00001"]}),
+                                  "population": [21000.0, 5000.0], "communes": ["00001", "00001"]}),
         needs=needs, evidence=pd.DataFrame(columns=["code", "domain"]), social=social,
         observations=observations, actor_types={"bailleur social", "commune / services municipaux"},
-        adulte_relais_posts=2.0,
+        adulte_relais_posts=1.0,
     )
 
 
@@ -47,35 +47,56 @@ def by_id(recs):
 
 def test_triggers_on_hand_made_case(context):
     recs = by_id(recommend(context))
-    # Domains: only fort / moyen needs open an axis; fort gives priority 1.
-    assert recs["domaine_espace_public"]["priority"] == 1
-    assert recs["domaine_sante"]["priority"] == 2
+    assert recs["domaine_espace_public"]["priority"] == 1 and recs["domaine_sante"]["priority"] == 2
     assert "Quartier A (QPA)" in recs["domaine_sante"]["text"] and "Quartier B (QPB)" in recs["domaine_sante"]["text"]
     assert "domaine_habitat" not in recs
-    # Priority territories: A (0.5 + 0.25) before B (0.22); publics from youth index, isolation and poverty.
+    # Intervention territories: both have a « fort » need, in the order of the ranking.
     first = recs["territoires_prioritaires"]["text"]
-    assert first.index("Quartier A") < first.index("Quartier B")
-    assert "3 besoins non couverts" in first
-    assert "jeunes" in first and "isolées" in first and "bas revenus" in first
-    # Team: 8,000 inhabitants × 2.5 / 10,000 × 1.3 (a need is « fort ») = 2.6 → 3 mediators.
-    assert recs["equipe"]["team_size"] == 3
-    # Hours: 5 evening-type observations reach the threshold of 5; youth index 1.6 ≥ 1.5.
-    assert "soirée" in recs["horaires"]["title"] and "mercredi" in recs["horaires"]["title"]
-    # Funding leads follow the needs and the actors present.
-    funding = recs["financements"]["text"]
-    assert "adultes-relais" in funding and "2,0 poste(s)" in funding
-    assert "FIPD" in funding and "TFPB" in funding and "contrat de ville" in funding
-    assert "opérateur de transport" not in funding  # no transport need, no transport operator
-    assert {"gouvernance", "evaluation"} <= set(recs)
+    assert first.index("Quartier A") < first.index("Quartier B") and "26\u202f000 habitants" in first
+    # Team: 26,000 × 2.5 / 10,000 = 6.5 → 7 (half up), a coordinator from 5; 1 post in place → 6 to create.
+    team = recs["equipe"]
+    assert team["team_size"] == 7 and team["team"]["to_create"] == 6
+    assert "26\u202f000 × 2,5 ÷ 10\u202f000 = 6,5, arrondi à 7\u00a0médiateurs" in team["text"]
+    assert "6 × 36\u202f000\u00a0€ = 216\u202f000\u00a0€" in team["text"]
+    assert "6 × 22\u202f810,61\u00a0€ = 136\u202f863,66\u00a0€" in team["text"]  # the 2024 reference amount
+    # Publics: the public of the first need of the ranking, the others as alternatives.
+    assert recs["publics"]["public"] == "les habitants et usagers des espaces publics"
+    assert "les élèves et leurs familles" in recs["publics"]["text"]
+    # Hours: 5 evening-type observations reach the threshold; school option listed as an alternative.
+    assert "soirée" in recs["horaires"]["title"] and "sortie d'école" in recs["horaires"]["text"]
+    # Funding: one recommended, the others listed with why.
+    funding = recs["financements"]
+    assert "adultes-relais" in funding["title"] and "FIPD" in funding["text"] and "TFPB" in funding["text"]
+    assert "Non retenus" in funding["text"] and "opérateur de transport (" in funding["text"]
+    assert recs["gouvernance"]["choice"] == "municipal"
     for r in recs.values():
-        assert r["type"] in {"stratégique", "opérationnelle"}
+        assert r["type"] in {"stratégique", "opérationnelle"} and r["reason"]
     assert recs["domaine_espace_public"]["evidence"][0]["territoire"] == "QPA"
 
 
-def test_no_evening_hours_below_threshold(context):
+def test_cap_and_floor_are_stated(context):
+    context.territories["population"] = [80000.0, 1000.0]
+    context.needs.loc[context.needs["code"] == "QPB", "level"] = "moyen"
+    team = by_id(recommend(context))["equipe"]
+    assert team["team_size"] == 12 and "= 20,0, arrondi à 20\u00a0médiateurs" in team["text"]
+    assert "plafonnée à 12" in team["text"]
+    context.territories["population"] = [2000.0, 1000.0]
+    team = by_id(recommend(context))["equipe"]
+    assert team["team_size"] == 2 and "arrondi à 1\u00a0médiateur." in team["text"] and "au moins 2" in team["text"]
+
+
+def test_no_unmet_need_no_team_but_a_light_option(context):
+    context.needs["level"] = "faible"
+    recs = by_id(recommend(context))
+    assert recs["equipe"]["team_size"] == 0 and "Pas d'équipe" in recs["equipe"]["title"]
+    assert "À réexaminer si" in recs["equipe"]["text"] and "permanence" in recs["equipe"]["text"]
+    assert "gouvernance" not in recs and "financements" not in recs and "territoires_prioritaires" not in recs
+
+
+def test_daytime_hours_without_evening_demand(context):
     context.observations = context.observations.head(4)
-    context.social.loc[context.social["indicator"] == "youth_index", "value"] = 1.0
-    assert "horaires" not in by_id(recommend(context))
+    context.needs = context.needs[context.needs["domain"] != "education"]
+    assert by_id(recommend(context))["horaires"]["hours"].startswith("en journée")
 
 
 def test_local_file_adds_changes_and_removes(context, tmp_path):
@@ -120,13 +141,10 @@ def test_framing_follows_the_recommendations(context, tmp_path):
 
     recs = recommend(context)
     frame = framing(context, recs)
-    assert frame["territoires"] == ["Quartier A (QPA)", "Quartier B (QPB)"]
-    assert frame["equipe"] == 3
-    assert frame["horaires"].startswith("en soirée")
-    assert frame["objectifs"] == [
-        "Réduire le besoin non couvert « Espace public et tranquillité » (niveau fort) dans Quartier A (QPA)",
-        "Réduire le besoin non couvert « Santé » (niveau moyen) dans Quartier A (QPA) et Quartier B (QPB)",
-    ]
+    assert frame["territoires"] == ["Quartier A (QPA)", "Quartier B (QPB)"] and frame["population"] == 26000
+    assert frame["equipe"] == 7 and frame["horaires"].startswith("en soirée")
+    assert frame["objectifs"][0] == ("Réduire le besoin non couvert « Espace public et tranquillité » (niveau fort) "
+                                     "dans Quartier A (QPA)")
     local = tmp_path / "recommandations_locales.yaml"
     local.write_text("retirer: [horaires, equipe]\n", encoding="utf-8")
     frame = framing(context, recommend(context, local=local))

@@ -119,16 +119,18 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
         posts = posts.assign(codgeo=posts["codgeo"].where(posts["codgeo"].str.len() == 5, posts["siren_epci"]))
     posts_com = mediation_posts_by_commune(posts, qpv, data.qpv_communes)
     qpv_posts = _posts_by_qpv(posts_com, share, data)
+    has_posts = data.adultes_relais is not None
     needs_frames, evidence_frames = [], []
     if not qpv_social.empty:
-        n, e = unmet_needs(qpv_social, cov_qpv, data.observations, rules, code="code_qp", mediation_posts=qpv_posts)
+        n, e = unmet_needs(qpv_social, cov_qpv, data.observations, rules, code="code_qp", population=qpv_pop,
+                           mediation_posts=qpv_posts if has_posts else None)
         needs_frames.append(n.assign(level_territory="qpv"))
-        evidence_frames.append(e)
+        evidence_frames.append(e.assign(level_territory="qpv"))
     if not commune_social.empty:
-        n, e = unmet_needs(commune_social, cov_com, data.observations,
-                           {**rules, "reference": "department"}, code="insee_com", mediation_posts=posts_com)
+        n, e = unmet_needs(commune_social, cov_com, data.observations, rules, code="insee_com", population=com_pop,
+                           mediation_posts=posts_com if has_posts else None)
         needs_frames.append(n.assign(level_territory="commune"))
-        evidence_frames.append(e)
+        evidence_frames.append(e.assign(level_territory="commune"))
     needs = pd.concat(needs_frames, ignore_index=True) if needs_frames else pd.DataFrame()
     evidence = pd.concat(evidence_frames, ignore_index=True) if evidence_frames else pd.DataFrame()
     qpv = data.qpv.copy()

@@ -11,10 +11,11 @@ OUTSIDE = "hors champ de la médiation"
 
 
 def service_domains(services: gpd.GeoDataFrame, table: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
-    """One row per (service, domain); types the table does not know are left out.
+    """One row per (service, domain), with the role of the type in that domain; unknown types are left out.
 
     A centre social counts for several domains, so coverage is computed on
-    these pairs, not on a single domain per service.
+    these pairs, not on a single domain per service. Rows of published counts
+    (``comptage_qpv``) never match a service.
     """
     table = equipment_domains() if table is None else table
     pairs = services.merge(
