@@ -241,7 +241,7 @@ class Explorer:
                                 continuous_update=False, readout=False, style=wide, layout=w.Layout(width="300px"))
         self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=w.Layout(width="440px"))
         self.domains = {key: w.Checkbox(value=True, description=label, indent=False) for key, label in DOMAINS.items()}
-        self.expressed_weight = _slider(float(self.base_rules["expressed"]["min_observations"]), 20.0, 1.0,
+        self.expressed_weight = _slider(float(self.base_rules["expressed"]["min_observations"]), 100.0, 1.0,
                                         "Observations pour relever un niveau")
         self.weights: dict[tuple[str, str], w.FloatSlider] = {}
         panels = []
@@ -273,7 +273,7 @@ class Explorer:
                     w.GridBox(list(self.domains.values()),
                               layout=w.Layout(grid_template_columns="repeat(2, 320px)"))]),
         ])
-        rules = w.Accordion(children=[w.VBox([_with_readout(self.expressed_weight, 2),
+        rules = w.Accordion(children=[w.VBox([_with_readout(self.expressed_weight, 0),
                                               w.HTML("Poids des indicateurs, par domaine :"), self.rules_panel])],
                             titles=["Poids des règles des besoins (templates/besoins.yaml)"])
         tabs = w.Tab(children=[self.figures, self.needs, self.recommendations,

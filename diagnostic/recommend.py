@@ -192,8 +192,11 @@ def _conditions(ctx: Context, conf: dict) -> dict[str, bool]:
 
 
 def _evening(ctx: Context, hours: dict, codes: list[str]) -> pd.DataFrame:
+    """Observations of evening-type problems in the intervention territories (all of them without one)."""
     obs = ctx.observations if ctx.observations is not None else pd.DataFrame(columns=["problem"])
-    return obs[obs["problem"].isin(hours.get("evening_problems", []))]
+    obs = obs[obs["problem"].isin(hours.get("evening_problems", []))]
+    key = "code_qp" if ctx.has_qpv else "insee_com"
+    return obs[obs[key].isin(codes)] if codes and key in obs else obs
 
 
 CONDITION_TEXT = {
@@ -223,9 +226,9 @@ def _hours(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     chosen, others, not_met = _choose(hours.get("options", []), met)
     if chosen is None:
         return []
-    evening = _evening(ctx, hours, [])
+    evening = _evening(ctx, hours, intervention(ctx, conf)["codes"])
     detail = {"evening_observations": f" ({text.count(len(evening), 'observation')}, seuil {hours.get('evening_threshold', 5)})"}
-    why = f"Règle : la première option dont la condition est remplie. Retenue parce que {CONDITION_TEXT[chosen['condition']]}{detail.get(chosen['condition'], '')}."
+    why = f"Règle : la première option dont la condition est remplie. Retenue car {CONDITION_TEXT[chosen['condition']]}{detail.get(chosen['condition'], '')}."
     alts = [f"{o['label']} ({CONDITION_TEXT[o['condition']]}, en complément)" for o in others] + [
         f"{o['label']} (non retenue : la condition « {CONDITION_TEXT[o['condition']]} » n'est pas remplie"
         f"{detail.get(o['condition'], '')})" for o in not_met]
@@ -299,7 +302,10 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         why += " Dont un coordinateur."
     why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(plan['posts'], 1)} ; "
             f"postes à créer : {plan['to_create']}.")
-    if plan["to_create"]:
+    if not plan["to_create"]:
+        why += (" Les postes en place suffisent à l'équipe calculée : il s'agit de les organiser sur ces territoires "
+                "et ces priorités, sans poste nouveau.")
+    else:
         why += (f" Coût annuel estimé : {plan['to_create']} × {_euros(plan['salary'])} = {_euros(plan['cost'])} ; "
                 f"s'ils sont conventionnés adultes-relais, l'État verse {plan['to_create']} × {_euros(plan['amount'])} "
                 f"= {_euros(plan['aid'])} (montant par poste {plan['amount_year']}), reste à financer "
@@ -310,7 +316,8 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
                 {"type": "calcul", "libelle": "Équipe retenue", "valeur": plan["size"]},
                 {"type": "calcul", "libelle": "Postes adultes-relais en place", "valeur": plan["posts"]},
                 {"type": "calcul", "libelle": "Postes à créer", "valeur": plan["to_create"]}]
-    title = f"Constituer une équipe de {text.count(plan['size'], 'médiateur')}"
+    title = (f"Constituer une équipe de {text.count(plan['size'], 'médiateur')}" if plan["to_create"] else
+             f"Organiser les postes en place en une équipe de {text.count(plan['size'], 'médiateur')}")
     rec = _make(rule, {"title": title, "why": why}, evidence, why)
     rec["team_size"] = plan["size"]
     rec["team"] = {k: plan[k] for k in ("population", "ratio", "raw", "rounded", "size", "posts", "to_create",
@@ -318,14 +325,15 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     return [rec]
 
 
+def _gap_name(g: dict) -> str:
+    return f"{g['acteur']} – {g['partenaire']}" if g.get("partenaire") else f"{g['acteur']} ({g['categorie']})"
+
+
 def _partnerships(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     if ctx.gaps is None or ctx.gaps.empty:
         return []
-    gaps = ctx.gaps.to_dict("records")
-
-    def name(g: dict) -> str:
-        return f"{g['acteur']} – {g['partenaire']}" if g.get("partenaire") else f"{g['acteur']} ({g['categorie']})"
-
+    gaps = list({name: g for g in ctx.gaps.to_dict("records") for name in [_gap_name(g)]}.values())
+    name = _gap_name
     first = gaps[0]
     why = (f"Règle : le premier lien de la liste des liens à créer, qui suit les besoins prioritaires. Recommandé d'abord : "
            f"{name(first)}" + (f" — {first['pourquoi'].rstrip('.')}" if first.get("pourquoi") else "") + ".")
@@ -340,7 +348,7 @@ def _choice_rec(rule: dict, ctx: Context, conf: dict, options: list[dict], what:
     chosen, others, not_met = _choose(options, met)
     if chosen is None:
         return []
-    why = (f"Règle : la première option de la liste dont la condition est remplie. Recommandé : {chosen['label']}, parce que "
+    why = (f"Règle : la première option de la liste dont la condition est remplie. Recommandé : {chosen['label']}, car "
            f"{chosen.get('why') or CONDITION_TEXT[chosen['condition']]}.")
     if chosen["id"] == "adultes_relais":
         amount = ctx.adulte_relais_amount or float(conf.get("costs", {}).get("adulte_relais_amount", 22810.61))

@@ -189,10 +189,10 @@ def test_weight_to_zero_changes_ranking_as_by_hand(ex):
 
 def test_expressed_threshold_slider(ex):
     assert ex.diagnostic.needs["raised"].any()
-    ex.expressed_weight.value = 20
+    ex.expressed_weight.value = 100
     needs = ex.diagnostic.needs
     assert not needs["raised"].any() and (needs["level"] == needs["level_measured"]).all()
-    assert yaml.safe_load(Path(ex.options()["needs_rules"]).read_text(encoding="utf-8"))["expressed"]["min_observations"] == 20
+    assert yaml.safe_load(Path(ex.options()["needs_rules"]).read_text(encoding="utf-8"))["expressed"]["min_observations"] == 100
 
 
 def test_export_is_diagnostic_run(ex, demo, tmp_path):
@@ -240,9 +240,9 @@ def test_labels_and_numbers_in_french(ex):
     poverty, income = ex.weights[("acces_droits", "poverty_rate")], ex.weights[("acces_droits", "median_income")]
     assert poverty.description == "Taux de pauvreté (seuil 60 %)" and not poverty.readout
     assert income.description == "Revenu disponible médian par unité de consommation"
-    assert _readout(ex, ex.expressed_weight) == "0,30" and _readout(ex, poverty) == "2,00"
-    ex.expressed_weight.value = 0.45
-    assert _readout(ex, ex.expressed_weight) == "0,45"
+    assert _readout(ex, ex.expressed_weight) == "5" and _readout(ex, poverty) == "3,00"
+    ex.expressed_weight.value = 8
+    assert _readout(ex, ex.expressed_weight) == "8"
     assert _readout(ex, ex.band) == "300\u00a0m"
     ex.band.value = 1000
     assert _readout(ex, ex.band) == "1\u202f000\u00a0m" and "bande de 1\u202f000\u00a0m" in ex.figures.value

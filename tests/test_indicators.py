@@ -287,18 +287,24 @@ def test_expressed_needs_raise_a_level_or_say_why_not(demo_result, demo):
                     & (flat["domain"] == "espace_public")].iloc[0]
     expressed_items = [i for i in explain(flat_row, demo_result.evidence) if i["type"] == "besoin exprime"]
     assert expressed_items and expressed_items[0]["valeur"] == 11 and expressed_items[0]["poids"] == 11.0
-    # The request that started the diagnostic: 5 questionnaires on the bus stops of La Garenne, one kind of
-    # source only: not raised, and the reason says what is missing.
-    bus = needs.loc[("QN09903C", "transports")]
-    assert bus["obs_count"] == 5 and not bus["raised"] and bus["level"] == bus["level_measured"]
     described = describe(demo_result.needs[demo_result.needs["level_territory"] == "qpv"], demo_result.evidence,
                          load_rules()).set_index(["code", "domain"])
+    # The request that started the diagnostic (tensions at the bus stops of La Garenne): low on the figures,
+    # raised by the survey, the exploratory walk and a meeting — and the reason says so.
     bus = described.loc[("QN09903C", "transports")]
-    assert "non retenue" in bus["expressed_reason"] and "2\u00a0types de source" in bus["expressed_reason"]
+    assert bus["level_measured"] == "faible" and bus["raised"] and bus["level"] == "moyen"
+    assert bus["obs_source_count"] == 3 and "relevé à moyen par les besoins exprimés" in bus["reason"]
+    assert bus["expressed_reason"].startswith("Demande exprimée retenue")
+    # Ten answers to one questionnaire only: not raised, and the reason says what is missing.
+    one_source = described.loc[("QN09901A", "sante")]
+    assert one_source["obs_count"] == 10 and not one_source["raised"]
+    assert "non retenue" in one_source["expressed_reason"]
+    assert "2\u00a0types de source" in one_source["expressed_reason"]
     # Nobody raised anything: no expressed reason, level from the figures alone.
     quiet = described.loc[("QN09902B", "habitat")]
     assert quiet["obs_count"] == 0 and quiet["expressed_reason"] == "" and quiet["level"] == quiet["level_measured"]
     assert "retenue" in described.loc[("QN09901A", "espace_public"), "expressed_reason"]
+    assert row["obs_weight"] == 11
 
 
 def test_demo_secret_commune_need_is_undetermined(demo_result):
