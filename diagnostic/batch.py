@@ -174,7 +174,7 @@ def _run_task(catalog: str, data_dir: str | None, code: str, output: str, notebo
     """One commune, on a Dask worker: never raises, returns its manifest entry."""
     from distributed import get_worker
 
-    from diagnostic.run import run_territory
+    from diagnostic.run import method_of, run_territory
     from diagnostic.warm import WarmKernels
 
     start = time.perf_counter()
@@ -184,7 +184,7 @@ def _run_task(catalog: str, data_dir: str | None, code: str, output: str, notebo
         data = plugin.territory(catalog, data_dir)
         with plugin.kernel() as kernel:
             result = run_territory(data, code, output, notebook=Path(notebook), executor=kernel.execute, **options)
-        entry.update(statut="ok", fichiers=result.files)
+        entry.update(statut="ok", fichiers=result.files, methode=method_of(result.folder))
     except DiagnosticError as exc:
         entry.update(erreur=exc.message, chemin_erreur=str(exc.path) if exc.path else None)
     except Exception as exc:  # noqa: BLE001 — one commune's failure must not stop the others

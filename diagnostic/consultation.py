@@ -140,10 +140,9 @@ def survey_answers(observations: pd.DataFrame | None) -> pd.DataFrame:
         ["public", "code_qp", "respondents"], ascending=[True, True, False], kind="stable")[cols]
 
 
-def expressed_shares(needs: pd.DataFrame) -> pd.DataFrame:
-    """Per need raised by someone: the share of the need that comes from what was said (0 to 100)."""
-    said = needs[(needs["obs_count"] > 0) & needs["need"].notna() & (needs["need"] > 0)]
-    return said.assign(share=100 * said["need_expressed_part"] / said["need"])
+def expressed_effects(needs: pd.DataFrame) -> pd.DataFrame:
+    """The needs someone spoke of, in ranking order: what was said raised the level, or why it did not."""
+    return needs[needs["obs_count"] > 0]
 
 
 def quotations(c: Consultation) -> pd.DataFrame:

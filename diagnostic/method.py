@@ -50,7 +50,7 @@ def _roles() -> list[str]:
 def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str = "") -> str:
     """The method annex as Markdown, from the rules the report used."""
     lv = need_rules.get("levels") or {}
-    fort, moyen = 100 * float(lv.get("fort", 0.75)), 100 * float(lv.get("moyen", 0.5))
+    fort, moyen = 100 * float(lv.get("fort", 0.65)), 100 * float(lv.get("moyen", 0.45))
     exp = need_rules.get("expressed") or {}
     resp = need_rules.get("response") or {}
     med = (need_rules.get("mediation") or {}).get("domains", [])

@@ -259,11 +259,17 @@ def team(ctx: Context, conf: dict) -> dict[str, Any]:
     pop = ctx.territories.set_index("code")
     posts = float(ctx.needs.drop_duplicates("code").set_index("code")["mediation_posts"].reindex(zone["codes"]).fillna(0).sum()) \
         if "mediation_posts" in ctx.needs else 0.0
-    to_create = max(0, size - math.floor(posts))
+    posts_known = bool(ctx.needs["posts_known"].any()) if "posts_known" in ctx.needs else False
+    to_create = max(0, size - math.floor(posts)) if posts_known else size
+    moyen = ctx.needs[(ctx.needs["level"] == "moyen") & ~ctx.needs["code"].isin(zone["codes"] + zone["later"])]
+    extension = list(dict.fromkeys(moyen.sort_values("rank")["code"]))
+    extension_population = float(pop["population"].reindex(extension).sum()) if extension else 0.0
     amount = ctx.adulte_relais_amount or float(costs.get("adulte_relais_amount", 22810.61))
     year = ctx.adulte_relais_year if ctx.adulte_relais_amount else str(costs.get("adulte_relais_year", "2024"))
     salary = float(costs.get("mediator_salary_cost", 36000))
     out.update(raw=raw, rounded=rounded, size=size, floor=size > rounded, cap=size < rounded, posts=posts,
+               posts_known=posts_known, extension_codes=extension, extension_population=extension_population,
+               extension_raw=(zone["population"] + extension_population) * ratio / 10000,
                to_create=to_create, salary=salary, cost=to_create * salary, amount=amount, amount_year=year,
                aid=to_create * amount, remaining=to_create * (salary - amount),
                names=_names(ctx, zone["codes"]), populations=[float(pop.loc[c, "population"]) for c in zone["codes"]])
@@ -300,8 +306,18 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         why += f" L'équipe compte au moins {plan['size']} médiateurs : {t.get('minimum_reason', '')}."
     if plan["size"] >= int(t.get("supervisor_from", 5)):
         why += " Dont un coordinateur."
-    why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(plan['posts'], 1)} ; "
-            f"postes à créer : {plan['to_create']}.")
+    if plan["posts_known"]:
+        why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(plan['posts'], 1)} ; "
+                f"postes à créer : {plan['to_create']}.")
+    else:
+        why += (" Les postes adultes-relais en place ne sont pas connus pour ces quartiers dans les données : "
+                f"à vérifier auprès de la préfecture et à déduire des {plan['to_create']} postes à créer.")
+    if plan["extension_codes"]:
+        why += (f" Étendre l'intervention aux quartiers de niveau moyen ({text.join(_names(ctx, plan['extension_codes']))}, "
+                f"{text.number(plan['extension_population'])} habitants de plus) porterait le calcul à "
+                f"{text.number(plan['population'] + plan['extension_population'])} × {text.number(plan['ratio'], 1)} ÷ "
+                f"{text.number(10000)} = {text.number(plan['extension_raw'], 1)} médiateurs, dans la limite de "
+                f"{t.get('maximum', 12)}.")
     if not plan["to_create"]:
         why += (" Les postes en place suffisent à l'équipe calculée : il s'agit de les organiser sur ces territoires "
                 "et ces priorités, sans poste nouveau.")

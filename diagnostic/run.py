@@ -135,6 +135,14 @@ def _check_rules(path: Path, option: str) -> None:
                            hint="partez d'une copie de templates/besoins.yaml ou templates/recommandations.yaml.")
 
 
+def method_of(folder: Path) -> str | None:
+    """The method version written in ``folder/resultats.json`` (None without that file)."""
+    path = Path(folder) / "resultats.json"
+    if not path.exists():
+        return None
+    return (json.loads(path.read_text(encoding="utf-8")).get("versions") or {}).get("methode")
+
+
 def saved_options(folder: Path) -> dict[str, Any]:
     """The run options recorded in ``folder/parametres.json`` (empty when there is none)."""
     path = Path(folder) / PARAMETERS_FILE
@@ -207,7 +215,9 @@ def run_territory(
             from diagnostic.pdf import write_pdf
 
             write_pdf(tmp / "rapport.html", tmp / "rapport.pdf")
-        write_atomic(tmp / PARAMETERS_FILE, json.dumps(params, ensure_ascii=False, indent=2) + "\n")
+        # The method version the report was made with, as resultats.json states it.
+        recorded = {**params, "methode": method_of(tmp)}
+        write_atomic(tmp / PARAMETERS_FILE, json.dumps(recorded, ensure_ascii=False, indent=2) + "\n")
         files = sorted(p.name for p in tmp.iterdir())
         folder = _replace(tmp, output / code)
         shutil.rmtree(output / FAILED_DIR / code, ignore_errors=True)

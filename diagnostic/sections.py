@@ -499,13 +499,13 @@ def consultation(d: CommuneDiagnostic) -> HTML | None:
             "Répondants": answers["respondents"]})
         parts.append(html_table(t, caption="Réponses aux questionnaires par quartier, domaine et problème",
                                 numbers={"Répondants": 0}).data)
-    shares = cs.expressed_shares(d.needs)
-    if len(shares):
-        t = pd.DataFrame({"Territoire": shares["code"].map(names), "Domaine": shares["domain_label"],
-                          "Niveau": shares["level"], "Part venant de ce qui a été dit": shares["share"],
-                          "Observations": shares["obs_count"], "Sources": shares["obs_sources"]})
-        parts.append(html_table(t, caption="Part de chaque besoin qui vient de ce qu'ont dit habitants et partenaires "
-                                "(en %)", numbers={"Part venant de ce qui a été dit": 0, "Observations": 0}).data)
+    said = cs.expressed_effects(d.needs)
+    if len(said):
+        t = pd.DataFrame({"Territoire": said["code"].map(names), "Domaine": said["domain_label"],
+                          "Niveau d'après les chiffres": said["level_measured"], "Niveau retenu": said["level"],
+                          "Effet de ce qui a été dit": said["expressed_reason"], "Observations": said["obs_count"]})
+        parts.append(html_table(t, caption="Ce qu'ont dit habitants et partenaires : niveau relevé, ou pourquoi il ne "
+                                "l'est pas", numbers={"Observations": 0}).data)
     stops = cs.stops(c)
     stops = stops[stops["status"] == INSIDE] if len(stops) else stops
     if len(stops):
@@ -582,8 +582,8 @@ def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
 
 def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
     """Why a recommendation, in sentences: its own ``raison`` when given, else its evidence put in words."""
-    if isinstance(r.get("raison"), str) and r["raison"].strip():
-        return [text.sentence(reader_text(r["raison"]))]
+    if isinstance(r.get("reason"), str) and r["reason"].strip():
+        return [text.sentence(reader_text(r["reason"]))]
     out = []
     names = summary.territory_names(d)
     for e in r.get("evidence") or []:

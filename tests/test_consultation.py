@@ -405,7 +405,7 @@ def test_demo_report_shows_who_was_heard_and_the_route(demo_report):
     assert ">130</span><span class=\"label\">habitants consultés" in html
     assert ">11</span><span class=\"label\">partenaires consultés" in html
     assert "Questionnaire aux habitants" in html and "110\u00a0réponses" in html
-    assert "Part venant de ce qui a été dit" in html and "Étapes des marches exploratoires" in html
+    assert "Effet de ce qui a été dit" in html and "Étapes des marches exploratoires" in html
     assert "diag-marche" in html and "diag-etape" in html  # the route and its stops on the commune map
     assert "Abribus cassé" in html and "On se parle moins qu'avant" in html
     assert "Paroles retenues" in html

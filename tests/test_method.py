@@ -100,7 +100,7 @@ def test_equal_but_for_a_mediation_post_the_one_without_comes_first():
     assert a["need"] == b["need"] and a["unmet"] > b["unmet"] and a["rank"] < b["rank"]
     # 5 posts shared by the 5 mediation domains: 1 post-equivalent for a target of 5,000 / 10,000 × 2.5 = 1.25.
     assert b["posts_counted"] == 1.0 and b["response"] == pytest.approx(0.8)
-    assert "1 poste adulte-relais" not in b["reason"] and f"{text.number(1, 2)} poste adulte-relais" in b["reason"]
+    assert f"postes adultes-relais comptés pour {text.number(1, 2)}" in b["reason"]
     # Emploi is not a mediation domain: posts do not answer it.
     assert _row(needs, "QPB", "emploi")["unmet"] == _row(needs, "QPA", "emploi")["unmet"]
 
@@ -187,6 +187,91 @@ def test_robustness_flag_moves_with_a_weight():
 
 def test_method_annex_states_thresholds_without_tool_words():
     text_ = annex(RULES, reco_rules(), "méthode 2")
-    assert "75 sur 100" in text_ and "50" in text_ and "2,5" in text_ and "22" in text_
+    assert "65 sur 100" in text_ and "45" in text_ and "2,5" in text_ and "22" in text_
     for word in (".yaml", ".csv", "templates/", "diagnostic ", "--", "weight", "min_observations"):
         assert word not in text_, word
+
+
+# --------------------------------------------------------------------------- real extracts and the demo
+
+
+@pytest.fixture(scope="module")
+def toulouse(occitanie):
+    from diagnostic.commune import build
+
+    return build(occitanie, "31555")
+
+
+@pytest.fixture(scope="module")
+def lille():
+    from diagnostic.catalog import DEFAULT_DATA_DIR, PROJECT_ROOT
+    from diagnostic.commune import build
+
+    if not (DEFAULT_DATA_DIR / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({DEFAULT_DATA_DIR})")
+    return build(PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml", "59350")
+
+
+def test_toulouse_first_priority_is_grand_mirail(toulouse):
+    needs = toulouse.needs
+    assert needs.iloc[0]["code"] == "QP031007" and toulouse.framing["codes"][0] == "QP031007"
+    assert list(needs["rank"]) == list(range(1, len(needs) + 1))
+    # Every domain of the rules, for every QPV of Toulouse, with a level or « indéterminé ».
+    assert set(needs["code"]) == set(toulouse.territories["code"]) and len(toulouse.territories) == 12
+    assert (needs.groupby("code")["domain"].nunique() == len(RULES["domains"])).all()
+    assert set(needs["level"]) <= set(LEVEL_ORDER)
+    # Rangueil, a student area with a youth index of 4.3 and 37.9 % poverty, is not a « fort » need.
+    assert not (needs[needs["code"] == "QP031015"]["level"] == "fort").any()
+
+
+def test_toulouse_top_three_below_median_poverty_say_why(toulouse):
+    needs, ev = toulouse.needs, toulouse.evidence
+    poverty = ev[ev["indicator"] == "poverty_rate"].drop_duplicates("code").set_index("code")
+    median = float(poverty["reference_median"].iloc[0])
+    top = list(dict.fromkeys(needs["code"]))[:3]
+    for code in top:
+        first = needs[needs["code"] == code].iloc[0]
+        if poverty.loc[code, "value"] < median:
+            assert "sous la médiane de référence" in first["reason"], code
+    assert "QP031007" in top
+
+
+def _team_check(diag) -> int:
+    rec = next(r for r in diag.recommendations if r["id"] == "equipe")
+    size = rec["team_size"]
+    if not size:
+        assert "Pas d'équipe" in rec["title"]
+        return 0
+    t = rec["team"]
+    m = re.search(r"([\d\u202f]+) × ([\d,]+) ÷ 10\u202f000 = ([\d,]+), arrondi à (\d+)\u00a0médiateurs?", rec["text"])
+    assert m, rec["text"]
+    population, ratio = float(m[1].replace("\u202f", "")), float(m[2].replace(",", "."))
+    assert population == diag.framing["population"] == t["population"]
+    assert float(m[3].replace(",", ".")) == round(population * ratio / 10000, 1)
+    assert int(m[4]) == t["rounded"] == int(population * ratio / 10000 + 0.5)
+    if size < t["rounded"]:
+        assert f"plafonnée à {size}" in rec["text"]
+    elif size > t["rounded"]:
+        assert f"au moins {size}" in rec["text"]
+    else:
+        assert size == t["rounded"]
+    assert diag.framing["equipe"] == size and text.count(size, "médiateur") in rec["title"]
+    return size
+
+
+def test_team_text_equals_the_number_demo(demo):
+    from diagnostic.commune import build
+
+    assert _team_check(build(demo, "99101")) == 3
+
+
+def test_team_text_equals_the_number_toulouse(toulouse):
+    size = _team_check(toulouse)
+    pop = toulouse.territories.set_index("code")["population"]
+    assert toulouse.framing["population"] == pop.reindex(toulouse.framing["codes"]).sum()
+    assert 2 <= size <= 12
+
+
+def test_team_text_equals_the_number_lille(lille):
+    _team_check(lille)
+    assert list(lille.needs["rank"]) == list(range(1, len(lille.needs) + 1))

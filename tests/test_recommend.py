@@ -15,7 +15,7 @@ def _need(code, domain, level, unmet, population, rank):
             "level_measured": level, "raised": False, "unmet": unmet, "need": unmet, "response": 0.0,
             "population": population, "priority": unmet * population, "rank": rank, "method": "test",
             "services_band": 0, "responses_band": 0, "responses_known": True, "nearest_m": 900.0,
-            "nearest_response_m": np.nan, "mediation_posts": 1.0 if code == "QPA" else 0.0, "obs_count": 0,
+            "nearest_response_m": np.nan, "mediation_posts": 1.0 if code == "QPA" else 0.0, "posts_known": True, "obs_count": 0,
             "obs_weight": 0.0, "obs_sources": "", "reason": f"raison {code} {domain}", "robustness": "robuste"}
 
 

@@ -138,15 +138,10 @@ def test_essentials_from_the_diagnostic_objects(report_cache):
     e = summary.essentials(d)
     saved = results(d)
     assert 3 <= len(e["messages"]) <= 5
-    strong = [n for n in saved["besoins_non_couverts"] if n["niveau"] in ("fort", "moyen")]
-    totals: dict[str, float] = {}
-    for n in strong:
-        totals[n["territoire"]] = totals.get(n["territoire"], 0) + n["score_non_couvert"]
-    expected = sorted(totals, key=totals.get, reverse=True)[:3]
-    assert [t["code"] for t in e["territoires"]] == expected
-    names = {q["code"]: q["nom"] for q in saved["qpv"]}
-    assert [t["nom"] for t in e["territoires"]] == [names[c] for c in expected]
-    assert "Les Hauts de Lys" in [t["nom"] for t in e["territoires"]]
+    # The intervention territories of the framing: QPVs with a « fort » need, in the order of the needs ranking.
+    ranked = [n["territoire"] for n in saved["besoins_non_couverts"] if n["niveau"] == "fort"]
+    assert [t["code"] for t in e["territoires"]] == saved["cadrage"]["codes"] == list(dict.fromkeys(ranked))[:3]
+    assert [t["nom"] for t in e["territoires"]] == ["Les Hauts de Lys", "La Garenne – Les Tilleuls"]
     # Hand-checked against the demo data: 6 840 inhabitants, 44,6 % poor against 42,1 % in the 3 QPVs.
     hauts = next(t["texte"] for t in e["territoires"] if t["nom"] == "Les Hauts de Lys")
     assert hauts.startswith("Les Hauts de Lys : 6\u202f840\u00a0habitants, dont 44,6\u202f% sous le seuil de pauvreté, "

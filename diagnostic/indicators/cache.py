@@ -29,7 +29,7 @@ from diagnostic.indicators.coverage import (
     mediation_posts_by_commune,
 )
 from diagnostic.indicators.domains import service_domains
-from diagnostic.indicators.needs import RULES_FILE, load_rules, unmet_needs
+from diagnostic.indicators.needs import METHOD_VERSION, RULES_FILE, load_rules, unmet_needs
 from diagnostic.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE, equipment_domains
 from diagnostic.territory import TerritoryData
 
@@ -64,6 +64,7 @@ def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
         h.update(Path(f).read_bytes())
     h.update(json.dumps(params, sort_keys=True).encode())
     h.update(__version__.encode())
+    h.update(METHOD_VERSION.encode())
     return h.hexdigest()[:32]
 
 
@@ -119,11 +120,12 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
         posts = posts.assign(codgeo=posts["codgeo"].where(posts["codgeo"].str.len() == 5, posts["siren_epci"]))
     posts_com = mediation_posts_by_commune(posts, qpv, data.qpv_communes)
     qpv_posts = _posts_by_qpv(posts_com, share, data)
-    has_posts = data.adultes_relais is not None
+    # Posts that reach no commune of the catalogue (contracts of unknown EPCIs) leave the posts unknown, not 0.
+    has_posts = data.adultes_relais is not None and not posts_com.empty
     needs_frames, evidence_frames = [], []
     if not qpv_social.empty:
         n, e = unmet_needs(qpv_social, cov_qpv, data.observations, rules, code="code_qp", population=qpv_pop,
-                           mediation_posts=qpv_posts if has_posts else None)
+                           mediation_posts=qpv_posts if has_posts else None, **_national(data))
         needs_frames.append(n.assign(level_territory="qpv"))
         evidence_frames.append(e.assign(level_territory="qpv"))
     if not commune_social.empty:
@@ -169,6 +171,16 @@ def commune_coverage_for_qpv(qpv: gpd.GeoDataFrame, cov_com: pd.DataFrame, popul
     rows["nearest_m"] = float("nan")  # per_1000 stays the commune's density of services
     rows["method"] = "services de la commune (contours du QPV non fournis : pas de bande ni de distance)"
     return rows
+
+
+def _national(data: TerritoryData) -> dict:
+    """Every QPV of France as the reference distribution, when the catalogue's data have it."""
+    national = data.qpv_national
+    if national is None or national.empty:
+        return {}
+    long = national.rename_axis("code_qp").reset_index().melt(id_vars="code_qp", var_name="indicator", value_name="value")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    return {"reference": long.dropna(subset=["value"]), "reference_label": "QPV de France"}
 
 
 def _posts_by_qpv(posts_com: pd.Series, share: pd.DataFrame, data: TerritoryData) -> pd.Series:

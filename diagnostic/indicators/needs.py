@@ -59,7 +59,7 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
                 raise CatalogError(f"domaine « {domain} », indicateur « {key} » : « direction » vaut up ou down.",
                                    path=path)
     levels = rules.get("levels") or {}
-    if not 0 < float(levels.get("moyen", 0.5)) < float(levels.get("fort", 0.75)) <= 1:
+    if not 0 < float(levels.get("moyen", 0.45)) < float(levels.get("fort", 0.65)) <= 1:
         raise CatalogError("« levels » : il faut 0 < moyen < fort ≤ 1.", path=path)
     return rules
 
@@ -71,7 +71,7 @@ def rules_version(rules: dict[str, Any]) -> str:
 
 def _levels(rules: dict[str, Any]) -> tuple[float, float]:
     levels = rules.get("levels") or {}
-    return float(levels.get("fort", 0.75)), float(levels.get("moyen", 0.5))
+    return float(levels.get("fort", 0.65)), float(levels.get("moyen", 0.45))
 
 
 # --------------------------------------------------------------------------- positions
@@ -86,13 +86,11 @@ def derive(long: pd.DataFrame, rules: dict[str, Any], code: str) -> pd.DataFrame
         if wide is None or num not in wide or den not in wide:
             continue
         value = float(spec.get("factor", 1)) * wide[num] / wide[den].where(wide[den] > 0)
-        base = long[long["indicator"] == num].drop_duplicates(code).set_index(code)
+        base = long[long["indicator"] == num].drop_duplicates(code).set_index(code).reindex(value.index)
         frames.append(pd.DataFrame({
             code: value.index, "indicator": key, "label": spec.get("label", key), "unit": spec.get("unit", ""),
             "nature": "taux", "value": value.to_numpy(),
-            "status": base["status"].reindex(value.index).fillna("").to_numpy(),
-            "source": base["source"].reindex(value.index).to_numpy(),
-            "vintage": base["vintage"].reindex(value.index).to_numpy(),
+            **{c: base[c].fillna("").to_numpy() if c in base else "" for c in ("status", "source", "vintage")},
         }))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[code, "indicator", "value"])
 
@@ -382,8 +380,8 @@ def _reason(r: Any, evidence: list[dict[str, Any]], rules: dict[str, Any]) -> st
             answered.append(text.count(r.responses_band, "réponse existante", "réponses existantes") + " dans la bande")
         if r.posts_counted:
             n_domains = len((rules.get("mediation") or {}).get("domains", []))
-            answered.append(f"{text.number(r.posts_counted, 2)} poste adulte-relais (les "
-                            f"{text.number(r.mediation_posts, 1)} du territoire partagés entre {n_domains} domaines)")
+            answered.append(f"des postes adultes-relais comptés pour {text.number(r.posts_counted, 2)} (ceux du territoire, "
+                            f"{text.number(r.mediation_posts, 1)}, partagés entre {n_domains} domaines)")
         got = text.join(answered) or "aucune réponse recensée"
         parts.append(f"Réponse : {got} pour une cible de {text.number(r.response_target, 1)} "
                      f"({text.number(float((rules.get('response') or {}).get('target_per_10000', 2.5)), 1)} pour 10 000 habitants), "
