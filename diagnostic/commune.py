@@ -22,7 +22,6 @@ from diagnostic.errors import ParameterError
 from diagnostic.indicators.cache import Indicators, compute
 from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.domains import label_services
-from diagnostic.indicators.trends import evolutions
 from diagnostic.indicators.needs import (
     METHOD_VERSION,
     describe,
@@ -32,6 +31,7 @@ from diagnostic.indicators.needs import (
     rules_version,
 )
 from diagnostic.indicators.needs import load_rules as load_need_rules
+from diagnostic.indicators.trends import evolutions
 from diagnostic.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.reference import DOMAINS
 from diagnostic.territory import TerritoryData, load_territory
