@@ -613,7 +613,7 @@ def test_jupyterlab_changes_locate_and_export(explorer_lab, demo, tmp_path):
     """Controls reach the kernel; swapped coordinates and an export to a file replace the previous answer."""
     lab, page = explorer_lab, explorer_lab.page
     assert page.locator(".widget-select select").count() >= 1 and page.locator(".widget-slider").count() >= 2
-    assert page.locator(".widget-label", has_text="0,30").count() >= 1  # French readout of the expressed weight
+    assert page.locator(".widget-label", has_text="3,00").count() >= 1  # French readout of a weight (poverty, 3)
     page.locator(".widget-select select").first.select_option(index=1)  # Mont-Clair (99103)
     lab.wait_html("Mont-Clair (99103) — mis à jour")
     frame = page.frame_locator("iframe[title='Carte interactive de Mont-Clair']")
