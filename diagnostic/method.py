@@ -64,7 +64,7 @@ def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str =
         "tous les quartiers de référence : tous les quartiers prioritaires de France quand les données nationales "
         "sont fournies, sinon tous les quartiers prioritaires des données, et, pour une commune sans quartier "
         "prioritaire, toutes les communes des données. La position va de 0 à 100 : 80 veut dire que le quartier est "
-        "plus défavorisé que 80 % des quartiers de référence (rang centile, les ex æquo comptant pour moitié). "
+        "plus défavorisé que 80 % des quartiers de référence (rang centile, les ex æquo comptant pour moitié). "
         "Chaque preuve du rapport donne la médiane de la référence à côté de la valeur."),
         ("**2. Mesurer le besoin de chaque domaine.** Le besoin mesuré est la moyenne des positions des indicateurs "
         "du domaine, pondérée comme suit. La privation (pauvreté, revenu, prestations, demande d'emploi) porte chaque "
@@ -78,7 +78,7 @@ def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str =
         f"équivalent poste ; un poste adulte-relais vaut {text.number(resp.get('post_weight', 1), 1)} équivalent poste, "
         f"partagé à parts égales entre les {len(med)} domaines où la médiation répond "
         f"({text.join([DOMAINS[d].lower() for d in med])}). La réponse est la part de la cible couverte, la cible étant de "
-        f"{text.number(resp.get('target_per_10000', 2.5), 1)} équivalents poste pour 10 000 habitants, plafonnée à 100 %. "
+        f"{text.number(resp.get('target_per_10000', 2.5), 1)} équivalents poste pour 10 000 habitants, plafonnée à 100 %. "
         "Quand les données ne contiennent aucune réponse d'un domaine, la réponse est inconnue et le besoin est compté "
         "comme non couvert, ce que la ligne dit. Les comptages publiés par l'INSEE gardent leur définition exacte "
         "(par exemple « écoles à moins de 100 m du quartier », « établissements d'enseignement, de santé et d'action "
@@ -96,7 +96,7 @@ def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str =
         "nombre de personnes concernées (besoin non couvert × habitants du quartier). Un grand quartier très pauvre "
         "passe donc avant un petit quartier moins pauvre, sauf réponse existante ou besoin exprimé, que la ligne nomme."),
         (f"**7. Robustesse.** Chaque poids des indicateurs, et les poids des réponses et des postes, est déplacé de "
-        f"plus et moins {text.number(factor)} %, un à la fois. Un besoin dont le niveau ne change jamais est « robuste » ; "
+        f"plus et moins {text.number(factor)} %, un à la fois. Un besoin dont le niveau ne change jamais est « robuste » ; "
         "sinon la ligne dit de quelles hypothèses il dépend."),
         (f"**8. Le service recommandé.** Les territoires d'intervention sont les quartiers ayant un besoin de niveau "
         f"{team.get('requires_level', 'fort')}, dans l'ordre du classement, au plus {terr.get('max_territories', 3)} pour une "
