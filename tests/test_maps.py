@@ -228,7 +228,8 @@ def test_browser_counts_polygons_and_markers(inputs, offline_page, tmp_path):
     assert overlay.locator("path.diag-bande").count() == 1
     assert overlay.locator("path.diag-service").count() == len(inputs["services"])
     assert overlay.locator("path.diag-partenaire").count() == 2
-    assert page.locator(".diag-legende").inner_text().startswith("Taux d'emploi (%)")
+    legend = [line for line in page.locator(".diag-legende").inner_text().splitlines() if line]
+    assert legend[:2] == ["Légende", "Taux d'emploi (%)"]
     popup = page.evaluate(
         """name => { let html = null;
             window[name].eachLayer(g => g.eachLayer && g.eachLayer(l => {
