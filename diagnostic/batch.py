@@ -38,6 +38,7 @@ from diagnostic import __version__
 from diagnostic import text as text_fr
 from diagnostic.errors import BatchError, DiagnosticError, ParameterError
 from diagnostic.indicators.cache import compute
+from diagnostic.options import WORKER_TIMEOUT_S
 from diagnostic.recommend import LOCAL_FILE
 from diagnostic.reference import DOMAINS_FILE, INDICATORS_FILE, indicator_table
 from diagnostic.report import TEMPLATE_DIR, fr_number, write_atomic
@@ -49,7 +50,6 @@ INDEX = "index.html"
 SCHEMA = "diagnostic-manifeste/1"
 STATUS_LABELS = {"ok": "produit", "ignore": "inchangé", "echec": "échec"}
 #: Seconds a batch waits with no worker alive before it stops (``--worker-timeout``).
-WORKER_TIMEOUT_S = 60.0
 NO_WORKER = "non traitée : plus aucun processus de calcul Dask n'était en vie (relancez le lot pour la reprendre)"
 
 
@@ -522,28 +522,3 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(text)
     return result.exit_code
 
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``diagnostic batch`` on the CLI's subcommands."""
-    from diagnostic.cli import _add_catalog, _add_run_options
-
-    parser = subparsers.add_parser("batch", help="produire les diagnostics de toutes les communes d'une région (Dask)")
-    _add_catalog(parser)
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--department", default=None, help="seulement les communes à QPV de ce département (ex. 31)")
-    which.add_argument("--communes", default=None, help="codes INSEE séparés par des virgules (avec ou sans QPV)")
-    which.add_argument("--all", action="store_true", help="toutes les communes du catalogue, même sans QPV")
-    _add_run_options(parser)
-    parser.add_argument("--scheduler", default=None, help="adresse d'un ordonnanceur Dask existant (ex. tcp://hote:8786)")
-    parser.add_argument("--workers", type=int, default=None, help="nombre de processus du cluster local (un par cœur)")
-    parser.add_argument("--dashboard", action="store_true",
-                        help="ouvrir le tableau de bord Dask du cluster local (http://127.0.0.1:8787, cette machine seulement)")
-    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_S, metavar="S",
-                        help=f"arrêter le lot si aucun processus Dask n'est en vie pendant S secondes ({WORKER_TIMEOUT_S:.0f})")
-    parser.add_argument("--force", action="store_true", help="refaire toutes les communes, même inchangées")
-    parser.add_argument("--keep-parameters", action="store_true",
-                        help="reprendre pour chaque commune les paramètres de son parametres.json "
-                        "(ceux d'un export de l'explorateur, par exemple)")
-    parser.add_argument("--quiet", action="store_true", help="sans barre de progression : seulement le bilan et les erreurs (cron)")
-    parser.add_argument("--pdf", action="store_true", help="écrire aussi rapport.pdf à côté de chaque rapport")
-    parser.set_defaults(func=cmd_batch)

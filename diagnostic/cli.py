@@ -8,13 +8,31 @@ code (see :mod:`diagnostic.errors`).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from diagnostic import __version__, text
 from diagnostic.catalog import ALLOW_OUTSIDE_ENV
 from diagnostic.errors import DiagnosticError
+from diagnostic.options import (
+    BAND_M,
+    DEFAULT_THRESHOLD,
+    EVALUATION_MODES,
+    INDICATOR,
+    WORKER_TIMEOUT_S,
+)
+
+
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command that imports its module only when it runs, so that ``--help`` and ``--version`` stay instant."""
+
+    def command(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+
+    return command
 
 
 def _add_catalog(parser: argparse.ArgumentParser) -> None:
@@ -107,20 +125,109 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="dossier de sortie (un sous-dossier par commune)")
-    parser.add_argument("--band-m", type=float, default=300.0, help="largeur de la bande autour des QPV, en mètres (300)")
+    parser.add_argument("--band-m", type=float, default=BAND_M,
+                        help=f"largeur de la bande autour des QPV, en mètres ({BAND_M:.0f})")
     parser.add_argument("--domains", default=None, help="domaines retenus, séparés par des virgules (tous par défaut)")
     parser.add_argument("--needs-rules", default=None, help="règles des besoins (templates/besoins.yaml par défaut)")
     parser.add_argument("--reco-rules", default=None, help="règles des préconisations (templates/recommandations.yaml)")
-    parser.add_argument("--indicator", default="poverty_rate", help="indicateur de la carte (poverty_rate par défaut)")
+    parser.add_argument("--indicator", default=INDICATOR, help=f"indicateur de la carte ({INDICATOR} par défaut)")
     parser.add_argument("--tiles", action="store_true", help="ajouter le fond OpenStreetMap (nécessite Internet à la lecture)")
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from diagnostic.demo import DEMO_DIR, write_demo
 
-    files = write_demo(DEMO_DIR)
-    print(f"{len(files)} fichiers fictifs écrits dans {DEMO_DIR}.")
+    dest = Path(args.dest) if args.dest else DEMO_DIR
+    files = write_demo(dest)
+    print(f"{len(files)} fichiers fictifs écrits dans {dest}.")
     return 0
+
+
+def _add_batch(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``diagnostic batch`` on the CLI's subcommands."""
+    parser = subparsers.add_parser("batch", help="produire les diagnostics de toutes les communes d'une région (Dask)")
+    _add_catalog(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--department", default=None, help="seulement les communes à QPV de ce département (ex. 31)")
+    which.add_argument("--communes", default=None, help="codes INSEE séparés par des virgules (avec ou sans QPV)")
+    which.add_argument("--all", action="store_true", help="toutes les communes du catalogue, même sans QPV")
+    _add_run_options(parser)
+    parser.add_argument("--scheduler", default=None, help="adresse d'un ordonnanceur Dask existant (ex. tcp://hote:8786)")
+    parser.add_argument("--workers", type=int, default=None, help="nombre de processus du cluster local (un par cœur)")
+    parser.add_argument("--dashboard", action="store_true",
+                        help="ouvrir le tableau de bord Dask du cluster local (http://127.0.0.1:8787, cette machine seulement)")
+    parser.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT_S, metavar="S",
+                        help=f"arrêter le lot si aucun processus Dask n'est en vie pendant S secondes ({WORKER_TIMEOUT_S:.0f})")
+    parser.add_argument("--force", action="store_true", help="refaire toutes les communes, même inchangées")
+    parser.add_argument("--keep-parameters", action="store_true",
+                        help="reprendre pour chaque commune les paramètres de son parametres.json "
+                        "(ceux d'un export de l'explorateur, par exemple)")
+    parser.add_argument("--quiet", action="store_true", help="sans barre de progression : seulement le bilan et les erreurs (cron)")
+    parser.add_argument("--pdf", action="store_true", help="écrire aussi rapport.pdf à côté de chaque rapport")
+    parser.set_defaults(func=_lazy("diagnostic.batch", "cmd_batch"))
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``evaluate`` on the CLI's subparsers; its ``func(args)`` returns an exit code."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="évaluer l'activité d'un service de médiation sur une période (rapport HTML, evaluation.json)",
+        description="Exécute notebooks/evaluation.ipynb pour une commune et une période, puis exporte le "
+        "rapport HTML dans DOSSIER/<code>/evaluation/.",
+    )
+    parser.add_argument("--catalog", required=True, help="catalogue YAML des données, avec un journal « activity »")
+    parser.add_argument("--data-dir", default=None, help="dossier des données des catalogues « data_dir »")
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="lire aussi des fichiers hors du dossier du catalogue et du dossier de données")
+    parser.add_argument("--commune", required=True, help="code INSEE de la commune (ex. 99101)")
+    parser.add_argument("--from", dest="date_from", required=True, metavar="AAAA-MM-JJ", help="début de la période")
+    parser.add_argument("--to", dest="date_to", required=True, metavar="AAAA-MM-JJ", help="fin de la période (incluse)")
+    parser.add_argument("--output", required=True, metavar="DOSSIER", help="dossier des résultats (ex. outputs)")
+    parser.add_argument("--mode", choices=EVALUATION_MODES, default="publication",
+                        help="« publication » masque les petits effectifs ; « interne » montre tout (défaut : publication)")
+    parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="N",
+                        help=f"seuil du secret en mode publication (défaut : {DEFAULT_THRESHOLD})")
+    parser.add_argument("--operator", default="", help="ne retenir qu'un opérateur (colonne « operateur »)")
+    parser.add_argument("--pdf", action="store_true", help="écrire aussi evaluation.pdf (impression par Chromium)")
+    parser.set_defaults(func=_lazy("diagnostic.evaluate_cli", "cmd_evaluate"))
+def _add_fetch(data_subparsers: argparse._SubParsersAction) -> None:
+    """Register ``fetch`` and ``sources`` on the sub-parsers of the ``data`` command."""
+    sources_help = "autre liste de sources (CSV au format de data/sources_officielles.csv)"
+    fetch_parser = data_subparsers.add_parser(
+        "fetch", help="télécharger les données officielles d'un territoire et écrire son catalogue",
+        description="Télécharge les données officielles (QPV, communes, INSEE, BPE, France Services, "
+        "adultes-relais), les filtre au territoire et écrit un catalogue prêt à l'emploi.",
+    )
+    where = fetch_parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--region", metavar="CODE", help="code INSEE de la région (ex. 32)")
+    where.add_argument("--department", "--departement", metavar="CODE", help="code du département (ex. 59, 2A)")
+    fetch_parser.add_argument("--dest", metavar="DOSSIER", help="dossier de sortie (défaut : donnees_<territoire>)")
+    fetch_parser.add_argument("--from-dir", metavar="DOSSIER",
+                              help="utiliser des fichiers téléchargés à la main au lieu de télécharger")
+    fetch_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
+    fetch_parser.add_argument("--cache", metavar="DOSSIER", help="cache des téléchargements (défaut : $DIAGNOSTIC_CACHE "
+                              "ou le cache de l'utilisateur)")
+    fetch_parser.add_argument("--format", dest="geo_format", choices=["parquet", "gpkg"], default="parquet",
+                              help="format des contours écrits : GeoParquet (défaut) ou GeoPackage")
+    fetch_parser.add_argument("--quiet", action="store_true", help="sans barre de progression")
+    fetch_parser.set_defaults(func=_lazy("diagnostic.fetch", "run_fetch"))
+    list_parser = data_subparsers.add_parser("sources", help="lister les sources officielles téléchargées par fetch")
+    list_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
+    list_parser.add_argument("--check", action="store_true",
+                             help="demander à chaque source si elle répond encore à son adresse (Internet requis)")
+    list_parser.add_argument("--catalog", metavar="FICHIER",
+                             help="avec --check : catalogue écrit par data fetch, pour dire ce qui a changé depuis")
+    list_parser.set_defaults(func=_lazy("diagnostic.fetch", "run_sources"))
+def _add_region(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``diagnostic region`` on the CLI's subcommands."""
+    parser = subparsers.add_parser(
+        "region", help="synthèse régionale : où développer la médiation, évolution des postes, partenariats")
+    _add_catalog(parser)
+    parser.add_argument("--output", required=True,
+                        help="dossier de sortie (celui d'un lot pour reprendre ses résultats et lier ses rapports)")
+    parser.add_argument("--department", default=None, help="seulement ce département du catalogue (ex. 59)")
+    parser.add_argument("--rules", default=None, help="règles de la synthèse (templates/region.yaml par défaut)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="écrire aussi synthese_regionale.pdf (impression par Chromium, comme le rapport)")
+    parser.set_defaults(func=_lazy("diagnostic.region.cli", "cmd_region"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,9 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser("check", help="charger et valider toutes les sources d'un catalogue")
     _add_catalog(check)
     check.set_defaults(func=cmd_data_check)
-    from diagnostic import fetch
-
-    fetch.add_commands(data_sub)
+    _add_fetch(data_sub)
 
     terr = sub.add_parser("territories", help="lister les communes d'un catalogue avec leurs QPV")
     _add_catalog(terr)
@@ -154,15 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("--pdf", action="store_true", help="écrire aussi rapport.pdf (impression par Chromium)")
     run.set_defaults(func=cmd_run)
-    from diagnostic import batch
-    from diagnostic.evaluate_cli import add_command as add_evaluate
-    from diagnostic.region.cli import add_command as add_region
-
-    batch.add_command(sub)
-    add_evaluate(sub)
-    add_region(sub)
+    _add_batch(sub)
+    _add_evaluate(sub)
+    _add_region(sub)
 
     demo = sub.add_parser("demo-data", help="régénérer le territoire fictif de démonstration (data/demo/)")
+    demo.add_argument("--dest", default=None, metavar="DOSSIER", help="dossier à écrire (défaut : data/demo/)")
     demo.set_defaults(func=cmd_demo_data)
     return parser
 

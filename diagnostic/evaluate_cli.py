@@ -22,32 +22,6 @@ NOTEBOOK = PROJECT_ROOT / "notebooks" / "evaluation.ipynb"
 KIND = "Évaluation de l'activité de médiation"
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``evaluate`` on the CLI's subparsers; its ``func(args)`` returns an exit code."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="évaluer l'activité d'un service de médiation sur une période (rapport HTML, evaluation.json)",
-        description="Exécute notebooks/evaluation.ipynb pour une commune et une période, puis exporte le "
-        "rapport HTML dans DOSSIER/<code>/evaluation/.",
-    )
-    parser.add_argument("--catalog", required=True, help="catalogue YAML des données, avec un journal « activity »")
-    parser.add_argument("--data-dir", default=None, help="dossier des données des catalogues « data_dir »")
-    parser.add_argument("--allow-outside", action="store_true",
-                        help="lire aussi des fichiers hors du dossier du catalogue et du dossier de données")
-    parser.add_argument("--commune", required=True, help="code INSEE de la commune (ex. 99101)")
-    parser.add_argument("--from", dest="date_from", required=True, metavar="AAAA-MM-JJ", help="début de la période")
-    parser.add_argument("--to", dest="date_to", required=True, metavar="AAAA-MM-JJ", help="fin de la période (incluse)")
-    parser.add_argument("--output", required=True, metavar="DOSSIER", help="dossier des résultats (ex. outputs)")
-    parser.add_argument("--mode", choices=MODES, default="publication",
-                        help="« publication » masque les petits effectifs ; « interne » montre tout (défaut : publication)")
-    parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="N",
-                        help=f"seuil du secret en mode publication (défaut : {DEFAULT_THRESHOLD})")
-    parser.add_argument("--operator", default="", help="ne retenir qu'un opérateur (colonne « operateur »)")
-    parser.add_argument("--pdf", action="store_true", help="écrire aussi evaluation.pdf (impression par Chromium)")
-    parser.set_defaults(func=cmd_evaluate)
-    return parser
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     html = run_evaluation(
         args.catalog, args.commune, args.date_from, args.date_to, args.output,

@@ -51,12 +51,12 @@ import shapely
 from diagnostic import __version__, disclosure
 from diagnostic.disclosure import Cell
 from diagnostic.errors import CatalogError, ParameterError
+from diagnostic.options import DEFAULT_THRESHOLD, EVALUATION_MODES
 from diagnostic.reference import DOMAINS
 from diagnostic.sources.activity import ACTIVITIES, OUTCOMES, SUBTYPES, partner_names
 from diagnostic.text import fold
 
-MODES = ("publication", "interne")
-DEFAULT_THRESHOLD = 5
+MODES = EVALUATION_MODES
 #: Smallest threshold a publishable document may use: below it, counts of one or two people are shown.
 MIN_THRESHOLD = 3
 OTHER_SERVICE = "Autre service"

@@ -53,7 +53,6 @@ from tqdm import tqdm
 from diagnostic.catalog import PROJECT_ROOT, ROLES
 from diagnostic.errors import (
     CatalogError,
-    DiagnosticError,
     FetchError,
     MissingFileError,
     ParameterError,
@@ -823,14 +822,10 @@ def _write_catalog(path: Path, territory: Territory, entries: dict[str, list[dic
 
 def run_fetch(args: argparse.Namespace) -> int:
     """CLI entry of ``diagnostic data fetch``."""
-    try:
-        territory = parse_territory(args.region, args.department)
-        dest = args.dest or f"donnees_{territory.kind}_{territory.code}"
-        result = fetch(territory, dest, sources_file=args.sources, from_dir=args.from_dir, cache=args.cache,
-                       geo_format=args.geo_format, progress=not args.quiet)
-    except DiagnosticError as exc:
-        print(exc, file=sys.stderr)
-        return exc.exit_code
+    territory = parse_territory(args.region, args.department)
+    dest = args.dest or f"donnees_{territory.kind}_{territory.code}"
+    result = fetch(territory, dest, sources_file=args.sources, from_dir=args.from_dir, cache=args.cache,
+                   geo_format=args.geo_format, progress=not args.quiet)
     print(f"Données officielles du {territory.label} écrites dans {result.catalog.parent} :")
     for name, rows in result.written.items():
         print(f"  {name} : {rows} ligne(s)")
@@ -842,47 +837,13 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_sources(args: argparse.Namespace) -> int:
     """CLI entry of ``diagnostic data sources``."""
-    try:
-        sources = read_sources(args.sources)
-        if args.check:
-            from diagnostic.fetch_check import run_check
+    sources = read_sources(args.sources)
+    if args.check:
+        from diagnostic.fetch_check import run_check
 
-            return run_check(sources, args.catalog)
-    except DiagnosticError as exc:
-        print(exc, file=sys.stderr)
-        return exc.exit_code
+        return run_check(sources, args.catalog)
     print(describe_sources(sources))
     return 0
 
 
-def add_commands(data_subparsers: argparse._SubParsersAction) -> None:
-    """Register ``fetch`` and ``sources`` on the sub-parsers of the ``data`` command."""
-    sources_help = "autre liste de sources (CSV au format de data/sources_officielles.csv)"
-    fetch_parser = data_subparsers.add_parser(
-        "fetch", help="télécharger les données officielles d'un territoire et écrire son catalogue",
-        description="Télécharge les données officielles (QPV, communes, INSEE, BPE, France Services, "
-        "adultes-relais), les filtre au territoire et écrit un catalogue prêt à l'emploi.",
-    )
-    where = fetch_parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--region", metavar="CODE", help="code INSEE de la région (ex. 32)")
-    where.add_argument("--department", "--departement", metavar="CODE", help="code du département (ex. 59, 2A)")
-    fetch_parser.add_argument("--dest", metavar="DOSSIER", help="dossier de sortie (défaut : donnees_<territoire>)")
-    fetch_parser.add_argument("--from-dir", metavar="DOSSIER",
-                              help="utiliser des fichiers téléchargés à la main au lieu de télécharger")
-    fetch_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
-    fetch_parser.add_argument("--cache", metavar="DOSSIER", help=f"cache des téléchargements (défaut : ${CACHE_ENV} "
-                              "ou le cache de l'utilisateur)")
-    fetch_parser.add_argument("--format", dest="geo_format", choices=["parquet", "gpkg"], default="parquet",
-                              help="format des contours écrits : GeoParquet (défaut) ou GeoPackage")
-    fetch_parser.add_argument("--quiet", action="store_true", help="sans barre de progression")
-    fetch_parser.set_defaults(func=run_fetch)
-    list_parser = data_subparsers.add_parser("sources", help="lister les sources officielles téléchargées par fetch")
-    list_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
-    list_parser.add_argument("--check", action="store_true",
-                             help="demander à chaque source si elle répond encore à son adresse (Internet requis)")
-    list_parser.add_argument("--catalog", metavar="FICHIER",
-                             help="avec --check : catalogue écrit par data fetch, pour dire ce qui a changé depuis")
-    list_parser.set_defaults(func=run_sources)
-
-
-__all__ = ["add_commands", "describe_sources", "fetch", "parse_territory", "read_sources", "run_fetch", "run_sources"]
+__all__ = ["describe_sources", "fetch", "parse_territory", "read_sources", "run_fetch", "run_sources"]

@@ -207,3 +207,19 @@ def test_missing_catalogue_and_usage(capsys, tmp_path):
 def test_debug_flag_shows_the_exception(tmp_path):
     with pytest.raises(errors.MissingFileError):
         cli.main(["--debug", "territories", "--catalog", str(tmp_path / "absent.yaml")])
+
+
+def test_help_and_version_import_no_heavy_module():
+    """``--help`` and ``--version`` answer without loading the geospatial and notebook stack (instant start)."""
+    probe = ("import sys, runpy\n"
+             "for arg in ('--help', '--version'):\n"
+             "    sys.argv = ['diagnostic', arg]\n"
+             "    try:\n"
+             "        runpy.run_module('diagnostic', run_name='__main__')\n"
+             "    except SystemExit:\n"
+             "        pass\n"
+             "heavy = ('pandas', 'geopandas', 'papermill', 'nbconvert', 'nbformat', 'dask', 'folium', 'matplotlib')\n"
+             "print('LOURDS', [m for m in heavy if m in sys.modules])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "LOURDS []" in done.stdout, done.stdout[-300:]
+    assert "region" in done.stdout and "evaluate" in done.stdout and "diagnostic " in done.stdout

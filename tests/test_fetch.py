@@ -713,7 +713,7 @@ def test_server_down(tmp_path: Path) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diagnostic data")
-    fetch.add_commands(parser.add_subparsers(dest="action"))
+    cli._add_fetch(parser.add_subparsers(dest="action"))
     return parser
 
 
@@ -728,8 +728,7 @@ def test_cli_commands(tmp_path: Path, server: Server, capsys) -> None:
     assert args.func(args) == 0
     assert "diagnostic data check" in capsys.readouterr().out
     assert len(load_territory(tmp_path / "pdc" / "catalogue.yaml").communes) == 891
-    args = _parser().parse_args(["fetch", "--region", "3", "--quiet"])
-    assert args.func(args) == 22
+    assert cli.main(["data", "fetch", "--region", "3", "--quiet"]) == 22
     assert "code région" in capsys.readouterr().err
 
 

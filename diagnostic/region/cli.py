@@ -21,18 +21,3 @@ def cmd_region(args: argparse.Namespace) -> int:
     print(f"Fichiers : {', '.join(f.name for f in files)}")
     return 0
 
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``diagnostic region`` on the CLI's subcommands."""
-    from diagnostic.cli import _add_catalog
-
-    parser = subparsers.add_parser(
-        "region", help="synthèse régionale : où développer la médiation, évolution des postes, partenariats")
-    _add_catalog(parser)
-    parser.add_argument("--output", required=True,
-                        help="dossier de sortie (celui d'un lot pour reprendre ses résultats et lier ses rapports)")
-    parser.add_argument("--department", default=None, help="seulement ce département du catalogue (ex. 59)")
-    parser.add_argument("--rules", default=None, help="règles de la synthèse (templates/region.yaml par défaut)")
-    parser.add_argument("--pdf", action="store_true",
-                        help="écrire aussi synthese_regionale.pdf (impression par Chromium, comme le rapport)")
-    parser.set_defaults(func=cmd_region)
