@@ -210,5 +210,8 @@ def test_lille_without_qpv_outlines(tmp_path, cache):
     values = {(i["territoire"], i["indicateur"]): i["valeur"] for i in saved["indicateurs"]}
     assert values[("QP059073", "poverty_rate")] == 52.1
     page = (result.folder / "rapport.html").read_text(encoding="utf-8")
-    assert "Les contours des quartiers prioritaires manquent au catalogue de données" in page
+    note = page[page.index("Quartiers prioritaires aux contours non fournis"):]
+    note = note[:note.index("</p>")]
+    assert "Secteur Ouest" in note and "contours des QPV publié par l'ANCT" in note  # QP059073, named not coded
+    assert "QP059073" not in note
     assert "aucun quartier prioritaire dans les données" not in page
