@@ -559,8 +559,8 @@ class Explorer:
             output = Path(output or self.output.value).expanduser().resolve()
             code = self.diagnostic.code
             opts = self.options()
+            output.mkdir(parents=True, exist_ok=True)  # a file here: the explorer's wording, not the command line's « --output »
             if opts["needs_rules"]:
-                output.mkdir(parents=True, exist_ok=True)
                 opts["needs_rules"] = str(shutil.copyfile(opts["needs_rules"], output / f"besoins_{code}.yaml"))
             result = run_commune(self.data, code, output, **opts)
         except Exception as exc:  # noqa: BLE001 - shown in the widget
