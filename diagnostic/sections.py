@@ -173,10 +173,11 @@ def posts_table(d: CommuneDiagnostic) -> HTML:
     years = p.assign(programme=p["programme"].map(PROGRAMMES)).pivot_table(
         index="year", columns="programme", values="post_id", aggfunc="size", fill_value=0)
     years["Financement de l'État (€)"] = p.groupby("year")["amount"].sum()
-    years["Contrat(s) de ville"] = p.groupby("year")["lib_cv"].agg(lambda c: ", ".join(sorted(set(c.dropna()))))
+    contracts = text.plural(p["lib_cv"].nunique(), "Contrat de ville", "Contrats de ville")
+    years[contracts] = p.groupby("year")["lib_cv"].agg(lambda c: ", ".join(sorted(set(c.dropna()))))
     years.index = years.index.astype(str)
     years.index.name = "Année"
-    numbers = {c: 0 for c in years.columns if c != "Contrat(s) de ville"}
+    numbers = {c: 0 for c in years.columns if c != contracts}
     last = int(p["year"].max())
     employers = (p[p["year"] == last].groupby(["employer", "programme"]).size().rename("Postes").reset_index()
                  .sort_values("Postes", ascending=False).head(15)
