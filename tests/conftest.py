@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +52,27 @@ class PageLog:
     external_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def cache_in(path: Path) -> Iterator[Path]:
+    """``DIAGNOSTIC_CACHE`` pointed at ``path`` while the block runs (kernels and workers inherit it), then restored."""
+    old = os.environ.get("DIAGNOSTIC_CACHE")
+    os.environ["DIAGNOSTIC_CACHE"] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("DIAGNOSTIC_CACHE")
+        else:
+            os.environ["DIAGNOSTIC_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def indicator_cache(tmp_path_factory) -> Iterator[Path]:
+    """A fresh indicator cache for the tests of one module, so that no earlier run's tables are reused."""
+    with cache_in(tmp_path_factory.mktemp("cache")) as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -179,7 +179,7 @@ def test_rouen_2024_outlines_with_commune_names(real_dir):
     assert set(pairs.loc[pairs["insee_com"] == "76575", "code_qp"]) == {"QN07621M", "QN07622M", "QN07623M", "QN07624M"}
 
 
-def test_lille_report_qpv_level(tmp_path, hdf, cache):
+def test_lille_report_qpv_level(tmp_path, hdf, indicator_cache):
     from diagnostic.run import run_commune
 
     result = run_commune(HDF, "59350", tmp_path)
@@ -244,7 +244,7 @@ def test_territories_with_qpv_counts_hdf(capsys, real_dir):
     assert any(line.split()[:2] == ["59350", "Lille"] and line.split()[2] == "5" for line in out.splitlines())
 
 
-def test_report_of_a_qpv_without_outline(tmp_path, hdf, cache):
+def test_report_of_a_qpv_without_outline(tmp_path, hdf, indicator_cache):
     """Roubaix: its QPVs are known as tables only; needs still computed, geometry said missing."""
     from diagnostic.run import run_commune
 

@@ -15,7 +15,7 @@ import pytest
 from diagnostic import summary, text
 from diagnostic.commune import build, results
 from diagnostic.run import run_commune
-from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL
+from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL, cache_in
 
 _HAS_REAL = (REAL / "PROVENANCE.md").exists()
 _SPACE = r"[\s\u00a0\u202f]"
@@ -55,16 +55,8 @@ _TEXT_NODES = """() => {
 
 @pytest.fixture(scope="session")
 def report_cache(tmp_path_factory):
-    import os
-
-    path = tmp_path_factory.mktemp("cache-rapports")
-    old = os.environ.get("DIAGNOSTIC_CACHE")
-    os.environ["DIAGNOSTIC_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("DIAGNOSTIC_CACHE")
-    else:
-        os.environ["DIAGNOSTIC_CACHE"] = old
+    with cache_in(tmp_path_factory.mktemp("cache-rapports")) as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

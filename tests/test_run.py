@@ -25,21 +25,7 @@ EXPECTED_FILES = {"rapport.html", "diagnostic.ipynb", "resultats.json", "paramet
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    import os
-
-    path = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("DIAGNOSTIC_CACHE")
-    os.environ["DIAGNOSTIC_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("DIAGNOSTIC_CACHE")
-    else:
-        os.environ["DIAGNOSTIC_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, cache):
+def demo_run(tmp_path_factory, indicator_cache):
     out = tmp_path_factory.mktemp("out")
     assert main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output", str(out)]) == 0
     return out / "99101"
@@ -60,7 +46,7 @@ def test_demo_run_files(demo_run):
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
-def test_demo_results_equal_library(demo_run, cache):
+def test_demo_results_equal_library(demo_run, indicator_cache):
     saved = json.loads((demo_run / "resultats.json").read_text(encoding="utf-8"))
     expected = json.loads(json.dumps(results(build(DEMO_CATALOG, "99101")), ensure_ascii=False))
     assert saved == expected
@@ -115,7 +101,7 @@ def test_demo_report_offline_in_browser(demo_run, offline_page):
 
 
 @pytest.fixture(scope="module")
-def toulouse_run(tmp_path_factory, cache):
+def toulouse_run(tmp_path_factory, indicator_cache):
     if not (REAL / "PROVENANCE.md").exists():
         pytest.skip(f"extraits réels absents ({REAL})")
     out = tmp_path_factory.mktemp("toulouse")
@@ -145,7 +131,7 @@ def test_toulouse_report_offline(toulouse_run, offline_page):
     assert log.external_requests == [] and log.page_errors == [] and log.console_errors == []
 
 
-def test_commune_without_qpv_runs_at_commune_level(tmp_path, cache):
+def test_commune_without_qpv_runs_at_commune_level(tmp_path, indicator_cache):
     result = run_commune(DEMO_CATALOG, "99102", tmp_path)
     saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
     assert saved["qpv"] == [] and saved["niveau_d_analyse"] == "commune"
@@ -163,7 +149,7 @@ def test_unknown_commune_is_refused_before_the_notebook(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failing_cell_keeps_notebook_and_previous_report(tmp_path, demo_run, cache):
+def test_failing_cell_keeps_notebook_and_previous_report(tmp_path, demo_run, indicator_cache):
     out = tmp_path / "out"
     shutil.copytree(demo_run, out / "99101")
     before = (out / "99101" / "rapport.html").read_bytes()
@@ -183,7 +169,7 @@ def test_failing_cell_keeps_notebook_and_previous_report(tmp_path, demo_run, cac
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != LOCK_FILE]
 
 
-def test_names_from_data_are_escaped(tmp_path, cache):
+def test_names_from_data_are_escaped(tmp_path, indicator_cache):
     data = tmp_path / "demo"
     shutil.copytree(Path(DEMO_CATALOG).parent, data)
     actors = data / "partenaires.csv"
@@ -199,7 +185,7 @@ def test_names_from_data_are_escaped(tmp_path, cache):
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
 
 
-def test_lille_without_qpv_outlines(tmp_path, cache):
+def test_lille_without_qpv_outlines(tmp_path, indicator_cache):
     """Hauts-de-France QPVs are tables without outlines: QPV level all the same, geometry said missing."""
     if not (REAL / "PROVENANCE.md").exists():
         pytest.skip(f"extraits réels absents ({REAL})")
