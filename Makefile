@@ -36,14 +36,14 @@ demo: $(KERNEL) $(CHROMIUM)
 test: $(KERNEL) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
-# JupyterLab on the project's kernel with notebooks/ open, on 127.0.0.1 only, behind a fresh random
-# token: given through the environment (not the command line `ps` shows) and printed once here.
+# JupyterLab on the project's kernel with the notebooks (diagnostic/resources/notebooks/) open, on 127.0.0.1
+# only, behind a fresh random token: given through the environment (not the command line `ps` shows) and printed once here.
 LAB_PORT ?= 8888
 lab: $(KERNEL)
 	@export JUPYTER_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))'); \
 	echo "JupyterLab : http://127.0.0.1:$(LAB_PORT)/lab/tree/explorateur.ipynb?token=$$JUPYTER_TOKEN"; \
 	exec $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
-		--ServerApp.port_retries=0 --ServerApp.root_dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+		--ServerApp.port_retries=0 --ServerApp.root_dir=diagnostic/resources/notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:
 	rm -rf $(OUTPUT) .pytest_cache

@@ -1,6 +1,6 @@
 """Benchmark: how long an explorer update takes on screen, in JupyterLab, as an officer sees it.
 
-A real JupyterLab (127.0.0.1, random token, autosave off) serves ``notebooks/explorateur.ipynb``;
+A real JupyterLab (127.0.0.1, random token, autosave off) serves ``diagnostic/resources/notebooks/explorateur.ipynb``;
 headless Chromium runs it (*Run All*) on the demo, then makes the changes an officer makes, with the
 mouse and keyboard: another commune, the band one step wider, a domain unticked, then back to
 settings already seen. For each change two times are printed:
@@ -51,7 +51,7 @@ _WATCH = """() => {
 
 
 def start_lab(folder: Path) -> tuple[subprocess.Popen, str]:
-    """JupyterLab on a free port of 127.0.0.1 serving notebooks/, autosave off; its URL with the token."""
+    """JupyterLab on a free port of 127.0.0.1 serving the notebooks, autosave off; its URL with the token."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -65,7 +65,7 @@ def start_lab(folder: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.token={token}",
-         f"--ServerApp.root_dir={ROOT / 'notebooks'}", f"--FileCheckpoints.checkpoint_dir={folder / 'ckpt'}",
+         f"--ServerApp.root_dir={ROOT / 'diagnostic' / 'resources' / 'notebooks'}", f"--FileCheckpoints.checkpoint_dir={folder / 'ckpt'}",
          *(["--allow-root"] if os.getuid() == 0 else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     base = f"http://127.0.0.1:{port}"

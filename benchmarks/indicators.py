@@ -37,7 +37,7 @@ GRID = 20            # 20 × 20 communes of 10 km: a 200 km square region
 CELL = 10_000.0
 X0, Y0 = 500_000.0, 6_400_000.0
 GOAL_S, GOAL_GB = 30.0, 2.0
-# BPE types of data/domaines_mediation.csv spread over the domains.
+# BPE types of diagnostic/resources/tables/domaines_mediation.csv spread over the domains.
 TYPEQU = ["A101", "A206", "A122", "C101", "C104", "C201", "D108", "D201", "D301", "E108", "F111", "F120", "F307"]
 
 

@@ -34,12 +34,14 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
-from diagnostic import __version__
+from diagnostic import __version__, resources
 from diagnostic import text as text_fr
 from diagnostic.errors import BatchError, DiagnosticError, ParameterError
 from diagnostic.indicators.cache import compute
+from diagnostic.indicators.needs import RULES_FILE as NEEDS_RULES
 from diagnostic.options import WORKER_TIMEOUT_S
 from diagnostic.recommend import LOCAL_FILE
+from diagnostic.recommend import RULES_FILE as RECO_RULES
 from diagnostic.reference import DOMAINS_FILE, INDICATORS_FILE, indicator_table
 from diagnostic.report import TEMPLATE_DIR, fr_number, write_atomic
 from diagnostic.run import FAILED_DIR, NOTEBOOK, output_lock, run_parameters, saved_options
@@ -112,8 +114,8 @@ def input_hashes(data: TerritoryData, params: dict[str, dict[str, Any]], noteboo
     section re-runs that commune alone.
     """
     any_params = next(iter(params.values()), {})
-    rules = [Path(any_params.get(k) or TEMPLATE_DIR.parent / name)
-             for k, name in (("needs_rules", "besoins.yaml"), ("reco_rules", "recommandations.yaml"))]
+    rules = [Path(any_params.get(k) or default)
+             for k, default in (("needs_rules", NEEDS_RULES), ("reco_rules", RECO_RULES))]
     texts = sorted(data.catalog.texts_dir.glob("*.md")) if data.catalog.texts_dir.is_dir() else []
     common = _sha(
         data.catalog.fingerprint().encode(), _files(rules), _files([INDICATORS_FILE, DOMAINS_FILE]),
@@ -386,7 +388,7 @@ def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> t
 
 
 _INDEX_TEMPLATE = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATE_DIR.parent / "batch"), autoescape=True, keep_trailing_newline=True,
+    loader=jinja2.FileSystemLoader(resources.path("batch")), autoescape=True, keep_trailing_newline=True,
 ).get_template("index.html.j2")
 _SORT_JS = """
 document.querySelectorAll("table.triable").forEach(function (table) {
@@ -434,7 +436,7 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
     """The regional page: key figures, overview map coloured by ``indicator``, sortable table, failures.
 
     ``indicators`` are the options of the indicator tables (``band_m``, ``domains``, ``needs_rules``).
-    The page is ``templates/batch/index.html.j2`` rendered with autoescaping: names, errors and paths
+    The page is ``diagnostic/resources/batch/index.html.j2`` rendered with autoescaping: names, errors and paths
     from data are escaped; only the project's CSS, scripts and map are marked safe.
     """
     from diagnostic.maps import map_assets, map_fragment, overview_map

@@ -66,6 +66,8 @@ SOURCE_KEYS = {
 #: Set (to 1) by ``--allow-outside``: catalogue paths may then leave the catalogue's and the data folder.
 ALLOW_OUTSIDE_ENV = "DIAGNOSTIC_ALLOW_OUTSIDE"
 
+#: The checkout: its ``data/`` holds the demo and the shipped catalogues (the package's own files are in
+#: :mod:`diagnostic.resources`, so nothing else needs the checkout).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "real"
 

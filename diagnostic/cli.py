@@ -128,8 +128,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--band-m", type=float, default=BAND_M,
                         help=f"largeur de la bande autour des QPV, en mètres ({BAND_M:.0f})")
     parser.add_argument("--domains", default=None, help="domaines retenus, séparés par des virgules (tous par défaut)")
-    parser.add_argument("--needs-rules", default=None, help="règles des besoins (templates/besoins.yaml par défaut)")
-    parser.add_argument("--reco-rules", default=None, help="règles des préconisations (templates/recommandations.yaml)")
+    parser.add_argument("--needs-rules", default=None, help="règles des besoins (diagnostic/resources/rules/besoins.yaml par défaut)")
+    parser.add_argument("--reco-rules", default=None, help="règles des préconisations (diagnostic/resources/rules/recommandations.yaml)")
     parser.add_argument("--indicator", default=INDICATOR, help=f"indicateur de la carte ({INDICATOR} par défaut)")
     parser.add_argument("--tiles", action="store_true", help="ajouter le fond OpenStreetMap (nécessite Internet à la lecture)")
 
@@ -170,7 +170,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="évaluer l'activité d'un service de médiation sur une période (rapport HTML, evaluation.json)",
-        description="Exécute notebooks/evaluation.ipynb pour une commune et une période, puis exporte le "
+        description="Exécute diagnostic/resources/notebooks/evaluation.ipynb pour une commune et une période, puis exporte le "
         "rapport HTML dans DOSSIER/<code>/evaluation/.",
     )
     parser.add_argument("--catalog", required=True, help="catalogue YAML des données, avec un journal « activity »")
@@ -190,7 +190,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_lazy("diagnostic.evaluate_cli", "cmd_evaluate"))
 def _add_fetch(data_subparsers: argparse._SubParsersAction) -> None:
     """Register ``fetch`` and ``sources`` on the sub-parsers of the ``data`` command."""
-    sources_help = "autre liste de sources (CSV au format de data/sources_officielles.csv)"
+    sources_help = "autre liste de sources (CSV au format de diagnostic/resources/tables/sources_officielles.csv)"
     fetch_parser = data_subparsers.add_parser(
         "fetch", help="télécharger les données officielles d'un territoire et écrire son catalogue",
         description="Télécharge les données officielles (QPV, communes, INSEE, BPE, France Services, "
@@ -224,7 +224,7 @@ def _add_region(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True,
                         help="dossier de sortie (celui d'un lot pour reprendre ses résultats et lier ses rapports)")
     parser.add_argument("--department", default=None, help="seulement ce département du catalogue (ex. 59)")
-    parser.add_argument("--rules", default=None, help="règles de la synthèse (templates/region.yaml par défaut)")
+    parser.add_argument("--rules", default=None, help="règles de la synthèse (diagnostic/resources/rules/region.yaml par défaut)")
     parser.add_argument("--pdf", action="store_true",
                         help="écrire aussi synthese_regionale.pdf (impression par Chromium, comme le rapport)")
     parser.set_defaults(func=_lazy("diagnostic.region.cli", "cmd_region"))

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diagnostic.catalog import PROJECT_ROOT, load_catalog
+from diagnostic import resources
+from diagnostic.catalog import load_catalog
 from diagnostic.errors import CatalogError, ParameterError
 from diagnostic.evaluation import DEFAULT_THRESHOLD, MODES, Period, check_threshold
 from diagnostic.execution import execute
 from diagnostic.report import export_html
 
-NOTEBOOK = PROJECT_ROOT / "notebooks" / "evaluation.ipynb"
+NOTEBOOK = resources.path("notebooks/evaluation.ipynb")
 KIND = "Évaluation de l'activité de médiation"
 
 

@@ -1,11 +1,11 @@
 """The explorer: ipywidgets over the diagnostic's own functions, for JupyterLab.
 
-``notebooks/explorateur.ipynb`` only assembles an :class:`Explorer`. Each change
+``diagnostic/resources/notebooks/explorateur.ipynb`` only assembles an :class:`Explorer`. Each change
 of a control rebuilds the commune's diagnostic with
 :func:`diagnostic.commune.build` on data loaded once per catalogue and on
 indicator tables kept in memory per parameters, then redraws the map, the key
 figures, the unmet needs and the recommendations. Changed need weights are
-written to a rules YAML (``templates/besoins.yaml`` with the new weights);
+written to a rules YAML (``diagnostic/resources/rules/besoins.yaml`` with the new weights);
 « Exporter le rapport » runs :func:`diagnostic.run.run_commune` with exactly
 the current parameters, so the report equals what ``diagnostic run`` gives.
 
@@ -53,7 +53,8 @@ from diagnostic.territory import TerritoryData, load_territory
 from diagnostic.text import fold
 
 DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
-CATALOGS = [DEMO_CATALOG, *sorted((PROJECT_ROOT / "data" / "catalogues").glob("*.yaml"))]
+#: The demo and shipped catalogues of the checkout; none when the package is installed without it.
+CATALOGS = [p for p in [DEMO_CATALOG, *sorted((PROJECT_ROOT / "data" / "catalogues").glob("*.yaml"))] if p.is_file()]
 #: Reports exported from the explorer go to the officer's folder, never into the project's checkout.
 DEFAULT_OUTPUT = Path("~/diagnostics")
 MAX_COMMUNES = 300
@@ -78,7 +79,7 @@ _STYLE = """<style>
 
 def rules_file(rules: dict[str, Any], folder: Path) -> Path:
     """Write need rules to ``folder/besoins-<hash>.yaml`` (same rules, same file) and return its path."""
-    text = ("# Règles des besoins modifiées dans l'explorateur, à partir de templates/besoins.yaml.\n"
+    text = ("# Règles des besoins modifiées dans l'explorateur, à partir de diagnostic/resources/rules/besoins.yaml.\n"
             + yaml.safe_dump(rules, allow_unicode=True, sort_keys=False))
     path = Path(folder) / f"besoins-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
     if not path.exists():
@@ -98,7 +99,7 @@ def catalog_label(path: Path) -> str:
 
 
 def indicator_label(key: str) -> str:
-    """The French label of an indicator key from ``data/indicateurs.csv`` (the key itself when unknown)."""
+    """The French label of an indicator key from ``diagnostic/resources/tables/indicateurs.csv`` (the key itself when unknown)."""
     table = indicator_table()
     return str(table.at[key, "libelle"]) if key in table.index else key
 
@@ -275,7 +276,7 @@ class Explorer:
         ])
         rules = w.Accordion(children=[w.VBox([_with_readout(self.expressed_weight, 0),
                                               w.HTML("Poids des indicateurs, par domaine :"), self.rules_panel])],
-                            titles=["Poids des règles des besoins (templates/besoins.yaml)"])
+                            titles=["Poids des règles des besoins (diagnostic/resources/rules/besoins.yaml)"])
         tabs = w.Tab(children=[self.figures, self.needs, self.recommendations,
                                w.VBox([w.HBox([self.place, self.locate_button]), self.location]),
                                w.VBox([w.HBox([self.output, self.export_button]), self.export_status])],
@@ -408,7 +409,7 @@ class Explorer:
         return rules
 
     def needs_rules(self) -> Path | None:
-        """The rules file for the current weights (None while they are those of templates/besoins.yaml)."""
+        """The rules file for the current weights (None while they are those of diagnostic/resources/rules/besoins.yaml)."""
         rules = self.rules()
         return None if rules == self.base_rules else rules_file(rules, self._rules_dir)
 

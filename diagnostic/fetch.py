@@ -1,6 +1,6 @@
 """Getting the official open data of a territory: ``diagnostic data fetch`` and ``data sources``.
 
-The sources are listed in ``data/sources_officielles.csv`` (address, format, columns,
+The sources are listed in ``diagnostic/resources/tables/sources_officielles.csv`` (address, format, columns,
 vintage, licence, optional SHA-256), so that a new vintage is a one-line change. A
 source whose file address changes with each upload is given by its data.gouv.fr
 dataset instead (``jeu_de_donnees`` and a ``ressource`` pattern), resolved at fetch
@@ -50,7 +50,8 @@ import yaml
 from pyogrio.errors import DataLayerError, DataSourceError
 from tqdm import tqdm
 
-from diagnostic.catalog import PROJECT_ROOT, ROLES
+from diagnostic import resources
+from diagnostic.catalog import ROLES
 from diagnostic.errors import (
     CatalogError,
     FetchError,
@@ -61,7 +62,7 @@ from diagnostic.sources._io import sniff_separator
 from diagnostic.sources.bpe import as_text
 from diagnostic.sources.communes import department_of
 
-SOURCES_FILE = PROJECT_ROOT / "data" / "sources_officielles.csv"
+SOURCES_FILE = resources.path("tables/sources_officielles.csv")
 #: A mirror serving every official file under its published name replaces the official hosts.
 SOURCES_URL_ENV = "DIAGNOSTIC_SOURCES_URL"
 CACHE_ENV = "DIAGNOSTIC_CACHE"
@@ -339,7 +340,7 @@ def _dataset_json(source: OfficialSource, address: str) -> dict[str, Any]:
             f"sur data.gouv.fr (HTTP {response.status_code}) : il a sans doute été renommé ou retiré.\n"
             f"  Adresse de l'API : {address}",
             hint="cherchez-le sur https://www.data.gouv.fr/fr/datasets/ puis corrigez la colonne « jeu_de_donnees » "
-            "de data/sources_officielles.csv (ou donnez un autre fichier avec --sources), ou téléchargez le fichier "
+            "de diagnostic/resources/tables/sources_officielles.csv (ou donnez un autre fichier avec --sources), ou téléchargez le fichier "
             "à la main et utilisez --from-dir.",
         )
     try:
@@ -384,7 +385,7 @@ def _no_resource_error(source: OfficialSource, address: str, resources: list[dic
         f"(source « {source.label} », {source.key}).\n  Ressources publiées :\n{listed or '    (aucune)'}\n"
         f"  Adresse de l'API : {address}",
         hint="le producteur a peut-être renommé le fichier : corrigez « ressource » (motif sur le titre ou le nom du "
-        "fichier) ou « format_ressource » dans data/sources_officielles.csv, ou téléchargez le fichier à la main et "
+        "fichier) ou « format_ressource » dans diagnostic/resources/tables/sources_officielles.csv, ou téléchargez le fichier à la main et "
         "utilisez --from-dir.",
     )
 
@@ -475,7 +476,7 @@ def _checksum_error(source: OfficialSource, url: str) -> FetchError:
             f"({source.sha256}) : il a été supprimé.\n  Adresse : {url}",
             hint="le producteur a sans doute publié une nouvelle version : vérifiez-la sur "
             f"{source.page or url}, puis mettez à jour « sha256 » et « millesime » de cette ligne dans "
-            "data/sources_officielles.csv (ou videz « sha256 » pour accepter le fichier tel quel).",
+            "diagnostic/resources/tables/sources_officielles.csv (ou videz « sha256 » pour accepter le fichier tel quel).",
         )
     return FetchError(
         f"le fichier « {source.label} » ({source.key}) ne correspond pas à l'empreinte annoncée par data.gouv.fr "
@@ -498,7 +499,7 @@ def _http_error(source: OfficialSource, url: str, status: int) -> FetchError:
             f"la source « {source.label} » ({source.key}) n'est plus à son adresse (HTTP {status}) : elle a "
             f"probablement changé d'adresse ou de millésime.\n  Adresse : {url}",
             hint=f"cherchez la nouvelle adresse sur {source.page or 'le site du producteur'}, corrigez la colonne "
-            "« url » de data/sources_officielles.csv (ou donnez un autre fichier avec --sources), ou téléchargez "
+            "« url » de diagnostic/resources/tables/sources_officielles.csv (ou donnez un autre fichier avec --sources), ou téléchargez "
             "les fichiers à la main et utilisez --from-dir.",
         )
     return FetchError(
@@ -552,7 +553,7 @@ def _zip_member(archive: zipfile.ZipFile, wanted: str, suffixes: tuple[str, ...]
             f" (contenu : {', '.join(names[:8])}).",
             path=path,
             hint="le producteur a peut-être renommé le fichier : corrigez la colonne « membre » de "
-            "data/sources_officielles.csv.",
+            "diagnostic/resources/tables/sources_officielles.csv.",
         )
     return hits[0]
 
@@ -617,7 +618,7 @@ def read_parquet_filtered(path: Path, source: OfficialSource, keep: Callable[[pd
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise FetchError(f"le fichier téléchargé n'est pas un parquet lisible ({exc}).", path=path,
-                         hint="vérifiez la colonne « format » de data/sources_officielles.csv.") from None
+                         hint="vérifiez la colonne « format » de diagnostic/resources/tables/sources_officielles.csv.") from None
     frames = []
     for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
         chunk = as_text(batch)
@@ -641,7 +642,7 @@ def read_geo_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.Dat
         gdf = pyogrio.read_dataframe(target)
     except (DataSourceError, DataLayerError) as exc:
         raise FetchError(f"le fichier téléchargé n'est pas lisible comme données géographiques ({exc}).",
-                         path=path, hint="vérifiez la colonne « format » de data/sources_officielles.csv.") from None
+                         path=path, hint="vérifiez la colonne « format » de diagnostic/resources/tables/sources_officielles.csv.") from None
     return gdf[keep(gdf).to_numpy()].reset_index(drop=True)
 
 
@@ -667,7 +668,7 @@ def territory_filter(
                     f"la colonne « {column} » (filtre {key}) est absente du fichier de « {source.key} » "
                     f"(colonnes : {', '.join(map(str, df.columns[:15]))}).",
                     path=SOURCES_FILE, column="filtre",
-                    hint="le format a peut-être changé : corrigez « filtre » dans data/sources_officielles.csv.",
+                    hint="le format a peut-être changé : corrigez « filtre » dans diagnostic/resources/tables/sources_officielles.csv.",
                 )
             if key == "com":
                 return _codes(df[column], 5).isin(communes)

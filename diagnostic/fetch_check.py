@@ -189,7 +189,7 @@ def describe_check(statuses: list[SourceStatus], catalog: str | Path | None = No
             line += f" ({', '.join(facts)})"
         lines.append(line)
         if s.new_url:
-            lines.append(f"      nouvelle adresse : {s.new_url} (corrigez « url » dans data/sources_officielles.csv)")
+            lines.append(f"      nouvelle adresse : {s.new_url} (corrigez « url » dans diagnostic/resources/tables/sources_officielles.csv)")
         lines += [f"      {change}" for change in s.changes]
         if s.detail:
             lines.append(f"      {s.detail}")

@@ -1,6 +1,6 @@
 """Recommendations (préconisations) from unmet needs, indicators and partnership gaps.
 
-Rules and texts live in ``templates/recommandations.yaml``; each rule has a
+Rules and texts live in ``diagnostic/resources/rules/recommandations.yaml``; each rule has a
 ``kind`` that names the trigger computed here. Every recommendation carries
 the evidence that triggered it. An officer adds, changes or removes
 recommendations in ``recommandations_locales.yaml`` beside the catalogue:
@@ -27,13 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from diagnostic import text
-from diagnostic.catalog import PROJECT_ROOT, read_yaml
+from diagnostic import resources, text
+from diagnostic.catalog import read_yaml
 from diagnostic.errors import CatalogError
 from diagnostic.indicators.needs import explain
 from diagnostic.reference import DOMAINS
 
-RULES_FILE = PROJECT_ROOT / "templates" / "recommandations.yaml"
+RULES_FILE = resources.path("rules/recommandations.yaml")
 LOCAL_FILE = "recommandations_locales.yaml"
 TYPES = {"stratégique", "opérationnelle"}
 LEVEL_ORDER = {"fort": 0, "moyen": 1, "faible": 2, "indéterminé": 3}
@@ -168,7 +168,7 @@ def _publics(rule: dict, ctx: Context, conf: dict) -> list[dict]:
 
 
 def _conditions(ctx: Context, conf: dict) -> dict[str, bool]:
-    """Every condition a choice can name, evaluated once (see templates/recommandations.yaml)."""
+    """Every condition a choice can name, evaluated once (see diagnostic/resources/rules/recommandations.yaml)."""
     domains = set(_strong(ctx)["domain"])
     zone = intervention(ctx, conf)
     hours = conf.get("hours", {})

@@ -1,4 +1,4 @@
-"""Editable reference tables shipped in ``data/``: indicators and mediation domains."""
+"""Editable reference tables shipped in ``diagnostic/resources/tables/``: indicators and mediation domains."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from diagnostic.catalog import PROJECT_ROOT
+from diagnostic import resources
 from diagnostic.errors import MissingColumnError, MissingFileError, ValueFormatError
 
-DATA_DIR = PROJECT_ROOT / "data"
-INDICATORS_FILE = DATA_DIR / "indicateurs.csv"
-DOMAINS_FILE = DATA_DIR / "domaines_mediation.csv"
-DEPARTMENTS_FILE = DATA_DIR / "departements.csv"
+INDICATORS_FILE = resources.path("tables/indicateurs.csv")
+DOMAINS_FILE = resources.path("tables/domaines_mediation.csv")
+DEPARTMENTS_FILE = resources.path("tables/departements.csv")
 
 #: The mediation domains, in report order: key → French label.
 DOMAINS: dict[str, str] = {
@@ -57,7 +56,7 @@ def indicator_table(path: Path = INDICATORS_FILE) -> pd.DataFrame:
     return df.set_index("cle")
 
 
-#: The role of an equipment type in a domain: what it does to the need (see ``data/domaines_mediation.csv``).
+#: The role of an equipment type in a domain: what it does to the need (see ``diagnostic/resources/tables/domaines_mediation.csv``).
 ROLES: dict[str, str] = {
     "reponse": "réponse existante (fait déjà ce que ferait la médiation)",
     "lieu": "lieu d'intervention (où les besoins se concentrent et où les médiateurs agissent)",

@@ -2,7 +2,7 @@
 
 Notebooks call the helpers to show tables, figures, key figures and the
 officer's own texts; :func:`export_html` turns an executed notebook into a
-self-contained, code-free French HTML page with ``templates/report/``. Every
+self-contained, code-free French HTML page with ``diagnostic/resources/report/``. Every
 text coming from data is HTML-escaped here, so a notebook cannot forget to.
 """
 
@@ -26,10 +26,9 @@ from IPython.display import HTML
 from nbconvert import HTMLExporter
 from nbconvert.filters.strings import _convert_header_id
 
-from diagnostic import __version__, text
-from diagnostic.catalog import PROJECT_ROOT
+from diagnostic import __version__, resources, text
 
-TEMPLATE_DIR = PROJECT_ROOT / "templates" / "report"
+TEMPLATE_DIR = resources.path("report")
 _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from diagnostic.catalog import PROJECT_ROOT, read_yaml
+from diagnostic import resources
+from diagnostic.catalog import read_yaml
 from diagnostic.commune import validate_params
 from diagnostic.errors import (
     BatchError,
@@ -34,7 +35,7 @@ from diagnostic.reference import indicator_table
 from diagnostic.report import export_html, write_atomic
 from diagnostic.territory import TerritoryData, load_territory
 
-NOTEBOOK = PROJECT_ROOT / "notebooks" / "diagnostic_territorial.ipynb"
+NOTEBOOK = resources.path("notebooks/diagnostic_territorial.ipynb")
 FAILED_DIR = "_echecs"
 PARAMETERS_FILE = "parametres.json"
 LOCK_FILE = ".diagnostic.lock"
@@ -132,7 +133,7 @@ def _check_rules(path: Path, option: str) -> None:
                                hint="vérifiez le chemin ; les règles par défaut sont dans templates/.")
     if not isinstance(read_yaml(path, f"fichier de règles ({option})"), dict):
         raise CatalogError(f"le fichier de règles donné à {option} n'a pas la forme attendue.", path=path,
-                           hint="partez d'une copie de templates/besoins.yaml ou templates/recommandations.yaml.")
+                           hint="partez d'une copie de diagnostic/resources/rules/besoins.yaml ou diagnostic/resources/rules/recommandations.yaml.")
 
 
 def method_of(folder: Path) -> str | None:

@@ -23,15 +23,14 @@ import pytest
 import yaml
 from shapely.geometry import Point
 
-from diagnostic import cli
-from diagnostic.catalog import PROJECT_ROOT
+from diagnostic import cli, resources
 from diagnostic.errors import ParameterError
 from diagnostic.explorer import DEMO_CATALOG, Explorer, failure_message, location_html
 from diagnostic.indicators.domains import service_domains
 from diagnostic.locate import find_place, locate, locate_text, parse_coordinates
 from diagnostic.run import PARAMETERS_FILE
 
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = resources.path("notebooks")
 EXPLORER_NB = NOTEBOOKS / "explorateur.ipynb"
 BIN = Path(sys.executable).parent
 
@@ -184,7 +183,7 @@ def test_weight_to_zero_changes_ranking_as_by_hand(ex):
     assert written["domains"]["emploi"]["indicators"]["jobseekers_rate"]["weight"] == 0
     assert "Poids modifiés" in ex.status.value
     ex.weights[("emploi", "jobseekers_rate")].value = 2
-    assert ex.options()["needs_rules"] is None  # back to templates/besoins.yaml
+    assert ex.options()["needs_rules"] is None  # back to the shipped besoins.yaml
 
 
 def test_expressed_threshold_slider(ex):
@@ -439,7 +438,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A real JupyterLab on 127.0.0.1 with a token, serving notebooks/; stopped at the end of the module."""
+    """A real JupyterLab on 127.0.0.1 with a token, serving the notebooks; stopped at the end of the module."""
     _kernel()
     tmp_path = tmp_path_factory.mktemp("lab")
     port, token = _free_port(), secrets.token_hex(16)

@@ -146,7 +146,7 @@ def with_counted_equipment(cov_com: pd.DataFrame, counts: pd.DataFrame) -> pd.Da
     """Add equipment counted per IRIS (BPE « ensemble ») to each commune's services, by mediation domain.
 
     The counts have no coordinates: they add to the services in the commune,
-    never to distances. Types map to domains through ``data/domaines_mediation.csv``.
+    never to distances. Types map to domains through ``diagnostic/resources/tables/domaines_mediation.csv``.
     """
     table = equipment_domains()
     table = table[table["source"] == "bpe"].rename(columns={"type": "type_code", "domaine": "domain"})

@@ -18,7 +18,7 @@ from diagnostic.sources.insee import IndicatorTable
 
 #: The politique de la ville perimeter: the QPV plus a 300 m band.
 DEFAULT_BAND_M = 300.0
-#: Counts per role (see ``data/domaines_mediation.csv``): réponses, offre de droit commun, lieux d'intervention.
+#: Counts per role (see ``diagnostic/resources/tables/domaines_mediation.csv``): réponses, offre de droit commun, lieux d'intervention.
 ROLE_COLUMNS = {"reponse": "responses_band", "droit_commun": "common_band", "lieu": "places_band"}
 COLUMNS = ["level", "code", "domain", "domain_label", "services_inside", "services_band", "responses_band",
            "common_band", "places_band", "responses_known", "nearest_m", "nearest_response_m", "per_1000",
@@ -99,7 +99,7 @@ def counted_coverage(table: IndicatorTable, population: pd.Series, roles: pd.Dat
     Used where the data give counts rather than points; distances are then
     unknown. Each counted column takes its role and its true definition (for
     instance « à moins de 100 m », not « dans la bande ») from the rows
-    ``comptage_qpv`` of ``data/domaines_mediation.csv``; a role no column
+    ``comptage_qpv`` of ``diagnostic/resources/tables/domaines_mediation.csv``; a role no column
     counts stays unknown, never 0.
     """
     if not table.extra_counts:

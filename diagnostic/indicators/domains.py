@@ -1,4 +1,4 @@
-"""Mediation domains of equipment and services, from the editable ``data/domaines_mediation.csv``."""
+"""Mediation domains of equipment and services, from the editable ``diagnostic/resources/tables/domaines_mediation.csv``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Unmet needs (besoins non couverts): position in a reference, response, level, priority, robustness.
 
-The rules live in ``templates/besoins.yaml`` (its header states each step).
+The rules live in ``diagnostic/resources/rules/besoins.yaml`` (its header states each step).
 In short: every indicator of a territory is placed in a stated reference
 distribution (percentile); a domain's need is the weighted mean of its
 indicators' positions; the response counts only the services whose role is
@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnostic import text
-from diagnostic.catalog import PROJECT_ROOT, read_yaml
+from diagnostic import resources, text
+from diagnostic.catalog import read_yaml
 from diagnostic.errors import CatalogError
 from diagnostic.reference import DOMAINS, indicator_table
 
-RULES_FILE = PROJECT_ROOT / "templates" / "besoins.yaml"
+RULES_FILE = resources.path("rules/besoins.yaml")
 #: Version of the method (the code's steps); the rules files carry their own ``version``.
 METHOD_VERSION = "2"
 LEVEL_ORDER = {"fort": 0, "moyen": 1, "faible": 2, "indéterminé": 3}

@@ -16,15 +16,14 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from diagnostic import __version__, text
-from diagnostic.catalog import PROJECT_ROOT
+from diagnostic import __version__, resources, text
 from diagnostic.maps.offline import check_offline, map_assets, map_fragment
 from diagnostic.region.maps import CLASSES, UNKNOWN, gap_class, region_map, static_region_map
 from diagnostic.region.rules import PROGRAMMES, RANKING_KEYS
 from diagnostic.region.synthesis import Synthesis, results
 from diagnostic.report import TEMPLATE_DIR, write_atomic
 
-REGION_TEMPLATES = PROJECT_ROOT / "templates" / "region"
+REGION_TEMPLATES = resources.path("region")
 HTML_NAME = "synthese_regionale.html"
 JSON_NAME = "synthese_regionale.json"
 PNG_NAME = "synthese_regionale_carte.png"

@@ -1,4 +1,4 @@
-"""The editable rules of the regional synthesis (``templates/region.yaml``), read and checked once."""
+"""The editable rules of the regional synthesis (``diagnostic/resources/rules/region.yaml``), read and checked once."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from diagnostic.catalog import PROJECT_ROOT, read_yaml
+from diagnostic import resources
+from diagnostic.catalog import read_yaml
 from diagnostic.errors import CatalogError
 from diagnostic.sources.partners import actor_types
 from diagnostic.sources.postes import PROGRAMMES
 from diagnostic.text import fold
 
-RULES_FILE = PROJECT_ROOT / "templates" / "region.yaml"
+RULES_FILE = resources.path("rules/region.yaml")
 
 RANKING_KEYS = {
     "need_level": "niveau de besoin (fort avant moyen)",
@@ -58,7 +59,7 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     known = set(actor_types().index)
     for key, words in types.items():
         if key not in known or not isinstance(words, list) or not words:
-            raise CatalogError(f"type d'employeur « {key} » : attendu un type de data/types_acteurs.csv "
+            raise CatalogError(f"type d'employeur « {key} » : attendu un type de diagnostic/resources/tables/types_acteurs.csv "
                                "et une liste de mots.", path=path, hint=f"types : {', '.join(sorted(known))}.")
     return {
         **rules, "path": str(path), "programmes": programmes, "target_per_10000": target, "well_equipped": well,

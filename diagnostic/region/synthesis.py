@@ -3,7 +3,7 @@
 :func:`build_synthesis` gathers, from the same library functions as the commune diagnostics,
 the needs of every commune with QPVs (its ``resultats.json`` when a batch produced it in the
 output folder, else :func:`diagnostic.commune.build`), the posts in place, the gap to the target
-of ``templates/region.yaml``, the ranking, the trends and the partnership opportunities;
+of ``diagnostic/resources/rules/region.yaml``, the ranking, the trends and the partnership opportunities;
 :func:`results` is ``synthese_regionale.json`` (documented in the README), written from the
 same objects as the page.
 """

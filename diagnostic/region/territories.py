@@ -1,6 +1,6 @@
 """Needs against posts in place, per commune with QPVs and per EPCI: ratio, gap to target, ranking, reasons.
 
-The rule (``templates/region.yaml``, repeated in the page's method note):
+The rule (``diagnostic/resources/rules/region.yaml``, repeated in the page's method note):
 
 * posts in place in a territory are the posts of the reference year on its contrats de ville;
   a commune's share of an intercommunal contract is in proportion to its QPV population

@@ -361,7 +361,7 @@ def check_range(
 ) -> None:
     """Refuse values below the possible minimum; above the plausible maximum, refuse or warn.
 
-    ``bounds`` is ``(min, max, hors_bornes)`` from ``data/indicateurs.csv``: a value
+    ``bounds`` is ``(min, max, hors_bornes)`` from ``diagnostic/resources/tables/indicateurs.csv``: a value
     below ``min`` is impossible (a negative count, rate or income); one above ``max``
     is refused when ``hors_bornes`` is ``erreur``, kept with a warning otherwise
     (official data can exceed a naive bound, e.g. a CAF rate over a census base).
@@ -381,7 +381,7 @@ def check_range(
             path=path,
             column=column,
             rows=line_numbers(bad),
-            hint=f"attendu : {expected} (bornes de data/indicateurs.csv).",
+            hint=f"attendu : {expected} (bornes de diagnostic/resources/tables/indicateurs.csv).",
         )
     if above.any():
         report.warn(

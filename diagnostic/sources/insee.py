@@ -2,7 +2,7 @@
 
 Tables are read as published (``;`` or ``,``, decimal comma, ``s`` for
 statistical secrecy). The catalogue maps each indicator key of
-``data/indicateurs.csv`` to a column; a key outside that table needs a
+``diagnostic/resources/tables/indicateurs.csv`` to a column; a key outside that table needs a
 ``label`` and a ``nature`` in the catalogue. INSEE's long (SDMX-like) layout,
 one row per territory and measure (``GEO``, ``GEO_OBJECT``, ``FILOSOFI_MEASURE``,
 ``TIME_PERIOD``, ``OBS_VALUE``, ``CONF_STATUS``), is turned into one column per
@@ -84,9 +84,9 @@ def indicator_specs(source: Source) -> pd.DataFrame:
                     "hors_bornes": spec.get("out_of_range", "erreur"), "description": spec.get("description", "")}
         else:
             raise CatalogError(
-                f"indicateur « {key} » inconnu de data/indicateurs.csv.",
+                f"indicateur « {key} » inconnu de diagnostic/resources/tables/indicateurs.csv.",
                 path=source.path,
-                hint="ajoutez-le à data/indicateurs.csv ou donnez « label: » et « nature: » "
+                hint="ajoutez-le à diagnostic/resources/tables/indicateurs.csv ou donnez « label: » et « nature: » "
                 "(effectif, taux, mediane, indice) dans le catalogue.",
             )
         base.update({"column": spec["column"], "source": source.citation(), "vintage": source.vintage or ""})

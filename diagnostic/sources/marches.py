@@ -15,7 +15,7 @@ properties. The catalogue declares it in the ``observations`` role::
 Each stop becomes a located observation (source « marche exploratoire »): its
 domain and problem come from a column (GPX ``<type>`` or GeoJSON ``domaine``
 and ``type_probleme``, written « domaine/type_probleme » in GPX) or from the
-keyword list ``data/mots_cles_marches.csv`` (editable; ``mots_cles:`` in the
+keyword list ``diagnostic/resources/tables/mots_cles_marches.csv`` (editable; ``mots_cles:`` in the
 catalogue names another). A file without stops still draws its route, with no
 observation; a stop matching no keyword is listed without an observation;
 stops outside the territory are counted and kept aside. A phone number or an
@@ -36,9 +36,10 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, MultiLineString, Point
 
+from diagnostic import resources
 from diagnostic.catalog import Source
 from diagnostic.errors import ConfidentialityError, UnknownFormatError, ValueFormatError
-from diagnostic.reference import DATA_DIR, DOMAINS
+from diagnostic.reference import DOMAINS
 from diagnostic.sources._io import L93, LoadReport, check_exists, parse_dates, read_table
 from diagnostic.sources.observations import problem_types
 from diagnostic.sources.personal import contact_in
@@ -46,7 +47,7 @@ from diagnostic.sources.places import INSIDE, OUTSIDE, locate_points
 from diagnostic.sources.services import DEFAULT_TOLERANCE_M
 from diagnostic.text import fold
 
-KEYWORDS_FILE = DATA_DIR / "mots_cles_marches.csv"
+KEYWORDS_FILE = resources.path("tables/mots_cles_marches.csv")
 SOURCE_TYPE = "marche exploratoire"
 STOP_COLUMNS = ["walk", "date", "stop", "name", "comment", "domains", "problems", "code_qp", "insee_com", "status",
                 "quoted", "geometry"]

@@ -17,7 +17,7 @@ holds one file per meeting) or a CSV row (one meeting per row)::
 In CSV: ``date``, ``type``, ``titre``, ``qpv`` or ``commune``, ``participants``
 (« habitants: 14 | bailleur: 1 »), ``themes`` (« habitat/degradations |
 espace_public/nuisances »), ``citations`` (separated by « | »). Participants are
-counted by type (residents, or an actor type of ``data/types_acteurs.csv``),
+counted by type (residents, or an actor type of ``diagnostic/resources/tables/types_acteurs.csv``),
 never named: a list of names, a phone number or an e-mail anywhere refuses the
 record (code 21). Each theme becomes an observation of source « réunion » or
 « entretien » at the meeting's place.
@@ -169,7 +169,7 @@ def _meeting(record: dict[str, Any], communes: gpd.GeoDataFrame, qpv: gpd.GeoDat
         kind_key = types.get(fold(str(key)).strip())
         if kind_key is None:
             raise ValueFormatError(f"type de participant inconnu « {key} ».", path=path, column="participants",
-                                   rows=rows, hint="habitants, ou un type d'acteur de data/types_acteurs.csv "
+                                   rows=rows, hint="habitants, ou un type d'acteur de diagnostic/resources/tables/types_acteurs.csv "
                                    "(bailleur, association, commune…).")
         if not re.fullmatch(r"\d+", str(value).strip()):
             raise ConfidentialityError(f"participants « {key} » : un nombre est attendu, pas une liste de noms.",

@@ -2,7 +2,7 @@
 
 A CSV with French headers, one row per observation: ``date``, where (``qpv``
 code, ``code_commune`` or ``x``/``y`` with ``crs:`` in the catalogue), ``domaine``
-(a key of the mediation domains), ``type_probleme`` (``data/types_problemes.csv``),
+(a key of the mediation domains), ``type_probleme`` (``diagnostic/resources/tables/types_problemes.csv``),
 ``source`` (questionnaire, marche exploratoire, réunion, entretien), ``poids``
 (default 1, from 0 to 100) and an optional ``commentaire``. Problem types and sources are
 checked; nothing is dropped silently.
@@ -13,9 +13,10 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
+from diagnostic import resources
 from diagnostic.catalog import Source
 from diagnostic.errors import UnknownCommuneError, ValueFormatError
-from diagnostic.reference import DATA_DIR, DOMAINS
+from diagnostic.reference import DOMAINS
 from diagnostic.sources._io import (
     LoadReport,
     check_known,
@@ -31,7 +32,7 @@ from diagnostic.sources._io import (
 from diagnostic.sources.personal import check_confidentiality
 from diagnostic.text import fold
 
-PROBLEMS_FILE = DATA_DIR / "types_problemes.csv"
+PROBLEMS_FILE = resources.path("tables/types_problemes.csv")
 #: Largest weight an observation may carry (a walk of 100 residents counted as one line, at most).
 MAX_WEIGHT = 100.0
 SOURCE_TYPES = {

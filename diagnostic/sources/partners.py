@@ -13,7 +13,7 @@ models in ``templates/``:
   catalogue, else ``partenaires_relations.csv`` beside the actors): ``de``,
   ``vers``, ``nature`` required; ``depuis``, ``intensite``, ``commentaire`` optional.
 
-Actor types come from ``data/types_acteurs.csv`` (editable): bailleur social,
+Actor types come from ``diagnostic/resources/tables/types_acteurs.csv`` (editable): bailleur social,
 opérateur de transport, commune / services municipaux, établissement scolaire,
 CAF, France Services, police / gendarmerie, CLSPD, association, centre social,
 opérateur de médiation, État / préfecture, département, EPCI, santé,
@@ -36,7 +36,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from diagnostic.catalog import PROJECT_ROOT, Source
+from diagnostic import resources
+from diagnostic.catalog import Source
 from diagnostic.errors import (
     ConfidentialityError,
     EmptyFileError,
@@ -63,7 +64,7 @@ from diagnostic.sources._io import (
 )
 from diagnostic.text import fold
 
-TYPES_FILE = PROJECT_ROOT / "data" / "types_acteurs.csv"
+TYPES_FILE = resources.path("tables/types_acteurs.csv")
 ACTOR_COLUMNS = {"actor_id": "identifiant", "name": "nom", "type": "type", "domains": "domaines",
                  "communes": "communes", "qpv": "qpv", "address": "adresse", "latitude": "latitude",
                  "longitude": "longitude", "x": "x", "y": "y", "contact_role": "role_contact", "siret": "siret"}
@@ -221,7 +222,7 @@ def _types(values: pd.Series, path: Path, column: str) -> pd.Series:
             path=path,
             column=column,
             rows=line_numbers(bad),
-            hint=f"types possibles : {', '.join(labels)} (liste modifiable : data/types_acteurs.csv).",
+            hint=f"types possibles : {', '.join(labels)} (liste modifiable : diagnostic/resources/tables/types_acteurs.csv).",
         )
     return keys.astype(str)
 
