@@ -36,6 +36,7 @@ from markupsafe import Markup
 
 from diagnostic import __version__, resources
 from diagnostic import text as text_fr
+from diagnostic._fs import FAILED_DIR, is_leftover, output_lock, write_atomic
 from diagnostic.errors import BatchError, DiagnosticError, ParameterError
 from diagnostic.indicators.cache import compute
 from diagnostic.indicators.needs import RULES_FILE as NEEDS_RULES
@@ -43,8 +44,8 @@ from diagnostic.options import WORKER_TIMEOUT_S
 from diagnostic.recommend import LOCAL_FILE
 from diagnostic.recommend import RULES_FILE as RECO_RULES
 from diagnostic.reference import DOMAINS_FILE, INDICATORS_FILE, indicator_table
-from diagnostic.report import TEMPLATE_DIR, fr_number, write_atomic
-from diagnostic.run import FAILED_DIR, NOTEBOOK, output_lock, run_parameters, saved_options
+from diagnostic.report import TEMPLATE_DIR, fr_number
+from diagnostic.run import NOTEBOOK, run_parameters, saved_options
 from diagnostic.territory import TerritoryData, load_territory
 
 MANIFEST = "manifest.json"
@@ -159,13 +160,13 @@ def _write_manifest(output: Path, manifest: dict[str, Any]) -> None:
 
 
 def clean_leftovers(output: Path) -> list[Path]:
-    """Remove the temporary files and folders a killed batch left (all dot-prefixed)."""
+    """Remove the temporary files and folders a killed batch, run or evaluation left (:func:`is_leftover`)."""
     removed = []
     for folder in (output, output / FAILED_DIR):
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
-            if path.name.startswith(".") and (path.name.endswith(".tmp") or ".old-" in path.name):
+            if is_leftover(path):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
                 removed.append(path)
     return removed

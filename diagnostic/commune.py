@@ -334,6 +334,6 @@ def posts_summary(posts: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 
 def write_json(diag: CommuneDiagnostic, path: Path) -> Path:
-    from diagnostic.report import write_atomic
+    from diagnostic._fs import write_atomic
 
     return write_atomic(path, json.dumps(results(diag), ensure_ascii=False, indent=2, sort_keys=False) + "\n")

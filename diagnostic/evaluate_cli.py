@@ -2,9 +2,13 @@
 
 Results go to ``<output>/<code commune>/evaluation/``: ``evaluation.html``
 (the report), ``evaluation.ipynb`` (the executed notebook, to check or rerun)
-and ``evaluation.json`` (the same figures, machine-readable). Every parameter
-is checked before the notebook starts, so a typo fails in a second with a
-French message rather than inside the notebook.
+and ``evaluation.json`` (the same figures, machine-readable); the internal mode
+writes ``evaluation_interne.*`` beside them. Every parameter is checked before
+the notebook starts, so a typo fails in a second with a French message rather
+than inside the notebook. The notebook then takes the staged path of
+``diagnostic run`` (:func:`diagnostic.execution.execute_staged`): a failure
+leaves the previous evaluation as it was and keeps the failed notebook in
+``<output>/_echecs/<code>/evaluation/`` (code 30).
 """
 
 from __future__ import annotations
@@ -13,11 +17,19 @@ import argparse
 from pathlib import Path
 
 from diagnostic import resources
+from diagnostic._fs import output_lock
 from diagnostic.catalog import load_catalog
 from diagnostic.errors import CatalogError, ParameterError
-from diagnostic.evaluation import DEFAULT_THRESHOLD, MODES, Period, check_threshold
-from diagnostic.execution import execute
-from diagnostic.report import export_html
+from diagnostic.evaluation import (
+    DEFAULT_THRESHOLD,
+    FOLDER,
+    MODES,
+    STEMS,
+    Period,
+    check_threshold,
+    other_editions,
+)
+from diagnostic.execution import execute_staged
 
 NOTEBOOK = resources.path("notebooks/evaluation.ipynb")
 KIND = "Évaluation de l'activité de médiation"
@@ -30,8 +42,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print(f"Rapport d'évaluation : {html}")
     if args.pdf:
-        print(f"Rapport imprimable : {html.with_name('evaluation.pdf')}")
-    print(f"Résultats : {html.with_name('evaluation.json')}")
+        print(f"Rapport imprimable : {html.with_suffix('.pdf')}")
+    print(f"Résultats : {html.with_suffix('.json')}")
     return 0
 
 
@@ -64,32 +76,30 @@ def run_evaluation(
         )
     data = load_territory(cat)
     row = data.commune(commune)
-    folder = Path(output).expanduser().resolve() / row["insee_com"] / "evaluation"
-    nb = execute(
-        NOTEBOOK,
-        folder / "evaluation.ipynb",
-        {
-            "catalog": str(cat.path), "commune": row["insee_com"], "operator": operator or "",
-            "date_from": period.start.isoformat(), "date_to": period.end.isoformat(),
-            "output_dir": str(folder), "mode": mode, "threshold": int(threshold),
-            "data_dir": str(data_dir) if data_dir else None,
-        },
-        cwd=NOTEBOOK.parent,
-    )
+    code = row["insee_com"]
+    output = Path(output).expanduser().resolve()
+    stem = STEMS[mode]
     edition = "document interne" if mode == "interne" else "version publiable"
-    page = export_html(
-        nb,
-        folder / "evaluation.html",
-        title=f"Évaluation de la médiation sociale — {row['lib_com']}",
-        subtitle=f"{period.label().capitalize()}{f' — {operator}' if operator else ''} ({edition})",
-        kind=KIND,
-        vintages=cat.get("activity").citation(),
-        fictional=cat.fictional,
-        internal=mode == "interne",
-        place=str(row["lib_com"]),
-    )
-    if pdf:
-        from diagnostic.pdf import write_pdf
-
-        write_pdf(page, folder / "evaluation.pdf")
-    return page
+    parameters = {
+        "catalog": str(cat.path), "commune": code, "operator": operator or "",
+        "date_from": period.start.isoformat(), "date_to": period.end.isoformat(),
+        "mode": mode, "threshold": int(threshold), "data_dir": str(data_dir) if data_dir else None,
+    }
+    with output_lock(output):
+        execute_staged(
+            NOTEBOOK, output, f"{code}/{FOLDER}", parameters,
+            executed=f"{stem}.ipynb",
+            page=f"{stem}.html",
+            export={
+                "title": f"Évaluation de la médiation sociale — {row['lib_com']}",
+                "subtitle": f"{period.label().capitalize()}{f' — {operator}' if operator else ''} ({edition})",
+                "kind": KIND,
+                "vintages": cat.get("activity").citation(),
+                "fictional": cat.fictional,
+                "internal": mode == "interne",
+                "place": str(row["lib_com"]),
+            },
+            pdf=pdf,
+            keep=other_editions(mode),
+        )
+    return output / code / FOLDER / f"{stem}.html"

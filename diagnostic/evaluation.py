@@ -49,6 +49,7 @@ import pandas as pd
 import shapely
 
 from diagnostic import __version__, disclosure
+from diagnostic._fs import write_atomic
 from diagnostic.disclosure import Cell
 from diagnostic.errors import CatalogError, ParameterError
 from diagnostic.options import DEFAULT_THRESHOLD, EVALUATION_MODES
@@ -57,6 +58,17 @@ from diagnostic.sources.activity import ACTIVITIES, OUTCOMES, SUBTYPES, partner_
 from diagnostic.text import fold
 
 MODES = EVALUATION_MODES
+#: The folder of a commune's evaluations, inside its diagnostic folder: ``<output>/<code>/evaluation/``.
+FOLDER = "evaluation"
+#: The name (before ``.html``, ``.json``, ``.ipynb``, ``.pdf``) of each mode's files: the internal
+#: edition never overwrites the publication one.
+STEMS = {"publication": "evaluation", "interne": "evaluation_interne"}
+
+
+def other_editions(mode: str) -> list[str]:
+    """The files of the other modes' evaluations, which an evaluation in ``mode`` leaves in place."""
+    return [f"{stem}{suffix}" for other, stem in STEMS.items() if other != mode
+            for suffix in (".html", ".json", ".ipynb", ".pdf")]
 #: Smallest threshold a publishable document may use: below it, counts of one or two people are shown.
 MIN_THRESHOLD = 3
 OTHER_SERVICE = "Autre service"
@@ -808,8 +820,6 @@ def evaluation_json(ev: Evaluation) -> dict[str, Any]:
 
 
 def write_json(ev: Evaluation, output_dir: str | Path) -> Path:
-    """Write ``evaluation.json`` into ``output_dir``."""
-    path = Path(output_dir) / "evaluation.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(evaluation_json(ev), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return path
+    """Write ``evaluation.json`` (``evaluation_interne.json`` in internal mode) into ``output_dir``."""
+    path = Path(output_dir) / f"{STEMS[ev.mode]}.json"
+    return write_atomic(path, json.dumps(evaluation_json(ev), ensure_ascii=False, indent=1) + "\n")

@@ -1,8 +1,14 @@
-"""Running parameterised notebooks with papermill, with French errors that name the section."""
+"""Running parameterised notebooks with papermill, with French errors that name the section.
+
+:func:`execute_staged` is the one path of ``diagnostic run``, ``batch`` and
+``evaluate``: the notebook runs into a staged folder, its report is exported
+there, and the folder is swapped in whole (see :mod:`diagnostic._fs`).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +16,7 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
+from diagnostic._fs import staged_folder
 from diagnostic.errors import NotebookExecutionError
 
 #: The kernel of the interpreter running the workbench (jupyter_client maps it to sys.executable).
@@ -67,3 +74,41 @@ def execute(
             path=output,
             hint="le carnet exécuté, avec l'erreur, est conservé à ce chemin ; ouvrez-le dans JupyterLab.",
         ) from None
+
+
+def execute_staged(
+    notebook: Path,
+    output: Path,
+    relative: str,
+    parameters: dict[str, Any],
+    *,
+    executed: str,
+    page: str,
+    export: Mapping[str, Any],
+    pdf: bool = False,
+    keep: Sequence[str] = (),
+    executor: Callable[..., Any] = execute,
+    finish: Callable[[Path], None] | None = None,
+) -> list[str]:
+    """Execute ``notebook`` and export its report into a staged ``output/relative``; the names written.
+
+    The notebook is saved as ``executed`` and gets the staged folder as
+    ``output_dir``; the report ``page`` is exported with ``export`` (the keywords
+    of :func:`diagnostic.report.export_html`), printed beside it as PDF with
+    ``pdf``, then ``finish`` adds its files. A failing section raises
+    :class:`NotebookExecutionError` (code 30) with the executed notebook kept in
+    ``output/_echecs/relative/``; the previous output stays as it was.
+    ``keep``: entries of the previous folder carried over (:func:`diagnostic._fs.swap_in`).
+    """
+    from diagnostic.report import export_html
+
+    with staged_folder(output, relative, keep=keep) as folder:
+        executor(notebook, folder / executed, {**parameters, "output_dir": str(folder)}, cwd=notebook.parent)
+        report = export_html(folder / executed, folder / page, **export)
+        if pdf:
+            from diagnostic.pdf import write_pdf
+
+            write_pdf(report, report.with_suffix(".pdf"))
+        if finish is not None:
+            finish(folder)
+        return sorted(p.name for p in folder.iterdir())

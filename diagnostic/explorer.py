@@ -39,6 +39,7 @@ import pandas as pd
 import yaml
 
 from diagnostic import maps, sections, text
+from diagnostic._fs import write_atomic
 from diagnostic.catalog import PROJECT_ROOT
 from diagnostic.commune import CommuneDiagnostic, build
 from diagnostic.errors import DiagnosticError, ParameterError
@@ -83,8 +84,7 @@ def rules_file(rules: dict[str, Any], folder: Path) -> Path:
             + yaml.safe_dump(rules, allow_unicode=True, sort_keys=False))
     path = Path(folder) / f"besoins-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_atomic(path, text)
     return path
 
 

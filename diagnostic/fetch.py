@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +50,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from tqdm import tqdm
 
 from diagnostic import resources
+from diagnostic._fs import temp_dir, write_atomic
 from diagnostic.catalog import ROLES
 from diagnostic.errors import (
     CatalogError,
@@ -465,7 +465,7 @@ def download(source: OfficialSource, cache: Path, *, progress: bool = True, retr
             raise
         raise _checksum_error(source, url) from None
     if downloader.headers is not None:
-        path.with_name(path.name + HEADERS_SUFFIX).write_text(json.dumps(downloader.headers), encoding="utf-8")
+        write_atomic(path.with_name(path.name + HEADERS_SUFFIX), json.dumps(downloader.headers))
     return path
 
 
@@ -743,7 +743,7 @@ def fetch(
         raise MissingFileError("le dossier des fichiers téléchargés à la main est introuvable.", path=folder)
     store = cache_dir(cache)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    staging = temp_dir(dest.parent, dest.name)
     result = FetchResult(catalog=dest / "catalogue.yaml")
     entries: dict[str, list[dict[str, Any]]] = {}
     communes: set[str] | None = None

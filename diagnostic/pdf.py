@@ -89,7 +89,7 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path) -> Path:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from diagnostic.report import write_atomic_bytes
+    from diagnostic._fs import write_atomic_bytes
 
     executable = chromium_path()
     with ThreadPoolExecutor(max_workers=1) as pool:

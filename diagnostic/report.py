@@ -12,9 +12,7 @@ import base64
 import datetime as dt
 import html
 import io
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from nbconvert import HTMLExporter
 from nbconvert.filters.strings import _convert_header_id
 
 from diagnostic import __version__, resources, text
+from diagnostic._fs import write_atomic
 
 TEMPLATE_DIR = resources.path("report")
 _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
@@ -225,24 +224,3 @@ def page_css(header: str, mark: str = "") -> str:
         + ' @bottom-right { content: "Page " counter(page) " sur " counter(pages); } }'
         + " @page :first { @top-left { content: none; } @top-right { content: none; } }"
     )
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` beside ``path`` then rename, so readers never see half a file."""
-    return write_atomic_bytes(path, text.encode("utf-8"))
-
-
-def write_atomic_bytes(path: Path, data: bytes) -> Path:
-    """:func:`write_atomic` for bytes (a PDF)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

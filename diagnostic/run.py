@@ -1,73 +1,34 @@
 """``diagnostic run``: one commune's diagnostic, from parameters to ``<output>/<code>/``.
 
 Parameters are validated before they reach the notebook. The notebook runs
-into a temporary folder beside the final one, which replaces the previous
-report only when everything succeeded: a failure never destroys a report that
-was already produced. A failed notebook is kept in ``<output>/_echecs/<code>/``.
+into a staged folder (:func:`diagnostic.execution.execute_staged`, the path
+``evaluate`` takes too), which replaces the previous report only when everything
+succeeded: a failure never destroys a report that was already produced. A failed
+notebook is kept in ``<output>/_echecs/<code>/``. The commune's evaluations
+(``<code>/evaluation/``) are carried over to the new folder.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from diagnostic import resources
+from diagnostic._fs import output_lock, write_atomic
 from diagnostic.catalog import read_yaml
 from diagnostic.commune import validate_params
-from diagnostic.errors import (
-    BatchError,
-    CatalogError,
-    MissingFileError,
-    NotebookExecutionError,
-    ParameterError,
-)
-from diagnostic.execution import execute
+from diagnostic.errors import CatalogError, MissingFileError, ParameterError
+from diagnostic.evaluation import FOLDER as EVALUATION_FOLDER
+from diagnostic.execution import execute, execute_staged
 from diagnostic.reference import indicator_table
-from diagnostic.report import export_html, write_atomic
 from diagnostic.territory import TerritoryData, load_territory
 
 NOTEBOOK = resources.path("notebooks/diagnostic_territorial.ipynb")
-FAILED_DIR = "_echecs"
 PARAMETERS_FILE = "parametres.json"
-LOCK_FILE = ".diagnostic.lock"
-
-
-@contextmanager
-def output_lock(output: Path, *, exclusive: bool = False) -> Iterator[None]:
-    """The output folder's lock: runs share it, a batch holds it alone (released even on kill -9).
-
-    A batch cleans the working folders killed runs left, so it must never start
-    while a ``diagnostic run`` writes into the same folder, nor a run start
-    during a batch.
-    """
-    if output.exists() and not output.is_dir():
-        raise ParameterError("--output désigne un fichier, pas un dossier.", path=output,
-                             hint="donnez un dossier (il est créé s'il n'existe pas).")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        lock = open(output / LOCK_FILE, "a")  # noqa: SIM115 — held for the whole block below
-    except PermissionError:
-        raise ParameterError("le dossier de sortie n'est pas accessible en écriture.", path=output,
-                             hint="choisissez un dossier où vous pouvez écrire (--output).") from None
-    with lock:
-        try:
-            fcntl.flock(lock, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if exclusive:
-                raise BatchError("un autre traitement (lot ou diagnostic run) écrit déjà dans ce dossier.",
-                                 path=output, hint="attendez sa fin, ou choisissez un autre dossier de sortie.") from None
-            raise ParameterError("un traitement par lot écrit déjà dans ce dossier de sortie.", path=output,
-                                 hint="attendez la fin du lot, ou choisissez un autre dossier (--output).") from None
-        yield
 
 
 @dataclass
@@ -190,41 +151,31 @@ def run_territory(
     params = run_parameters(data, code, **options)
     code = params["commune"]
     output = Path(output).resolve()
-    output.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=output, prefix=f".{code}.", suffix=".tmp"))
-    tmp.chmod(0o755)
-    try:
-        nb_path = tmp / "diagnostic.ipynb"
-        try:
-            executor(notebook, nb_path, {**params, "output_dir": str(tmp)}, cwd=notebook.parent)
-        except NotebookExecutionError as exc:
-            kept = _replace(tmp, output / FAILED_DIR / code)
-            exc.path = kept / "diagnostic.ipynb"
-            raise
-        commune = data.commune(code)
-        export_html(
-            nb_path,
-            tmp / "rapport.html",
-            title=f"Diagnostic territorial — {commune['lib_com']}",
-            subtitle=_subtitle(data, commune),
-            vintages=vintages_in_words(data),
-            fictional=data.catalog.fictional,
-            place=str(commune["lib_com"]),
-            meta=_cover_meta(commune),
-        )
-        if pdf:
-            from diagnostic.pdf import write_pdf
+    commune = data.commune(code)
 
-            write_pdf(tmp / "rapport.html", tmp / "rapport.pdf")
+    def record(folder: Path) -> None:
         # The method version the report was made with, as resultats.json states it.
-        recorded = {**params, "methode": method_of(tmp)}
-        write_atomic(tmp / PARAMETERS_FILE, json.dumps(recorded, ensure_ascii=False, indent=2) + "\n")
-        files = sorted(p.name for p in tmp.iterdir())
-        folder = _replace(tmp, output / code)
-        shutil.rmtree(output / FAILED_DIR / code, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return RunResult(code, folder, files, time.perf_counter() - start)
+        recorded = {**params, "methode": method_of(folder)}
+        write_atomic(folder / PARAMETERS_FILE, json.dumps(recorded, ensure_ascii=False, indent=2) + "\n")
+
+    files = execute_staged(
+        notebook, output, code, params,
+        executed="diagnostic.ipynb",
+        page="rapport.html",
+        export={
+            "title": f"Diagnostic territorial — {commune['lib_com']}",
+            "subtitle": _subtitle(data, commune),
+            "vintages": vintages_in_words(data),
+            "fictional": data.catalog.fictional,
+            "place": str(commune["lib_com"]),
+            "meta": _cover_meta(commune),
+        },
+        pdf=pdf,
+        keep=(EVALUATION_FOLDER,),
+        executor=executor,
+        finish=record,
+    )
+    return RunResult(code, output / code, files, time.perf_counter() - start)
 
 
 #: Commune columns that name its intercommunality, when the catalogue has one.
@@ -269,16 +220,3 @@ def vintages_in_words(data: TerritoryData) -> str:
                 years[v["role"]].append(value)
     parts = [f"{role} de {text.join(sorted(ys))}" for role, ys in years.items()]
     return text.sentence(" ; ".join(parts)) if parts else ""
-
-
-def _replace(src: Path, dest: Path) -> Path:
-    """Move ``src`` to ``dest``, replacing it in two renames (never a half-written ``dest``)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        os.replace(dest, old)
-    os.replace(src, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return dest

@@ -16,10 +16,11 @@ import nbformat
 import pytest
 
 from diagnostic import cli
+from diagnostic._fs import FAILED_DIR, LOCK_FILE
 from diagnostic.batch import INDEX, MANIFEST, read_manifest, run_batch
 from diagnostic.catalog import PROJECT_ROOT
 from diagnostic.recommend import LOCAL_FILE
-from diagnostic.run import FAILED_DIR, LOCK_FILE, NOTEBOOK, run_commune
+from diagnostic.run import NOTEBOOK, run_commune
 from tests.conftest import DEMO_CATALOG, OCCITANIE
 
 _IDS = re.compile(r"_[0-9a-f]{32}(?![0-9a-f])")
@@ -302,8 +303,8 @@ def test_local_cluster_listens_on_this_machine_only():
 
 
 def test_run_and_batch_share_one_lock(tmp_path):
+    from diagnostic._fs import output_lock
     from diagnostic.errors import BatchError, ParameterError
-    from diagnostic.run import output_lock
 
     output = tmp_path / "lot"
     with output_lock(output):  # a diagnostic run writing there

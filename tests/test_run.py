@@ -9,10 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from diagnostic._fs import LOCK_FILE
 from diagnostic.cli import main
 from diagnostic.commune import build, results
 from diagnostic.errors import NotebookExecutionError, UnknownCommuneError
-from diagnostic.run import LOCK_FILE, NOTEBOOK, run_commune
+from diagnostic.run import NOTEBOOK, run_commune
 from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL
 
 SECTIONS = [

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic import __version__
+from diagnostic._fs import temp_dir
 from diagnostic.indicators import social
 from diagnostic.indicators.coverage import COLUMNS as COVERAGE_COLUMNS
 from diagnostic.indicators.coverage import (
@@ -195,8 +195,7 @@ def _posts_by_qpv(posts_com: pd.Series, share: pd.DataFrame, data: TerritoryData
 
 def _write(result: Indicators, folder: Path) -> None:
     """Write to a temporary folder, then rename: a killed run leaves no half cache."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    tmp = temp_dir(folder.parent, folder.name)
     try:
         for name in TABLES:
             getattr(result, name).to_parquet(tmp / f"{name}.parquet")

@@ -17,11 +17,12 @@ import jinja2
 from markupsafe import Markup
 
 from diagnostic import __version__, resources, text
+from diagnostic._fs import write_atomic
 from diagnostic.maps.offline import check_offline, map_assets, map_fragment
 from diagnostic.region.maps import CLASSES, UNKNOWN, gap_class, region_map, static_region_map
 from diagnostic.region.rules import PROGRAMMES, RANKING_KEYS
 from diagnostic.region.synthesis import Synthesis, results
-from diagnostic.report import TEMPLATE_DIR, write_atomic
+from diagnostic.report import TEMPLATE_DIR
 
 REGION_TEMPLATES = resources.path("region")
 HTML_NAME = "synthese_regionale.html"
