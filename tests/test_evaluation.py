@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -16,7 +17,7 @@ from diagnostic.errors import (
     UnknownCommuneError,
     ValueFormatError,
 )
-from diagnostic.evaluation import Period, Table, compute, key_values, suppress
+from diagnostic.evaluation import STEMS, Period, Table, compute, key_values, suppress
 from diagnostic.sources.activity import DEFAULT_COLUMNS, load_activity
 
 DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
@@ -265,21 +266,32 @@ def test_parameters_checked_before_the_notebook(tmp_path):
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
-    """The demo evaluation in both modes, executed once each (papermill) and exported."""
+    """The demo evaluation in both modes into one output folder (internal first), each executed once and exported."""
     from diagnostic.evaluate_cli import run_evaluation
 
     out = tmp_path_factory.mktemp("evaluation")
-    return {mode: run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", out / mode, mode=mode)
-            for mode in ("publication", "interne")}
+    return {mode: run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", out, mode=mode)
+            for mode in ("interne", "publication")}
+
+
+def test_internal_and_publication_have_their_own_files(reports):
+    folder = reports["publication"].parent
+    assert folder == reports["interne"].parent and folder.name == "evaluation" and folder.parent.name == "99101"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "evaluation.html", "evaluation.ipynb", "evaluation.json",
+        "evaluation_interne.html", "evaluation_interne.ipynb", "evaluation_interne.json"]
+    assert sorted(p.name for p in folder.parents[1].iterdir()) == [".diagnostic.lock", "99101"], "no leftover, no failure"
+    internal = (folder / "evaluation_interne.html").read_text(encoding="utf-8")
+    public = (folder / "evaluation.html").read_text(encoding="utf-8")
+    assert "Document interne" in internal and "Document interne" not in public
 
 
 def test_outputs_and_json_match_the_report(reports):
     for mode, html in reports.items():
-        folder = html.parent
-        assert folder.name == "evaluation" and folder.parent.name == "99101"
-        assert {p.name for p in folder.iterdir()} >= {"evaluation.html", "evaluation.ipynb", "evaluation.json"}
-        data = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
+        data = json.loads(html.with_suffix(".json").read_text(encoding="utf-8"))
         assert data["mode"] == mode and data["periode_precedente"] == {"debut": "2025-01-01", "fin": "2025-06-30"}
+        assert data["secret"]["applique"] == (mode == "publication")
+        assert html.with_suffix(".ipynb").is_file()
         total = data["chiffres_cles"]["interventions"]
         assert f"{total:,}".replace(",", "\u202f") in html.read_text(encoding="utf-8")
     public = json.loads((reports["publication"].parent / "evaluation.json").read_text(encoding="utf-8"))
@@ -308,3 +320,40 @@ def test_report_renders_offline(reports, offline_page, mode):
     assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     masked = page.get_by_text("masqué", exact=True).count()
     assert (masked > 0) == (mode == "publication")
+
+
+def test_failed_evaluation_keeps_the_good_one(reports, tmp_path, monkeypatch, capsys):
+    """A failing section: code 30 naming it, the notebook kept in _echecs/, every earlier file byte-identical."""
+    import nbformat
+
+    from diagnostic import cli, evaluate_cli
+
+    out = tmp_path / "out"
+    shutil.copytree(reports["publication"].parents[1], out / "99101")
+    before = {p.name: p.read_bytes() for p in (out / "99101" / "evaluation").iterdir()}
+    nb = nbformat.read(evaluate_cli.NOTEBOOK, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Activité"))
+    nb.cells[index + 1].source = "raise RuntimeError('panne simulée')"
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    monkeypatch.setattr(evaluate_cli, "NOTEBOOK", tmp_path / "broken.ipynb")
+    for mode in ("publication", "interne"):
+        code = cli.main(["evaluate", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--from", "2025-07-01",
+                         "--to", "2025-12-31", "--output", str(out), "--mode", mode])
+        err = capsys.readouterr().err
+        kept = out / "_echecs" / "99101" / "evaluation" / f"{STEMS[mode]}.ipynb"
+        assert code == 30 and "la section « Activité par type » a échoué" in err and "panne simulée" in err
+        assert str(kept) in err and "panne simulée" in kept.read_text(encoding="utf-8")
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["evaluation.ipynb", "evaluation_interne.ipynb"]
+    assert {p.name: p.read_bytes() for p in (out / "99101" / "evaluation").iterdir()} == before
+    assert sorted(p.name for p in out.iterdir()) == [".diagnostic.lock", "99101", "_echecs"], "no leftover"
+
+
+def test_evaluation_refused_while_a_batch_writes(tmp_path, capsys):
+    from diagnostic import cli
+    from diagnostic._fs import output_lock
+
+    with output_lock(tmp_path, exclusive=True):
+        code = cli.main(["evaluate", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--from", "2025-07-01",
+                         "--to", "2025-12-31", "--output", str(tmp_path)])
+    assert code == 22 and "un traitement par lot écrit déjà dans ce dossier de sortie" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [".diagnostic.lock"]

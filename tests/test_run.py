@@ -202,3 +202,63 @@ def test_lille_without_qpv_outlines(tmp_path, indicator_cache):
     assert "Secteur Ouest" in note and "contours des QPV publié par l'ANCT" in note  # QP059073, named not coded
     assert "QP059073" not in note
     assert "aucun quartier prioritaire dans les données" not in page
+
+
+def test_run_refused_while_a_batch_writes(tmp_path, capsys):
+    from diagnostic._fs import output_lock
+
+    with output_lock(tmp_path, exclusive=True):
+        code = main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output", str(tmp_path)])
+    assert code == 22 and "un traitement par lot écrit déjà dans ce dossier de sortie" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [LOCK_FILE]
+
+
+def test_run_keeps_the_evaluations(tmp_path):
+    """A new diagnostic replaces the commune's folder whole, but its evaluations (and their failures) stay."""
+    out = tmp_path / "out"
+    evaluation = out / "99101" / "evaluation" / "evaluation.html"
+    evaluation.parent.mkdir(parents=True)
+    evaluation.write_text("évaluation publiée", encoding="utf-8")
+    (out / "99101" / "ancien.csv").write_text("a\n", encoding="utf-8")
+    failed = {name: out / "_echecs" / "99101" / name for name in ("diagnostic.ipynb", "evaluation/evaluation.ipynb")}
+    for path in failed.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}", encoding="utf-8")
+    inode = evaluation.stat().st_ino
+    tiny = tmp_path / "carnet.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("## Essai"), nbformat.v4.new_code_cell("print(commune)")],
+        metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}), tiny)
+    result = run_commune(DEMO_CATALOG, "99101", out, notebook=tiny)
+    assert result.files == ["diagnostic.ipynb", "parametres.json", "rapport.html"]
+    assert sorted(p.name for p in result.folder.iterdir()) == ["diagnostic.ipynb", "evaluation", "parametres.json",
+                                                              "rapport.html"]
+    assert evaluation.read_text(encoding="utf-8") == "évaluation publiée" and evaluation.stat().st_ino == inode
+    assert not failed["diagnostic.ipynb"].exists() and failed["evaluation/evaluation.ipynb"].exists()
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE, "99101", "_echecs"]
+
+
+def test_clean_leftovers_removes_what_fs_names(tmp_path, monkeypatch):
+    """What a killed run, evaluation or batch leaves, named by diagnostic._fs, and nothing else."""
+    from diagnostic import _fs
+    from diagnostic.batch import clean_leftovers
+
+    with _fs.output_lock(tmp_path):
+        pass
+    (tmp_path / ".notes").write_text("à garder", encoding="utf-8")
+    report = _fs.write_atomic(tmp_path / "99101" / "rapport.html", "ancien")
+    left = {_fs.temp_dir(tmp_path, "99102"), _fs.temp_dir(tmp_path, "99102.evaluation"),
+            _fs.temp_dir(tmp_path / _fs.FAILED_DIR, "99103")}
+    new = _fs.temp_dir(tmp_path, "99101")
+    (new / "rapport.html").write_text("nouveau", encoding="utf-8")
+    with monkeypatch.context() as m:  # killed before the previous version was deleted
+        m.setattr(_fs.shutil, "rmtree", lambda *a, **k: None)
+        _fs.swap_in(new, tmp_path / "99101")
+    with monkeypatch.context() as m:  # killed before the manifest's rename
+        m.setattr(_fs.os, "replace", lambda *a: None)
+        _fs.write_atomic(tmp_path / "manifest.json", "{}")
+    left |= {p for p in tmp_path.iterdir() if p.name.startswith((".99101.", ".manifest.json."))}
+    assert len(left) == 5
+    assert set(clean_leftovers(tmp_path)) == left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_FILE, ".notes", "99101", "_echecs"]
+    assert report.read_text(encoding="utf-8") == "nouveau"
