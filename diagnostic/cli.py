@@ -182,7 +182,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--to", dest="date_to", required=True, metavar="AAAA-MM-JJ", help="fin de la période (incluse)")
     parser.add_argument("--output", required=True, metavar="DOSSIER", help="dossier des résultats (ex. outputs)")
     parser.add_argument("--mode", choices=EVALUATION_MODES, default="publication",
-                        help="« publication » masque les petits effectifs ; « interne » montre tout (défaut : publication)")
+                        help="« publication » masque les petits effectifs ; « interne » montre tout, dans evaluation_interne.* "
+                        "(défaut : publication)")
     parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="N",
                         help=f"seuil du secret en mode publication (défaut : {DEFAULT_THRESHOLD})")
     parser.add_argument("--operator", default="", help="ne retenir qu'un opérateur (colonne « operateur »)")
