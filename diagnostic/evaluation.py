@@ -63,12 +63,6 @@ FOLDER = "evaluation"
 #: The name (before ``.html``, ``.json``, ``.ipynb``, ``.pdf``) of each mode's files: the internal
 #: edition never overwrites the publication one.
 STEMS = {"publication": "evaluation", "interne": "evaluation_interne"}
-
-
-def other_editions(mode: str) -> list[str]:
-    """The files of the other modes' evaluations, which an evaluation in ``mode`` leaves in place."""
-    return [f"{stem}{suffix}" for other, stem in STEMS.items() if other != mode
-            for suffix in (".html", ".json", ".ipynb", ".pdf")]
 #: Smallest threshold a publishable document may use: below it, counts of one or two people are shown.
 MIN_THRESHOLD = 3
 OTHER_SERVICE = "Autre service"
@@ -81,6 +75,12 @@ MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "s
 MASKED = "masqué"
 RIGHTS_DOMAINS = ("acces_droits", "sante", "emploi")
 TRANQUILLITY_DOMAINS = ("espace_public", "transports")
+
+
+def other_editions(mode: str) -> list[str]:
+    """The files of the other modes' evaluations, which an evaluation in ``mode`` leaves in place."""
+    return [f"{stem}{suffix}" for other, stem in STEMS.items() if other != mode
+            for suffix in (".html", ".json", ".ipynb", ".pdf")]
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def _check_rules(path: Path, option: str) -> None:
     """A rules file given by the officer: present (code 11) and a readable YAML mapping (code 10)."""
     if not path.is_file():
         raise MissingFileError(f"le fichier de règles donné à {option} est introuvable.", path=path,
-                               hint="vérifiez le chemin ; les règles par défaut sont dans templates/.")
+                               hint="vérifiez le chemin ; les règles par défaut sont dans diagnostic/resources/rules/.")
     if not isinstance(read_yaml(path, f"fichier de règles ({option})"), dict):
         raise CatalogError(f"le fichier de règles donné à {option} n'a pas la forme attendue.", path=path,
                            hint="partez d'une copie de diagnostic/resources/rules/besoins.yaml ou diagnostic/resources/rules/recommandations.yaml.")
