@@ -7,8 +7,9 @@ import csv
 import datetime as dt
 import functools
 import io
+import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +22,7 @@ import shapely
 from pyproj import CRS
 
 from diagnostic import text
+from diagnostic.catalog import Source
 from diagnostic.errors import (
     CatalogError,
     CRSError,
@@ -314,16 +316,59 @@ def names_sheet(loader: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-def require_columns(df: pd.DataFrame, wanted: dict[str, str], path: Path, role: str) -> None:
-    """Raise a suggestion-bearing error for the first mapped column that is absent."""
-    for column in wanted.values():
+def require_columns(df: pd.DataFrame, columns: Iterable[str], path: Path, role: str) -> None:
+    """Raise a suggestion-bearing error for the first of ``columns`` that is absent."""
+    for column in columns:
         if column not in df.columns:
             raise missing_column(path, column, df.columns, role)
+
+
+def require_keys(df: pd.DataFrame, cols: Mapping[str, str], keys: Iterable[str], source: Source) -> None:
+    """Refuse a source's file lacking the column that ``cols`` (key → file column) gives any of ``keys``."""
+    require_columns(df, (cols[k] for k in keys), source.path, source.label)
 
 
 def line_numbers(mask: pd.Series | np.ndarray, offset: int = 2) -> list[int]:
     """1-based file line numbers of the rows where ``mask`` is true (header is line 1)."""
     return [int(i) + offset for i in np.flatnonzero(np.asarray(mask))]
+
+
+def refuse(
+    bad: pd.Series | np.ndarray | list[bool],
+    message: str,
+    path: Path,
+    column: str | None = None,
+    *,
+    hint: str | None = None,
+    error: type[DiagnosticError] = ValueFormatError,
+    offset: int = 2,
+    lines: pd.Series | np.ndarray | None = None,
+) -> None:
+    """Raise ``error`` naming the file, the column and the lines where ``bad`` holds; nothing when none does.
+
+    Lines are counted as :func:`line_numbers` does (``offset`` 2: first data row under
+    the header; 1 for a geographic file); ``lines`` gives each row's line instead when
+    rows were set aside since reading.
+    """
+    bad = np.asarray(bad, dtype=bool)
+    if not bad.any():
+        return
+    rows = [int(n) for n in np.asarray(lines)[bad]] if lines is not None else line_numbers(bad, offset)
+    raise error(message, path=path, column=column, rows=rows, hint=hint)
+
+
+def examples(values: pd.Series, bad: pd.Series | np.ndarray | list[bool], n: int = 3, quote: bool = False) -> str:
+    """The first ``n`` values where ``bad`` holds, comma-separated (``repr`` when ``quote``), for a message."""
+    shown = values[np.asarray(bad, dtype=bool)].head(n)
+    return ", ".join(repr(v) if quote else str(v) for v in shown)
+
+
+def check_codes(
+    codes: pd.Series, pattern: re.Pattern[str], path: Path, column: str, what: str, hint: str, offset: int = 2
+) -> None:
+    """Refuse codes not matching ``pattern`` (« codes QPV mal formés (…) »), naming their lines."""
+    bad = ~codes.str.match(pattern)
+    refuse(bad, f"codes {what} mal formés ({examples(codes, bad)}).", path, column, hint=hint, offset=offset)
 
 
 def to_number(values: pd.Series, path: Path, column: str) -> tuple[pd.Series, pd.Series]:
@@ -339,16 +384,9 @@ def to_number(values: pd.Series, path: Path, column: str) -> tuple[pd.Series, pd
     cleaned = cleaned.str.replace(" ", "", regex=False).str.replace(",", ".", regex=False)
     numbers = pd.to_numeric(cleaned.where(~missing), errors="coerce").astype(float)
     bad = (numbers.isna() | ~np.isfinite(numbers)) & ~missing
-    if bad.any():
-        examples = ", ".join(repr(v) for v in text[bad].head(3))
-        raise ValueFormatError(
-            f"valeurs non numériques ou infinies ({examples}).",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint="attendu : un nombre fini (virgule ou point décimal), « s » pour le secret "
-            "statistique, ou une cellule vide.",
-        )
+    refuse(bad, f"valeurs non numériques ou infinies ({examples(text, bad, quote=True)}).", path, column,
+           hint="attendu : un nombre fini (virgule ou point décimal), « s » pour le secret statistique, ou une "
+           "cellule vide.")
     return numbers, secret
 
 
@@ -369,20 +407,14 @@ def check_range(
     low, high, severity = bounds
     below = numbers < low if low is not None else pd.Series(False, index=numbers.index)
     above = numbers > high if high is not None else pd.Series(False, index=numbers.index)
-    if below.any() or (above.any() and severity != "avertissement"):
-        bad = below | above
-        examples = ", ".join(text.number(v, 0 if float(v).is_integer() else 2) for v in numbers[bad].head(3))
-        expected = " et ".join(
-            part for part in (f"au moins {text.number(low)}" if low is not None else "",
-                              f"au plus {text.number(high)}" if high is not None else "") if part
-        )
-        raise ValueFormatError(
-            f"valeurs hors des bornes possibles ({examples}).",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint=f"attendu : {expected} (bornes de diagnostic/resources/tables/indicateurs.csv).",
-        )
+    bad = (below | above) & (below.any() or (above.any() and severity != "avertissement"))
+    shown = ", ".join(text.number(v, 0 if float(v).is_integer() else 2) for v in numbers[bad].head(3))
+    expected = " et ".join(
+        part for part in (f"au moins {text.number(low)}" if low is not None else "",
+                          f"au plus {text.number(high)}" if high is not None else "") if part
+    )
+    refuse(bad, f"valeurs hors des bornes possibles ({shown}).", path, column,
+           hint=f"attendu : {expected} (bornes de diagnostic/resources/tables/indicateurs.csv).")
     if above.any():
         report.warn(
             f"colonne « {column} » : {text.count(int(above.sum()), 'valeur')} au-dessus de {text.number(high)}, "
@@ -397,15 +429,8 @@ def parse_dates(values: pd.Series, path: Path, column: str, required: bool = Fal
     fr = pd.to_datetime(values.where(values.str.match(r"^\d{2}/\d{2}/\d{4}$")), format="%d/%m/%Y", errors="coerce")
     dates = iso.fillna(fr)
     bad = dates.isna() & (~empty | required)
-    if bad.any():
-        examples = ", ".join(repr(v) for v in values[bad].head(3))
-        raise ValueFormatError(
-            f"dates absentes ou impossibles ({examples}).",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint="attendu : une date réelle au format AAAA-MM-JJ (ex. 2025-03-14) ou JJ/MM/AAAA.",
-        )
+    refuse(bad, f"dates absentes ou impossibles ({examples(values, bad, quote=True)}).", path, column,
+           hint="attendu : une date réelle au format AAAA-MM-JJ (ex. 2025-03-14) ou JJ/MM/AAAA.")
     return dates
 
 
@@ -414,27 +439,16 @@ def check_known(
 ) -> None:
     """Refuse values outside ``allowed``, naming the lines; empty cells too when ``required``."""
     bad = ((values != "") | required) & ~values.isin(allowed)
-    if bad.any():
-        raise ValueFormatError(
-            f"{what} inconnu(s) : {', '.join(sorted(set(values[bad]))[:5])}.",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint=hint or f"valeurs possibles : {', '.join(sorted(allowed)[:20])}.",
-        )
+    refuse(bad, f"{what} inconnu(s) : {', '.join(sorted(set(values[bad]))[:5])}.", path, column,
+           hint=hint or f"valeurs possibles : {', '.join(sorted(allowed)[:20])}.")
 
 
 def check_unique(values: pd.Series, path: Path, column: str) -> None:
+    """Refuse codes that appear more than once, naming every line that holds one."""
     dup = values.duplicated(keep=False) & values.notna()
-    if dup.any():
-        codes = ", ".join(sorted(set(values[dup].astype(str)))[:5])
-        raise DuplicateCodeError(
-            f"des codes apparaissent plusieurs fois ({codes}).",
-            path=path,
-            column=column,
-            rows=line_numbers(dup),
-            hint="chaque code doit être unique : supprimez ou fusionnez les doublons.",
-        )
+    refuse(dup, f"des codes apparaissent plusieurs fois ({', '.join(sorted(set(values[dup].astype(str)))[:5])}).",
+           path, column, error=DuplicateCodeError,
+           hint="chaque code doit être unique : supprimez ou fusionnez les doublons.")
 
 
 def check_geometries(gdf: gpd.GeoDataFrame, path: Path, id_column: str, report: LoadReport) -> gpd.GeoDataFrame:
@@ -493,14 +507,7 @@ def points_from_columns(
     """Build Lambert-93 points from coordinate columns; rows without coordinates are an error."""
     xs, _ = to_number(df[x], path, x)
     ys, _ = to_number(df[y], path, y)
-    absent = xs.isna() | ys.isna()
-    if absent.any():
-        raise ValueFormatError(
-            "coordonnées absentes.",
-            path=path,
-            column=f"{x}/{y}",
-            rows=line_numbers(absent),
-            hint="chaque ligne doit avoir des coordonnées, ou être retirée du fichier.",
-        )
+    refuse(xs.isna() | ys.isna(), "coordonnées absentes.", path, f"{x}/{y}",
+           hint="chaque ligne doit avoir des coordonnées, ou être retirée du fichier.")
     gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(xs, ys), crs=crs)
     return to_l93(gdf, path, None)

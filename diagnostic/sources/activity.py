@@ -26,17 +26,18 @@ import numpy as np
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.errors import OutOfTerritoryError, ValueFormatError
+from diagnostic.errors import OutOfTerritoryError
 from diagnostic.reference import DOMAINS
 from diagnostic.sources._io import (
     L93,
     LoadReport,
     check_known,
-    line_numbers,
+    examples,
     names_sheet,
     parse_dates,
     read_table,
-    require_columns,
+    refuse,
+    require_keys,
     to_l93,
     to_number,
 )
@@ -98,7 +99,7 @@ def load_activity(
         hint="supprimez cette colonne du fichier ; le lieu s'indique par le code QPV ou des "
         "coordonnées, et l'orientation par l'identifiant du partenaire.",
     )
-    require_columns(df, {k: cols[k] for k in REQUIRED}, source.path, source.label)
+    require_keys(df, cols, REQUIRED, source)
     path = source.path
 
     def text(key: str) -> pd.Series:
@@ -124,15 +125,9 @@ def load_activity(
     out["reported_on"] = reported.where(reported.notna() | ~is_watch, day)
     out["resolved_on"] = parse_dates(text("resolved_on"), path, cols["resolved_on"])
     early = out["resolved_on"] < out["reported_on"]
-    if early.any():
-        raise ValueFormatError(
-            f"{int(early.sum())} signalement(s) résolu(s) avant d'avoir été signalé(s).",
-            path=path,
-            column=cols["resolved_on"],
-            rows=line_numbers(early),
-            hint=f"« {cols['resolved_on']} » doit être postérieure ou égale à « {cols['reported_on']} » "
-            "(ou à la date de l'intervention si elle est vide).",
-        )
+    refuse(early, f"{int(early.sum())} signalement(s) résolu(s) avant d'avoir été signalé(s).", path,
+           cols["resolved_on"], hint=f"« {cols['resolved_on']} » doit être postérieure ou égale à "
+           f"« {cols['reported_on']} » (ou à la date de l'intervention si elle est vide).")
     out["partner_id"] = text("partner_id")
     out["partner_known"] = _check_partners(out["partner_id"], partners, report)
     gdf = _locate(df, out, cols, source, communes, qpv, report)
@@ -152,14 +147,8 @@ def _parse_hours(values: pd.Series, path, column: str) -> pd.Series:
     hour = pd.to_numeric(parts[0], errors="coerce")
     minute = pd.to_numeric(parts[1], errors="coerce").fillna(0)
     bad = hour.isna() | (hour > 23) | (minute > 59)
-    if bad.any():
-        raise ValueFormatError(
-            f"heures absentes ou impossibles ({', '.join(repr(v) for v in values[bad].head(3))}).",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint="attendu : l'heure de début au format HH:MM (ex. 18:30).",
-        )
+    refuse(bad, f"heures absentes ou impossibles ({examples(values, bad, quote=True)}).", path, column,
+           hint="attendu : l'heure de début au format HH:MM (ex. 18:30).")
     return hour.astype(int)
 
 
@@ -167,10 +156,7 @@ def _durations(df: pd.DataFrame, column: str, path) -> pd.Series:
     if column not in df.columns:
         return pd.Series(np.nan, index=df.index)
     minutes, _ = to_number(df[column], path, column)
-    negative = minutes < 0
-    if negative.any():
-        raise ValueFormatError("durées négatives.", path=path, column=column, rows=line_numbers(negative),
-                               hint="attendu : une durée en minutes, positive.")
+    refuse(minutes < 0, "durées négatives.", path, column, hint="attendu : une durée en minutes, positive.")
     return minutes
 
 
@@ -180,15 +166,8 @@ def _lookup(values: pd.Series, table: dict[str, str], path, column: str, require
     known |= {a: k for a, k in _ALIASES.items() if k in table}
     keys = values.map(lambda v: known.get(normalise(v), None) if v else "")
     bad = keys.isna() | ((keys == "") if required else False)
-    if bad.any():
-        examples = ", ".join(sorted({repr(v) for v in values[bad]})[:3])
-        raise ValueFormatError(
-            f"valeurs absentes ou inconnues ({examples}).",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint="valeurs possibles : " + " ; ".join(f"{k} ({v})" for k, v in table.items()) + ".",
-        )
+    refuse(bad, f"valeurs absentes ou inconnues ({', '.join(sorted({repr(v) for v in values[bad]})[:3])}).",
+           path, column, hint="valeurs possibles : " + " ; ".join(f"{k} ({v})" for k, v in table.items()) + ".")
     return keys.astype(str)
 
 
@@ -254,14 +233,9 @@ def _locate(
     tolerance = float(source.options.get("tolerance_m", DEFAULT_TOLERANCE_M))
     if located.any():
         far = located & ~geometry.within(communes.union_all().buffer(tolerance))
-        if far.any():
-            raise OutOfTerritoryError(
-                f"{int(far.sum())} intervention(s) situées hors du territoire du catalogue.",
-                path=path,
-                rows=line_numbers(far),
-                hint="vérifiez les coordonnées (inversion latitude/longitude ; « x »/« y » sont en "
-                "Lambert-93, sinon précisez « crs: » dans le catalogue).",
-            )
+        refuse(far, f"{int(far.sum())} intervention(s) situées hors du territoire du catalogue.", path,
+               error=OutOfTerritoryError, hint="vérifiez les coordonnées (inversion latitude/longitude ; « x »/« y » "
+               "sont en Lambert-93, sinon précisez « crs: » dans le catalogue).")
     codes = text_column(df, cols["code_qp"]).str.upper()
     check_known(codes, set(qpv["code_qp"]), path, cols["code_qp"], "code(s) QPV",
                 hint=f"QPV du catalogue : {', '.join(sorted(qpv['code_qp'])[:20])}.")

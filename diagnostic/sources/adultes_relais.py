@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.sources._io import LoadReport, read_geo, read_table, require_columns, to_number
+from diagnostic.sources._io import LoadReport, read_geo, read_table, require_keys, to_number
 
 POST_COLUMNS = {"year": "annee", "post_id": "id_poste", "employer_siret": "code_tiers",
                 "employer": "raison_sociale", "amount": "montant", "code_cv": "code_cv", "insee_dep": "insee_dep"}
@@ -19,7 +19,7 @@ def load_contrats_de_ville(source: Source) -> tuple[gpd.GeoDataFrame, LoadReport
     cols = {**CV_COLUMNS, **source.columns}
     gdf = read_geo(source.path, source.role, source.options.get("crs"))
     report.rows_read = len(gdf)
-    require_columns(gdf, {k: cols[k] for k in ("code_cv", "lib_cv", "codgeo")}, source.path, source.label)
+    require_keys(gdf, cols, ("code_cv", "lib_cv", "codgeo"), source)
     out = gpd.GeoDataFrame(
         {k: gdf[cols[k]].astype(str).str.strip() for k in ("code_cv", "lib_cv", "codgeo")},
         geometry=gdf.geometry.values,
@@ -40,7 +40,7 @@ def load_adultes_relais(source: Source, contrats: gpd.GeoDataFrame | None) -> tu
     cols = {**POST_COLUMNS, **source.columns}
     df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
-    require_columns(df, {k: cols[k] for k in ("year", "post_id", "employer", "code_cv")}, source.path, source.label)
+    require_keys(df, cols, ("year", "post_id", "employer", "code_cv"), source)
     out = pd.DataFrame({k: df[c].astype(str).str.strip() for k, c in cols.items() if c in df.columns})
     out["year"] = to_number(df[cols["year"]], source.path, cols["year"])[0].astype("Int64")
     if "amount" in out:

@@ -19,7 +19,8 @@ from diagnostic.sources._io import (
     check_exists,
     points_from_columns,
     read_table,
-    require_columns,
+    require_keys,
+    to_number,
 )
 from diagnostic.sources.services import finish, text_column
 
@@ -41,7 +42,7 @@ def load_bpe(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFra
     else:
         df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
-    require_columns(df, {k: cols[k] for k in ("type_code", "x", "y", "insee_com")}, source.path, source.label)
+    require_keys(df, cols, ("type_code", "x", "y", "insee_com"), source)
     no_xy = (df[cols["x"]].str.strip() == "") | (df[cols["y"]].str.strip() == "")
     if no_xy.any():
         report.warn(f"{int(no_xy.sum())} équipement(s) sans coordonnées mis de côté (non géolocalisés).")
@@ -133,13 +134,11 @@ def load_bpe_counts(source: Source, communes: gpd.GeoDataFrame) -> tuple[pd.Data
     type a commune (and each IRIS) has, never where. Communes outside the
     catalogue are left out and counted.
     """
-    from diagnostic.sources._io import to_number
-
     report = LoadReport(source.role, source.path)
     cols = {"insee_com": "DEPCOM", "iris": "DCIRIS", "type_code": "TYPEQU", "count": "NB_EQUIP", **source.columns}
     df = read_table(source.path, source.role, source.options.get("sep"), source.options.get("encoding"))
     report.rows_read = len(df)
-    require_columns(df, {k: cols[k] for k in ("insee_com", "type_code", "count")}, source.path, source.label)
+    require_keys(df, cols, ("insee_com", "type_code", "count"), source)
     out = pd.DataFrame({
         "insee_com": df[cols["insee_com"]].str.strip().str.zfill(5),
         "iris": df[cols["iris"]].str.strip() if cols["iris"] in df else "",

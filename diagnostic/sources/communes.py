@@ -14,15 +14,15 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.errors import CatalogError, ValueFormatError
+from diagnostic.errors import CatalogError
 from diagnostic.reference import department_regions
 from diagnostic.sources._io import (
     LoadReport,
+    check_codes,
     check_geometries,
     check_unique,
-    line_numbers,
     read_geo,
-    require_columns,
+    require_keys,
 )
 
 COMMUNE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
@@ -52,7 +52,7 @@ def load_communes(source: Source) -> tuple[gpd.GeoDataFrame, LoadReport]:
     columns = {**DEFAULT_COLUMNS, **source.columns}
     gdf = read_geo(source.path, source.role, source.options.get("crs"), source.options.get("layer"))
     report.rows_read = len(gdf)
-    require_columns(gdf, {k: v for k, v in columns.items() if k in ("insee_com", "lib_com")}, source.path, source.label)
+    require_keys(gdf, columns, ("insee_com", "lib_com"), source)
     out = gpd.GeoDataFrame(
         {
             "insee_com": gdf[columns["insee_com"]].astype(str).str.strip().str.zfill(5),
@@ -61,15 +61,8 @@ def load_communes(source: Source) -> tuple[gpd.GeoDataFrame, LoadReport]:
         geometry=gdf.geometry.values,
         crs=gdf.crs,
     )
-    bad = ~out["insee_com"].str.match(COMMUNE_CODE)
-    if bad.any():
-        raise ValueFormatError(
-            f"codes commune mal formés ({', '.join(out.loc[bad, 'insee_com'].head(3))}).",
-            path=source.path,
-            column=columns["insee_com"],
-            rows=line_numbers(bad, offset=1),
-            hint="attendu : le code INSEE à 5 caractères (ex. 59350, 2A004).",
-        )
+    check_codes(out["insee_com"], COMMUNE_CODE, source.path, columns["insee_com"], "commune",
+                "attendu : le code INSEE à 5 caractères (ex. 59350, 2A004).", offset=1)
     if "insee_dep" in columns and columns["insee_dep"] in gdf.columns:
         out["insee_dep"] = gdf[columns["insee_dep"]].astype(str).str.strip().to_numpy()
     else:

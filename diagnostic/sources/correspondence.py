@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.sources._io import LoadReport, read_table, require_columns
+from diagnostic.sources._io import LoadReport, read_table, require_keys
 from diagnostic.sources.insee import IndicatorTable
 
 COLUMNS = {"code_qp": "qp2024", "statut": "statut"}
@@ -26,7 +26,7 @@ def load_correspondence(source: Source) -> tuple[pd.DataFrame, LoadReport]:
     cols = {**COLUMNS, **source.columns}
     df = read_table(source.path, source.role, source.options.get("sep"), source.options.get("encoding"))
     report.rows_read = len(df)
-    require_columns(df, {k: cols[k] for k in ("code_qp",)}, source.path, source.label)
+    require_keys(df, cols, ("code_qp",), source)
     preds = [c for c in source.options.get("predecessors", PREDECESSOR_COLUMNS) if c in df]
     long = df.melt(id_vars=[cols["code_qp"]] + ([cols["statut"]] if cols["statut"] in df else []), value_vars=preds,
                    value_name="predecessor")

@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.sources._io import LoadReport, points_from_columns, read_table, require_columns
+from diagnostic.sources._io import LoadReport, points_from_columns, read_table, require_keys
 from diagnostic.sources.services import finish, text_column
 
 DAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"]
@@ -31,7 +31,7 @@ def load_france_services(source: Source, communes: gpd.GeoDataFrame) -> tuple[gp
             "y": "latitude", "address": "adresse", **source.columns}
     df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
-    require_columns(df, {k: cols[k] for k in ("service_id", "name", "insee_com", "x", "y")}, source.path, source.label)
+    require_keys(df, cols, ("service_id", "name", "insee_com", "x", "y"), source)
     pts = points_from_columns(df, cols["x"], cols["y"], source.options.get("crs", "EPSG:4326"), source.path, source.label)
     address = text_column(df, cols["address"]) + " " + text_column(df, "code_postal") + " " + text_column(df, "lib_com")
     gdf = gpd.GeoDataFrame(

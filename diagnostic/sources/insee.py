@@ -24,6 +24,7 @@ from diagnostic.sources._io import (
     check_unique,
     line_numbers,
     read_table,
+    refuse,
     require_columns,
     to_number,
 )
@@ -120,13 +121,10 @@ def widen(df: pd.DataFrame, measure: str, source: Source, report: LoadReport) ->
                     "la plus récente de chaque mesure est gardée.")
         rows = rows[rows[LONG_PERIOD] == latest]
     dup = rows.duplicated([LONG_GEO, measure], keep=False)
-    if dup.any():
-        raise DuplicateCodeError(
-            f"la même mesure apparaît plusieurs fois pour un territoire "
-            f"({', '.join(sorted(set(rows.loc[dup, LONG_GEO] + ' ' + rows.loc[dup, measure]))[:3])}).",
-            path=source.path, column=measure, rows=rows.loc[dup, "_line"].tolist(),
-            hint="chaque territoire ne doit avoir qu'une valeur par mesure et par période.",
-        )
+    refuse(dup, "la même mesure apparaît plusieurs fois pour un territoire "
+           f"({', '.join(sorted(set(rows.loc[dup, LONG_GEO] + ' ' + rows.loc[dup, measure]))[:3])}).", source.path,
+           measure, error=DuplicateCodeError, lines=rows["_line"],
+           hint="chaque territoire ne doit avoir qu'une valeur par mesure et par période.")
     value = rows[LONG_VALUE].str.strip()
     if LONG_STATUS in rows.columns:
         value = value.mask((value == "") & (rows[LONG_STATUS].str.strip() == CONFIDENTIAL), "s")
@@ -147,7 +145,7 @@ def load_indicator_table(source: Source, code_key: str) -> tuple[IndicatorTable,
     code_col = source.columns.get(code_key, code_key)
     specs = indicator_specs(source)
     counts = dict(source.options.get("service_counts") or {})
-    require_columns(df, {code_key: code_col, **specs["column"].to_dict(), **{c: c for c in counts}}, source.path, source.label)
+    require_columns(df, [code_col, *specs["column"], *counts], source.path, source.label)
     codes = df[code_col].astype(str).str.strip()
     if code_key == "insee_com":
         codes = codes.str.zfill(5)

@@ -40,7 +40,7 @@ from diagnostic import resources
 from diagnostic.catalog import Source
 from diagnostic.errors import ConfidentialityError, UnknownFormatError, ValueFormatError
 from diagnostic.reference import DOMAINS
-from diagnostic.sources._io import L93, LoadReport, check_exists, parse_dates, read_table
+from diagnostic.sources._io import L93, LoadReport, check_exists, parse_dates, read_table, refuse
 from diagnostic.sources.observations import problem_types
 from diagnostic.sources.personal import contact_in
 from diagnostic.sources.places import INSIDE, OUTSIDE, locate_points
@@ -69,11 +69,9 @@ def keywords(path: Path = KEYWORDS_FILE) -> list[tuple[str, str, str]]:
     """The editable keyword list: (folded keyword, domain, problem type), longest keywords first."""
     table = read_table(path, "mots-clés des marches exploratoires", ";")
     problems = set(problem_types().index)
-    bad = ~table["domaine"].isin(set(DOMAINS)) | ~table["type_probleme"].isin(problems)
-    if bad.any():
-        raise ValueFormatError("domaine ou type de problème inconnu dans la liste des mots-clés.", path=path,
-                               rows=[int(i) + 2 for i in table.index[bad]],
-                               hint=f"domaines : {', '.join(DOMAINS)} ; types : {', '.join(sorted(problems))}.")
+    refuse(~table["domaine"].isin(set(DOMAINS)) | ~table["type_probleme"].isin(problems),
+           "domaine ou type de problème inconnu dans la liste des mots-clés.", path,
+           hint=f"domaines : {', '.join(DOMAINS)} ; types : {', '.join(sorted(problems))}.")
     rows = [(fold(m).strip(), d, p) for m, d, p in zip(table["mot"], table["domaine"], table["type_probleme"])]
     return sorted(rows, key=lambda r: -len(r[0]))
 
@@ -109,12 +107,9 @@ def load_marche(
     day = _walk_date(source, day)
     for column in ("name", "comment"):
         found = contact_in(stops[column]) if len(stops) else pd.Series(dtype=bool)
-        if found.any():
-            raise ConfidentialityError(
-                f"{int(found.sum())} étape(s) contiennent un numéro de téléphone ou une adresse électronique "
-                f"dans leur {'nom' if column == 'name' else 'commentaire'}.",
-                path=source.path, rows=[int(i) + 1 for i in stops.index[found]],
-                hint="effacez ces coordonnées personnelles des étapes (numéros d'étape indiqués).")
+        refuse(found, f"{int(found.sum())} étape(s) contiennent un numéro de téléphone ou une adresse électronique "
+               f"dans leur {'nom' if column == 'name' else 'commentaire'}.", source.path, error=ConfidentialityError,
+               lines=stops.index + 1, hint="effacez ces coordonnées personnelles des étapes (numéros d'étape indiqués).")
     report.rows_read = len(stops)
     words = keywords(Path(source.options["mots_cles"])) if source.options.get("mots_cles") else keywords()
     walk = _walk(stops, name, day, route, source, communes, qpv, words)

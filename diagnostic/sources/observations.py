@@ -15,18 +15,18 @@ import pandas as pd
 
 from diagnostic import resources
 from diagnostic.catalog import Source
-from diagnostic.errors import UnknownCommuneError, ValueFormatError
+from diagnostic.errors import UnknownCommuneError
 from diagnostic.reference import DOMAINS
 from diagnostic.sources._io import (
     LoadReport,
     check_known,
     check_range,
-    line_numbers,
     names_sheet,
     parse_dates,
     points_from_columns,
     read_table,
-    require_columns,
+    refuse,
+    require_keys,
     to_number,
 )
 from diagnostic.sources.personal import check_confidentiality
@@ -64,7 +64,7 @@ def load_observations(
     report.rows_read = len(df)
     check_confidentiality(df, source.path, what="un fichier d'observations", skip={cols["x"], cols["y"]},
                           hint="les observations décrivent un lieu et un problème : supprimez cette colonne.")
-    require_columns(df, {k: cols[k] for k in ("date", "domain", "problem", "source_type")}, source.path, source.label)
+    require_keys(df, cols, ("date", "domain", "problem", "source_type"), source)
     dates = parse_dates(df[cols["date"]].str.strip(), source.path, cols["date"], required=True)
     domain = df[cols["domain"]].str.strip()
     check_known(domain, set(DOMAINS), source.path, cols["domain"], "domaine(s)", required=True)
@@ -101,17 +101,14 @@ def load_observations(
             out.loc[located, "code_qp"] = in_qpv.groupby(level=0)["code_qp"].first().fillna("")
             in_com = gpd.sjoin(pts[["geometry"]], communes[["insee_com", "geometry"]], predicate="within", how="left")
             com = in_com.groupby(level=0)["insee_com"].first()
-            outside = com.isna()
-            if outside.any():
-                raise ValueFormatError("coordonnées hors du territoire du catalogue.", path=source.path,
-                                       column=f"{cols['x']}/{cols['y']}", rows=[int(i) + 2 for i in com.index[outside]])
+            refuse(com.isna(), "coordonnées hors du territoire du catalogue.", source.path, f"{cols['x']}/{cols['y']}",
+                   lines=com.index + 2)
             out.loc[located, "insee_com"] = com
     qpv_commune = qpv.set_index("code_qp")["insee_com"]
     fill = (out["insee_com"] == "") & (out["code_qp"] != "")
     out.loc[fill, "insee_com"] = out.loc[fill, "code_qp"].map(qpv_commune)
-    unknown = ~out["insee_com"].isin(set(communes["insee_com"]))
-    if unknown.any():
-        raise UnknownCommuneError("observations sans lieu reconnu (ni QPV, ni commune du catalogue, ni coordonnées).",
-                                  path=source.path, rows=line_numbers(unknown))
+    refuse(~out["insee_com"].isin(set(communes["insee_com"])),
+           "observations sans lieu reconnu (ni QPV, ni commune du catalogue, ni coordonnées).", source.path,
+           error=UnknownCommuneError)
     report.rows_kept = len(out)
     return out, report

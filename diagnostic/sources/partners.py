@@ -29,6 +29,7 @@ employer (:func:`adultes_relais_relations`, :func:`with_adultes_relais`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -51,11 +52,14 @@ from diagnostic.sources._io import (
     L93,
     LoadReport,
     check_unique,
+    examples,
     is_workbook,
     line_numbers,
     names_sheet,
     read_table,
+    refuse,
     require_columns,
+    require_keys,
     sheet_errors,
     sheet_name,
     sniff_separator,
@@ -124,8 +128,7 @@ def actor_types(path: Path = TYPES_FILE) -> pd.DataFrame:
     if not path.exists():
         raise MissingFileError("liste des types d'acteurs introuvable.", path=path)
     df = read_table(path, "types d'acteurs", sep=";")
-    require_columns(df, {c: c for c in ("cle", "libelle", "couleur", "domaines_habituels")}, path,
-                    "types d'acteurs")
+    require_columns(df, ("cle", "libelle", "couleur", "domaines_habituels"), path, "types d'acteurs")
     unknown = {d for cell in df["domaines_habituels"] for d in _SPLIT.split(cell) if d} - set(DOMAINS)
     if unknown:
         raise ValueFormatError(f"domaines inconnus : {', '.join(sorted(unknown))}.", path=path,
@@ -151,7 +154,7 @@ def load_partners(
     cols = {**ACTOR_COLUMNS, **source.columns}
     df = read_table(source.path, source.role, source.options.get("sep"), sheet=source.options.get("sheet"))
     report.rows_read = len(df)
-    require_columns(df, {k: cols[k] for k in ("actor_id", "name", "type")}, source.path, source.label)
+    require_keys(df, cols, ("actor_id", "name", "type"), source)
     _refuse_personal(df, source.path)
     text = {k: _text(df, c) for k, c in cols.items()}
     _require_filled(text["actor_id"], source.path, cols["actor_id"])
@@ -191,10 +194,7 @@ def _text(df: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _require_filled(values: pd.Series, path: Path, column: str) -> None:
-    empty = values == ""
-    if empty.any():
-        raise ValueFormatError("cellules vides.", path=path, column=column, rows=line_numbers(empty),
-                               hint="chaque ligne doit avoir un identifiant et un nom.")
+    refuse(values == "", "cellules vides.", path, column, hint="chaque ligne doit avoir un identifiant et un nom.")
 
 
 def _refuse_personal(df: pd.DataFrame, path: Path) -> None:
@@ -213,18 +213,16 @@ def _types(values: pd.Series, path: Path, column: str) -> pd.Series:
     lookup = _type_lookup()
     keys = values.map(lambda v: lookup.get(normalize(v)))
     bad = keys.isna()
-    if bad.any():
-        first = values[bad].iloc[0]
-        labels = list(actor_types()["libelle"])
-        near = closest(first, labels)
-        raise ValueFormatError(
-            f"type d'acteur inconnu « {first} »" + (f" (vouliez-vous dire « {near} » ?)" if near else "") + ".",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint=f"types possibles : {', '.join(labels)} (liste modifiable : diagnostic/resources/tables/types_acteurs.csv).",
-        )
+    first, labels = examples(values, bad, 1), list(actor_types()["libelle"])
+    refuse(bad, f"type d'acteur inconnu « {first} »{_did_you_mean(first, labels)}.", path, column,
+           hint=f"types possibles : {', '.join(labels)} (liste modifiable : diagnostic/resources/tables/types_acteurs.csv).")
     return keys.astype(str)
+
+
+def _did_you_mean(value: str, candidates: Iterable[str]) -> str:
+    """« (vouliez-vous dire « … » ?) » with the closest candidate, or nothing when none is close."""
+    near = closest(value, candidates) if value else None
+    return f" (vouliez-vous dire « {near} » ?)" if near else ""
 
 
 def _cells(cell: str, whole: dict[str, str]) -> list[str]:
@@ -238,28 +236,22 @@ def _cells(cell: str, whole: dict[str, str]) -> list[str]:
 
 def _domains(values: pd.Series, path: Path, column: str) -> pd.Series:
     lookup = {normalize(k): k for k in DOMAINS} | {normalize(v): k for k, v in DOMAINS.items()}
-    out, bad, examples = [], [], []
+    out, bad, unknown_values = [], [], []
     for cell in values:
         items = _cells(cell, lookup)
         unknown = [v for v in items if normalize(v) not in lookup]
         bad.append(bool(unknown))
-        examples += unknown
+        unknown_values += unknown
         out.append(sorted({lookup[normalize(v)] for v in items if normalize(v) in lookup}, key=list(DOMAINS).index))
-    if any(bad):
-        raise ValueFormatError(
-            f"domaine(s) inconnu(s) : {', '.join(dict.fromkeys(examples))}.",
-            path=path,
-            column=column,
-            rows=line_numbers(pd.Series(bad)),
-            hint=f"domaines possibles (clé ou libellé, séparés par « | ») : {', '.join(DOMAINS)}.",
-        )
+    refuse(bad, f"domaine(s) inconnu(s) : {', '.join(dict.fromkeys(unknown_values))}.", path, column,
+           hint=f"domaines possibles (clé ou libellé, séparés par « | ») : {', '.join(DOMAINS)}.")
     return pd.Series(out, index=values.index, dtype=object)
 
 
 def _communes(values: pd.Series, communes: gpd.GeoDataFrame, path: Path, column: str) -> pd.Series:
     codes = set(communes["insee_com"])
     by_name = {normalize(n): c for c, n in zip(communes["insee_com"], communes["lib_com"])}
-    out, bad, examples = [], [], []
+    out, bad, unknown_values = [], [], []
     for cell in values:
         found, unknown = [], []
         for item in _cells(cell, by_name):
@@ -268,16 +260,11 @@ def _communes(values: pd.Series, communes: gpd.GeoDataFrame, path: Path, column:
             (found if code else unknown).append(code or item)
         out.append(sorted(set(found)))
         bad.append(bool(unknown))
-        examples += unknown
-    if any(bad):
-        raise UnknownCommuneError(
-            f"commune(s) absente(s) du territoire du catalogue : {', '.join(dict.fromkeys(examples))}.",
-            path=path,
-            column=column,
-            rows=line_numbers(pd.Series(bad)),
-            hint="indiquez le code INSEE d'une commune du catalogue (« diagnostic territories » les liste), "
-            "ou laissez vide pour tout le territoire.",
-        )
+        unknown_values += unknown
+    refuse(bad, f"commune(s) absente(s) du territoire du catalogue : {', '.join(dict.fromkeys(unknown_values))}.",
+           path, column, error=UnknownCommuneError,
+           hint="indiquez le code INSEE d'une commune du catalogue (« diagnostic territories » les liste), "
+           "ou laissez vide pour tout le territoire.")
     return pd.Series(out, index=values.index, dtype=object)
 
 
@@ -285,17 +272,10 @@ def _qpvs(values: pd.Series, qpv: gpd.GeoDataFrame, path: Path, column: str) -> 
     codes = set(qpv["code_qp"])
     out = values.map(lambda cell: sorted({v.upper() for v in _cells(cell, {})}))
     unknown = out.map(lambda items: [v for v in items if v not in codes])
-    bad = unknown.map(bool)
-    if bad.any():
-        listed = ", ".join(dict.fromkeys(v for items in unknown for v in items))
-        raise ValueFormatError(
-            f"QPV absent(s) du territoire du catalogue : {listed}.",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint="indiquez le code d'un QPV du catalogue (ex. QN09901A), séparés par « | » ; "
-            + (f"QPV connus : {', '.join(sorted(codes)[:10])}." if codes else "le catalogue n'a pas de QPV."),
-        )
+    listed = ", ".join(dict.fromkeys(v for items in unknown for v in items))
+    refuse(unknown.map(bool), f"QPV absent(s) du territoire du catalogue : {listed}.", path, column,
+           hint="indiquez le code d'un QPV du catalogue (ex. QN09901A), séparés par « | » ; "
+           + (f"QPV connus : {', '.join(sorted(codes)[:10])}." if codes else "le catalogue n'a pas de QPV."))
     return out
 
 
@@ -310,11 +290,8 @@ def _points(
             continue
         xs, _ = to_number(df[xcol], source.path, xcol)
         ys, _ = to_number(df[ycol], source.path, ycol)
-        half = xs.isna() != ys.isna()
-        if half.any():
-            raise ValueFormatError("coordonnée incomplète (une seule des deux est remplie).", path=source.path,
-                                   column=f"{ycol}/{xcol}", rows=line_numbers(half),
-                                   hint="remplissez les deux colonnes, ou aucune.")
+        refuse(xs.isna() != ys.isna(), "coordonnée incomplète (une seule des deux est remplie).", source.path,
+               f"{ycol}/{xcol}", hint="remplissez les deux colonnes, ou aucune.")
         located = xs.notna() & points.isna()
         if located.any():
             raw = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xs[located], ys[located]), index=df.index[located], crs=crs)
@@ -336,25 +313,15 @@ def _relations(source: Source, known: set[str], report: LoadReport) -> pd.DataFr
 
 def _check_relations(df: pd.DataFrame, path: Path, known: set[str], report: LoadReport) -> pd.DataFrame:
     cols = RELATION_COLUMNS
-    require_columns(df, {k: cols[k] for k in ("source", "target", "nature")}, path, "relations entre partenaires")
+    require_columns(df, (cols[k] for k in ("source", "target", "nature")), path, "relations entre partenaires")
     text = {k: _text(df, c) for k, c in cols.items()}
     for key in ("source", "target"):
         unknown = ~text[key].isin(known)
-        if unknown.any():
-            first = text[key][unknown].iloc[0]
-            near = closest(first, known)
-            raise ValueFormatError(
-                f"relation vers un acteur inconnu « {first} »" + (f" (vouliez-vous dire « {near} » ?)" if near else "")
-                + ".",
-                path=path,
-                column=cols[key],
-                rows=line_numbers(unknown),
-                hint="chaque relation relie deux identifiants de la colonne « identifiant » du fichier des acteurs.",
-            )
-    loops = text["source"] == text["target"]
-    if loops.any():
-        raise ValueFormatError("relation d'un acteur avec lui-même.", path=path, column=cols["target"],
-                               rows=line_numbers(loops), hint="« de » et « vers » doivent être deux acteurs différents.")
+        first = examples(text[key], unknown, 1)
+        refuse(unknown, f"relation vers un acteur inconnu « {first} »{_did_you_mean(first, known)}.", path, cols[key],
+               hint="chaque relation relie deux identifiants de la colonne « identifiant » du fichier des acteurs.")
+    refuse(text["source"] == text["target"], "relation d'un acteur avec lui-même.", path, cols["target"],
+           hint="« de » et « vers » doivent être deux acteurs différents.")
     natures = _natures(text["nature"], path, cols["nature"])
     weights = _weights(text["intensity"], path, cols["intensity"])
     out = pd.DataFrame({
@@ -403,29 +370,17 @@ def _natures(values: pd.Series, path: Path, column: str) -> pd.Series:
     lookup = {normalize(k): k for k in NATURES} | {normalize(v[0]): k for k, v in NATURES.items()} | _NATURE_SYNONYMS
     keys = values.map(lambda v: lookup.get(normalize(v)))
     bad = keys.isna()
-    if bad.any():
-        raise ValueFormatError(
-            f"nature de relation inconnue « {values[bad].iloc[0]} ».",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint=f"natures possibles : {', '.join(v[0] for v in NATURES.values())}.",
-        )
+    refuse(bad, f"nature de relation inconnue « {examples(values, bad, 1)} ».", path, column,
+           hint=f"natures possibles : {', '.join(v[0] for v in NATURES.values())}.")
     return keys.astype(str)
 
 
 def _weights(values: pd.Series, path: Path, column: str) -> pd.Series:
     weights = values.map(lambda v: INTENSITIES.get(normalize(v), 0 if not v else None))
     bad = weights.isna()
-    if bad.any():
-        raise ValueFormatError(
-            f"intensité inconnue « {values[bad].iloc[0]} ».",
-            path=path,
-            column=column,
-            rows=line_numbers(bad),
-            hint="attendu : 1, 2 ou 3 ; faible, moyenne ou forte ; ou une fréquence (hebdomadaire, mensuelle, "
-            "trimestrielle, annuelle, ponctuelle) ; ou une cellule vide.",
-        )
+    refuse(bad, f"intensité inconnue « {examples(values, bad, 1)} ».", path, column,
+           hint="attendu : 1, 2 ou 3 ; faible, moyenne ou forte ; ou une fréquence (hebdomadaire, mensuelle, "
+           "trimestrielle, annuelle, ponctuelle) ; ou une cellule vide.")
     return weights.replace(0, 2).astype(int)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from diagnostic.errors import ConfidentialityError
-from diagnostic.sources._io import line_numbers
+from diagnostic.sources._io import refuse
 from diagnostic.text import fold
 
 #: Header words that mean personal data (compared without accents, case or separators).
@@ -84,12 +84,6 @@ def check_confidentiality(
         if column in skip:
             continue
         found = contact_in(df[column])
-        if found.any():
-            raise ConfidentialityError(
-                f"{int(found.sum())} cellule(s) de la colonne « {column} » contiennent un numéro de "
-                "téléphone ou une adresse électronique.",
-                path=path,
-                column=str(column),
-                rows=line_numbers(found, first_line),
-                hint="effacez ces coordonnées personnelles du fichier avant de le charger.",
-            )
+        refuse(found, f"{int(found.sum())} cellule(s) de la colonne « {column} » contiennent un numéro de téléphone "
+               "ou une adresse électronique.", path, str(column), error=ConfidentialityError, offset=first_line,
+               hint="effacez ces coordonnées personnelles du fichier avant de le charger.")

@@ -13,11 +13,12 @@ from diagnostic.sources._io import (
     L93,
     TABLE_SUFFIXES,
     LoadReport,
+    check_codes,
     check_geometries,
-    line_numbers,
     read_geo,
     read_table,
-    require_columns,
+    refuse,
+    require_keys,
 )
 from diagnostic.text import fold
 
@@ -50,24 +51,16 @@ def load_qpv(source: Source, communes: gpd.GeoDataFrame | None = None) -> tuple[
     gdf = read_geo(source.path, source.role, source.options.get("crs"), source.options.get("layer"))
     report.rows_read = len(gdf)
     has_commune = columns["insee_com"] in gdf.columns
-    needed = {k: columns[k] for k in ("code_qp", "lib_qp")}
+    needed = ["code_qp", "lib_qp"]
     by_name = not has_commune and "lib_com" in columns and communes is not None
     if by_name:
-        needed["lib_com"] = columns["lib_com"]
+        needed.append("lib_com")
     elif not has_commune and communes is None:
-        needed["insee_com"] = columns["insee_com"]
-    require_columns(gdf, needed, source.path, source.label)
+        needed.append("insee_com")
+    require_keys(gdf, columns, needed, source)
     codes = gdf[columns["code_qp"]].astype(str).str.strip()
-    bad = ~codes.str.match(QPV_CODE)
-    if bad.any():
-        raise ValueFormatError(
-            f"codes QPV mal formés ({', '.join(codes[bad].head(3))}).",
-            path=source.path,
-            column=columns["code_qp"],
-            rows=line_numbers(bad, offset=1),
-            hint="attendu : QPdddnnn (génération 2015, ex. QP031007) ou QNdddnnL "
-            "(génération 2024, ex. QN04901M).",
-        )
+    check_codes(codes, QPV_CODE, source.path, columns["code_qp"], "QPV", "attendu : QPdddnnn (génération 2015, "
+                "ex. QP031007) ou QNdddnnL (génération 2024, ex. QN04901M).", offset=1)
     raw = gpd.GeoDataFrame(
         {"code_qp": codes, "lib_qp": gdf[columns["lib_qp"]].astype(str).str.strip()},
         geometry=gdf.geometry.values,
@@ -91,15 +84,9 @@ def load_qpv(source: Source, communes: gpd.GeoDataFrame | None = None) -> tuple[
         pairs = _pairs_by_overlap(raw, communes)
         report.warn("communes des QPV déduites du recoupement des contours (pas de colonne commune).")
     dup_pairs = pairs.duplicated(keep=False)
-    if dup_pairs.any():
-        raise DuplicateCodeError(
-            "le même QPV apparaît plusieurs fois pour la même commune "
-            f"({', '.join(pairs.loc[dup_pairs, 'code_qp'].unique()[:5])}).",
-            path=source.path,
-            column=columns["code_qp"],
-            rows=line_numbers(dup_pairs.groupby(level=0).any(), offset=1),
-            hint="un QPV ne doit figurer qu'une fois par commune.",
-        )
+    refuse(dup_pairs.groupby(level=0).any(), "le même QPV apparaît plusieurs fois pour la même commune "
+           f"({', '.join(pairs.loc[dup_pairs, 'code_qp'].unique()[:5])}).", source.path, columns["code_qp"],
+           error=DuplicateCodeError, offset=1, hint="un QPV ne doit figurer qu'une fois par commune.")
     qpv = raw.drop(columns=["insee_com"], errors="ignore").dissolve(by="code_qp", aggfunc="first", as_index=False)
     communes_of = pairs.groupby("code_qp")["insee_com"].agg(lambda s: ",".join(sorted(set(s))))
     qpv["communes"] = qpv["code_qp"].map(communes_of)
@@ -193,9 +180,7 @@ def load_qpv_list(source: Source, communes: gpd.GeoDataFrame | None) -> tuple[gp
         df = read_table(source.path, source.role, source.options.get("sep"), source.options.get("encoding"))
     report.rows_read = len(df)
     by_code = columns.get("insee_com", "") in df.columns
-    need = {k: columns[k] for k in ("code_qp", "lib_qp")}
-    need["insee_com" if by_code else "lib_com"] = columns["insee_com" if by_code else "lib_com"]
-    require_columns(df, need, source.path, source.label)
+    require_keys(df, columns, ("code_qp", "lib_qp", "insee_com" if by_code else "lib_com"), source)
     df = df[df[columns["code_qp"]].str.strip() != "Ensemble"]
     listed = []
     for _, row in df.iterrows():

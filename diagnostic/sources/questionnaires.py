@@ -40,7 +40,7 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic.catalog import Source
-from diagnostic.errors import CatalogError, ValueFormatError, missing_column
+from diagnostic.errors import CatalogError, missing_column
 from diagnostic.reference import DOMAINS
 from diagnostic.sources._io import (
     LoadReport,
@@ -48,6 +48,7 @@ from diagnostic.sources._io import (
     names_sheet,
     parse_dates,
     read_table,
+    refuse,
     to_number,
 )
 from diagnostic.sources.observations import problem_types
@@ -182,14 +183,10 @@ def _points(df: pd.DataFrame, coords: list[str], source: Source) -> gpd.GeoSerie
         parts = df[column].astype(str).str.findall(r"-?\d+(?:[.,]\d+)?")
         lat = pd.to_numeric(parts.str[0].str.replace(",", "."), errors="coerce")
         lon = pd.to_numeric(parts.str[1].str.replace(",", "."), errors="coerce")
-        bad = ~df[column].astype(str).str.strip().isin(["", "[]", "None", "[None, None]"]) & lon.isna()
-        if bad.any():
-            raise ValueFormatError("coordonnées illisibles.", path=source.path, column=column, rows=line_numbers(bad),
-                                   hint="attendu : « latitude, longitude » en degrés (WGS84).")
-    wrong = (lat.abs() > 90) | (lon.abs() > 180)
-    if wrong.any():
-        raise ValueFormatError("latitudes ou longitudes impossibles.", path=source.path, column=column,
-                               rows=line_numbers(wrong), hint="attendu : des degrés WGS84 (latitude puis longitude).")
+        refuse(~df[column].astype(str).str.strip().isin(["", "[]", "None", "[None, None]"]) & lon.isna(),
+               "coordonnées illisibles.", source.path, column, hint="attendu : « latitude, longitude » en degrés (WGS84).")
+    refuse((lat.abs() > 90) | (lon.abs() > 180), "latitudes ou longitudes impossibles.", source.path, column,
+           hint="attendu : des degrés WGS84 (latitude puis longitude).")
     ok = lat.notna() & lon.notna()
     return gpd.GeoSeries(gpd.points_from_xy(lon.where(ok), lat.where(ok)), index=df.index, crs="EPSG:4326").where(ok)
 

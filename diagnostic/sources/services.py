@@ -19,7 +19,8 @@ from diagnostic.sources._io import (
     check_unique,
     points_from_columns,
     read_table,
-    require_columns,
+    refuse,
+    require_keys,
 )
 
 COLUMNS = ["service_id", "name", "source_kind", "type_code", "insee_com", "address", "hours", "geometry"]
@@ -51,26 +52,19 @@ def finish(
         shapes = communes.set_index("insee_com").geometry.loc[located["insee_com"]]
         dist = located.geometry.distance(gpd.GeoSeries(shapes.to_numpy(), index=located.index, crs=communes.crs))
         far = dist > tolerance
-        if far.any():
-            raise OutOfTerritoryError(
-                f"{int(far.sum())} point(s) à plus de {tolerance:.0f} m de leur commune déclarée "
-                f"(ex. {located.loc[far, 'service_id'].iloc[0]} à {dist[far].iloc[0] / 1000:.1f} km).",
-                path=source.path,
-                rows=located.loc[far, "_line"].tolist(),
-                hint="vérifiez les coordonnées (inversion latitude/longitude, mauvais système) ou le "
-                "code commune ; « tolerance_m: » dans le catalogue règle la tolérance.",
-            )
+        first = far.idxmax()  # the first point too far (any point when none is)
+        refuse(far, f"{int(far.sum())} point(s) à plus de {tolerance:.0f} m de leur commune déclarée "
+               f"(ex. {located.at[first, 'service_id']} à {dist[first] / 1000:.1f} km).", source.path,
+               error=OutOfTerritoryError, lines=located["_line"],
+               hint="vérifiez les coordonnées (inversion latitude/longitude, mauvais système) ou le code commune ; "
+               "« tolerance_m: » dans le catalogue règle la tolérance.")
     unlocated = gdf[~has_commune.loc[gdf.index]]
     if len(unlocated):
         territory = communes.union_all().buffer(tolerance)
         far = ~unlocated.geometry.within(territory)
-        if far.any():
-            raise OutOfTerritoryError(
-                f"{int(far.sum())} point(s) hors du territoire du catalogue.",
-                path=source.path,
-                rows=unlocated.loc[far, "_line"].tolist(),
-                hint="vérifiez les coordonnées et leur système (« crs: » dans le catalogue).",
-            )
+        refuse(far, f"{int(far.sum())} point(s) hors du territoire du catalogue.", source.path,
+               error=OutOfTerritoryError, lines=unlocated["_line"],
+               hint="vérifiez les coordonnées et leur système (« crs: » dans le catalogue).")
         joined = gpd.sjoin(unlocated[["geometry"]], communes[["insee_com", "geometry"]], how="left", predicate="intersects")
         gdf.loc[unlocated.index, "insee_com"] = joined.groupby(level=0)["insee_com"].first()
     report.rows_kept = len(gdf)
@@ -92,7 +86,7 @@ def load_services_csv(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.G
             "insee_com": "code_commune", "address": "adresse", "hours": "horaires", **source.columns}
     df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
-    require_columns(df, {k: cols[k] for k in ("service_id", "name", "type_code", "x", "y")}, source.path, source.label)
+    require_keys(df, cols, ("service_id", "name", "type_code", "x", "y"), source)
     gdf = points_from_columns(df, cols["x"], cols["y"], source.options.get("crs", "EPSG:4326"), source.path, source.label)
     gdf = gpd.GeoDataFrame(
         {

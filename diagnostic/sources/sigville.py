@@ -49,7 +49,7 @@ def read_export(source: Source) -> pd.DataFrame:
     empty = [c for c in df.columns if (c == "" or c.startswith("Unnamed:")) and (df[c].str.strip() == "").all()]
     df = df.drop(columns=empty)
     code = source.columns.get("code_qp", "CODGEO")
-    require_columns(df, {"code_qp": code}, source.path, source.label)
+    require_columns(df, [code], source.path, source.label)
     df[code] = df[code].str.strip()
     return df
 
@@ -93,7 +93,7 @@ def _specs(source: Source, df: pd.DataFrame, report: LoadReport, strict: bool) -
     needed.update({f"{k} (dénominateur)": p for k, p in specs["per"].items() if isinstance(p, str)})
     absent = sorted({k.split(" ")[0] for k, c in needed.items() if c not in df.columns})
     if absent and strict:
-        require_columns(df, needed, source.path, source.label)
+        require_columns(df, needed.values(), source.path, source.label)
     if absent:
         report.warn(f"millésime {source.vintage} : pas de colonne pour {', '.join(absent)} "
                     "(les colonnes changent d'un millésime à l'autre).")
