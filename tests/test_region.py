@@ -14,9 +14,10 @@ import yaml
 from diagnostic import cli
 from diagnostic.region import posts as pt
 from diagnostic.region.page import HTML_NAME, JSON_NAME, PDF_NAME, PNG_NAME, write_synthesis
-from diagnostic.region.rules import employer_type, load_rules
+from diagnostic.region.rules import load_rules
 from diagnostic.region.synthesis import build_synthesis, results
 from diagnostic.region.territories import assess, attribute_posts, rank, reason, strongest
+from diagnostic.sources.employers import employer_type
 from tests.conftest import DEMO_CATALOG
 
 

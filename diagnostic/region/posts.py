@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from diagnostic.region.rules import PROGRAMMES, employer_type
+from diagnostic.region.rules import PROGRAMMES
+from diagnostic.sources.employers import employer_type
 
 FIELDS = ["programme", "year", "post_id", "employer", "employer_siret", "code_cv", "lib_cv", "codgeo",
           "siren_epci", "insee_dep", "insee_reg"]

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-from diagnostic import resources
 from diagnostic.catalog import read_yaml
 from diagnostic.errors import CatalogError
+from diagnostic.sources.employers import RULES_FILE, UNKNOWN_EMPLOYER, employer_rules
 from diagnostic.sources.partners import actor_types
 from diagnostic.sources.postes import PROGRAMMES
-from diagnostic.text import fold
-
-RULES_FILE = resources.path("rules/region.yaml")
 
 RANKING_KEYS = {
     "need_level": "niveau de besoin (fort avant moyen)",
@@ -22,7 +18,6 @@ RANKING_KEYS = {
     "ratio": "postes pour 10 000 habitants des QPV (le plus petit d'abord)",
 }
 LEVELS = ("fort", "moyen", "faible", "indéterminé")
-UNKNOWN_EMPLOYER = ("autre", "autre ou non déterminé")
 
 
 def load_rules(path: str | Path | None = None) -> dict[str, Any]:
@@ -64,27 +59,8 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     return {
         **rules, "path": str(path), "programmes": programmes, "target_per_10000": target, "well_equipped": well,
         "ranking": ranking, "prospect_levels": levels, "reference_year": year,
-        "shown": int(rules.get("shown", 15)), "employer_types": types,
-        "siren_prefixes": {str(k): str(v) for k, v in (rules.get("siren_prefixes") or {}).items()},
+        "shown": int(rules.get("shown", 15)), **employer_rules(rules),
     }
-
-
-def _words(text: str) -> str:
-    return " " + " ".join(re.sub(r"[^a-z0-9]+", " ", fold(text)).split()) + " "
-
-
-def employer_type(name: Any, siret: Any, rules: dict[str, Any]) -> str:
-    """The employer type key of a post: a word of the name, else the SIREN's first digits (see region.yaml)."""
-    words = _words(name if isinstance(name, str) else "")
-    for key, keywords in rules["employer_types"].items():
-        if any(_words(w) in words for w in keywords):
-            return key
-    digits = re.sub(r"\D", "", siret) if isinstance(siret, str) else ""
-    if len(digits) >= 9:
-        for prefix in sorted(rules["siren_prefixes"], key=len, reverse=True):
-            if digits.startswith(prefix):
-                return rules["siren_prefixes"][prefix]
-    return UNKNOWN_EMPLOYER[0]
 
 
 def employer_label(key: str) -> str:

@@ -23,7 +23,8 @@ orientation / passage de relais, instance commune, co-animation. Intensity:
 1 to 3, faible / moyenne / forte, or a frequency (hebdomadaire, mensuelle…).
 
 Adulte-relais posts (ANCT) become funding relations from the State to each
-employer (:func:`adultes_relais_relations`, :func:`with_adultes_relais`).
+employer (:func:`adultes_relais_relations`, :func:`with_adultes_relais`); an employer
+absent from the registry gets its type from :mod:`diagnostic.sources.employers`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from diagnostic.sources._io import (
     to_l93,
     to_number,
 )
+from diagnostic.sources.employers import employer_type
 from diagnostic.text import fold
 
 TYPES_FILE = resources.path("tables/types_acteurs.csv")
@@ -392,16 +394,6 @@ def _pairs(qpv: gpd.GeoDataFrame) -> pd.DataFrame:
     return pairs.explode("insee_com")[["code_qp", "insee_com", "lib_qp"]].reset_index(drop=True)
 
 
-def _employer_type(name: str) -> str:
-    """A likely actor type from an employer's name (adulte-relais files give no type)."""
-    text = normalize(name)
-    rules = [("mediat", MEDIATION), ("centre social", "centre_social"), ("commune", "commune"),
-             ("ville de", "commune"), ("mairie", "commune"), ("ccas", "commune"), ("centre communal", "commune"),
-             ("habitat", "bailleur"), ("logement", "bailleur"), ("association", "association"),
-             ("asso ", "association")]
-    return next((kind for word, kind in rules if word in f"{text} "), "autre")
-
-
 def adultes_relais_relations(posts: pd.DataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """State funding of adulte-relais posts: one relation per employer of the latest year.
 
@@ -423,10 +415,11 @@ def adultes_relais_relations(posts: pd.DataFrame) -> tuple[gpd.GeoDataFrame, pd.
     by_employer = current.groupby("employer_key").agg(**agg).reset_index()
     state_id, state_name = STATE_ACTOR
     labels = actor_types()["libelle"]
+    sirets = by_employer["siret"] if "siret" in by_employer else pd.Series("", index=by_employer.index)
     employers = pd.DataFrame({
         "actor_id": by_employer["employer_key"],
         "name": by_employer["name"],
-        "type": by_employer["name"].map(_employer_type),
+        "type": [employer_type(n, s) for n, s in zip(by_employer["name"], sirets)],
         "siret": by_employer.get("siret", ""),
         "posts": by_employer["posts"].astype("Int64"),
     })
