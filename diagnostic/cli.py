@@ -209,14 +209,14 @@ def _add_fetch(data_subparsers: argparse._SubParsersAction) -> None:
     fetch_parser.add_argument("--format", dest="geo_format", choices=["parquet", "gpkg"], default="parquet",
                               help="format des contours écrits : GeoParquet (défaut) ou GeoPackage")
     fetch_parser.add_argument("--quiet", action="store_true", help="sans barre de progression")
-    fetch_parser.set_defaults(func=_lazy("diagnostic.fetch", "run_fetch"))
+    fetch_parser.set_defaults(func=_lazy("diagnostic.fetch.commands", "run_fetch"))
     list_parser = data_subparsers.add_parser("sources", help="lister les sources officielles téléchargées par fetch")
     list_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
     list_parser.add_argument("--check", action="store_true",
                              help="demander à chaque source si elle répond encore à son adresse (Internet requis)")
     list_parser.add_argument("--catalog", metavar="FICHIER",
                              help="avec --check : catalogue écrit par data fetch, pour dire ce qui a changé depuis")
-    list_parser.set_defaults(func=_lazy("diagnostic.fetch", "run_sources"))
+    list_parser.set_defaults(func=_lazy("diagnostic.fetch.commands", "run_sources"))
 def _add_region(subparsers: argparse._SubParsersAction) -> None:
     """Register ``diagnostic region`` on the CLI's subcommands."""
     parser = subparsers.add_parser(

@@ -34,6 +34,11 @@ from shapely.geometry import box
 from diagnostic import cli, fetch
 from diagnostic.catalog import DEFAULT_DATA_DIR, Source
 from diagnostic.errors import FetchError
+from diagnostic.fetch import datagouv
+from diagnostic.fetch.check import check_sources, describe_check
+from diagnostic.fetch.extract import read_geo_filtered
+from diagnostic.fetch.sources import SOURCES_FILE, SOURCES_URL_ENV
+from diagnostic.fetch.territory import territory_filter
 from diagnostic.sources.bpe import load_bpe
 from diagnostic.sources.communes import load_communes
 from diagnostic.sources.insee import load_indicator_table
@@ -350,8 +355,8 @@ def closed_port() -> int:
 @pytest.fixture(autouse=True)
 def no_public_api(monkeypatch) -> None:
     """No test reaches the public data.gouv.fr API or a mirror set outside: a closed local port."""
-    monkeypatch.setenv(fetch.DATAGOUV_API_ENV, f"http://127.0.0.1:{closed_port()}/api/1")
-    monkeypatch.delenv(fetch.SOURCES_URL_ENV, raising=False)
+    monkeypatch.setenv(datagouv.DATAGOUV_API_ENV, f"http://127.0.0.1:{closed_port()}/api/1")
+    monkeypatch.delenv(SOURCES_URL_ENV, raising=False)
 
 
 @pytest.fixture
@@ -360,7 +365,7 @@ def server(files: dict[str, bytes], monkeypatch):
     srv.files.update(api_files(srv.url, files))
     srv.chunked.add("communes-100m.geojson.gz")
     srv.thread.start()
-    monkeypatch.setenv(fetch.DATAGOUV_API_ENV, f"{srv.url}/api/1/")
+    monkeypatch.setenv(datagouv.DATAGOUV_API_ENV, f"{srv.url}/api/1/")
     yield srv
     srv.httpd.shutdown()
     srv.httpd.server_close()
@@ -375,7 +380,7 @@ def local_sources(tmp_path: Path, base: str, **changes: dict[str, str]) -> Path:
 
     France Services and adultes-relais keep their dataset, resolved through the local API.
     """
-    with open(fetch.SOURCES_FILE, encoding="utf-8", newline="") as fh:
+    with open(SOURCES_FILE, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter=";"))
     for row in rows:
         if row["cle"] in LOCAL_NAMES:
@@ -490,14 +495,14 @@ def test_qpv_member_chosen_by_name_among_several_files(tmp_path: Path, files: di
     archive = tmp_path / "qpv-2024-geojson.zip"
     archive.write_bytes(files["qpv-2024-geojson.zip"])
     source = next(s for s in fetch.read_sources() if s.key == "qpv")
-    keep = fetch.territory_filter(source, fetch.Territory("department", "76"), None)
-    qpv = fetch.read_geo_filtered(archive, source, keep)
+    keep = territory_filter(source, fetch.Territory("department", "76"), None)
+    qpv = read_geo_filtered(archive, source, keep)
     assert len(qpv) == 16 and qpv["code_qp"].str.match(r"QN076\d\d[A-Z]").all()
     assert qpv.crs.to_epsg() == 4326 and qpv.total_bounds[0] == pytest.approx(1.0, abs=0.1)
     assert qpv["insee_reg"].isna().sum() == 8  # the filter does not need the (sometimes null) region
     unnamed = fetch.OfficialSource(**{**source.__dict__, "member": ""})
     with pytest.raises(FetchError, match="ne contient pas un seul fichier") as err:
-        fetch.read_geo_filtered(archive, unnamed, keep)
+        read_geo_filtered(archive, unnamed, keep)
     assert "QP2024_France_Hexagonale_LB93.geojson" in str(err.value)
 
 
@@ -622,15 +627,15 @@ def test_resource_choice_and_checksum_rules() -> None:
     base = "https://exemple.org"
     source = next(s for s in fetch.read_sources() if s.key == "adultes_relais")
     chosen = json.loads(api_files(base, {"liste-fs-20240801.csv": b""})[f"api/1/datasets/{AR_DATASET}/"])
-    resources = [r for r in chosen["resources"] if r["type"] == "main" and fetch._matches(source, r)]
-    assert max(resources, key=fetch._modified)["title"] == "Postes adultes-relais 2023"
-    assert fetch.announced_checksum(resources[-1]) == ""  # remote: data.gouv.fr never held this file
-    assert fetch.announced_checksum({**resources[-1], "filetype": "file"}) == "sha1:" + "0" * 40
+    resources = [r for r in chosen["resources"] if r["type"] == "main" and datagouv._matches(source, r)]
+    assert max(resources, key=datagouv._modified)["title"] == "Postes adultes-relais 2023"
+    assert datagouv.announced_checksum(resources[-1]) == ""  # remote: data.gouv.fr never held this file
+    assert datagouv.announced_checksum({**resources[-1], "filetype": "file"}) == "sha1:" + "0" * 40
 
 
 def test_api_unreachable(tmp_path: Path, server: Server, monkeypatch) -> None:
     api = f"http://127.0.0.1:{closed_port()}/api/1"
-    monkeypatch.setenv(fetch.DATAGOUV_API_ENV, api)
+    monkeypatch.setenv(datagouv.DATAGOUV_API_ENV, api)
     with pytest.raises(FetchError, match="API de data.gouv.fr est injoignable") as err:
         run(tmp_path, local_sources(tmp_path, server.url))
     assert f"{api}/datasets/{FS_DATASET}/" in str(err.value) and "--from-dir" in str(err.value)
@@ -642,8 +647,8 @@ def test_mirror_serves_everything_without_the_api(tmp_path: Path, server: Server
     server.files[f"{FS_DATASET}.csv"] = server.files["liste-fs-20240801.csv"]
     server.files[f"{AR_DATASET}.csv"] = server.files["adultes_relais_postes.csv"]
     server.modified[f"{FS_DATASET}.csv"] = "Thu, 01 Aug 2024 09:30:00 GMT"
-    monkeypatch.setenv(fetch.SOURCES_URL_ENV, server.url)
-    monkeypatch.setenv(fetch.DATAGOUV_API_ENV, f"http://127.0.0.1:{closed_port()}/api/1")
+    monkeypatch.setenv(SOURCES_URL_ENV, server.url)
+    monkeypatch.setenv(datagouv.DATAGOUV_API_ENV, f"http://127.0.0.1:{closed_port()}/api/1")
     result = fetch.fetch(fetch.Territory("department", "62"), tmp_path / "pdc", cache=tmp_path / "cache",
                          progress=False, retries=0, geo_format="gpkg")
     assert not [n for n, _ in server.requests if n.startswith("api/")]
@@ -778,8 +783,6 @@ def text_number(value: int) -> str:
 
 
 def fetch_check_text(sources: Path, catalog: Path) -> str:
-    from diagnostic.fetch_check import check_sources, describe_check
-
     return describe_check(check_sources(fetch.read_sources(sources), catalog))
 
 

@@ -21,14 +21,8 @@ import requests
 from diagnostic import text
 from diagnostic.catalog import read_yaml
 from diagnostic.errors import FetchError
-from diagnostic.fetch import (
-    TIMEOUT_S,
-    OfficialSource,
-    dataset_address,
-    latest_resource,
-    mirror_url,
-    source_url,
-)
+from diagnostic.fetch.datagouv import dataset_address, latest_resource
+from diagnostic.fetch.sources import TIMEOUT_S, OfficialSource, mirror_url, source_url
 
 PERMANENT = {301, 308}
 TEMPORARY = {302, 303, 307}
@@ -215,6 +209,3 @@ def run_check(sources: list[OfficialSource], catalog: str | Path | None) -> int:
     print(describe_check(statuses, catalog))
     failed = any(s.state in ("gone", "unreachable") for s in statuses)
     return FetchError.exit_code if failed else 0
-
-
-__all__ = ["SourceStatus", "ask", "check_source", "check_sources", "describe_check", "offline", "run_check"]
