@@ -34,6 +34,7 @@ from diagnostic.indicators.needs import load_rules as load_need_rules
 from diagnostic.indicators.trends import evolutions
 from diagnostic.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.reference import DOMAINS
+from diagnostic.sources.postes import funded, partial_years
 from diagnostic.territory import TerritoryData, load_territory
 
 SCHEMA = "diagnostic-resultats/1"
@@ -81,6 +82,10 @@ class CommuneDiagnostic:
     epci: dict[str, Any] | None = None
     #: Posts (adultes-relais, FONJEP) of the contracts held by the commune or its EPCI, every year.
     posts: pd.DataFrame | None = None
+    #: Years of the posts files that record only part of the year, with the reason (:func:`~diagnostic.sources.postes.partial_years`).
+    posts_partial: dict[int, str] = field(default_factory=dict)
+    #: The posts funded in the last complete year (:func:`~diagnostic.sources.postes.funded`), or None.
+    posts_funded: dict[str, Any] | None = None
     #: First and last vintage of each indicator per territory (:func:`diagnostic.indicators.trends.evolutions`).
     evolutions: pd.DataFrame | None = None
 
@@ -175,11 +180,14 @@ def build(
             gaps = pt.gaps(partners, strong, graph)
             actor_types = set(partners.actors["type_label"])
     posts = float(needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in needs else 0.0
+    partial = partial_years(data.adultes_relais)
+    commune_posts = data.posts_of(code)
+    in_place = funded(commune_posts, partial)
     ctx = Context(
         commune_code=code, commune_name=commune["lib_com"], territories=territories, needs=needs,
         evidence=evidence, social=social, observations=_observations(data, codes, key),
         gaps=gaps, actor_types=actor_types, adulte_relais_posts=posts,
-        has_qpv=has_qpv, **_adulte_relais_amount(data),
+        has_qpv=has_qpv, posts_in_place=in_place, **_adulte_relais_amount(data, partial),
     )
     reco = load_rules(reco_rules)
     recs = recommend(ctx, reco, data.catalog.path.parent / LOCAL_FILE)
@@ -197,17 +205,21 @@ def build(
         services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs, framing=frame,
         partners=partners, graph=graph, gaps=gaps,
         missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
-        epci=data.epci_of(code), posts=data.posts_of(code),
+        epci=data.epci_of(code), posts=commune_posts, posts_partial=partial, posts_funded=in_place,
         evolutions=evolutions(data.qpv_indicators.history if data.qpv_indicators is not None else None, codes),
     )
 
 
-def _adulte_relais_amount(data: TerritoryData) -> dict[str, Any]:
-    """The State amount per adulte-relais post in the data: median of the latest year's posts (none without amounts)."""
+def _adulte_relais_amount(data: TerritoryData, partial: dict[int, str]) -> dict[str, Any]:
+    """The State amount per adulte-relais post in the data: median of the last complete year's posts (none without amounts)."""
     posts = data.adultes_relais
-    if posts is None or "amount" not in posts or not posts["amount"].gt(0).any():
+    if posts is None or "amount" not in posts:
         return {}
-    paid = posts[posts["amount"] > 0]
+    if "programme" in posts:
+        posts = posts[posts["programme"] == "adulte-relais"]
+    paid = posts[(posts["amount"] > 0) & ~posts["year"].isin(partial)]
+    if paid.empty:
+        return {}
     latest = paid[paid["year"] == paid["year"].max()]
     return {"adulte_relais_amount": float(latest["amount"].median()), "adulte_relais_year": str(latest["year"].max())}
 
@@ -303,7 +315,7 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
              "derniere_valeur": r["last_value"], "evolution": r["change"]}
             for _, r in diag.evolutions.iterrows()
         ] if diag.evolutions is not None else [],
-        "postes": posts_summary(diag.posts),
+        "postes": posts_summary(diag.posts, diag.posts_partial),
         "besoins_non_couverts": needs,
         "recommandations": [
             {"id": r["id"], "type": r["type"], "domaine": r["domain"], "priorite": r["priority"], "titre": r["title"],
@@ -323,13 +335,17 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
     })
 
 
-def posts_summary(posts: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """Posts per year, programme and contrat de ville, with their State funding (for ``resultats.json``)."""
+def posts_summary(posts: pd.DataFrame | None, partial: dict[int, str]) -> list[dict[str, Any]]:
+    """Posts per year, programme and contrat de ville, with their State funding (for ``resultats.json``).
+
+    A post counts once (``post_id``) however many records it has; a year of ``partial`` is marked.
+    """
     if posts is None or posts.empty:
         return []
     g = posts.assign(lib_cv=posts["lib_cv"].fillna("")).groupby(["year", "programme", "code_cv", "lib_cv"])
-    table = g.agg(postes=("post_id", "size"), montant=("amount", "sum"), employeurs=("employer", "nunique"))
-    return [{"annee": int(y), "programme": p, "contrat_de_ville": c, "libelle": lib, **row}
+    table = g.agg(postes=("post_id", "nunique"), montant=("amount", "sum"), employeurs=("employer", "nunique"))
+    return [{"annee": int(y), "programme": p, "contrat_de_ville": c, "libelle": lib, **row,
+             "annee_partielle": int(y) in partial}
             for (y, p, c, lib), row in table.to_dict("index").items()]
 
 

@@ -32,6 +32,8 @@ from diagnostic.catalog import read_yaml
 from diagnostic.errors import CatalogError
 from diagnostic.indicators.needs import explain
 from diagnostic.reference import DOMAINS
+from diagnostic.sources.postes import POST_NOUNS, PROGRAMMES
+from diagnostic.sources.postes import euros as _euros
 
 RULES_FILE = resources.path("rules/recommandations.yaml")
 LOCAL_FILE = "recommandations_locales.yaml"
@@ -56,6 +58,7 @@ class Context:
     adulte_relais_amount: float | None = None   # State amount per post in the data (latest year)
     adulte_relais_year: str = ""
     has_qpv: bool = True
+    posts_in_place: dict[str, Any] | None = None   # posts funded in the last complete year (diagnostic.sources.postes.funded)
 
 
 def load_rules(path: str | Path | None = None) -> dict[str, Any]:
@@ -180,6 +183,7 @@ def _conditions(ctx: Context, conf: dict) -> dict[str, bool]:
     return {
         "always": True,
         "has_qpv": ctx.has_qpv,
+        "posts_in_place": bool(ctx.posts_in_place and sum(ctx.posts_in_place["posts"].values())),
         "evening_observations": len(evening) >= int(hours.get("evening_threshold", 5)),
         "school_priority": bool({"education", "jeunesse"} & domains),
         "domain_espace_public_or_transports": bool({"espace_public", "transports"} & domains),
@@ -202,6 +206,8 @@ def _evening(ctx: Context, hours: dict, codes: list[str]) -> pd.DataFrame:
 CONDITION_TEXT = {
     "always": "option par défaut",
     "has_qpv": "la commune a des quartiers prioritaires",
+    "posts_in_place": "des postes adultes-relais ou FONJEP sont déjà financés sur le contrat de ville de la commune "
+                      "ou de son intercommunalité",
     "evening_observations": "les observations d'habitants et de partenaires portent sur la soirée et le week-end",
     "school_priority": "un besoin « éducation » ou « jeunesse » fait partie des priorités",
     "domain_espace_public_or_transports": "un besoin « espace public » ou « transports » fait partie des priorités",
@@ -276,8 +282,46 @@ def team(ctx: Context, conf: dict) -> dict[str, Any]:
     return out
 
 
-def _euros(v: float) -> str:
-    return text.number(v, 0 if float(v).is_integer() else 2, "€")
+def in_place_sentence(funded: dict[str, Any] | None) -> str:
+    """The posts already funded, as a funding lead: « 214 postes adultes-relais et 64 postes FONJEP sont déjà
+    financés par l'État en 2024 sur le contrat de ville « … » (CN05911M), pour 5 325 041,54 € (… et …) : … ».
+
+    Every figure is a value of ``funded``: the total amount is the sum of the programmes' amounts printed beside it.
+    """
+    if not funded or not sum(funded["posts"].values()):
+        return ""
+    counts = [text.count(n, *POST_NOUNS.get(p, (p, p))) for p, n in funded["posts"].items() if n]
+    total = sum(funded["posts"].values())
+    amounts = funded["amounts"]
+    amount = ""
+    if amounts:
+        amount = f", pour {_euros(round(sum(amounts.values()), 2))}"
+        if len(amounts) > 1:
+            amount += f", dont {text.join([f'{_euros(v)} pour les {POST_NOUNS.get(p, (p, p))[1]}' for p, v in amounts.items()])}"
+    contracts = [f"«{text.NBSP}{c['label']}{text.NBSP}» ({c['code']})" if c["label"] != c["code"] else c["code"]
+                 for c in funded["contracts"]]
+    where = f"le contrat de ville {contracts[0]}" if len(contracts) == 1 else f"les contrats de ville {text.join(contracts)}"
+    year = str(funded["year"])
+    if funded.get("later_partial"):
+        year += ", dernière année complète des fichiers de l'ANCT,"
+    verb = "sont déjà financés" if total >= 2 else "est déjà financé"
+    return text.sentence(
+        f"{text.join(counts)} {verb} par l'État en {year} sur {where}{amount} : c'est dans "
+        f"{'ce contrat' if len(contracts) == 1 else 'ces contrats'} que se demandent les postes nouveaux, et leurs "
+        "employeurs sont les premiers partenaires à associer au service")
+
+
+def _in_place_evidence(funded: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures of :func:`in_place_sentence`, one evidence item each."""
+    contracts = ", ".join(c["code"] for c in funded["contracts"])
+    items = [{"type": "financement en place", "libelle": f"Postes {PROGRAMMES.get(p, p)} financés en {funded['year']} "
+              f"sur le contrat de ville ({contracts})", "valeur": n, "annee": funded["year"]}
+             for p, n in funded["posts"].items()]
+    items += [{"type": "financement en place", "libelle": f"Montant de l'État pour les postes {PROGRAMMES.get(p, p)} "
+               f"en {funded['year']} (€)", "valeur": v, "annee": funded["year"]} for p, v in funded["amounts"].items()]
+    items += [{"type": "année partielle", "libelle": f"Année {y} partielle dans les fichiers des postes", "valeur": reason,
+               "annee": y} for y, reason in funded.get("later_partial", {}).items()]
+    return items
 
 
 def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
@@ -306,8 +350,12 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         why += f" L'équipe compte au moins {plan['size']} médiateurs : {t.get('minimum_reason', '')}."
     if plan["size"] >= int(t.get("supervisor_from", 5)):
         why += " Dont un coordinateur."
+    in_place = ctx.posts_in_place or {}
+    contract_posts = in_place.get("posts", {}).get("adulte-relais", 0)
+    share = (f" (leur part des {text.count(contract_posts, *POST_NOUNS['adulte-relais'])} du contrat de ville en "
+             f"{in_place['year']})" if contract_posts else "")
     if plan["posts_known"]:
-        why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(plan['posts'], 1)} ; "
+        why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(plan['posts'], 1)}{share} ; "
                 f"postes à créer : {plan['to_create']}.")
     else:
         why += (" Les postes adultes-relais en place ne sont pas connus pour ces quartiers dans les données : "
@@ -366,16 +414,24 @@ def _choice_rec(rule: dict, ctx: Context, conf: dict, options: list[dict], what:
         return []
     why = (f"Règle : la première option de la liste dont la condition est remplie. Recommandé : {chosen['label']}, car "
            f"{chosen.get('why') or CONDITION_TEXT[chosen['condition']]}.")
-    if chosen["id"] == "adultes_relais":
+    held = [chosen, *others]
+    in_place = in_place_sentence(ctx.posts_in_place) if any(o["condition"] == "posts_in_place" for o in held) else ""
+    if in_place:
+        why += f" {in_place}"
+    if any(o["id"] == "adultes_relais" for o in held):
         amount = ctx.adulte_relais_amount or float(conf.get("costs", {}).get("adulte_relais_amount", 22810.61))
         year = ctx.adulte_relais_year if ctx.adulte_relais_amount else str(conf.get("costs", {}).get("adulte_relais_year", "2024"))
-        why += f" L'État verse {_euros(amount)} par poste et par an ({year})."
+        why += f" Pour un poste adulte-relais nouveau, l'État verse {_euros(amount)} par an ({year})."
     if others:
         why += f" {what} aussi possibles : " + " ; ".join(o["label"] for o in others) + "."
     if not_met:
         why += " Non retenus : " + " ; ".join(f"{o['label']} ({CONDITION_TEXT[o['condition']]} : non)" for o in not_met) + "."
-    rec = _make(rule, {"choice": chosen["label"], "why": why}, [], why)
+    evidence = _in_place_evidence(ctx.posts_in_place) if in_place else []
+    rec = _make(rule, {"choice": chosen["label"], "why": why}, evidence, why)
     rec["choice"] = chosen["id"]
+    rec["leads"] = [o["label"] for o in held]
+    if in_place:
+        rec["in_place"] = in_place
     return [rec]
 
 

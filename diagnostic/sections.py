@@ -163,7 +163,12 @@ def trends_table(d: CommuneDiagnostic, indicators: tuple[str, ...] = KEY_TRENDS)
 
 
 def posts_table(d: CommuneDiagnostic) -> HTML:
-    """Adultes-relais and FONJEP posts already funded on the commune's contracts, by year, and the employers."""
+    """Adultes-relais and FONJEP posts already funded on the commune's contracts, by year, and the employers.
+
+    A post counts once per year and programme; a partial year of the files is marked as such, and the
+    employers are those of the last complete year.
+    """
+    from diagnostic.recommend import in_place_sentence
     from diagnostic.sources.postes import PROGRAMMES
 
     p = d.posts
@@ -171,23 +176,30 @@ def posts_table(d: CommuneDiagnostic) -> HTML:
         return paragraph("Aucun poste adulte-relais ou FONJEP n'est rattaché aux contrats de ville de la commune "
                          "ou de son intercommunalité dans les données.", "missing")
     years = p.assign(programme=p["programme"].map(PROGRAMMES)).pivot_table(
-        index="year", columns="programme", values="post_id", aggfunc="size", fill_value=0)
+        index="year", columns="programme", values="post_id", aggfunc="nunique", fill_value=0)
     years["Financement de l'État (€)"] = p.groupby("year")["amount"].sum()
     contracts = text.plural(p["lib_cv"].nunique(), "Contrat de ville", "Contrats de ville")
     years[contracts] = p.groupby("year")["lib_cv"].agg(lambda c: ", ".join(sorted(set(c.dropna()))))
-    years.index = years.index.astype(str)
+    years.index = [f"{y} (année partielle)" if int(y) in d.posts_partial else str(y) for y in years.index]
     years.index.name = "Année"
     numbers = {c: 0 for c in years.columns if c != contracts}
-    last = int(p["year"].max())
-    employers = (p[p["year"] == last].groupby(["employer", "programme"]).size().rename("Postes").reset_index()
-                 .sort_values("Postes", ascending=False).head(15)
+    complete = sorted(set(p["year"].dropna().astype(int)) - set(d.posts_partial))
+    last = complete[-1] if complete else int(p["year"].max())
+    employers = (p[p["year"] == last].groupby(["employer", "programme"])["post_id"].nunique().rename("Postes")
+                 .reset_index().sort_values("Postes", ascending=False).head(15)
                  .rename(columns={"employer": "Employeur", "programme": "Programme"}))
     employers["Programme"] = employers["Programme"].map(PROGRAMMES)
     holder = d.epci["nom"] if d.epci else d.name
+    partial = [f"{y} : {reason}" for y, reason in d.posts_partial.items() if y in set(p["year"].dropna().astype(int))]
+    note = paragraph("Année partielle dans les fichiers de l'ANCT, dont les postes et les montants ne se comparent pas "
+                     "aux années complètes (l'État verse un montant fixe par poste et par an) : "
+                     + " ; ".join(partial) + ".").data if partial else ""
     return HTML(
         paragraph(f"Réponses existantes et financements déjà en place : postes financés par l'État sur le contrat de "
-                  f"ville de {holder} (les postes d'un contrat intercommunal servent toutes ses communes).").data
+                  f"ville de {holder} (les postes d'un contrat intercommunal servent toutes ses communes). "
+                  + in_place_sentence(d.posts_funded)).data
         + html_table(years, caption="Postes adultes-relais et FONJEP par année", numbers=numbers, index=True).data
+        + note
         + html_table(employers, caption=f"Principaux employeurs en {last}", numbers={"Postes": 0}).data)
 
 

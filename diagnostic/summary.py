@@ -215,8 +215,11 @@ def service_paragraph(d) -> str:
         sentences.append(f"Il est présent {f['horaires']}")
     funding = _recommendation(d, "financements")
     if funding is not None:
-        leads = text.agree(funding["text"].split(":", 1)[-1].strip().rstrip("."))
+        leads = (" ; ".join(funding["leads"]) if funding.get("leads")  # the rule's options; else an officer's own text
+                 else text.agree(funding["text"].split(":", 1)[-1].strip().rstrip(".")))
         sentences.append(f"Son coût tient d'abord aux postes de médiateurs ; pistes de financement : {leads}")
+        if funding.get("in_place"):
+            sentences.append(funding["in_place"])
     governance = _recommendation(d, "gouvernance")
     if governance is not None:
         forms = [label for key, label in (("service municipal", "un service municipal"), ("association", "une association"),

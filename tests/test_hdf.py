@@ -207,6 +207,13 @@ def test_lille_report_qpv_level(tmp_path, hdf, indicator_cache):
     posts = {(p["annee"], p["programme"], p["contrat_de_ville"]): p["postes"] for p in saved["postes"]}
     assert posts[(2024, "adulte-relais", "CN05911M")] == 214 and posts[(2023, "adulte-relais", "CV192")] == 270
     assert "Postes adultes-relais et FONJEP par année" in page
+    # 2025 shown as partial (7,164 € per adulte-relais post against 22,810.61 € in 2024); employers of 2024.
+    import html
+
+    text = html.unescape(page)
+    assert "<th scope=\"row\">2025 (année partielle)</th>" in text
+    assert "Année partielle dans les fichiers de l'ANCT" in text and "Principaux employeurs en 2024" in text
+    assert "214\u00a0postes adultes-relais et 64\u00a0postes FONJEP sont déjà financés par l'État en 2024" in text
 
 
 def test_hdf_2024_generation_with_2015_predecessors(real_dir):
@@ -255,3 +262,67 @@ def test_report_of_a_qpv_without_outline(tmp_path, hdf, indicator_cache):
     assert saved["besoins_non_couverts"]
     page = (result.folder / "rapport.html").read_text(encoding="utf-8")
     assert "contours non fournis" in page and "contours des QPV publié par l'ANCT" in page
+
+
+def test_partial_year_and_posts_in_place_on_a_hand_made_file():
+    """2 posts at 20,000 € then 1 at 21,000 € (complete), then 2 at 7,000 € (< half of 21,000 €: partial)."""
+    import pandas as pd
+
+    from diagnostic.sources.postes import funded, partial_years
+
+    posts = pd.DataFrame({
+        "year": [2023, 2023, 2024, 2024, 2024, 2025, 2025], "programme": ["adulte-relais"] * 3 + ["fonjep"] * 2 + ["adulte-relais"] * 2,
+        "post_id": ["A", "B", "A", "F", "F", "A", "B"], "amount": [20000.0, 20000.0, 21000.0, 3000.0, 4164.0, 7000.0, 7000.0],
+        "code_cv": ["CV1", "CV1", "CN1", "CN1", "CN1", "CN1", "CN1"], "lib_cv": ["59 - Agglo"] * 7,
+    })
+    partial = partial_years(posts)
+    assert list(partial) == [2025] and "7\u202f000\u00a0€ en 2025, contre 21\u202f000\u00a0€ en 2024" in partial[2025]
+    # The FONJEP post paid in two records counts once; its amounts add up.
+    assert funded(posts, partial) == {"year": 2024, "posts": {"adulte-relais": 1, "fonjep": 1},
+                                      "amounts": {"adulte-relais": 21000.0, "fonjep": 7164.0},
+                                      "contracts": [{"code": "CN1", "label": "Agglo"}], "later_partial": partial}
+    assert funded(posts, {})["year"] == 2025 and funded(posts.iloc[0:0], {}) is None
+
+
+@pytest.mark.parametrize("code", ["59512", "80021"])
+def test_roubaix_and_amiens_qpv_diagnostic(hdf, indicator_cache, code):
+    """Figures read by hand in the real files.
+
+    DEMO_2022.csv: POP_COM_QP, the QPV population of a QPV's communes, is 72,813 for Nouveau Roubaix
+    (QP059083, Roubaix only) and 30,279 for every Amiens QPV (all in Amiens, POP_MUN summing to 30,279);
+    REVN_2017/2022.csv TP60: QP059083 45,0 → 50,4, QP080001 (Étouvie) 56,8 → 58,1. Ci.Ville 2024:
+    CN05911M 214 adultes-relais (× 22,810.61 € = 4,881,470.54 €) and 64 FONJEP posts (65 records, D01781 paid
+    in two: 443,571 €); CN08001I 33 adultes-relais (752,750.13 €) and 19 FONJEP posts (20 records, 130,743 €).
+    """
+    from diagnostic import commune, summary
+
+    expected = {
+        "59512": {"qpv": 3, "in_qpv": 72_813, "epci": "Métropole Européenne de Lille", "evol": ("QP059083", 45.0, 50.4),
+                      "sentence": "214\u00a0postes adultes-relais et 64\u00a0postes FONJEP sont déjà financés par l'État "
+                               "en 2024, dernière année complète des fichiers de l'ANCT, sur le contrat de ville "
+                               "«\u00a0Métropole Européenne de Lille\u00a0» (CN05911M), pour 5\u202f325\u202f041,54\u00a0€, "
+                               "dont 4\u202f881\u202f470,54\u00a0€ pour les postes adultes-relais et 443\u202f571\u00a0€ "
+                               "pour les postes FONJEP"},
+        "80021": {"qpv": 6, "in_qpv": 30_279, "epci": "Communauté d'agglomération Amiens Métropole", "evol": ("QP080001", 56.8, 58.1),
+                      "sentence": "33\u00a0postes adultes-relais et 19\u00a0postes FONJEP sont déjà financés par l'État "
+                               "en 2024, dernière année complète des fichiers de l'ANCT, sur le contrat de ville "
+                               "«\u00a0CA Amiens Métropole\u00a0» (CN08001I), pour 883\u202f493,13\u00a0€, "
+                               "dont 752\u202f750,13\u00a0€ pour les postes adultes-relais et 130\u202f743\u00a0€ "
+                               "pour les postes FONJEP"},
+    }[code]
+    d = commune.build(hdf, code)
+    saved = commune.results(d)
+    assert saved["niveau_d_analyse"] == "qpv" and len(d.qpv) == expected["qpv"] and len(d.needs)
+    assert d.share["qpv_population"] == pytest.approx(expected["in_qpv"])
+    assert d.epci["nom"] == expected["epci"] and "ref_epci" in d.social
+    qp, first, last = expected["evol"]
+    tp = next(e for e in saved["evolutions"] if e["territoire"] == qp and e["indicateur"] == "poverty_rate")
+    assert (tp["premier_millesime"], tp["premiere_valeur"], tp["dernier_millesime"], tp["derniere_valeur"]) == (
+        "2017", first, "2022", last)
+    # 2025 is partial (7,164 € per adulte-relais post against 22,810.61 € in 2024): marked, never used for sentences.
+    assert list(d.posts_partial) == [2025] and d.posts_funded["year"] == 2024
+    assert {p["annee_partielle"] for p in saved["postes"] if p["annee"] == 2025} == {True}
+    funding = next(r for r in d.recommendations if r["id"] == "financements")
+    assert funding["choice"] == "postes_en_place" and expected["sentence"] in funding["text"]
+    assert expected["sentence"] in summary.service_paragraph(d)
+    assert "Pour un poste adulte-relais nouveau, l'État verse 22\u202f810,61\u00a0€ par an (2024)" in funding["text"]

@@ -149,3 +149,30 @@ def test_framing_follows_the_recommendations(context, tmp_path):
     local.write_text("retirer: [horaires, equipe]\n", encoding="utf-8")
     frame = framing(context, recommend(context, local=local))
     assert frame["horaires"] == DAYTIME and frame["equipe"] is None
+
+
+def test_posts_in_place_are_the_first_funding_lead(context):
+    """3 adultes-relais at 22,810.61 € (= 68,431.83 €) and 1 FONJEP post at 7,164 €: 75,595.83 € in all."""
+    context.posts_in_place = {"year": 2024, "posts": {"adulte-relais": 3, "fonjep": 1},
+                              "amounts": {"adulte-relais": 68431.83, "fonjep": 7164.0},
+                              "contracts": [{"code": "CN00001M", "label": "Testville"}],
+                              "later_partial": {2025: "montant médian par poste adulte-relais de 7 164 € en 2025"}}
+    funding = by_id(recommend(context))["financements"]
+    assert funding["choice"] == "postes_en_place" and "déjà des postes adultes-relais et FONJEP" in funding["title"]
+    sentence = ("3\u00a0postes adultes-relais et 1\u00a0poste FONJEP sont déjà financés par l'État en 2024, dernière "
+                "année complète des fichiers de l'ANCT, sur le contrat de ville «\u00a0Testville\u00a0» (CN00001M), pour "
+                "75\u202f595,83\u00a0€, dont 68\u202f431,83\u00a0€ pour les postes adultes-relais et 7\u202f164\u00a0€ "
+                "pour les postes FONJEP : c'est dans ce contrat que se demandent les postes nouveaux")
+    assert sentence in funding["text"] and funding["in_place"].startswith(sentence)
+    assert funding["leads"][:2] == ["le contrat de ville, qui finance déjà des postes adultes-relais et FONJEP",
+                                    "postes adultes-relais de l'État, pour des habitants des QPV"]
+    figures = {e["libelle"]: e["valeur"] for e in funding["evidence"]}
+    assert figures["Postes adultes-relais financés en 2024 sur le contrat de ville (CN00001M)"] == 3
+    assert figures["Montant de l'État pour les postes FONJEP en 2024 (€)"] == 7164.0
+    assert "Année 2025 partielle dans les fichiers des postes" in figures
+    # The team says where its posts in place come from.
+    assert "(leur part des 3\u00a0postes adultes-relais du contrat de ville en 2024)" in by_id(recommend(context))["equipe"]["text"]
+    # Without posts in place, the State's adultes-relais posts come first, as before.
+    context.posts_in_place = None
+    funding = by_id(recommend(context))["financements"]
+    assert funding["choice"] == "adultes_relais" and "in_place" not in funding and not funding["evidence"]

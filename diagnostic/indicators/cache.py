@@ -31,6 +31,7 @@ from diagnostic.indicators.coverage import (
 from diagnostic.indicators.domains import service_domains
 from diagnostic.indicators.needs import METHOD_VERSION, RULES_FILE, load_rules, unmet_needs
 from diagnostic.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE, equipment_domains
+from diagnostic.sources.postes import partial_years
 from diagnostic.territory import TerritoryData
 
 TABLES = ["qpv_social", "commune_social", "qpv_share", "coverage", "needs", "evidence"]
@@ -113,6 +114,8 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
     posts = data.adultes_relais
     if posts is not None and "programme" in posts:
         posts = posts[posts["programme"] == "adulte-relais"]  # FONJEP posts are not mediation posts
+    if posts is not None:  # the posts in place are those of the last complete year of the files
+        posts = posts[~posts["year"].isin(partial_years(data.adultes_relais))]
     qpv = data.qpv
     if "siren_epci" not in qpv and "siren_epci" in data.communes:
         qpv = qpv.assign(siren_epci=qpv["insee_com"].map(data.communes.set_index("insee_com")["siren_epci"]))

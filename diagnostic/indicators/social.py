@@ -122,8 +122,59 @@ def qpv_population_by_commune(data: TerritoryData) -> pd.DataFrame:
     if multi.any():
         share[multi] = inter / inter.groupby(pairs.loc[multi, "code_qp"]).transform("sum")
     pairs["population"] = pairs["code_qp"].map(data.qpv_indicators.values["population"]) * share
+    totals = commune_qpv_totals(data.qpv_indicators.values, pairs)
+    if not totals.empty:  # without outlines, the observatory's QPV population of the communes settles the split
+        pairs["population"] = _fit_to_totals(pairs, totals, multi & ~outlined.fillna(False).astype(bool))
     pairs["split"] = multi
     return pairs
+
+
+def commune_qpv_totals(values: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
+    """Population living in QPV per commune, where the QPV table's ``commune_qpv_population`` settles it.
+
+    The observatory gives each QPV the QPV population of all its communes together (``POP_COM_QP``): a QPV
+    in one commune gives that commune's total, and a QPV whose communes are all known but one gives the last
+    one's by difference (repeated until nothing changes). Inconsistent differences (negative) are left out.
+    """
+    if "commune_qpv_population" not in values:
+        return pd.Series(dtype=float)
+    total = values["commune_qpv_population"].dropna()
+    members = pairs[pairs["code_qp"].isin(total.index)].groupby("code_qp")["insee_com"].agg(list)
+    known: dict[str, float] = {}
+    changed = True
+    while changed:
+        changed = False
+        for code, communes in members.items():
+            unknown = [c for c in communes if c not in known]
+            rest = float(total[code]) - sum(known[c] for c in communes if c in known)
+            if len(unknown) == 1 and rest >= 0:
+                known[unknown[0]] = rest
+                changed = True
+    return pd.Series(known, dtype=float)
+
+
+def _fit_to_totals(pairs: pd.DataFrame, totals: pd.Series, free: pd.Series, rounds: int = 2000) -> pd.Series:
+    """Split the population of the ``free`` (QPV, commune) pairs so that each QPV keeps its population and each
+    commune of ``totals`` gets its QPV population (iterative proportional fitting from the first split)."""
+    pop = pairs["population"].astype(float).copy()
+    if not free.any():
+        return pop
+    fixed = pop[~free].groupby(pairs.loc[~free, "insee_com"]).sum()
+    remaining = (totals - fixed.reindex(totals.index).fillna(0)).clip(lower=0)  # below 0: inconsistent, none left
+    com, n_com = pd.factorize(pairs.loc[free, "insee_com"])[0], pairs.loc[free, "insee_com"].nunique()
+    code = pd.factorize(pairs.loc[free, "code_qp"])[0]
+    x = pop[free].to_numpy(dtype=float)
+    row = np.bincount(code, x)[code]
+    col = pairs.loc[free, "insee_com"].map(remaining).to_numpy(dtype=float)
+    held = ~np.isnan(col)
+    for _ in range(rounds):
+        col_sum = np.bincount(com, x, minlength=n_com)[com]
+        scale = np.divide(col, col_sum, out=np.ones_like(x), where=held & (col_sum > 0))
+        x = x * scale
+        row_sum = np.bincount(code, x)[code]
+        x = np.divide(x * row, row_sum, out=np.zeros_like(x), where=row_sum > 0)
+    pop[free] = x
+    return pop
 
 
 def qpv_share(data: TerritoryData) -> pd.DataFrame:
@@ -153,7 +204,7 @@ def qpv_social(data: TerritoryData) -> pd.DataFrame:
     reg_of = data.communes.set_index("insee_com")["insee_reg"]
     frames = []
     for key, spec in table.definitions.iterrows():
-        if key == "commune_population":
+        if key in ("commune_population", "commune_qpv_population"):  # context of the QPV, not its indicators
             continue
         all_qpv, _ = aggregate(values[key], weights, "effectif" if spec["nature"] == "effectif" else spec["nature"])
         if spec["nature"] == "effectif":
