@@ -363,6 +363,22 @@ def test_cache_invalidated_when_rules_or_parameters_change(demo, tmp_path):
     assert compute(demo, band_m=500).key not in (first.key, other.key)
 
 
+def test_cache_invalidated_when_the_code_changes(demo, tmp_path, monkeypatch):
+    """Tables cached by another version of the package's code are not reused (a fix must reach the report)."""
+    import diagnostic
+    from diagnostic.indicators import cache
+
+    package = Path(diagnostic.__file__).parent
+    copy = shutil.copytree(package, tmp_path / "diagnostic", ignore=shutil.ignore_patterns("__pycache__"))
+    assert cache.code_fingerprint(copy) == cache.code_fingerprint()
+    with open(copy / "text.py", "a", encoding="utf-8") as f:
+        f.write("\n# une correction\n")
+    assert cache.code_fingerprint(copy / ".") != cache.code_fingerprint()
+    first = compute(demo)
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "une autre version du code")
+    assert compute(demo).key != first.key
+
+
 def test_region_and_department_references_on_hauts_de_france(real_dir):
     """Lille's poverty rate beside its department and region, weighted by PMUN, recomputed with csv."""
     import csv

@@ -1,13 +1,14 @@
 """Compute every indicator table of a catalogue once, and cache it on disk.
 
 The cache key is a SHA-256 over the catalogue's files (content), the rules,
-the reference tables, the parameters and the workbench version: any change
-to one of them gives a new key, so a stale table is never read. Tables are
+the reference tables, the parameters, the workbench version and its source
+code: any change to one of them gives a new key, so a stale table is never read. Tables are
 Parquet files; the QPV layer with its indicators is GeoParquet.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+import diagnostic
 from diagnostic import __version__
 from diagnostic._fs import temp_dir
 from diagnostic.indicators import social
@@ -58,7 +60,18 @@ def cache_dir() -> Path:
     return Path(root) / "indicateurs"
 
 
+@functools.cache
+def code_fingerprint(package: Path = Path(diagnostic.__file__).resolve().parent) -> str:
+    """A hash of the package's own source files: tables cached by an earlier version of the code are never reused."""
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
+    """What the cached tables depend on: the catalogue's files, the rules and tables, the parameters and the code."""
     h = hashlib.sha256()
     h.update(data.catalog.fingerprint().encode())
     for f in (rules_path, INDICATORS_FILE, DOMAINS_FILE):
@@ -66,6 +79,7 @@ def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
     h.update(json.dumps(params, sort_keys=True).encode())
     h.update(__version__.encode())
     h.update(METHOD_VERSION.encode())
+    h.update(code_fingerprint().encode())
     return h.hexdigest()[:32]
 
 
