@@ -60,8 +60,12 @@ def cache_dir() -> Path:
     return Path(root) / "indicateurs"
 
 
+#: The installed package's folder, whose source files :func:`code_fingerprint` hashes.
+PACKAGE_DIR = Path(diagnostic.__file__).resolve().parent
+
+
 @functools.cache
-def code_fingerprint(package: Path = Path(diagnostic.__file__).resolve().parent) -> str:
+def code_fingerprint(package: Path = PACKAGE_DIR) -> str:
     """A hash of the package's own source files: tables cached by an earlier version of the code are never reused."""
     h = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
