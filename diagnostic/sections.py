@@ -548,11 +548,11 @@ def partners_view(d: CommuneDiagnostic) -> HTML:
         return paragraph(f"Aucun acteur du registre des partenaires n'est rattaché à {d.name} (ni par la commune, "
                          "ni par ses quartiers) : le maillage partenarial reste à décrire avec les partenaires.",
                          "missing")
-    from diagnostic import partners as pt
+    from diagnostic.network_view import network_html
 
     return HTML('<p class="small-only note">Sur un petit écran, le réseau est remplacé par la liste des acteurs et '
                 'de leurs relations ci-dessous.</p>'
-                f'<div class="interactive network">{pt.network_html(d.partners, d.graph)}</div>')
+                f'<div class="interactive network">{network_html(d.partners, d.graph)}</div>')
 
 
 def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
