@@ -10,6 +10,7 @@ from the network, so it works in an HTML report opened offline.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import jinja2
 import networkx as nx
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from diagnostic import resources, text
 from diagnostic.partners import build_graph, centrality, isolated
@@ -35,9 +37,11 @@ WIDTH, HEIGHT, MARGIN = 960, 640, 60
 #: Above this many actors, only the most central ones are labelled on the drawing.
 LABELLED = 30
 
+#: Autoescape, each value escaped as :func:`html.escape` writes it (``&quot;``, ``&#x27;``), as before the templates.
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(resources.path("fragments")), autoescape=True,
     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    finalize=lambda v: v if isinstance(v, Markup) else Markup(html.escape(str(v))),
 )
 
 

@@ -121,7 +121,7 @@ def test_tooltips_and_legend_escape_data(inputs):
                             indicator="employment_rate", indicator_label=EVIL,
                             needs=inputs["needs"].assign(domain_label=EVIL))
     page = _text(maps.map_html(maps.commune_map(layers)))
-    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Cie"
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Cie"
     assert f"<b>{escaped}</b> (QN09901A)" in page
     assert f"Besoins forts non couverts : {escaped}" in page
     assert f'<p class="diag-legende-titre">{escaped}</p>' in page
@@ -170,7 +170,7 @@ def test_overview_map_links_reports(demo):
     page = _text(maps.map_html(maps.overview_map(communes, indicator="population", indicator_label="Population")))
     assert '<a href="99101/rapport.html">Ouvrir le rapport</a>' in page
     assert "Rapport non disponible" in page
-    assert "Saint-Aubin &#34;les&#34; Prés" in page  # Jinja writes an escaped quote as &#34;
+    assert "Saint-Aubin &quot;les&quot; Prés" in page
     assert "Communes – Population" in page
 
 

@@ -22,6 +22,7 @@ from branca.element import MacroElement
 from folium.map import Layer
 from folium.template import Template
 from folium.utilities import JsCode
+from markupsafe import Markup
 
 from diagnostic import resources, text
 from diagnostic.maps import style as st
@@ -38,9 +39,10 @@ HATCH_ID = "diag-hachures"
 HATCH_FILL = f"url(#{HATCH_ID})"
 _BIND_TOOLTIP = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); }")
 _BIND_LINK = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); l.bindPopup(f.properties.pop); }")
+#: Autoescape, each value escaped by :func:`~diagnostic.maps.style.esc` (as the service points are; missing: empty).
 _FRAGMENTS = jinja2.Environment(
     loader=jinja2.FileSystemLoader(resources.path("fragments")), autoescape=True, undefined=jinja2.StrictUndefined,
-    trim_blocks=True, lstrip_blocks=True, finalize=lambda v: "" if st.missing(v) else v,
+    trim_blocks=True, lstrip_blocks=True, finalize=lambda v: v if isinstance(v, Markup) else Markup(st.esc(v)),
 )
 _FRAGMENTS.globals["st"] = st
 
