@@ -125,7 +125,7 @@ class _Furniture(MacroElement):
 
 def _swatch(fill: str, outline: str = "#666", extra: str = "") -> str:
     """A legend's colour sample (the regional map's legend draws with it too)."""
-    return _FRAGMENTS.get_template("maps/swatch.html.j2").module.swatch(fill, outline, extra)
+    return str(_FRAGMENTS.get_template("maps/swatch.html.j2").module.swatch(fill, outline, extra))
 
 
 def _legend(
