@@ -354,8 +354,8 @@ def _no_outlines_note(d: CommuneDiagnostic) -> str:
             "commune et ses services.</p>")
 
 
-def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> dict:
-    """What both versions of the commune map draw: indicator and its label, needs, band, context, partners."""
+def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> maps.MapLayers:
+    """What both versions of the commune map draw: the commune, its outlined QPVs, services, indicator, needs, band, context, partners."""
     label = None
     if indicator and indicator in d.qpv:
         labels = d.social.loc[d.social["indicator"] == indicator, "label"]
@@ -367,21 +367,21 @@ def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> dict:
         from diagnostic.partners import actors_layer
 
         actors = actors_layer(d.partners)
-    return {"indicator": indicator, "indicator_label": label, "band_m": d.params["band_m"],
-            "needs": d.needs.rename(columns={"code": "code_qp"}) if d.has_qpv else None,
-            "context": d.context_shapes, "actors": actors}
+    return maps.MapLayers(d.commune_shape, d.qpv[d.qpv.geometry.notna()], d.services, indicator=indicator,
+                          indicator_label=label, band_m=d.params["band_m"],
+                          needs=d.needs.rename(columns={"code": "code_qp"}) if d.has_qpv else None,
+                          context=d.context_shapes, actors=actors)
 
 
 def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> folium.Map:
     """The folium map of the commune, coloured by ``indicator`` (the report's and the explorer's)."""
-    qpv = d.qpv[d.qpv.geometry.notna()]
-    m = maps.commune_map(d.commune_shape, qpv, d.services, tiles=tiles, **_map_layers(d, indicator))
+    m = maps.commune_map(_map_layers(d, indicator), tiles=tiles)
     return maps.add_walks(m, _heard_here(d).walks) if d.data.consultation is not None else m
 
 
 def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = "poverty_rate") -> Path:
     """The same map as a PNG, for print."""
-    return maps.static_map(d.commune_shape, d.qpv[d.qpv.geometry.notna()], d.services, path, **_map_layers(d, indicator))
+    return maps.static_map(_map_layers(d, indicator), path)
 
 
 def map_alt(d: CommuneDiagnostic) -> str:
@@ -560,11 +560,11 @@ def partners_view(d: CommuneDiagnostic) -> HTML:
         return paragraph(f"Aucun acteur du registre des partenaires n'est rattaché à {d.name} (ni par la commune, "
                          "ni par ses quartiers) : le maillage partenarial reste à décrire avec les partenaires.",
                          "missing")
-    from diagnostic import partners as pt
+    from diagnostic.network_view import network_html
 
     return HTML('<p class="small-only note">Sur un petit écran, le réseau est remplacé par la liste des acteurs et '
                 'de leurs relations ci-dessous.</p>'
-                f'<div class="interactive network">{pt.network_html(d.partners, d.graph)}</div>')
+                f'<div class="interactive network">{network_html(d.partners, d.graph)}</div>')
 
 
 def partners_tables(d: CommuneDiagnostic) -> list[HTML]:

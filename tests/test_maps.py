@@ -63,10 +63,14 @@ def inputs(demo):
             "context": demo.communes, "actors": actors}
 
 
-def _demo_map(inputs, **kwargs):
+def _demo_layers(inputs, **kwargs) -> maps.MapLayers:
     args = {"indicator": "employment_rate", "indicator_label": "Taux d'emploi (%)", "needs": inputs["needs"],
             "context": inputs["context"], "actors": inputs["actors"], **kwargs}
-    return maps.commune_map(inputs["commune"], inputs["qpv"], inputs["services"], **args)
+    return maps.MapLayers(inputs["commune"], inputs["qpv"], inputs["services"], **args)
+
+
+def _demo_map(inputs, **options):
+    return maps.commune_map(_demo_layers(inputs), **options)
 
 
 def _toulouse_services(commune: gpd.GeoDataFrame, n: int = 3000) -> gpd.GeoDataFrame:
@@ -109,6 +113,19 @@ def test_data_texts_are_escaped(inputs):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Cie" in page
     assert "Centre social &lt;Les Hauts&gt;" in page
     assert EVIL not in page and "<Les Hauts>" not in page
+
+
+def test_tooltips_and_legend_escape_data(inputs):
+    """QPV names, need labels and the indicator's label reach tooltips and legend through the escaping templates."""
+    layers = maps.MapLayers(inputs["commune"], inputs["qpv"].assign(lib_qp=EVIL), inputs["services"].iloc[:0],
+                            indicator="employment_rate", indicator_label=EVIL,
+                            needs=inputs["needs"].assign(domain_label=EVIL))
+    page = _text(maps.map_html(maps.commune_map(layers)))
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Cie"
+    assert f"<b>{escaped}</b> (QN09901A)" in page
+    assert f"Besoins forts non couverts : {escaped}" in page
+    assert f'<p class="diag-legende-titre">{escaped}</p>' in page
+    assert "<script>alert" not in page
 
 
 def test_page_is_self_contained(inputs):
@@ -166,9 +183,7 @@ def test_fragment_does_not_repeat_leaflet(inputs):
 
 
 def test_static_png(inputs, tmp_path):
-    path = maps.static_map(inputs["commune"], inputs["qpv"], inputs["services"], tmp_path / "carte.png",
-                           indicator="employment_rate", indicator_label="Taux d'emploi (%)",
-                           needs=inputs["needs"], context=inputs["context"], actors=inputs["actors"])
+    path = maps.static_map(_demo_layers(inputs), tmp_path / "carte.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert 30_000 < path.stat().st_size < 2 * MB
 
@@ -186,8 +201,7 @@ def test_printed_map_names_each_qpv(inputs, tmp_path, monkeypatch):
         return save(fig, *args, **kwargs)
 
     monkeypatch.setattr(static.Figure, "savefig", record)
-    maps.static_map(inputs["commune"], inputs["qpv"], inputs["services"], tmp_path / "carte.png",
-                    indicator="employment_rate", indicator_label="Taux d'emploi (%)", needs=inputs["needs"])
+    maps.static_map(_demo_layers(inputs, context=None, actors=None), tmp_path / "carte.png")
     assert set(inputs["qpv"]["lib_qp"]) <= set(drawn["texts"])
     assert any("Bande de 300 m" in t for t in drawn["legend"])
 
@@ -198,11 +212,10 @@ def test_toulouse_map_weight(occitanie, tmp_path):
     qpv = occitanie.qpv_in("31555").merge(occitanie.qpv_indicators.values, left_on="code_qp", right_index=True)
     assert len(qpv) == 12
     empty = _toulouse_services(commune, 0)
-    bare = maps.save_map(maps.commune_map(commune, qpv, empty, indicator="poverty_rate",
-                                          indicator_label="Taux de pauvreté (%)", context=occitanie.communes),
+    options = {"indicator": "poverty_rate", "indicator_label": "Taux de pauvreté (%)", "context": occitanie.communes}
+    bare = maps.save_map(maps.commune_map(maps.MapLayers(commune, qpv, empty, **options)),
                          tmp_path / "sans_services.html")
-    full = maps.save_map(maps.commune_map(commune, qpv, _toulouse_services(commune), indicator="poverty_rate",
-                                          indicator_label="Taux de pauvreté (%)", context=occitanie.communes),
+    full = maps.save_map(maps.commune_map(maps.MapLayers(commune, qpv, _toulouse_services(commune), **options)),
                          tmp_path / "toulouse.html")
     assert bare.stat().st_size < 0.4 * MB
     assert full.stat().st_size < 1.5 * MB
@@ -245,7 +258,7 @@ def test_browser_counts_polygons_and_markers(inputs, offline_page, tmp_path):
 @pytest.mark.browser
 def test_browser_cluster_counts_add_up(inputs, offline_page, tmp_path, monkeypatch):
     monkeypatch.setattr(interactive, "CLUSTER_FROM", 3)
-    m = _demo_map(inputs, context=None)
+    m = maps.commune_map(_demo_layers(inputs, context=None))
     page, log = offline_page(maps.save_map(m, tmp_path / "carte.html"), wait_ms=2000)
     _assert_clean(log)
     clustered = page.evaluate(
@@ -276,12 +289,13 @@ def test_browser_report_with_two_fragments(inputs, demo, offline_page, tmp_path)
 
 def test_minimal_and_degenerate_inputs(inputs, tmp_path):
     commune, qpv, services = inputs["commune"], inputs["qpv"], inputs["services"]
-    bare = _text(maps.map_html(maps.commune_map(commune, qpv.iloc[:0], services.iloc[:0])))
+    bare = _text(maps.map_html(maps.commune_map(maps.MapLayers(commune, qpv.iloc[:0], services.iloc[:0]))))
     assert "Limite communale" in bare and "diag-qpv" not in bare and "Bande de" not in bare
-    plain = _text(maps.map_html(maps.commune_map(commune, qpv, services.drop(columns=["domain", "domain_label"]))))
-    assert f"Autres services ({len(services)})" in plain and "Quartiers prioritaires (QPV)" in plain
-    secret = qpv.assign(poverty_rate=np.nan)
-    hidden = _text(maps.map_html(maps.commune_map(commune, secret, services, indicator="poverty_rate",
-                                                  indicator_label="Taux de pauvreté (%)", band_m=500)))
+    plain = maps.MapLayers(commune, qpv, services.drop(columns=["domain", "domain_label"]))
+    plain_page = _text(maps.map_html(maps.commune_map(plain)))
+    assert f"Autres services ({len(services)})" in plain_page and "Quartiers prioritaires (QPV)" in plain_page
+    secret = maps.MapLayers(commune, qpv.assign(poverty_rate=np.nan), services, indicator="poverty_rate",
+                            indicator_label="Taux de pauvreté (%)", band_m=500)
+    hidden = _text(maps.map_html(maps.commune_map(secret)))
     assert "Secret ou non disponible" in hidden and "Bande de 500 m autour des QPV" in hidden
-    assert maps.static_map(commune, secret, services, tmp_path / "s.png", indicator="poverty_rate").exists()
+    assert maps.static_map(secret, tmp_path / "s.png").exists()

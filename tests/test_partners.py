@@ -15,6 +15,7 @@ from diagnostic.errors import (
     UnknownCommuneError,
     ValueFormatError,
 )
+from diagnostic.network_view import network_html, network_png
 from diagnostic.sources.partners import adultes_relais_relations, load_partners, with_adultes_relais
 
 HDF = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
@@ -243,14 +244,25 @@ def test_demo_registry(demo):
 
 
 def test_network_png(demo, tmp_path):
-    path = P.network_png(demo.partners, None, tmp_path / "reseau.png")
+    path = network_png(demo.partners, None, tmp_path / "reseau.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+
+
+def test_network_view_escapes_names(demo):
+    from dataclasses import replace
+
+    actors = demo.partners.actors.copy()
+    actors.loc[actors["actor_id"] == "A01", "name"] = '<script>alert("x")</script> & Cie'
+    fragment = network_html(replace(demo.partners, actors=actors))
+    assert "<script>alert" not in fragment and fragment.count("<script>") == 1
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Cie</text>" in fragment
+    assert fragment.count('class="rp-noeud"') == len(actors)
 
 
 @pytest.mark.browser
 def test_network_view_offline(demo, tmp_path, offline_page):
     partners = demo.partners
-    fragment = P.network_html(partners)
+    fragment = network_html(partners)
     assert "http" not in fragment
     page_path = tmp_path / "reseau.html"
     page_path.write_text(f'<!doctype html><html lang="fr"><meta charset="utf-8"><body>{fragment}</body></html>',

@@ -1,14 +1,16 @@
 """Maps of the diagnostic: interactive (folium, offline) and static (matplotlib PNG).
 
 ``commune_map`` draws one commune with its QPVs, their 300 m band, services by
-mediation domain, unmet needs and partners; ``overview_map`` colours every
-diagnosed commune and links to its report; ``static_map`` writes the printable
-PNG twin; ``add_walks`` draws the marches exploratoires on a map. Pages from
+mediation domain, unmet needs and partners, all held by one ``MapLayers``;
+``static_map`` writes the printable PNG twin of the same ``MapLayers``;
+``overview_map`` colours every diagnosed commune and links to its report;
+``add_walks`` draws the marches exploratoires on a map. Pages from
 ``save_map``/``map_html`` inline Leaflet and load nothing from the network; ``map_fragment`` embeds a map in a report holding
 ``map_assets()`` once.
 """
 
 from diagnostic.maps.interactive import commune_map, overview_map
+from diagnostic.maps.layers import MapLayers
 from diagnostic.maps.offline import make_offline, map_assets, map_fragment, map_html, save_map
 from diagnostic.maps.static import static_map
 from diagnostic.maps.style import DOMAIN_COLOURS, classify
@@ -16,6 +18,7 @@ from diagnostic.maps.walks import add_walks
 
 __all__ = [
     "DOMAIN_COLOURS",
+    "MapLayers",
     "add_walks",
     "classify",
     "commune_map",

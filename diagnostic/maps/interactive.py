@@ -1,9 +1,12 @@
 """Interactive folium maps: one commune with its QPVs and services, and the overview of communes.
 
-Every text from the data is HTML-escaped in Python before it reaches the page;
-popups and tooltips are bound with plain Leaflet (no jQuery). Geometries are
-simplified and rounded once, and each is embedded once: the QPV layer carries
-the choropleth fill, the strong-need outline and the tooltip together.
+Every text from the data is HTML-escaped before it reaches the page: legends,
+tooltips, popups and layer names come from the Jinja templates under
+``diagnostic/resources/fragments/maps/`` (autoescape), the service points'
+texts are escaped in Python. Popups and tooltips are bound with plain Leaflet
+(no jQuery). Geometries are simplified and rounded once, and each is embedded
+once: the QPV layer carries the choropleth fill, the strong-need outline and
+the tooltip together.
 """
 
 from __future__ import annotations
@@ -12,16 +15,19 @@ import json
 
 import folium
 import geopandas as gpd
+import jinja2
 import pandas as pd
 import shapely
 from branca.element import MacroElement
 from folium.map import Layer
 from folium.template import Template
 from folium.utilities import JsCode
+from markupsafe import Markup
 
-from diagnostic import text
+from diagnostic import resources, text
 from diagnostic.maps import style as st
 from diagnostic.maps.geometry import band_ring, feature_collection, lambert93, web_geometries
+from diagnostic.maps.layers import MapLayers
 from diagnostic.maps.offline import make_offline
 from diagnostic.reference import DOMAINS
 
@@ -33,6 +39,18 @@ HATCH_ID = "diag-hachures"
 HATCH_FILL = f"url(#{HATCH_ID})"
 _BIND_TOOLTIP = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); }")
 _BIND_LINK = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); l.bindPopup(f.properties.pop); }")
+#: Autoescape, each value escaped by :func:`~diagnostic.maps.style.esc` (as the service points are; missing: empty).
+_FRAGMENTS = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(resources.path("fragments")), autoescape=True, undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True, finalize=lambda v: v if isinstance(v, Markup) else Markup(st.esc(v)),
+)
+_FRAGMENTS.globals["st"] = st
+
+
+def fragment(template: str, /, **context: object) -> str:
+    """The map fragment ``maps/<template>`` rendered, every value escaped (missing ones left empty)."""
+    return _FRAGMENTS.get_template(f"maps/{template}").render(**context)
+
 
 
 class _CollapsibleLayers(MacroElement):
@@ -102,22 +120,12 @@ class _Furniture(MacroElement):
         self._name = "Furniture"
         self.legend = legend
         self.hatch_id = HATCH_ID
-        self.hatch_svg = (
-            f'<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>'
-            f'<pattern id="{HATCH_ID}" patternUnits="userSpaceOnUse" width="7" height="7" '
-            f'patternTransform="rotate(45)"><rect width="7" height="7" fill="{st.MISSING_FILL}"/>'
-            f'<line x1="0" y1="0" x2="0" y2="7" stroke="{st.MISSING_HATCH}" stroke-width="2.5"/>'
-            f"</pattern></defs></svg>"
-        )
+        self.hatch_svg = fragment("hatch.svg.j2", id=HATCH_ID)
 
 
 def _swatch(fill: str, outline: str = "#666", extra: str = "") -> str:
-    return f'<i style="background:{fill};border-color:{outline};{extra}"></i>'
-
-
-_HATCH_SWATCH = _swatch(
-    f"repeating-linear-gradient(45deg,{st.MISSING_HATCH} 0 2px,{st.MISSING_FILL} 2px 6px)"
-)
+    """A legend's colour sample (the regional map's legend draws with it too)."""
+    return str(_FRAGMENTS.get_template("maps/swatch.html.j2").module.swatch(fill, outline, extra))
 
 
 def _legend(
@@ -132,21 +140,8 @@ def _legend(
 
     Without classes (no indicator), the title names the plain QPV fill.
     """
-    if classes is None:
-        rows = [f"<div>{_swatch(st.NEUTRAL_FILL, st.QPV_OUTLINE)}{st.esc(title)}</div>"]
-    else:
-        rows = [f'<p class="diag-legende-titre">{st.esc(title)}</p>']
-        rows += [f"<div>{_swatch(c)}{label}</div>" for c, label in zip(classes.colours, classes.labels)]
-        if has_missing:
-            rows.append(f"<div>{_HATCH_SWATCH}{st.MISSING_LABEL}</div>")
-    if needs:
-        rows.append(f"<div>{_swatch('transparent', st.NEED_OUTLINE, 'border-width:3px')}{st.NEED_LABEL}</div>")
-    if band_m is not None:
-        rows.append(
-            f"<div>{_swatch(st.BAND_FILL, st.BAND_OUTLINE, 'border-style:dashed')}"
-            f"Bande de {band_m:g} m autour des QPV</div>"
-        )
-    return "".join(rows)
+    return fragment("legend.html.j2", title=title, classes=classes, has_missing=has_missing, band_m=band_m,
+                    needs=needs)
 
 
 def _base_map(area: gpd.GeoDataFrame, tiles: bool, title: str) -> folium.Map:
@@ -180,17 +175,13 @@ def _qpv_tooltips(
 ) -> list[str]:
     """French tooltip of each QPV: name, code, population, indicator value, strong needs."""
     population = qpv["population"] if "population" in qpv else pd.Series(None, index=qpv.index)
-    tips = []
-    for i, code in qpv["code_qp"].items():
-        lines = [f"<b>{st.esc(qpv.at[i, 'lib_qp'])}</b> ({st.esc(code)})"]
-        if pd.notna(population[i]):
-            lines.append(f"Population : {text.number(population[i], 0)} hab.")
-        if values is not None and classes is not None:
-            lines.append(f"{st.esc(label)} : {classes.format(values[i])}")
-        if code in needs:
-            lines.append(f"Besoins forts non couverts : {st.esc(' ; '.join(needs[code]))}")
-        tips.append("<br>".join(lines))
-    return tips
+    shown = values is not None and classes is not None
+    return [
+        fragment("qpv_tooltip.html.j2", name=qpv.at[i, "lib_qp"], code=code, label=label,
+                 population=text.number(population[i], 0) if pd.notna(population[i]) else None,
+                 value=classes.format(values[i]) if shown else None, needs=needs.get(code))
+        for i, code in qpv["code_qp"].items()
+    ]
 
 
 def _qpv_styles(qpv: gpd.GeoDataFrame, values: pd.Series | None, classes: st.Classes | None,
@@ -308,41 +299,21 @@ def _actors_layer(actors: gpd.GeoDataFrame) -> _Points:
     )
 
 
-def commune_map(
-    commune: gpd.GeoDataFrame,
-    qpv: gpd.GeoDataFrame,
-    services: gpd.GeoDataFrame,
-    *,
-    indicator: str | None = None,
-    indicator_label: str | None = None,
-    needs: pd.DataFrame | None = None,
-    band_m: float = 300,
-    context: gpd.GeoDataFrame | None = None,
-    actors: gpd.GeoDataFrame | None = None,
-    tiles: bool = False,
-    cluster: bool = True,
-    scheme: str = "natural_breaks",
-    k: int = 5,
-    tolerance_m: float = 3.0,
-) -> folium.Map:
+def commune_map(layers: MapLayers, *, tiles: bool = False, cluster: bool = True, tolerance_m: float = 3.0) -> folium.Map:
     """The map of one commune: its QPVs and their band, services by domain, needs, partners.
 
-    The QPVs are coloured by ``indicator`` (classes from mapclassify, French
-    legend); QPVs with a strong unmet need in ``needs`` get a red outline and
-    their tooltip lists the domains. Surrounding communes (``context``) are the
+    The QPVs are coloured by the layers' indicator (classes from mapclassify,
+    French legend); QPVs with a strong unmet need get a red outline and their
+    tooltip lists the domains. Surrounding communes (``context``) are the
     background; ``tiles=True`` adds OpenStreetMap (the page then needs the network
     for the tiles only). ``cluster=False`` draws every service point.
     """
-    commune = lambert93(commune, "commune")
-    qpv = lambert93(qpv, "QPV").reset_index(drop=True)
-    services = lambert93(services, "services").reset_index(drop=True)
+    layers = layers.projected()
+    commune, qpv, band_m, label = layers.commune, layers.qpv, layers.band_m, layers.label
     name = str(commune["lib_com"].iloc[0])
     m = _base_map(commune, tiles, f"Carte – {name}")
-    if context is not None and not context.empty:
-        context = lambert93(context, "communes voisines")
-        if "insee_com" in context:
-            context = context[~context["insee_com"].isin(commune["insee_com"])]
-        _outlines(context, "Communes voisines", {
+    if layers.context is not None:
+        _outlines(layers.context, "Communes voisines", {
             "color": st.CONTEXT_OUTLINE, "weight": 1, "fillColor": st.CONTEXT_FILL,
             "fillOpacity": 0 if tiles else 1, "className": "diag-contexte",
         }, max(tolerance_m, 10.0)).add_to(m)
@@ -351,14 +322,8 @@ def commune_map(
         "fillOpacity": 0 if tiles else 1, "className": "diag-commune",
     }, tolerance_m).add_to(m)
 
-    values = classes = None
-    label = indicator_label or indicator
-    if indicator is not None:
-        if indicator not in qpv:
-            raise KeyError(f"indicator column {indicator!r} not in the QPV table")
-        values = pd.to_numeric(qpv[indicator], errors="coerce")
-        classes = st.classify(values, k=k, scheme=scheme)
-    strong = st.strong_needs(needs)
+    values, classes = layers.classes()
+    strong = layers.strong_needs()
     if not qpv.empty:
         band = band_ring(qpv, band_m)
         folium.GeoJson(
@@ -374,14 +339,14 @@ def commune_map(
         folium.GeoJson(
             feature_collection(qpv, {"tip": _qpv_tooltips(qpv, values, label, classes, strong)},
                                ids=qpv["code_qp"].tolist(), tolerance_m=tolerance_m),
-            name="Quartiers prioritaires (QPV)" if indicator is None else f"QPV – {st.esc(label)}",
+            name="Quartiers prioritaires (QPV)" if layers.indicator is None else f"QPV – {st.esc(label)}",
             style_function=lambda f: styles[f["id"]],
             on_each_feature=_BIND_TOOLTIP,
         ).add_to(m)
-    for layer in _services_layers(services, cluster):
+    for layer in _services_layers(layers.services, cluster):
         layer.add_to(m)
-    if actors is not None and not actors.empty:
-        _actors_layer(lambert93(actors, "partenaires").reset_index(drop=True)).add_to(m)
+    if layers.actors is not None:
+        _actors_layer(layers.actors).add_to(m)
     legend = "" if qpv.empty else _legend(
         "Quartiers prioritaires (QPV)" if classes is None else label,
         classes,
@@ -416,10 +381,10 @@ def overview_map(
     classes = st.classify(values, k=k, scheme=scheme)
     tips, pops, styles = [], [], {}
     for i, code in communes["insee_com"].items():
-        head = f"<b>{st.esc(communes.at[i, 'lib_com'])}</b> ({st.esc(code)})"
-        tips.append(f"{head}<br>{st.esc(indicator_label)} : {classes.format(values[i])}")
-        link = st.esc(communes.at[i, link_column])
-        pops.append(f'{head}<br><a href="{link}">Ouvrir le rapport</a>' if link else f"{head}<br>Rapport non disponible")
+        commune, link = {"name": communes.at[i, "lib_com"], "code": code}, communes.at[i, link_column]
+        tips.append(fragment("commune_tooltip.html.j2", **commune, popup=False, label=indicator_label,
+                             value=classes.format(values[i])))
+        pops.append(fragment("commune_tooltip.html.j2", **commune, popup=True, link="" if st.missing(link) else link))
         styles[code] = {
             "fillColor": classes.colour(values[i]) or HATCH_FILL,
             "fillOpacity": 0.85, "color": "#4d4d4d", "weight": 1, "className": "diag-commune-apercu",

@@ -13,7 +13,8 @@ from matplotlib.patches import Patch
 from matplotlib.patheffects import withStroke
 
 from diagnostic.maps import style as st
-from diagnostic.maps.geometry import band_ring, lambert93
+from diagnostic.maps.geometry import band_ring
+from diagnostic.maps.layers import MapLayers
 from diagnostic.reference import DOMAINS
 
 _SCALE_STEPS_M = (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
@@ -41,43 +42,23 @@ def _qpv_names(ax, qpv: gpd.GeoDataFrame) -> None:
                     color="#1d2433", zorder=8, path_effects=[withStroke(linewidth=3, foreground="white")])
 
 
-def static_map(
-    commune: gpd.GeoDataFrame,
-    qpv: gpd.GeoDataFrame,
-    services: gpd.GeoDataFrame,
-    path: str | Path,
-    *,
-    indicator: str | None = None,
-    indicator_label: str | None = None,
-    needs: pd.DataFrame | None = None,
-    band_m: float = 300,
-    context: gpd.GeoDataFrame | None = None,
-    actors: gpd.GeoDataFrame | None = None,
-    scheme: str = "natural_breaks",
-    k: int = 5,
-    dpi: int = 150,
-) -> Path:
+def static_map(layers: MapLayers, path: str | Path, *, dpi: int = 150) -> Path:
     """Write the commune map as a PNG (Lambert-93, French legend) for print; return its path."""
-    commune = lambert93(commune, "commune")
-    qpv = lambert93(qpv, "QPV").reset_index(drop=True)
-    services = lambert93(services, "services")
+    layers = layers.projected()
+    commune, qpv, services, band_m = layers.commune, layers.qpv, layers.services, layers.band_m
     fig = Figure(figsize=(11, 8), dpi=dpi)
     ax = fig.add_axes((0.01, 0.02, 0.66, 0.9))
     xmin, ymin, xmax, ymax = commune.total_bounds
     pad = 0.05 * max(xmax - xmin, ymax - ymin)
     xmin, ymin, xmax, ymax = xmin - pad, ymin - pad, xmax + pad, ymax + pad
-    if context is not None and not context.empty:
-        context = lambert93(context, "communes voisines")
-        if "insee_com" in context:
-            context = context[~context["insee_com"].isin(commune["insee_com"])]
-        context.plot(
+    if layers.context is not None:
+        layers.context.plot(
             ax=ax, color=st.CONTEXT_FILL, edgecolor=st.CONTEXT_OUTLINE, linewidth=0.5
         )
     commune.plot(ax=ax, color="white", edgecolor=st.COMMUNE_OUTLINE, linewidth=1.5)
     handles: list = []
-    values = pd.to_numeric(qpv[indicator], errors="coerce") if indicator is not None else None
-    classes = st.classify(values, k=k, scheme=scheme) if values is not None else None
-    strong = st.strong_needs(needs)
+    values, classes = layers.classes()
+    strong = layers.strong_needs()
     if not qpv.empty:
         band_ring(qpv, band_m).plot(
             ax=ax, color=st.BAND_FILL, alpha=0.6, edgecolor=st.BAND_OUTLINE, linewidth=0.8, linestyle="--"
@@ -117,20 +98,20 @@ def static_map(
             ax.scatter(pts.x, pts.y, s=16, color=part["colour"].iloc[0], edgecolors="white", linewidths=0.5, zorder=5)
             handles.append(Line2D([], [], marker="o", linestyle="none", markersize=6, markerfacecolor=part["colour"].iloc[0],
                                   markeredgecolor="white", label=f"{_plain(part['label'].iloc[0])} ({len(part)})"))
-    if actors is not None and not actors.empty:
-        pts = lambert93(actors, "partenaires").geometry
+    if layers.actors is not None:
+        pts = layers.actors.geometry
         ax.scatter(pts.x, pts.y, s=18, marker="s", color="white", edgecolors=st.ACTOR_COLOUR, linewidths=1.2, zorder=6)
         handles.append(Line2D([], [], marker="s", linestyle="none", markerfacecolor="white",
-                              markeredgecolor=st.ACTOR_COLOUR, label=f"Partenaires ({len(actors)})"))
+                              markeredgecolor=st.ACTOR_COLOUR, label=f"Partenaires ({len(pts)})"))
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin, ymax)
     ax.set_aspect("equal")
     ax.set_axis_off()
     _scale_bar(ax, xmin, ymin, xmax - xmin, ymax - ymin)
     title = _plain(commune["lib_com"].iloc[0])
-    fig.suptitle(f"{title} – {_plain(indicator_label or indicator)}" if indicator else title, x=0.35, fontsize=14)
+    fig.suptitle(f"{title} – {_plain(layers.label)}" if layers.indicator else title, x=0.35, fontsize=14)
     if handles:
-        legend_title = _plain(indicator_label or indicator) if classes is not None else "Légende"
+        legend_title = _plain(layers.label) if classes is not None else "Légende"
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.68, 0.92), title=legend_title,
                    fontsize=8, title_fontsize=9, frameon=False)
     path = Path(path)

@@ -57,11 +57,14 @@ def domain_style(key: object, label: object = None) -> tuple[str, str, str]:
     return OTHER_DOMAIN
 
 
+def missing(value: object) -> bool:
+    """Whether a text from data is missing (None, NaN, pandas' NA): the map shows nothing for it."""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+
+
 def esc(value: object) -> str:
     """HTML-escape a text coming from data; missing values give an empty string."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
-    return html.escape(str(value), quote=True)
+    return "" if missing(value) else html.escape(str(value), quote=True)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The marches exploratoires on the commune map: each route as a line, each stop as a point with its comment.
 
 Stop names and comments come from files officers or residents wrote: they are
-HTML-escaped here and reach the page as GeoJSON properties (JSON-encoded by
-folium), bound with plain Leaflet, never pasted into a script.
+HTML-escaped (popups and layer names from the Jinja templates of
+:mod:`diagnostic.maps.interactive`) and reach the page as GeoJSON properties
+(JSON-encoded by folium), bound with plain Leaflet, never pasted into a script.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from folium.utilities import JsCode
 from diagnostic import text
 from diagnostic.maps import style as st
 from diagnostic.maps.geometry import feature_collection
+from diagnostic.maps.interactive import fragment
 from diagnostic.sources.marches import Walk
 from diagnostic.text import fold
 
@@ -34,10 +36,10 @@ def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
     for walk in walks:
         day = walk.date.strftime("%d/%m/%Y")
         title = f"{st.esc(walk.name)}, {day}"
-        label = st.esc(walk.name) if fold(walk.name).startswith("marche") else f"Marche exploratoire – {title}"
+        label = walk.name if fold(walk.name).startswith("marche") else f"Marche exploratoire – {walk.name}, {day}"
         layer = folium.FeatureGroup(
-            name=f'<span class="diag-point" style="background:{WALK_COLOUR}"></span> '
-            f"{label} ({text.count(len(walk.stops), 'étape')})",
+            name=fragment("layer_name.html.j2", colour=WALK_COLOUR, label=label,
+                          count=text.count(len(walk.stops), "étape")),
             overlay=True,
         )
         if walk.route is not None:
@@ -50,8 +52,8 @@ def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
             ).add_to(layer)
         if len(walk.stops):
             tips = [f"Étape {s.stop} : {st.esc(s.name)}" for s in walk.stops.itertuples()]
-            pops = [f"<b>{tip}</b><br>{title}" + (f"<br>{st.esc(s.comment)}" if s.comment else "")
-                    for tip, s in zip(tips, walk.stops.itertuples())]
+            pops = [fragment("walk_stop.html.j2", stop=s.stop, name=s.name, walk=walk.name, day=day, comment=s.comment)
+                    for s in walk.stops.itertuples()]
             folium.GeoJson(
                 feature_collection(walk.stops[["geometry"]], {"tip": tips, "pop": pops}, tolerance_m=0.0),
                 marker=folium.CircleMarker(radius=7, color="#ffffff", weight=2, fill=True, fill_color=WALK_COLOUR,
