@@ -635,7 +635,7 @@ def test_bpe_counts_per_iris_hdf(hdf_data):
     assert len(hdf_data.equipment_labels) == 106 and hdf_data.equipment_labels["A104"] == "Gendarmerie"
 
 
-def test_bpe_counts_enter_commune_coverage(hdf_data, cache):
+def test_bpe_counts_enter_commune_coverage(hdf_data, indicator_cache):
     from diagnostic.indicators.cache import compute
 
     cov = compute(hdf_data).coverage
