@@ -40,7 +40,7 @@ from diagnostic._fs import FAILED_DIR, is_leftover, output_lock, write_atomic
 from diagnostic.errors import BatchError, DiagnosticError, ParameterError
 from diagnostic.indicators.cache import compute
 from diagnostic.indicators.needs import RULES_FILE as NEEDS_RULES
-from diagnostic.options import WORKER_TIMEOUT_S
+from diagnostic.options import BAND_M, INDICATOR, WORKER_TIMEOUT_S
 from diagnostic.recommend import LOCAL_FILE
 from diagnostic.recommend import RULES_FILE as RECO_RULES
 from diagnostic.reference import DOMAINS_FILE, INDICATORS_FILE, indicator_table
@@ -319,7 +319,7 @@ def run_batch(
                 todo.append(code)
         _write_manifest(output, manifest)
         if todo:
-            compute(data, band_m=options.get("band_m", 300.0), domains=options.get("domains"),
+            compute(data, band_m=options.get("band_m", BAND_M), domains=options.get("domains"),
                     rules_path=options.get("needs_rules"))
             with dask_client(scheduler, workers, dashboard) as client:
                 try:
@@ -359,15 +359,15 @@ def run_batch(
         for code in codes:
             entries[code]["nom"] = names[code]
         _write_manifest(output, manifest)
-        write_index(output, data, manifest, indicator=options.get("indicator", "poverty_rate"),
-                    band_m=options.get("band_m", 300.0), domains=options.get("domains"),
+        write_index(output, data, manifest, indicator=options.get("indicator", INDICATOR),
+                    band_m=options.get("band_m", BAND_M), domains=options.get("domains"),
                     needs_rules=options.get("needs_rules"))
     return BatchResult(output, {code: entries[code] for code in codes}, time.perf_counter() - start, lost)
 
 
 def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> tuple[pd.Series, str]:
     """``key`` per commune for the overview map: the commune's value, or else its QPVs' weighted mean."""
-    ind = compute(data, band_m=indicators.get("band_m", 300.0), domains=indicators.get("domains"),
+    ind = compute(data, band_m=indicators.get("band_m", BAND_M), domains=indicators.get("domains"),
                   rules_path=indicators.get("needs_rules"))
     try:
         label = str(indicator_table().loc[key, "libelle"])
@@ -432,7 +432,7 @@ def _read_results(folder: Path) -> dict[str, Any]:
         return {}
 
 
-def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, indicator: str = "poverty_rate",
+def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, indicator: str = INDICATOR,
                 **indicators: Any) -> Path:
     """The regional page: key figures, overview map coloured by ``indicator``, sortable table, failures.
 

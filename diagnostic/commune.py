@@ -20,7 +20,6 @@ from diagnostic import __version__
 from diagnostic.catalog import ROLE_LABELS
 from diagnostic.errors import ParameterError
 from diagnostic.indicators.cache import Indicators, compute
-from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.domains import label_services
 from diagnostic.indicators.needs import (
     METHOD_VERSION,
@@ -32,6 +31,7 @@ from diagnostic.indicators.needs import (
 )
 from diagnostic.indicators.needs import load_rules as load_need_rules
 from diagnostic.indicators.trends import evolutions
+from diagnostic.options import BAND_M
 from diagnostic.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.reference import DOMAINS
 from diagnostic.sources.postes import funded, partial_years
@@ -120,7 +120,7 @@ def build(
     code: str,
     *,
     data_dir: str | Path | None = None,
-    band_m: float = DEFAULT_BAND_M,
+    band_m: float = BAND_M,
     domains: list[str] | None = None,
     needs_rules: str | Path | None = None,
     reco_rules: str | Path | None = None,

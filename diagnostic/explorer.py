@@ -44,9 +44,9 @@ from diagnostic.catalog import PROJECT_ROOT
 from diagnostic.commune import CommuneDiagnostic, build
 from diagnostic.errors import DiagnosticError, ParameterError
 from diagnostic.indicators.cache import Indicators, compute
-from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.needs import RULES_FILE, load_rules
 from diagnostic.locate import locate_text
+from diagnostic.options import BAND_M, INDICATOR
 from diagnostic.reference import DOMAINS, indicator_table
 from diagnostic.report import html_table
 from diagnostic.run import RunResult, run_commune
@@ -238,7 +238,7 @@ class Explorer:
                              layout=w.Layout(width="440px"))
         self.commune = w.Select(description="Commune", rows=6, style=wide, layout=w.Layout(width="440px"))
         self.qpv = w.SelectMultiple(description="QPV", rows=4, style=wide, layout=w.Layout(width="440px"))
-        self.band = w.IntSlider(value=int(DEFAULT_BAND_M), min=0, max=1000, step=50, description="Bande",
+        self.band = w.IntSlider(value=int(BAND_M), min=0, max=1000, step=50, description="Bande",
                                 continuous_update=False, readout=False, style=wide, layout=w.Layout(width="300px"))
         self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=w.Layout(width="440px"))
         self.domains = {key: w.Checkbox(value=True, description=label, indent=False) for key, label in DOMAINS.items()}
@@ -352,8 +352,8 @@ class Explorer:
             if self.catalog.value != key:
                 self.catalog.value = key
             self.indicator.options = choices or [("Aucun indicateur par QPV", "")]
-            if "poverty_rate" in labels:
-                self.indicator.value = "poverty_rate"
+            if INDICATOR in labels:
+                self.indicator.value = INDICATOR
             self.search.value = ""
             self.commune.options = self._commune_choices(ranked)
         self.select_commune(str(commune) if commune else ranked["insee_com"].iloc[0])

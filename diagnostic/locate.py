@@ -16,8 +16,8 @@ import pandas as pd
 from shapely.geometry import Point
 
 from diagnostic.errors import ParameterError
-from diagnostic.indicators.coverage import DEFAULT_BAND_M
 from diagnostic.indicators.domains import service_domains
+from diagnostic.options import BAND_M
 from diagnostic.reference import DOMAINS
 from diagnostic.territory import TerritoryData
 from diagnostic.text import fold
@@ -44,7 +44,7 @@ def locate(
     x: float,
     y: float,
     crs: str = WGS84,
-    band_m: float = DEFAULT_BAND_M,
+    band_m: float = BAND_M,
     per_domain: int = 3,
 ) -> dict[str, Any]:
     """Where the point ``(x, y)`` (longitude, latitude in WGS84) stands, and what serves it.
@@ -149,7 +149,7 @@ def parse_coordinates(text: str) -> tuple[float, float, str] | None:
     raise ParameterError(f"coordonnées « {text.strip()} » hors de France.", hint=_HINT)
 
 
-def locate_text(data: TerritoryData, text: str, band_m: float = DEFAULT_BAND_M) -> dict[str, Any]:
+def locate_text(data: TerritoryData, text: str, band_m: float = BAND_M) -> dict[str, Any]:
     """:func:`locate` for what an officer types: coordinates, or the name or identifier of a place."""
     coords = parse_coordinates(text)
     if coords is not None:

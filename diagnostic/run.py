@@ -24,6 +24,7 @@ from diagnostic.commune import validate_params
 from diagnostic.errors import CatalogError, MissingFileError, ParameterError
 from diagnostic.evaluation import FOLDER as EVALUATION_FOLDER
 from diagnostic.execution import execute, execute_staged
+from diagnostic.options import BAND_M, INDICATOR
 from diagnostic.reference import indicator_table
 from diagnostic.territory import TerritoryData, load_territory
 
@@ -43,11 +44,11 @@ def run_parameters(
     data: TerritoryData,
     code: str,
     *,
-    band_m: float = 300.0,
+    band_m: float = BAND_M,
     domains: list[str] | None = None,
     needs_rules: str | None = None,
     reco_rules: str | None = None,
-    indicator: str = "poverty_rate",
+    indicator: str = INDICATOR,
     tiles: bool = False,
     qpv_codes: list[str] | None = None,
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from diagnostic import maps, summary, text
 from diagnostic.catalog import ROLE_LABELS
 from diagnostic.commune import CommuneDiagnostic
+from diagnostic.options import INDICATOR
 from diagnostic.report import (
     _heading_id,
     figure,
@@ -265,7 +266,7 @@ def indicators_table(d: CommuneDiagnostic) -> HTML:
                            source=_source(s)).data + note)
 
 
-def indicator_chart(d: CommuneDiagnostic, indicator: str = "poverty_rate") -> HTML | None:
+def indicator_chart(d: CommuneDiagnostic, indicator: str = INDICATOR) -> HTML | None:
     """A bar chart of one indicator across the territories, with reference lines; a list on small screens."""
     s = d.social[d.social["indicator"] == indicator]
     if s.empty or s["value"].notna().sum() == 0 or len(s) < 2:
@@ -334,7 +335,7 @@ def coverage_table(d: CommuneDiagnostic) -> HTML:
                                "Service le plus proche": lambda v: text.number(v, 0, "m"), "Pour 1 000 habitants": 2})
 
 
-def commune_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> HTML:
+def commune_map(d: CommuneDiagnostic, indicator: str | None = INDICATOR, tiles: bool = False) -> HTML:
     """The interactive map, offline (its printable twin is :func:`static_map`), with its text alternative."""
     m = interactive_map(d, indicator, tiles)
     return HTML(f'{_no_outlines_note(d)}<div class="interactive" role="region" aria-label="Carte interactive de '
@@ -373,13 +374,13 @@ def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> maps.MapLayers:
                           context=d.context_shapes, actors=actors)
 
 
-def interactive_map(d: CommuneDiagnostic, indicator: str | None = "poverty_rate", tiles: bool = False) -> folium.Map:
+def interactive_map(d: CommuneDiagnostic, indicator: str | None = INDICATOR, tiles: bool = False) -> folium.Map:
     """The folium map of the commune, coloured by ``indicator`` (the report's and the explorer's)."""
     m = maps.commune_map(_map_layers(d, indicator), tiles=tiles)
     return maps.add_walks(m, _heard_here(d).walks) if d.data.consultation is not None else m
 
 
-def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = "poverty_rate") -> Path:
+def static_map(d: CommuneDiagnostic, path: Path, indicator: str | None = INDICATOR) -> Path:
     """The same map as a PNG, for print."""
     return maps.static_map(_map_layers(d, indicator), path)
 

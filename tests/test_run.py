@@ -262,3 +262,15 @@ def test_clean_leftovers_removes_what_fs_names(tmp_path, monkeypatch):
     assert set(clean_leftovers(tmp_path)) == left
     assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_FILE, ".notes", "99101", "_echecs"]
     assert report.read_text(encoding="utf-8") == "nouveau"
+
+
+def test_notebook_parameters_default_to_the_run_options():
+    """The notebook opened by hand in JupyterLab uses the same band and map indicator as ``diagnostic run``."""
+    import papermill
+
+    from diagnostic import options
+    from diagnostic.run import NOTEBOOK
+
+    defaults = {name: p["default"] for name, p in papermill.inspect_notebook(str(NOTEBOOK)).items()}
+    assert float(defaults["band_m"]) == options.BAND_M
+    assert defaults["indicator"].strip("\"'") == options.INDICATOR

@@ -25,13 +25,13 @@ from diagnostic._fs import temp_dir
 from diagnostic.indicators import social
 from diagnostic.indicators.coverage import COLUMNS as COVERAGE_COLUMNS
 from diagnostic.indicators.coverage import (
-    DEFAULT_BAND_M,
     counted_coverage,
     coverage,
     mediation_posts_by_commune,
 )
 from diagnostic.indicators.domains import service_domains
 from diagnostic.indicators.needs import METHOD_VERSION, RULES_FILE, load_rules, unmet_needs
+from diagnostic.options import BAND_M
 from diagnostic.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE, equipment_domains
 from diagnostic.sources.postes import partial_years
 from diagnostic.territory import TerritoryData
@@ -90,7 +90,7 @@ def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
 def compute(
     data: TerritoryData,
     *,
-    band_m: float = DEFAULT_BAND_M,
+    band_m: float = BAND_M,
     domains: list[str] | None = None,
     rules_path: str | Path | None = None,
     use_cache: bool = True,

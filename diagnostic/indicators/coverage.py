@@ -13,11 +13,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from diagnostic.options import BAND_M
 from diagnostic.reference import DOMAINS, equipment_domains
 from diagnostic.sources.insee import IndicatorTable
 
-#: The politique de la ville perimeter: the QPV plus a 300 m band.
-DEFAULT_BAND_M = 300.0
 #: Counts per role (see ``diagnostic/resources/tables/domaines_mediation.csv``): réponses, offre de droit commun, lieux d'intervention.
 ROLE_COLUMNS = {"reponse": "responses_band", "droit_commun": "common_band", "lieu": "places_band"}
 COLUMNS = ["level", "code", "domain", "domain_label", "services_inside", "services_band", "responses_band",
@@ -32,7 +31,7 @@ def coverage(
     *,
     code: str,
     level: str,
-    band_m: float = DEFAULT_BAND_M,
+    band_m: float = BAND_M,
     domains: list[str] | None = None,
 ) -> pd.DataFrame:
     """Coverage of ``territories`` (indexed by ``code``) by service–domain ``pairs``.
