@@ -262,6 +262,55 @@ def test_axe_finds_no_violation(request, name, width, browser_page):
     assert violations == []
 
 
+def test_department_table_is_cog_2024():
+    """101 departments (COG 2024) and the demo's: official name, INSEE's article type and matching phrases."""
+    from diagnostic.reference import department_regions, in_department
+
+    table = department_regions()
+    real = table.drop(index="99")
+    assert len(real) == 101 and real.index.is_unique and {"2A", "2B", "974", "976"} <= set(real.index)
+    assert "20" not in table.index and "975" not in table.index
+    # The article type decides the words before the name: « dans le Nord », « dans les Hauts-de-Seine »…
+    allowed = {"0": {"en", "à"}, "1": {"en"}, "2": {"dans le"}, "3": {"en", "dans la"}, "4": {"dans les"},
+               "5": {"dans l'", "en"}}
+    assert all(loc in allowed[t] for t, loc in zip(real["tncc"], real["locatif"])), real[["tncc", "locatif"]]
+    assert (in_department("31"), in_department("59"), in_department("92"), in_department("974"),
+            in_department("01"), in_department("75")) == (
+        "en Haute-Garonne", "dans le Nord", "dans les Hauts-de-Seine", "à La Réunion", "dans l'Ain", "à Paris")
+    assert in_department("2A") == "en Corse-du-Sud" and in_department("00") is None
+
+
+def test_department_table_matches_the_real_extracts(real_dir):
+    """Where the real extracts overlap the table: names of the five Hauts-de-France departments, and the
+    region of every department of the COG 2024 communes."""
+    import pandas as pd
+
+    from diagnostic.reference import department_regions
+
+    table = department_regions()
+    shapes = json.loads((real_dir / "hdf_departements_2018.geojson").read_text(encoding="utf-8"))
+    names = {f["properties"]["code"]: f["properties"]["nom"] for f in shapes["features"]}
+    assert names == {c: table.at[c, "libelle"] for c in names} and len(names) == 5
+    cog = pd.read_csv(real_dir / "hdf_cog_communes_2024.csv", dtype=str)
+    regions = cog.groupby("DEP")["REG"].unique().map(list).to_dict()
+    assert regions == {dep: [table.at[dep, "reg"]] for dep in regions}
+    assert set(table.loc[list(regions), "libelle_region"]) == {"Hauts-de-France"}
+
+
+def test_references_name_the_department(report_cache):
+    """The key-figures table names its references (« Haute-Garonne », not « département 31 ») and a sentence
+    compared with the department says where (« en Haute-Garonne »)."""
+    if not _HAS_REAL:
+        pytest.skip(f"extraits réels absents ({REAL})")
+    d = build(OCCITANIE, "31555")
+    names = summary.reference_names(d)
+    assert names["ref_department"] == "Haute-Garonne" and names["ref_commune"] == "Toulouse"
+    assert summary.department_name(d) == "Haute-Garonne"
+    assert summary.reference_phrase(d, "ref_department") == "en Haute-Garonne"
+    assert summary.reference_phrase(d, "ref_commune") == "à Toulouse"
+    assert summary.reference_phrase(d, "ref_commune", "Le Cateau-Cambrésis") == "au Cateau-Cambrésis"
+
+
 def test_french_formatter_measures():
     assert text.measure(31691.0, "habitants") == "31\u202f691\u00a0habitants"
     assert text.measure(48.5, "%") == "48,5\u202f%"
