@@ -108,7 +108,7 @@ def territory_table(d: CommuneDiagnostic) -> HTML:
     if not d.has_qpv:
         if "qpv" in d.missing:
             return paragraph(f"Les contours des quartiers prioritaires (QPV) ne figurent pas dans les données de ce "
-                             f"diagnostic : le diagnostic de {d.name} est conduit à l'échelle de la commune, sans "
+                             f"diagnostic : le diagnostic {text.of(d.name)} est conduit à l'échelle de la commune, sans "
                              "distinguer ses quartiers prioritaires.", "missing")
         return paragraph(f"{d.name} ne compte aucun quartier prioritaire : le diagnostic est conduit à l'échelle "
                          "de la commune.")
@@ -376,7 +376,7 @@ def map_alt(d: CommuneDiagnostic) -> str:
     """The printed map's text alternative: what it shows, in words."""
     band = text.number(d.params["band_m"], 0, "m")
     qpv = text.join(list(d.qpv["lib_qp"])) if d.has_qpv else ""
-    return (f"Carte de {d.name}" + (f" : quartiers prioritaires ({qpv}), bande de {band} autour d'eux" if qpv else "")
+    return (f"Carte {text.of(d.name)}" + (f" : quartiers prioritaires ({qpv}), bande de {band} autour d'eux" if qpv else "")
             + f", {text.count(len(d.services), 'service localisé', 'services localisés')} par domaine de médiation.")
 
 
@@ -545,7 +545,7 @@ def partners_view(d: CommuneDiagnostic) -> HTML:
     if d.partners is None:
         if d.data.partners is None:
             return missing(d, "partners")
-        return paragraph(f"Aucun acteur du registre des partenaires n'est rattaché à {d.name} (ni par la commune, "
+        return paragraph(f"Aucun acteur du registre des partenaires n'est rattaché {text.at(d.name)} (ni par la commune, "
                          "ni par ses quartiers) : le maillage partenarial reste à décrire avec les partenaires.",
                          "missing")
     from diagnostic import partners as pt
