@@ -1,7 +1,7 @@
 """The report an elected official reads: « L'essentiel » first, French numbers, no tool words, phone, print, PDF, axe.
 
-Reports are rendered once per session (demo with its PDF, Toulouse and Lille when the real
-extracts are there, the demo evaluation and a batch index) and shared by every test here.
+Reports are rendered once per session (demo and Toulouse with their PDF, Lille when the real
+extracts are there, the demo evaluation with its PDF and a batch index) and shared by every test here.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def demo_report(tmp_path_factory, report_cache) -> Path:
 def toulouse_report(tmp_path_factory, report_cache) -> Path:
     if not _HAS_REAL:
         pytest.skip(f"extraits réels absents ({REAL})")
-    return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse")).folder
+    return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse"), pdf=True).folder
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,8 @@ def lille_report(tmp_path_factory, report_cache) -> Path:
 def evaluation_report(tmp_path_factory, report_cache) -> Path:
     from diagnostic.evaluate_cli import run_evaluation
 
-    return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"))
+    return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"),
+                          pdf=True)
 
 
 @pytest.fixture(scope="session")
@@ -224,28 +225,49 @@ def _content_lines(page_text: str) -> list[str]:
     return [line for line in page_text.splitlines() if line.strip() and not skip.search(line.strip())]
 
 
-def test_pdf_pages(demo_report):
-    """rapport.pdf: « L'essentiel » on page 1 or 2, numbered pages, a paginated contents, no near-empty page."""
+def _toc_titles(page: Path) -> list[str]:
+    """The titles of the page's table of contents, in order, as the reader sees them."""
+    import html as html_module
+
+    nav = re.search(r'<nav[^>]*class="toc"[^>]*>(.*?)</nav>', page.read_text(encoding="utf-8"), re.DOTALL)
+    return [html_module.unescape(t) for t in re.findall(r"<a [^>]*>([^<]+)</a>", nav.group(1))]
+
+
+#: The PDF of each printed document, its place name in the running header, and whether it is fictional.
+PDFS = {"demo_report": ("Villeneuve-sur-Lys", True), "toulouse_report": ("Toulouse", False),
+        "evaluation_report": ("Villeneuve-sur-Lys", True)}
+
+
+@pytest.mark.parametrize("name", list(PDFS))
+def test_pdf_pages(request, name):
+    """The PDF beside the HTML: numbered pages, running header, a paginated contents whose numbers are the pages
+    of the headings, no near-empty page; a diagnostic has « L'essentiel » on page 1 or 2."""
     from diagnostic.pdf import heading_pages, page_texts
 
-    pdf = demo_report / "rapport.pdf"
+    page = _page(request, name)
+    place, fictional = PDFS[name]
+    pdf = page.with_suffix(".pdf") if page.name != "rapport.html" else page.parent / "rapport.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
     texts = page_texts(pdf.read_bytes())
     total = len(texts)
-    assert 8 <= total <= 40
-    assert any("L'essentiel" in line for p in texts[:2] for line in p.splitlines()[3:] if line.strip() == "L'essentiel")
+    assert (4 if name == "evaluation_report" else 8) <= total <= 60, total
+    if name != "evaluation_report":
+        assert _toc_titles(page) == list(summary.SECTIONS.values())
+        assert any(line.strip() == "L'essentiel" for p in texts[:2] for line in _content_lines(p))
     for i, t in enumerate(texts, start=1):
         assert f"Page {i} sur {total}" in t, i
     for i, t in enumerate(texts[1:], start=2):
         assert len(_content_lines(t)) >= 3, (i, t)
-    assert "Villeneuve-sur-Lys — " in texts[1] and "Données fictives" in texts[1]
+    assert all(f"{place} — " in t for t in texts[1:])
+    assert all(("Données fictives" in t) == fictional for t in texts)
+    titles = _toc_titles(page)
     numbers = [int(n) for n in re.findall(r"p\. (\d+)", texts[0])]
-    assert len(numbers) == len(summary.SECTIONS) and numbers == sorted(numbers) and numbers[0] == 2, texts[0]
+    assert len(numbers) == len(titles) and numbers == sorted(numbers) and numbers[0] == 2, texts[0]
     # Each number is the page where its section's heading stands, read in the page's text.
     norm = lambda line: " ".join(line.replace("\u2019", "'").split())
-    for title, n in zip(summary.SECTIONS.values(), numbers):
+    for title, n in zip(titles, numbers):
         assert title in [norm(line) for line in texts[n - 1].splitlines()], (title, n)
-    assert heading_pages(pdf.read_bytes(), list(summary.SECTIONS.values())) == numbers
+    assert heading_pages(pdf.read_bytes(), titles) == numbers
 
 
 @pytest.mark.browser
