@@ -308,6 +308,7 @@ def test_heat_map_has_a_legend_and_a_text_alternative(reports):
     the classes, QPV outlines and commune limit are named in the legend, the PNG's alt and the map's description."""
     import html as html_module
     import re
+    from itertools import pairwise
 
     from diagnostic.evaluation_report import HEAT_RAMP
 
@@ -320,7 +321,7 @@ def test_heat_map_has_a_legend_and_a_text_alternative(reports):
     assert 2 <= len(classes) <= 5 and {c for c, _ in classes} <= set(HEAT_RAMP)
     bounds = [tuple(int(v) for v in label.split(" – ")) if " – " in label else (int(label), int(label))
               for _, label in classes]
-    assert all(a <= b < c for (a, b), (c, _) in zip(bounds, bounds[1:]))
+    assert all(a <= b < c for (a, b), (c, _) in pairwise(bounds))
     cells = [(colour, int(n)) for colour, n in re.findall(r'"colour": "(#\w+)", "tip": "(\d+) interventions', page)]
     assert len(cells) > 10 and min(n for _, n in cells) >= 5  # publication: cells under the threshold are left out
     for colour, n in cells:
