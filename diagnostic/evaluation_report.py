@@ -64,24 +64,24 @@ def _figure_text(value: Any, unit: str = "", signed: bool = False, masked: bool 
         return MASKED
     if value is None:
         return "—"
-    text = _number(value) + (f"\u00a0{unit}" if unit else "")
-    return ("+" + text) if signed and value > 0 else text
+    shown = _number(value) + (f"\u00a0{unit}" if unit else "")
+    return ("+" + shown) if signed and value > 0 else shown
 
 
 def key_figures(ev: Evaluation) -> list[tuple[str, str]]:
     """(value, label) pairs for :func:`diagnostic.report.key_figures`; « masqué » or « — » when absent."""
 
-    def text(key: str, unit: str = "", signed: bool = False) -> str:
+    def figure(key: str, unit: str = "", signed: bool = False) -> str:
         return _figure_text(ev.headline[key], unit, signed, key in ev.masked_figures)
 
     return [
-        (text("interventions"), f"interventions {ev.period.label()}"),
-        (text("evolution_pct", "%", True),
-         f"par rapport à la période précédente ({text('interventions_periode_precedente')})"),
-        (text("couverture_qpv_pct", "%"), "des QPV couverts chaque mois par la présence active"),
-        (text("part_conflits_resolus_pct", "%"), f"des conflits résolus (conflits traités : {text('conflits')})"),
-        (text("delai_median_jours", "jours"), "délai médian de résolution des signalements"),
-        (text("signalements_en_attente"), f"signalements en attente au {ev.period.end:%d/%m/%Y}"),
+        (figure("interventions"), f"interventions {ev.period.label()}"),
+        (figure("evolution_pct", "%", True),
+         f"par rapport à la période précédente ({figure('interventions_periode_precedente')})"),
+        (figure("couverture_qpv_pct", "%"), "des QPV couverts chaque mois par la présence active"),
+        (figure("part_conflits_resolus_pct", "%"), f"des conflits résolus (conflits traités : {figure('conflits')})"),
+        (figure("delai_median_jours", "jours"), "délai médian de résolution des signalements"),
+        (figure("signalements_en_attente"), f"signalements en attente au {ev.period.end:%d/%m/%Y}"),
     ]
 
 
@@ -136,7 +136,8 @@ def _bars(table: Table, label: str, title: str) -> tuple[Figure, str]:
         alt += (f" Le plus grand nombre est {frame[label].iloc[top]} ({_number(now.iloc[top])} interventions, "
                 f"contre {_figure_text(before.iloc[top], masked=pd.isna(before.iloc[top]))} avant).")
     if now.isna().any():
-        alt += f" {int(now.isna().sum())} barre(s) masquée(s) (petits effectifs)."
+        hidden = int(now.isna().sum())
+        alt += f" {text.count(hidden, 'barre masquée', 'barres masquées')} (petits effectifs)."
     return fig, alt
 
 
