@@ -9,6 +9,7 @@ screen (:func:`interactive_heat_map`) and a PNG for print (:func:`heat_map`).
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from typing import Any
 
 import folium
@@ -16,16 +17,20 @@ import numpy as np
 import pandas as pd
 from folium.utilities import JsCode
 from IPython.display import HTML
-from matplotlib import colormaps
-from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from diagnostic import maps
+from diagnostic import maps, text
 from diagnostic.evaluation import MASKED, Evaluation, Table
 from diagnostic.maps.geometry import feature_collection
+from diagnostic.maps.style import Classes, classify
 from diagnostic.report import fr_number
 
-ACCENT, SOFT, HOT = "#174a7c", "#9fb3c8", "YlOrRd"
+ACCENT, SOFT = "#174a7c", "#9fb3c8"
+#: The heat map's classes, from few interventions (yellow) to the most (dark red): ColorBrewer YlOrRd.
+HEAT_RAMP = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+COMMUNE_LINE = "#333333"
 _BIND_TOOLTIP = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); }")
 
 
@@ -59,24 +64,24 @@ def _figure_text(value: Any, unit: str = "", signed: bool = False, masked: bool 
         return MASKED
     if value is None:
         return "—"
-    text = _number(value) + (f"\u00a0{unit}" if unit else "")
-    return ("+" + text) if signed and value > 0 else text
+    shown = _number(value) + (f"\u00a0{unit}" if unit else "")
+    return ("+" + shown) if signed and value > 0 else shown
 
 
 def key_figures(ev: Evaluation) -> list[tuple[str, str]]:
     """(value, label) pairs for :func:`diagnostic.report.key_figures`; « masqué » or « — » when absent."""
 
-    def text(key: str, unit: str = "", signed: bool = False) -> str:
+    def figure(key: str, unit: str = "", signed: bool = False) -> str:
         return _figure_text(ev.headline[key], unit, signed, key in ev.masked_figures)
 
     return [
-        (text("interventions"), f"interventions {ev.period.label()}"),
-        (text("evolution_pct", "%", True),
-         f"par rapport à la période précédente ({text('interventions_periode_precedente')})"),
-        (text("couverture_qpv_pct", "%"), "des QPV couverts chaque mois par la présence active"),
-        (text("part_conflits_resolus_pct", "%"), f"des conflits résolus (conflits traités : {text('conflits')})"),
-        (text("delai_median_jours", "jours"), "délai médian de résolution des signalements"),
-        (text("signalements_en_attente"), f"signalements en attente au {ev.period.end:%d/%m/%Y}"),
+        (figure("interventions"), f"interventions {ev.period.label()}"),
+        (figure("evolution_pct", "%", True),
+         f"par rapport à la période précédente ({figure('interventions_periode_precedente')})"),
+        (figure("couverture_qpv_pct", "%"), "des QPV couverts chaque mois par la présence active"),
+        (figure("part_conflits_resolus_pct", "%"), f"des conflits résolus (conflits traités : {figure('conflits')})"),
+        (figure("delai_median_jours", "jours"), "délai médian de résolution des signalements"),
+        (figure("signalements_en_attente"), f"signalements en attente au {ev.period.end:%d/%m/%Y}"),
     ]
 
 
@@ -131,7 +136,8 @@ def _bars(table: Table, label: str, title: str) -> tuple[Figure, str]:
         alt += (f" Le plus grand nombre est {frame[label].iloc[top]} ({_number(now.iloc[top])} interventions, "
                 f"contre {_figure_text(before.iloc[top], masked=pd.isna(before.iloc[top]))} avant).")
     if now.isna().any():
-        alt += f" {int(now.isna().sum())} barre(s) masquée(s) (petits effectifs)."
+        hidden = int(now.isna().sum())
+        alt += f" {text.count(hidden, 'barre masquée', 'barres masquées')} (petits effectifs)."
     return fig, alt
 
 
@@ -145,20 +151,56 @@ def weekday_chart(ev: Evaluation) -> tuple[Figure, str]:
     return _bars(ev.tables["jours"], "Jour", "Interventions par jour de la semaine")
 
 
-def heat_map(ev: Evaluation) -> tuple[Figure, str]:
-    """Geolocated interventions counted on a square grid over the commune and its QPVs."""
-    fig = Figure(figsize=(8, 7))
-    ax = fig.add_subplot()
-    ev.area.boundary.plot(ax=ax, color="#333333", linewidth=1.2)
+def heat_classes(ev: Evaluation) -> Classes:
+    """Classes of the cells' counts (natural breaks, at most five), shared by the printed and the screen map,
+    so that both legends read the same: « 5 – 18 », « 19 – 40 »… interventions per cell."""
+    classes = classify(ev.grid["count"], k=len(HEAT_RAMP))
+    picks = np.linspace(0, len(HEAT_RAMP) - 1, len(classes.bins)).round().astype(int) if len(classes.bins) > 1 else [2]
+    return replace(classes, colours=tuple(HEAT_RAMP[i] for i in picks))
+
+
+def heat_title(ev: Evaluation) -> str:
+    """The legend's title: what a cell's colour counts."""
+    return f"Interventions par maille de {text.number(ev.cell_m, 0, 'm')}"
+
+
+def heat_alt(ev: Evaluation) -> str:
+    """The heat map in words (the PNG's alt text, the screen map's description): scale, outlines, busiest cell."""
+    alt = (f"Carte de chaleur des interventions géolocalisées {text.at(ev.commune_name)}, par mailles de "
+           f"{text.number(ev.cell_m, 0, 'm')}, contours des QPV en tirets.")
     if not ev.grid.empty:
-        ev.grid.plot(ax=ax, column="count", cmap=HOT, alpha=0.85, linewidth=0, legend=True,
-                     legend_kwds={"label": f"Interventions par maille de {ev.cell_m:.0f} m", "shrink": 0.6})
+        classes = heat_classes(ev)
+        alt += f" Classes de la légende (interventions par maille) : {text.join(list(classes.labels))}."
+        top = ev.grid.loc[ev.grid["count"].idxmax()]
+        inside = ev.qpv[ev.qpv.contains(top.geometry.centroid)]["lib_qp"]
+        where = f"dans le QPV {inside.iloc[0]}" if len(inside) else "hors des QPV"
+        alt += f" La maille la plus fréquentée ({_number(top['count'])} interventions) est {where}."
+    return alt
+
+
+def heat_map(ev: Evaluation) -> tuple[Figure, str]:
+    """Geolocated interventions counted on a square grid over the commune and its QPVs, with a legend of classes
+    (each labelled by its counts, readable in black and white), QPV outlines and the commune's limit."""
+    fig = Figure(figsize=(9, 7))
+    ax = fig.add_subplot()
+    ev.area.boundary.plot(ax=ax, color=COMMUNE_LINE, linewidth=1.2)
+    handles: list = []
+    if not ev.grid.empty:
+        classes = heat_classes(ev)
+        colours = [classes.colour(c) for c in ev.grid["count"]]
+        ev.grid.plot(ax=ax, color=colours, alpha=0.9, edgecolor="#8c8c8c", linewidth=0.3)
+        handles += [Patch(facecolor=c, edgecolor="#666666", label=label)
+                    for c, label in zip(classes.colours, classes.labels)]
     if not ev.qpv.empty:
         ev.qpv.boundary.plot(ax=ax, color=ACCENT, linewidth=1.2, linestyle="--")
         for _, row in ev.qpv.iterrows():
             p = row.geometry.representative_point()
-            ax.annotate(row["lib_qp"].replace("$", r"\$"), (p.x, p.y), fontsize=8, color=ACCENT, ha="center",
+            ax.annotate(row["lib_qp"].replace("$", r"\$"), (p.x, p.y), fontsize=9, color=ACCENT, ha="center",
                         xytext=(0, -14), textcoords="offset points")
+        handles.append(Line2D([], [], color=ACCENT, linewidth=1.2, linestyle="--", label="Quartier prioritaire"))
+    handles.append(Line2D([], [], color=COMMUNE_LINE, linewidth=1.2, label="Limite de la commune"))
+    ax.legend(handles=handles, title=heat_title(ev), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False,
+              fontsize=10, title_fontsize=10, alignment="left")
     bounds = np.vstack([ev.area.total_bounds] + ([ev.qpv.total_bounds] if not ev.qpv.empty else []))
     xmin, ymin = bounds[:, :2].min(axis=0)
     xmax, ymax = bounds[:, 2:].max(axis=0)
@@ -168,34 +210,42 @@ def heat_map(ev: Evaluation) -> tuple[Figure, str]:
     ax.set_axis_off()
     ax.set_title(f"Interventions géolocalisées — {ev.commune_name}".replace("$", r"\$"), fontsize=11, loc="left")
     fig.tight_layout()
-    alt = (f"Carte de chaleur des interventions géolocalisées à {ev.commune_name}, par mailles de "
-           f"{ev.cell_m:.0f} m, contours des QPV en tirets.")
+    return fig, heat_alt(ev)
+
+
+def heat_legend(ev: Evaluation) -> str:
+    """The screen map's legend (HTML, escaped): the same classes, outlines and title as the printed map."""
+    swatch = '<div><i style="background:{};border:{}" aria-hidden="true"></i>{}</div>'
+    rows = [f'<p class="diag-legende-titre">{html.escape(heat_title(ev))}</p>']
     if not ev.grid.empty:
-        top = ev.grid.loc[ev.grid["count"].idxmax()]
-        inside = ev.qpv[ev.qpv.contains(top.geometry.centroid)]["lib_qp"]
-        where = f"dans le QPV {inside.iloc[0]}" if len(inside) else "hors des QPV"
-        alt += f" La maille la plus fréquentée ({_number(top['count'])} interventions) est {where}."
-    return fig, alt
+        classes = heat_classes(ev)
+        rows += [swatch.format(c, "1px solid #666", html.escape(label)) for c, label in zip(classes.colours, classes.labels)]
+    if not ev.qpv.empty:
+        rows.append(swatch.format("transparent", f"2px dashed {ACCENT}", "Quartier prioritaire"))
+    rows.append(swatch.format("transparent", f"2px solid {COMMUNE_LINE}", "Limite de la commune"))
+    return f'<div class="diag-legende heat-legende">{"".join(rows)}</div>'
 
 
 def interactive_heat_map(ev: Evaluation) -> HTML:
-    """The grid of :func:`heat_map` on an offline Leaflet map (no tiles), a tooltip per cell."""
+    """The grid of :func:`heat_map` on an offline Leaflet map (no tiles), a tooltip per cell, its legend below
+    and the map in words (:func:`heat_alt`) as its description."""
     outline = pd.concat([ev.area.geometry, ev.qpv.geometry]).to_crs("EPSG:4326")
     minx, miny, maxx, maxy = outline.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None)
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(20, 20))
     folium.GeoJson(feature_collection(ev.area), name="Commune", interactive=False,
-                   style_function=lambda _: {"color": "#333333", "weight": 2, "fill": False}).add_to(m)
+                   style_function=lambda _: {"color": COMMUNE_LINE, "weight": 2, "fill": False}).add_to(m)
     if not ev.grid.empty:
-        norm = Normalize(0, float(ev.grid["count"].max()))
-        colours = [to_hex(colormaps[HOT](norm(c))) for c in ev.grid["count"]]
-        tips = [f"{_number(c)} interventions (maille de {ev.cell_m:.0f} m)" for c in ev.grid["count"]]
+        classes = heat_classes(ev)
+        colours = [classes.colour(c) for c in ev.grid["count"]]
+        tips = [f"{_number(c)} interventions (maille de {text.number(ev.cell_m, 0, 'm')})" for c in ev.grid["count"]]
         folium.GeoJson(feature_collection(ev.grid, {"tip": tips, "colour": colours}, tolerance_m=0),
                        name="Interventions", on_each_feature=_BIND_TOOLTIP,
                        style_function=lambda f: {"fillColor": f["properties"]["colour"], "fillOpacity": 0.8,
                                                  "weight": 0}).add_to(m)
     folium.GeoJson(feature_collection(ev.qpv), name="QPV", interactive=False,
                    style_function=lambda _: {"color": ACCENT, "weight": 2, "dashArray": "6 4", "fill": False}).add_to(m)
-    label = html.escape(f"Carte interactive des interventions à {ev.commune_name}")
-    return HTML(f'<div class="interactive" role="region" aria-label="{label}">'
-                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
+    label = html.escape(f"Carte interactive des interventions {text.at(ev.commune_name)}")
+    return HTML(f'<div class="interactive" role="region" aria-label="{label}" aria-describedby="carte-chaleur-texte">'
+                f"{maps.map_assets()}{maps.map_fragment(m)}{heat_legend(ev)}"
+                f'<p class="note" id="carte-chaleur-texte">{html.escape(heat_alt(ev))}</p></div>')

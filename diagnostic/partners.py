@@ -202,7 +202,7 @@ def gaps(partners: Partners, needs: pd.DataFrame | None = None, graph: nx.DiGrap
     if needs is not None and len(needs):
         for need in uncovered_domains(partners, needs).to_dict("records"):
             code = _clean(need["code_qp"]) or _clean(need["insee_com"]) or ""
-            where = f"{qpv_names.get(code, code)} ({code})" if code in qpv_names else code
+            where = qpv_names.get(code) or ("ce quartier" if QPV_CODE.match(code) else "la commune")
             label = need.get("domain_label") or DOMAINS.get(need["domain"], need["domain"])
             level = f" ({need['level']})" if _clean(need.get("level")) else ""
             who = f"un acteur de type {need['types']}" if need["types"] else "un acteur de ce domaine"

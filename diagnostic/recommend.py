@@ -78,8 +78,9 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def _names(ctx: Context, codes: list[str]) -> list[str]:
+    """The territories' names as the texts say them (their codes are in the evidence and ``cadrage.codes``)."""
     names = ctx.territories.set_index("code")["name"]
-    return [f"{names.get(c, c)} ({c})" if c != ctx.commune_code else names.get(c, c) for c in codes]
+    return [str(names.get(c, c)) for c in codes]
 
 
 def _strong(ctx: Context, min_level: str = "moyen") -> pd.DataFrame:
@@ -163,8 +164,8 @@ def _publics(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     chosen = labels.get(domains[0], "les habitants des quartiers concernés")
     others = [labels[d] for d in domains[1:] if d in labels and labels[d] != chosen]
     first = strong.sort_values("rank").iloc[0]
-    why = (f"Règle : le public du premier besoin du classement, « {first['domain_label']} » à "
-           f"{_names(ctx, [first['code']])[0]} (rang 1, niveau {first['level']}).")
+    why = (f"Règle : le public du premier besoin du classement, « {first['domain_label']} » "
+           f"{text.at(_names(ctx, [first['code']])[0])} (rang 1, niveau {first['level']}).")
     if others:
         why += f" Autres publics des besoins suivants : {text.join(others)}."
     return [_make(rule, {"public": chosen, "why": why}, [], why) | {"public": chosen, "alternatives": others}]

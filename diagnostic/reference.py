@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from diagnostic import resources
+from diagnostic import resources, text
 from diagnostic.errors import MissingColumnError, MissingFileError, ValueFormatError
 
 INDICATORS_FILE = resources.path("tables/indicateurs.csv")
@@ -84,5 +84,19 @@ def equipment_domains(path: Path = DOMAINS_FILE) -> pd.DataFrame:
 
 @lru_cache(maxsize=1)
 def department_regions(path: Path = DEPARTMENTS_FILE) -> pd.DataFrame:
-    """INSEE region code and name of each department code (COG, regions of 2016)."""
-    return _read(path, ["dep", "reg", "libelle_region"]).set_index("dep")
+    """Each department code (COG 2024) with its region (``reg``, ``libelle_region``: regions of 2016), its
+    official name (``libelle``), INSEE's article type (``tncc``: 2 « le », 3 « la », 4 « les », 5 « l' »,
+    0 and 1 none) and the words that place something in it (``locatif``: « en », « dans le », « à »…)."""
+    return _read(path, ["dep", "reg", "libelle_region", "tncc", "libelle", "locatif"]).set_index("dep")
+
+
+def department_name(code: str) -> str | None:
+    """The department's official name, « Haute-Garonne » for ``31``; None for a code the table lacks."""
+    table = department_regions()
+    return table.at[code, "libelle"] if code in table.index else None
+
+
+def in_department(code: str) -> str | None:
+    """« en Haute-Garonne », « dans le Nord », « dans les Hauts-de-Seine », « à La Réunion »; None if unknown."""
+    table = department_regions()
+    return text.locative(table.at[code, "locatif"], table.at[code, "libelle"]) if code in table.index else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from diagnostic import resources
+from diagnostic import resources, text
 from diagnostic._fs import output_lock, write_atomic
 from diagnostic.catalog import read_yaml
 from diagnostic.commune import validate_params
@@ -193,20 +193,18 @@ def _cover_meta(commune) -> list[tuple[str, str]]:
 
 
 def _subtitle(data: TerritoryData, commune) -> str:
-    from diagnostic.reference import department_regions
+    from diagnostic.reference import department_name, department_regions
 
     regions = department_regions()
     dep = str(commune.get("insee_dep", ""))
     region = regions.at[dep, "libelle_region"] if dep in regions.index else ""
-    where = f"département {dep}" + (f", {region}" if region else "") if dep else ""
-    return f"Commune de {commune['lib_com']}" + (f" ({where})" if where else "")
+    where = (department_name(dep) or f"département {dep}") + (f", {region}" if region else "") if dep else ""
+    return f"Commune {text.of(commune['lib_com'])}" + (f" ({where})" if where else "")
 
 
 def vintages_in_words(data: TerritoryData) -> str:
     """The data vintages as a sentence: « indicateurs par QPV de 2021, équipements et services de 2024 et 2025… »."""
     import datetime as dt
-
-    from diagnostic import text
 
     years: dict[str, list[str]] = {}
     for v in data.vintages():

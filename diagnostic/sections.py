@@ -61,7 +61,9 @@ def section_link(key: str) -> str:
 
 
 def reader_text(value: str) -> str:
-    """A rule's text as an elected official reads it: names without codes, no file or command, agreed plurals."""
+    """A data loader's remark as an elected official reads it: no code in brackets, no sentence naming a file or a
+    command, agreed plurals. The loaders write their warnings for the command line (« 2 valeur(s) conservée(s) »,
+    « diagnostic data fetch le télécharge »); rules and recommendations are written right where they are built."""
     return text.agree(_TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip())
 
 
@@ -109,7 +111,7 @@ def territory_table(d: CommuneDiagnostic) -> HTML:
     if not d.has_qpv:
         if "qpv" in d.missing:
             return paragraph(f"Les contours des quartiers prioritaires (QPV) ne figurent pas dans les données de ce "
-                             f"diagnostic : le diagnostic de {d.name} est conduit à l'échelle de la commune, sans "
+                             f"diagnostic : le diagnostic {text.of(d.name)} est conduit à l'échelle de la commune, sans "
                              "distinguer ses quartiers prioritaires.", "missing")
         return paragraph(f"{d.name} ne compte aucun quartier prioritaire : le diagnostic est conduit à l'échelle "
                          "de la commune.")
@@ -389,7 +391,7 @@ def map_alt(d: CommuneDiagnostic) -> str:
     """The printed map's text alternative: what it shows, in words."""
     band = text.number(d.params["band_m"], 0, "m")
     qpv = text.join(list(d.qpv["lib_qp"])) if d.has_qpv else ""
-    return (f"Carte de {d.name}" + (f" : quartiers prioritaires ({qpv}), bande de {band} autour d'eux" if qpv else "")
+    return (f"Carte {text.of(d.name)}" + (f" : quartiers prioritaires ({qpv}), bande de {band} autour d'eux" if qpv else "")
             + f", {text.count(len(d.services), 'service localisé', 'services localisés')} par domaine de médiation.")
 
 
@@ -558,7 +560,7 @@ def partners_view(d: CommuneDiagnostic) -> HTML:
     if d.partners is None:
         if d.data.partners is None:
             return missing(d, "partners")
-        return paragraph(f"Aucun acteur du registre des partenaires n'est rattaché à {d.name} (ni par la commune, "
+        return paragraph(f"Aucun acteur du registre des partenaires n'est rattaché {text.at(d.name)} (ni par la commune, "
                          "ni par ses quartiers) : le maillage partenarial reste à décrire avec les partenaires.",
                          "missing")
     from diagnostic.network_view import network_html
@@ -584,12 +586,12 @@ def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
     out = [html_table(actors, caption="Acteurs du territoire",
                       numbers={"Nombre de partenaires": 0, "Intermédiarité (0 à 1)": lambda v: text.number(v, 2),
                                "Postes adultes-relais": lambda v: "" if text.is_missing(v) or not v else text.number(v, 1 if v % 1 else 0)}),
-           html_table(pt.relations_table(d.partners).map(lambda v: reader_text(v) if isinstance(v, str) else v),
+           html_table(pt.relations_table(d.partners),
                       caption="Relations entre les acteurs",
                       numbers={"Depuis": whole, "Postes adultes-relais": whole,
                                "Montant (€)": lambda v: "" if text.is_missing(v) else text.number(v, 0, "€")})]
     if d.gaps is not None and len(d.gaps):
-        gaps = pt.gaps_table(d.gaps).map(lambda v: reader_text(v) if isinstance(v, str) else v)
+        gaps = pt.gaps_table(d.gaps)
         out.append(html_table(gaps, caption="Liens à créer et acteurs à mobiliser"))
     return out
 
@@ -597,7 +599,7 @@ def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
 def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
     """Why a recommendation, in sentences: its own ``raison`` when given, else its evidence put in words."""
     if isinstance(r.get("reason"), str) and r["reason"].strip():
-        return [text.sentence(reader_text(r["reason"]))]
+        return [text.sentence(r["reason"])]
     out = []
     names = summary.territory_names(d)
     for e in r.get("evidence") or []:
@@ -611,7 +613,7 @@ def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
         elif e.get("type") == "partenariat":
             who = e.get("acteur", "")
             other = f" et {e['partenaire']}" if e.get("partenaire") and e["partenaire"] != "nan" else ""
-            why = f" : {reader_text(e['pourquoi'])}" if e.get("pourquoi") else ""
+            why = f" : {e['pourquoi']}" if e.get("pourquoi") else ""
             out.append(text.sentence(f"{who}{other}{why}"))
         elif e.get("libelle") and "valeur" in e:
             value = e["valeur"]
@@ -635,10 +637,10 @@ def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: se
         why = f'<p class="why-title">Pourquoi</p><ul class="why">{why}</ul>' if why else ""
         local = '<span class="tag">ajout local</span>' if r["origin"] != "règle" else ""
         cards.append(
-            f'<article class="reco"><h3>{html.escape(reader_text(r["title"]))}</h3>'
+            f'<article class="reco"><h3>{html.escape(r["title"])}</h3>'
             f'<p><span class="tag p{int(r["priority"])}">priorité {int(r["priority"])}</span>'
             f'<span class="tag">{html.escape(r["type"])}</span><span class="tag">{html.escape(r["domain_label"])}</span>'
-            f"{local}</p><p>{html.escape(reader_text(r['text']))}</p>{why}</article>"
+            f"{local}</p><p>{html.escape(r['text'])}</p>{why}</article>"
         )
     return HTML("".join(cards) or '<p class="note">Aucune préconisation de ce type.</p>')
 
@@ -646,7 +648,7 @@ def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: se
 def framing(d: CommuneDiagnostic) -> HTML:
     """The frame of the future service: territories, publics, objectives, hours, team."""
     f = d.framing
-    territories = [reader_text(t) for t in f.get("territoires") or []]
+    territories = list(f.get("territoires") or [])
     team = f.get("equipe")
     rows = [
         ("Territoires d'intervention", text.join(territories) or d.name),
@@ -655,7 +657,7 @@ def framing(d: CommuneDiagnostic) -> HTML:
         ("Équipe", f"{text.count(team, 'médiateur', 'médiateurs')} (voir le calcul ci-dessous)" if team else "à définir"),
     ]
     items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
-    objectives = "".join(f"<li>{html.escape(reader_text(o))}</li>" for o in f.get("objectifs") or [])
+    objectives = "".join(f"<li>{html.escape(o)}</li>" for o in f.get("objectifs") or [])
     objectives = f"<dt>Objectifs</dt><dd><ol>{objectives}</ol></dd>" if objectives else ""
     return HTML(f'<dl class="framing">{items}{objectives}</dl>')
 

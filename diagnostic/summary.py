@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from diagnostic import text
+from diagnostic import reference, text
 from diagnostic.reference import department_regions
 
 #: The report's sections: key → heading, in report order (the notebook's level-2 headings).
@@ -50,11 +50,8 @@ def region_name(d) -> str | None:
 
 
 def department_name(d) -> str:
-    """The department's name when the reference table has one, else « département NN »."""
-    regions = department_regions()
-    if "libelle_departement" in regions and d.department in regions.index:
-        return regions.at[d.department, "libelle_departement"]
-    return f"département {d.department}"
+    """The department's official name (« Haute-Garonne »), « département NN » for a code the COG table lacks."""
+    return reference.department_name(d.department) or f"département {d.department}"
 
 
 def reference_names(d) -> dict[str, str]:
@@ -68,7 +65,7 @@ def reference_names(d) -> dict[str, str]:
     return {
         "ref_all_qpv": f"Moyenne des {text.count(qpv_count, 'QPV', 'QPV')} {scope}",
         "ref_commune": d.name,
-        "ref_department": text.sentence(department_name(d)).rstrip("."),
+        "ref_department": department_name(d),
         "ref_region": region or "Région",
         "ref_catalog": "Ensemble des données",
         "ref_national": "Ensemble des QPV de France",
@@ -78,14 +75,20 @@ def reference_names(d) -> dict[str, str]:
 
 #: How a sentence names each reference: « contre 44,2 % en moyenne dans les 83 QPV d'Occitanie ».
 _REF_PHRASES = {
-    "ref_all_qpv": lambda name: "en moyenne dans les " + name.removeprefix("Moyenne des "),
-    "ref_commune": lambda name: f"à {name}",
-    "ref_department": lambda name: "dans l'ensemble du département",
-    "ref_region": lambda name: "dans l'ensemble de la région",
-    "ref_catalog": lambda name: "dans l'ensemble des données",
-    "ref_national": lambda name: "dans l'ensemble des QPV de France",
-    "ref_epci": lambda name: f"dans l'intercommunalité ({name})",
+    "ref_all_qpv": lambda d, name: "en moyenne dans les " + name.removeprefix("Moyenne des "),
+    "ref_commune": lambda d, name: text.at(name),
+    "ref_department": lambda d, name: reference.in_department(d.department) or "dans l'ensemble du département",
+    "ref_region": lambda d, name: "dans l'ensemble de la région",
+    "ref_catalog": lambda d, name: "dans l'ensemble des données",
+    "ref_national": lambda d, name: "dans l'ensemble des QPV de France",
+    "ref_epci": lambda d, name: f"dans l'intercommunalité ({name})",
 }
+
+
+def reference_phrase(d, col: str, name: str | None = None) -> str:
+    """How a sentence names reference ``col`` (named ``name``, by default its :func:`reference_names` entry):
+    « en moyenne dans les 83 QPV d'Occitanie », « à Toulouse », « en Haute-Garonne », « dans le Nord »."""
+    return _REF_PHRASES[col](d, reference_names(d)[col] if name is None else name)
 
 
 def references(d) -> list[tuple[str, str]]:
@@ -122,7 +125,7 @@ def compared(d, code: str, indicator: str, who: str = " des habitants") -> str:
         if col == "ref_commune" and code == d.code:
             continue
         if not text.is_missing(row.get(col)):
-            against = f", contre {text.measure(row[col], row['unit'])} {_REF_PHRASES[col](name)}"
+            against = f", contre {text.measure(row[col], row['unit'])} {reference_phrase(d, col, name)}"
         break
     if indicator == "poverty_rate":
         return f"{value}{who} sous le seuil de pauvreté{against}"
@@ -282,7 +285,7 @@ def _answers_message(d) -> str:
     covered = c.groupby("domain_label")["services_band"].sum().sort_values(ascending=False)
     covered = covered[covered > 0]
     posts = float(d.needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in d.needs else 0.0
-    where = "dans les quartiers prioritaires et à leurs abords" if d.has_qpv else f"à {d.name}"
+    where = "dans les quartiers prioritaires et à leurs abords" if d.has_qpv else text.at(d.name)
     head = (f"Les réponses existantes {where} concernent surtout {text.join(text.quoted(list(covered.index[:3])))}"
             if len(covered) else f"Aucun service de médiation ou d'accès aux droits n'est recensé {where}")
     return text.sentence(head + " ; " + _posts_phrase(posts).replace("rattaché", "déjà rattaché"))

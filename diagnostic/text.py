@@ -96,30 +96,61 @@ def date(day: dt.date) -> str:
     return f"{first} {MONTHS[day.month - 1]} {day.year}"
 
 
-def of(name: str) -> str:
-    """« de » before a place name, elided or contracted: « d'Occitanie », « des Hauts-de-France », « du Grand Est »."""
+#: Words that open a place name said with « le » though the name has no article: « au Grand Mirail », « du Centre Ville ».
+_MASCULINE_HEADS = ("Grand ", "Centre", "Quartier ")
+#: Words that open a place name said with « les »: « des Hauts-de-France », « des Pays de la Loire ».
+_PLURAL_HEADS = ("Hauts-", "Hauts ", "Pays ")
+
+
+def _elides(word: str) -> bool:
+    """True when « de » elides before ``word``: a vowel or an h (most h of place names are mute: « d'Halluin »,
+    « d'Hazebrouck »; INSEE's few aspirated ones, « de Hem », « de Ham », read « d'… » here)."""
+    return fold(word[:1]) in "aeiouyhœæ"
+
+
+def _article(name: str) -> tuple[str, str]:
+    """A place name's own article (« le », « la », « les », « l' » or « ») and the name without it, as INSEE
+    writes communes (« Le Cateau-Cambrésis », « La Madeleine », « L'Haÿ-les-Roses »); ``name`` stripped."""
     name = str(name).strip()
-    if name.startswith(("Hauts-", "Pays ")):
-        return f"des {name}"
-    if name.startswith(("Grand ", "Centre")):
-        return f"du {name}"
-    if name.startswith("Le "):
-        return f"du {name[3:]}"
-    if name.startswith("Les "):
-        return f"des {name[4:]}"
-    if fold(name[:1]) in "aeiouyh":
+    for article in ("Les ", "Le ", "La ", "Aux "):
+        if name.startswith(article):
+            return {"aux": "les"}.get(article.strip().lower(), article.strip().lower()), name[len(article):]
+    if name[:2] in ("L'", "L\u2019"):
+        return "l'", name[2:]
+    return "", name
+
+
+def of(name: str) -> str:
+    """« de » before a place name, contracted with its article or elided: « du Havre », « des Mureaux »,
+    « de La Madeleine », « de L'Haÿ-les-Roses », « d'Occitanie », « des Hauts-de-France », « du Grand Est »."""
+    article, rest = _article(name)
+    name = str(name).strip()
+    if article == "le" or (not article and name.startswith(_MASCULINE_HEADS)):
+        return f"du {rest}"
+    if article == "les" or (not article and name.startswith(_PLURAL_HEADS)):
+        return f"des {rest}"
+    if not article and _elides(name):
         return f"d'{name}"
     return f"de {name}"
 
 
 def at(name: str) -> str:
-    """« à » before a place name, contracted with its article: « à Toulouse », « aux Hauts de Lys », « au Mirail »."""
+    """« à » before a place name, contracted with its article: « à Toulouse », « au Cateau-Cambrésis »,
+    « aux Mureaux », « à La Madeleine », « à L'Haÿ-les-Roses », « au Grand Mirail »."""
+    article, rest = _article(name)
     name = str(name).strip()
-    if name.startswith("Les "):
-        return f"aux {name[4:]}"
-    if name.startswith("Le "):
-        return f"au {name[3:]}"
+    if article == "le" or (not article and name.startswith(_MASCULINE_HEADS)):
+        return f"au {rest}"
+    if article == "les" or (not article and name.startswith(_PLURAL_HEADS)):
+        return f"aux {rest}"
     return f"à {name}"
+
+
+def locative(preposition: str, name: str) -> str:
+    """A name after the words that place something in it, elided after « l' »: (« dans l' », « Ain ») → « dans
+    l'Ain », (« en », « Haute-Garonne ») → « en Haute-Garonne » (departments: ``locatif`` of the COG table)."""
+    preposition, name = str(preposition).strip(), str(name).strip()
+    return f"{preposition}{name}" if preposition.endswith(("'", "\u2019")) else f"{preposition} {name}"
 
 
 def de(phrase: str) -> str:
@@ -129,7 +160,7 @@ def de(phrase: str) -> str:
         return f"des {phrase[4:]}"
     if phrase.startswith("le "):
         return f"du {phrase[3:]}"
-    return f"d'{phrase}" if fold(phrase[:1]) in "aeiouyh" else f"de {phrase}"
+    return f"d'{phrase}" if _elides(phrase) else f"de {phrase}"
 
 
 def quoted(items: list[str]) -> list[str]:

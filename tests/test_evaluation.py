@@ -303,6 +303,37 @@ def test_outputs_and_json_match_the_report(reports):
                 assert line[column] is None or line[column] == 0 or line[column] >= 5, (table["titre"], line)
 
 
+def test_heat_map_has_a_legend_and_a_text_alternative(reports):
+    """Screen and print maps share one legend: each cell's count falls in exactly one class and has its colour;
+    the classes, QPV outlines and commune limit are named in the legend, the PNG's alt and the map's description."""
+    import html as html_module
+    import re
+    from itertools import pairwise
+
+    from diagnostic.evaluation_report import HEAT_RAMP
+
+    page = reports["publication"].read_text(encoding="utf-8")
+    legend = re.search(r'<div class="diag-legende heat-legende">(.*?)</div></div>', page).group(1)
+    assert "Interventions par maille de 250\u00a0m" in legend
+    rows = re.findall(r'<i [^>]*background:(#\w+|transparent)[^>]*></i>([^<]+)', legend)
+    classes = [(colour, html_module.unescape(label)) for colour, label in rows if colour != "transparent"]
+    assert [label for colour, label in rows if colour == "transparent"] == ["Quartier prioritaire", "Limite de la commune"]
+    assert 2 <= len(classes) <= 5 and {c for c, _ in classes} <= set(HEAT_RAMP)
+    bounds = [tuple(int(v) for v in label.split(" – ")) if " – " in label else (int(label), int(label))
+              for _, label in classes]
+    assert all(a <= b < c for (a, b), (c, _) in pairwise(bounds))
+    cells = [(colour, int(n)) for colour, n in re.findall(r'"colour": "(#\w+)", "tip": "(\d+) interventions', page)]
+    assert len(cells) > 10 and min(n for _, n in cells) >= 5  # publication: cells under the threshold are left out
+    for colour, n in cells:
+        held = [c for (c, _), (low, high) in zip(classes, bounds) if low <= n <= high]
+        assert held == [colour], (n, colour)
+    alt = re.search(r'<img [^>]*alt="(Carte de chaleur[^"]+)"', page).group(1)
+    described = re.search(r'<p [^>]*id="carte-chaleur-texte"[^>]*>([^<]+)</p>', page).group(1)
+    assert alt == described and re.search(r'<div [^>]*aria-describedby="carte-chaleur-texte"', page)
+    assert ", ".join(label for _, label in classes[:-1]) + " et " + classes[-1][1] in html_module.unescape(alt)
+    assert f"La maille la plus fréquentée ({max(n for _, n in cells)} interventions)" in alt
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("mode", ["publication", "interne"])
 def test_report_renders_offline(reports, offline_page, mode):

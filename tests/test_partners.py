@@ -137,7 +137,9 @@ def test_gaps_say_why(registry):
     assert by[("sans_lien_mediation", "B")].partenaire_id == "M"
     assert "présent sur Les Hauts sans aucun lien" in by[("sans_lien_mediation", "B")].pourquoi
     assert by[("sens_unique", "F")].partenaire_id == "M"
-    assert "« Santé » (fort) sur Les Hauts (QN09901A)" in by[("domaine_non_couvert", "")].pourquoi
+    assert "« Santé » (fort) sur Les Hauts, et aucun acteur" in by[("domaine_non_couvert", "")].pourquoi
+    commune = P.gaps(registry, pd.DataFrame({"code": ["99101"], "domain": ["sante"], "level": ["moyen"]}))
+    assert "« Santé » (moyen) sur la commune, et aucun acteur" in commune["pourquoi"].iloc[-1]
     assert gaps["pourquoi"].str.len().gt(20).all()
     assert list(P.gaps_table(gaps).columns) == ["Catégorie", "Acteur", "Avec", "Pourquoi"]
 
@@ -213,6 +215,8 @@ def test_adultes_relais_become_funding_relations():
     assert by.at["siret-77812345600017", "posts"] == 2
     assert by.at["siret-77812345600017", "amount"] == pytest.approx(42_000)
     assert by.at["siret-77812345600017", "since"] == "2022"
+    assert by.at["siret-77812345600017", "comment"] == "2023 : 2\u00a0postes adultes-relais ; contrat de ville CV1"
+    assert by.at["siret-30000000000001", "comment"] == "2023 : 1\u00a0poste adulte-relais ; contrat de ville CV1"
     assert "siret-40000000000001" not in by.index  # no post in the latest year
     types = actors.set_index("actor_id")["type"]
     assert types["siret-77812345600017"] == "mediation" and types["siret-30000000000001"] == "commune"

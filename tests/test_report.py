@@ -1,7 +1,7 @@
 """The report an elected official reads: « L'essentiel » first, French numbers, no tool words, phone, print, PDF, axe.
 
-Reports are rendered once per session (demo with its PDF, Toulouse and Lille when the real
-extracts are there, the demo evaluation and a batch index) and shared by every test here.
+Reports are rendered once per session (demo and Toulouse with their PDF, Lille when the real
+extracts are there, the demo evaluation with its PDF and a batch index) and shared by every test here.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def demo_report(tmp_path_factory, report_cache) -> Path:
 def toulouse_report(tmp_path_factory, report_cache) -> Path:
     if not _HAS_REAL:
         pytest.skip(f"extraits réels absents ({REAL})")
-    return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse")).folder
+    return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse"), pdf=True).folder
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,8 @@ def lille_report(tmp_path_factory, report_cache) -> Path:
 def evaluation_report(tmp_path_factory, report_cache) -> Path:
     from diagnostic.evaluate_cli import run_evaluation
 
-    return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"))
+    return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"),
+                          pdf=True)
 
 
 @pytest.fixture(scope="session")
@@ -224,28 +225,49 @@ def _content_lines(page_text: str) -> list[str]:
     return [line for line in page_text.splitlines() if line.strip() and not skip.search(line.strip())]
 
 
-def test_pdf_pages(demo_report):
-    """rapport.pdf: « L'essentiel » on page 1 or 2, numbered pages, a paginated contents, no near-empty page."""
+def _toc_titles(page: Path) -> list[str]:
+    """The titles of the page's table of contents, in order, as the reader sees them."""
+    import html as html_module
+
+    nav = re.search(r'<nav[^>]*class="toc"[^>]*>(.*?)</nav>', page.read_text(encoding="utf-8"), re.DOTALL)
+    return [html_module.unescape(t) for t in re.findall(r"<a [^>]*>([^<]+)</a>", nav.group(1))]
+
+
+#: The PDF of each printed document, its place name in the running header, and whether it is fictional.
+PDFS = {"demo_report": ("Villeneuve-sur-Lys", True), "toulouse_report": ("Toulouse", False),
+        "evaluation_report": ("Villeneuve-sur-Lys", True)}
+
+
+@pytest.mark.parametrize("name", list(PDFS))
+def test_pdf_pages(request, name):
+    """The PDF beside the HTML: numbered pages, running header, a paginated contents whose numbers are the pages
+    of the headings, no near-empty page; a diagnostic has « L'essentiel » on page 1 or 2."""
     from diagnostic.pdf import heading_pages, page_texts
 
-    pdf = demo_report / "rapport.pdf"
+    page = _page(request, name)
+    place, fictional = PDFS[name]
+    pdf = page.with_suffix(".pdf") if page.name != "rapport.html" else page.parent / "rapport.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
     texts = page_texts(pdf.read_bytes())
     total = len(texts)
-    assert 8 <= total <= 40
-    assert any("L'essentiel" in line for p in texts[:2] for line in p.splitlines()[3:] if line.strip() == "L'essentiel")
+    assert (4 if name == "evaluation_report" else 8) <= total <= 60, total
+    if name != "evaluation_report":
+        assert _toc_titles(page) == list(summary.SECTIONS.values())
+        assert any(line.strip() == "L'essentiel" for p in texts[:2] for line in _content_lines(p))
     for i, t in enumerate(texts, start=1):
         assert f"Page {i} sur {total}" in t, i
     for i, t in enumerate(texts[1:], start=2):
         assert len(_content_lines(t)) >= 3, (i, t)
-    assert "Villeneuve-sur-Lys — " in texts[1] and "Données fictives" in texts[1]
+    assert all(f"{place} — " in t for t in texts[1:])
+    assert all(("Données fictives" in t) == fictional for t in texts)
+    titles = _toc_titles(page)
     numbers = [int(n) for n in re.findall(r"p\. (\d+)", texts[0])]
-    assert len(numbers) == len(summary.SECTIONS) and numbers == sorted(numbers) and numbers[0] == 2, texts[0]
+    assert len(numbers) == len(titles) and numbers == sorted(numbers) and numbers[0] == 2, texts[0]
     # Each number is the page where its section's heading stands, read in the page's text.
     norm = lambda line: " ".join(line.replace("\u2019", "'").split())
-    for title, n in zip(summary.SECTIONS.values(), numbers):
+    for title, n in zip(titles, numbers):
         assert title in [norm(line) for line in texts[n - 1].splitlines()], (title, n)
-    assert heading_pages(pdf.read_bytes(), list(summary.SECTIONS.values())) == numbers
+    assert heading_pages(pdf.read_bytes(), titles) == numbers
 
 
 @pytest.mark.browser
@@ -260,6 +282,55 @@ def test_axe_finds_no_violation(request, name, width, browser_page):
         "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
     violations = [(v["id"], [n["target"] for n in v["nodes"][:3]]) for v in result.response["violations"]]
     assert violations == []
+
+
+def test_department_table_is_cog_2024():
+    """101 departments (COG 2024) and the demo's: official name, INSEE's article type and matching phrases."""
+    from diagnostic.reference import department_regions, in_department
+
+    table = department_regions()
+    real = table.drop(index="99")
+    assert len(real) == 101 and real.index.is_unique and {"2A", "2B", "974", "976"} <= set(real.index)
+    assert "20" not in table.index and "975" not in table.index
+    # The article type decides the words before the name: « dans le Nord », « dans les Hauts-de-Seine »…
+    allowed = {"0": {"en", "à"}, "1": {"en"}, "2": {"dans le"}, "3": {"en", "dans la"}, "4": {"dans les"},
+               "5": {"dans l'", "en"}}
+    assert all(loc in allowed[t] for t, loc in zip(real["tncc"], real["locatif"])), real[["tncc", "locatif"]]
+    assert (in_department("31"), in_department("59"), in_department("92"), in_department("974"),
+            in_department("01"), in_department("75")) == (
+        "en Haute-Garonne", "dans le Nord", "dans les Hauts-de-Seine", "à La Réunion", "dans l'Ain", "à Paris")
+    assert in_department("2A") == "en Corse-du-Sud" and in_department("00") is None
+
+
+def test_department_table_matches_the_real_extracts(real_dir):
+    """Where the real extracts overlap the table: names of the five Hauts-de-France departments, and the
+    region of every department of the COG 2024 communes."""
+    import pandas as pd
+
+    from diagnostic.reference import department_regions
+
+    table = department_regions()
+    shapes = json.loads((real_dir / "hdf_departements_2018.geojson").read_text(encoding="utf-8"))
+    names = {f["properties"]["code"]: f["properties"]["nom"] for f in shapes["features"]}
+    assert names == {c: table.at[c, "libelle"] for c in names} and len(names) == 5
+    cog = pd.read_csv(real_dir / "hdf_cog_communes_2024.csv", dtype=str)
+    regions = cog.groupby("DEP")["REG"].unique().map(list).to_dict()
+    assert regions == {dep: [table.at[dep, "reg"]] for dep in regions}
+    assert set(table.loc[list(regions), "libelle_region"]) == {"Hauts-de-France"}
+
+
+def test_references_name_the_department(report_cache):
+    """The key-figures table names its references (« Haute-Garonne », not « département 31 ») and a sentence
+    compared with the department says where (« en Haute-Garonne »)."""
+    if not _HAS_REAL:
+        pytest.skip(f"extraits réels absents ({REAL})")
+    d = build(OCCITANIE, "31555")
+    names = summary.reference_names(d)
+    assert names["ref_department"] == "Haute-Garonne" and names["ref_commune"] == "Toulouse"
+    assert summary.department_name(d) == "Haute-Garonne"
+    assert summary.reference_phrase(d, "ref_department") == "en Haute-Garonne"
+    assert summary.reference_phrase(d, "ref_commune") == "à Toulouse"
+    assert summary.reference_phrase(d, "ref_commune", "Le Cateau-Cambrésis") == "au Cateau-Cambrésis"
 
 
 def test_french_formatter_measures():

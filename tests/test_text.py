@@ -36,3 +36,46 @@ def test_status_and_fold():
     assert text.status_label("nd") == "non disponible"
     assert text.fold(" Écoles ") == "ecoles"
     assert text.join(["a", "", "b", "c"]) == "a, b et c"
+
+
+@pytest.mark.parametrize("name, at, of", [
+    ("Toulouse", "à Toulouse", "de Toulouse"),
+    ("Le Cateau-Cambrésis", "au Cateau-Cambrésis", "du Cateau-Cambrésis"),
+    ("Le Havre", "au Havre", "du Havre"),
+    ("Les Mureaux", "aux Mureaux", "des Mureaux"),
+    ("La Madeleine", "à La Madeleine", "de La Madeleine"),
+    ("L'Haÿ-les-Roses", "à L'Haÿ-les-Roses", "de L'Haÿ-les-Roses"),
+    ("L\u2019Isle-d\u2019Abeau", "à L\u2019Isle-d\u2019Abeau", "de L\u2019Isle-d\u2019Abeau"),
+    ("Aux Marais", "aux Marais", "des Marais"),
+    ("Amiens", "à Amiens", "d'Amiens"),
+    ("Œuilly", "à Œuilly", "d'Œuilly"),
+    ("Lens", "à Lens", "de Lens"),
+    ("Grand Mirail", "au Grand Mirail", "du Grand Mirail"),
+    ("Hauts de Lys", "aux Hauts de Lys", "des Hauts de Lys"),
+    (" Hellemmes ", "à Hellemmes", "d'Hellemmes"),
+])
+def test_at_and_of_contract_with_the_article(name, at, of):
+    assert text.at(name) == at
+    assert text.of(name) == of
+
+
+def test_of_agrees_with_insee_article_types(real_dir):
+    """Every Hauts-de-France commune of COG 2024: « de » as INSEE's ``TNCC`` says (its « charnière »), except
+    aspirated h, which INSEE knows name by name (« de Hem ») and the text reads as mute (« d'Halluin »)."""
+    import pandas as pd
+
+    cog = pd.read_csv(real_dir / "hdf_cog_communes_2024.csv", dtype=str)
+    assert len(cog) == 3788
+    expected = {"0": "de ", "1": "d'", "2": "du ", "3": "de La ", "4": "des ", "5": "de L'", "6": "des "}
+    located = {"0": "à ", "1": "à ", "2": "au ", "3": "à La ", "4": "aux ", "5": "à L'", "6": "aux "}
+    wrong = cog[[not text.of(n).startswith(expected[t]) for n, t in zip(cog["LIBELLE"], cog["TNCC"])]]
+    assert set(wrong["TNCC"]) == {"0"} and wrong["LIBELLE"].str.startswith("H").all()
+    assert len(wrong) == 43  # of the 187 communes in H, 144 with a mute h
+    assert all(text.at(n).startswith(located[t]) for n, t in zip(cog["LIBELLE"], cog["TNCC"]))
+    assert text.of("Le Cateau-Cambrésis") == "du " + cog.set_index("COM").at["59136", "NCCENR"]
+
+
+def test_locative_elides_after_l():
+    assert text.locative("dans l'", "Ain") == "dans l'Ain"
+    assert text.locative("en", " Haute-Garonne") == "en Haute-Garonne"
+    assert text.locative("à", "La Réunion") == "à La Réunion"

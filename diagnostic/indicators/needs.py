@@ -383,7 +383,8 @@ def _reason(r: Any, evidence: list[dict[str, Any]], rules: dict[str, Any]) -> st
             answered.append(f"des postes adultes-relais comptés pour {text.number(r.posts_counted, 2)} (ceux du territoire, "
                             f"{text.number(r.mediation_posts, 1)}, partagés entre {n_domains} domaines)")
         got = text.join(answered) or "aucune réponse recensée"
-        parts.append(f"Réponse : {got} pour une cible de {text.number(r.response_target, 1)} "
+        target = round(float(r.response_target), 1)
+        parts.append(f"Réponse : {got} pour une cible de {text.number(target, 0 if target.is_integer() else 1)} "
                      f"({text.number(float((rules.get('response') or {}).get('target_per_10000', 2.5)), 1)} pour 10 000 habitants), "
                      f"soit {text.percent(100 * r.response, 0)} ; besoin non couvert {_pos(r.need)} × (1 − {text.number(r.response, 2)}) "
                      f"= {_pos(r.unmet)} sur 100.")

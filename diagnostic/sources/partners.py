@@ -68,7 +68,7 @@ from diagnostic.sources._io import (
     to_number,
 )
 from diagnostic.sources.employers import employer_type
-from diagnostic.text import fold
+from diagnostic.text import count, fold, plural
 
 TYPES_FILE = resources.path("tables/types_acteurs.csv")
 ACTOR_COLUMNS = {"actor_id": "identifiant", "name": "nom", "type": "type", "domains": "domaines",
@@ -440,8 +440,9 @@ def adultes_relais_relations(posts: pd.DataFrame) -> tuple[gpd.GeoDataFrame, pd.
         "source": state_id, "target": by_employer["employer_key"], "nature": "financement",
         "nature_label": NATURES["financement"][0], "since": by_employer["employer_key"].map(first).astype(str),
         "intensity": "", "weight": 3,
-        "comment": f"{latest} : " + by_employer["posts"].astype(str) + " poste(s) adulte-relais ; contrat(s) de ville "
-        + comment,
+        "comment": [f"{latest} : {count(n, 'poste adulte-relais', 'postes adultes-relais')}"
+                    + (f" ; {plural(len(c.split(', ')), 'contrat de ville', 'contrats de ville')} {c}" if c else "")
+                    for n, c in zip(by_employer["posts"], comment)],
         "posts": by_employer["posts"].astype("Int64"), "amount": by_employer["amount"], "origin": "ANCT adultes-relais",
     })
     return actors[_ACTOR_ORDER], relations
