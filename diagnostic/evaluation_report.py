@@ -8,7 +8,6 @@ screen (:func:`interactive_heat_map`) and a PNG for print (:func:`heat_map`).
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import folium
@@ -16,11 +15,12 @@ import numpy as np
 import pandas as pd
 from folium.utilities import JsCode
 from IPython.display import HTML
+from markupsafe import Markup
 from matplotlib import colormaps
 from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
 
-from diagnostic import maps
+from diagnostic import fragments, maps
 from diagnostic.evaluation import MASKED, Evaluation, Table
 from diagnostic.maps.geometry import feature_collection
 from diagnostic.report import fr_number
@@ -196,6 +196,5 @@ def interactive_heat_map(ev: Evaluation) -> HTML:
                                                  "weight": 0}).add_to(m)
     folium.GeoJson(feature_collection(ev.qpv), name="QPV", interactive=False,
                    style_function=lambda _: {"color": ACCENT, "weight": 2, "dashArray": "6 4", "fill": False}).add_to(m)
-    label = html.escape(f"Carte interactive des interventions à {ev.commune_name}")
-    return HTML(f'<div class="interactive" role="region" aria-label="{label}">'
-                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
+    return HTML(fragments.render("interactive_map.html.j2", label=f"Carte interactive des interventions à {ev.commune_name}",
+                                 assets=Markup(maps.map_assets()), map=Markup(maps.map_fragment(m))))
