@@ -1,7 +1,7 @@
 """What each section of the diagnostic report shows, built from a :class:`CommuneDiagnostic`.
 
 The notebook calls one function per block; each returns displayable HTML
-(escaped through :mod:`diagnostic.report`) so the notebook stays narrative.
+(rendered by :mod:`diagnostic.fragments`, autoescaped) so the notebook stays narrative.
 Every number goes through :mod:`diagnostic.text`; no file name, command or
 parameter name reaches the page: the report is read by elected officials.
 """
