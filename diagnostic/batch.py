@@ -391,34 +391,6 @@ def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> t
 _INDEX_TEMPLATE = jinja2.Environment(
     loader=jinja2.FileSystemLoader(resources.path("batch")), autoescape=True, keep_trailing_newline=True,
 ).get_template("index.html.j2")
-_SORT_JS = """
-document.querySelectorAll("table.triable").forEach(function (table) {
-  table.querySelectorAll("thead th").forEach(function (th, col) {
-    var button = th.querySelector("button");
-    button.addEventListener("click", function () {
-      var asc = th.getAttribute("aria-sort") !== "ascending";
-      table.querySelectorAll("thead th").forEach(function (o) { o.removeAttribute("aria-sort"); });
-      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v, nx = parseFloat(x), ny = parseFloat(y);
-        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y, "fr");
-        return asc ? c : -c;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-    });
-  });
-});
-"""
-_INDEX_CSS = """
-table.triable th button { font: inherit; font-weight: 700; background: none; border: 0; padding: 0; cursor: pointer;
-  color: inherit; text-align: inherit; }
-table.triable th button::after { content: " \\2195"; color: var(--muted); }
-table.triable th[aria-sort="ascending"] button::after { content: " \\2191"; }
-table.triable th[aria-sort="descending"] button::after { content: " \\2193"; }
-.statut-echec { color: var(--internal); font-weight: 700; }
-@media print { .diag-carte { display: none; } }
-"""
 
 
 def _isna(value: Any) -> bool:
@@ -438,7 +410,8 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
 
     ``indicators`` are the options of the indicator tables (``band_m``, ``domains``, ``needs_rules``).
     The page is ``diagnostic/resources/batch/index.html.j2`` rendered with autoescaping: names, errors and paths
-    from data are escaped; only the project's CSS, scripts and map are marked safe.
+    from data are escaped; only the project's CSS and map are marked safe (the page's own style and
+    script are included from the same folder).
     """
     from diagnostic.maps import map_assets, map_fragment, overview_map
 
@@ -482,8 +455,8 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
                "Préconisations", "Statut", "Durée (s)"],
         rows=rows, failures=failures,
         # Built by the project itself, never from data:
-        css=Markup((TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")), index_css=Markup(_INDEX_CSS),
-        sort_js=Markup(_SORT_JS), map_assets=Markup(map_assets()), carte=Markup(carte),
+        css=Markup((TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")),
+        map_assets=Markup(map_assets()), carte=Markup(carte),
     )
     return write_atomic(output / INDEX, page)
 

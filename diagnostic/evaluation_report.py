@@ -8,7 +8,6 @@ screen (:func:`interactive_heat_map`) and a PNG for print (:func:`heat_map`).
 
 from __future__ import annotations
 
-import html
 from dataclasses import replace
 from typing import Any
 
@@ -17,11 +16,12 @@ import numpy as np
 import pandas as pd
 from folium.utilities import JsCode
 from IPython.display import HTML
+from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from diagnostic import maps, text
+from diagnostic import fragments, maps, text
 from diagnostic.evaluation import MASKED, Evaluation, Table
 from diagnostic.maps.geometry import feature_collection
 from diagnostic.maps.style import Classes, classify
@@ -213,17 +213,16 @@ def heat_map(ev: Evaluation) -> tuple[Figure, str]:
     return fig, heat_alt(ev)
 
 
-def heat_legend(ev: Evaluation) -> str:
-    """The screen map's legend (HTML, escaped): the same classes, outlines and title as the printed map."""
-    swatch = '<div><i style="background:{};border:{}" aria-hidden="true"></i>{}</div>'
-    rows = [f'<p class="diag-legende-titre">{html.escape(heat_title(ev))}</p>']
+def heat_legend(ev: Evaluation) -> list[dict[str, str]]:
+    """The screen map's legend: the same classes, outlines and title as the printed map (fill, border, label)."""
+    rows = []
     if not ev.grid.empty:
         classes = heat_classes(ev)
-        rows += [swatch.format(c, "1px solid #666", html.escape(label)) for c, label in zip(classes.colours, classes.labels)]
+        rows += [{"fill": c, "border": "1px solid #666", "label": label} for c, label in zip(classes.colours, classes.labels)]
     if not ev.qpv.empty:
-        rows.append(swatch.format("transparent", f"2px dashed {ACCENT}", "Quartier prioritaire"))
-    rows.append(swatch.format("transparent", f"2px solid {COMMUNE_LINE}", "Limite de la commune"))
-    return f'<div class="diag-legende heat-legende">{"".join(rows)}</div>'
+        rows.append({"fill": "transparent", "border": f"2px dashed {ACCENT}", "label": "Quartier prioritaire"})
+    rows.append({"fill": "transparent", "border": f"2px solid {COMMUNE_LINE}", "label": "Limite de la commune"})
+    return rows
 
 
 def interactive_heat_map(ev: Evaluation) -> HTML:
@@ -245,7 +244,6 @@ def interactive_heat_map(ev: Evaluation) -> HTML:
                                                  "weight": 0}).add_to(m)
     folium.GeoJson(feature_collection(ev.qpv), name="QPV", interactive=False,
                    style_function=lambda _: {"color": ACCENT, "weight": 2, "dashArray": "6 4", "fill": False}).add_to(m)
-    label = html.escape(f"Carte interactive des interventions {text.at(ev.commune_name)}")
-    return HTML(f'<div class="interactive" role="region" aria-label="{label}" aria-describedby="carte-chaleur-texte">'
-                f"{maps.map_assets()}{maps.map_fragment(m)}{heat_legend(ev)}"
-                f'<p class="note" id="carte-chaleur-texte">{html.escape(heat_alt(ev))}</p></div>')
+    return HTML(fragments.render("heat_map.html.j2", label=f"Carte interactive des interventions {text.at(ev.commune_name)}",
+                                 assets=Markup(maps.map_assets()), map=Markup(maps.map_fragment(m)),
+                                 title=heat_title(ev), legend=heat_legend(ev), description=heat_alt(ev)))

@@ -3,14 +3,14 @@
 Notebooks call the helpers to show tables, figures, key figures and the
 officer's own texts; :func:`export_html` turns an executed notebook into a
 self-contained, code-free French HTML page with ``diagnostic/resources/report/``. Every
-text coming from data is HTML-escaped here, so a notebook cannot forget to.
+text coming from data is HTML-escaped by the templates of ``resources/fragments/``, so a
+notebook cannot forget to.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -21,10 +21,11 @@ import mistune
 import nbformat
 import pandas as pd
 from IPython.display import HTML
+from markupsafe import Markup
 from nbconvert import HTMLExporter
 from nbconvert.filters.strings import _convert_header_id
 
-from diagnostic import __version__, resources, text
+from diagnostic import __version__, fragments, resources, text
 from diagnostic._fs import write_atomic
 
 TEMPLATE_DIR = resources.path("report")
@@ -49,28 +50,20 @@ def html_table(
     taking the value; ``source`` is said once under the table.
     """
     numbers = dict(numbers or {})
-    num = ' class="num"'
-    head = "".join(
-        f'<th scope="col"{num if c in numbers else ""}>{html.escape(str(c))}</th>'
-        for c in ([df.index.name or ""] if index else []) + list(df.columns)
-    )
+    columns = ([df.index.name or ""] if index else []) + list(df.columns)
+    head = [{"text": str(c), "num": c in numbers} for c in columns]
     rows = []
     for idx, row in df.iterrows():
-        cells = [f'<th scope="row">{html.escape(str(idx))}</th>'] if index else []
+        cells = []
         for c in df.columns:
             v = row[c]
             if c in numbers:
                 fmt = numbers[c]
-                shown = fmt(v) if callable(fmt) else fr_number(v, fmt)
-                cells.append(f'<td class="num">{html.escape(shown)}</td>')
+                cells.append({"text": fmt(v) if callable(fmt) else fr_number(v, fmt), "num": True})
             else:
-                cells.append(f"<td>{'' if _isna(v) else html.escape(str(v))}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    label = html.escape(caption or "Tableau")
-    note = f'<p class="table-source">Source : {html.escape(source)}</p>' if source else ""
-    return HTML(f'<div class="table-wrap" role="region" tabindex="0" aria-label="{label}">'
-                f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{note}")
+                cells.append({"text": "" if _isna(v) else str(v), "num": False})
+        rows.append({"head": str(idx) if index else None, "cells": cells})
+    return HTML(fragments.render("table.html.j2", caption=caption, head=head, rows=rows, source=source))
 
 
 def _isna(v: Any) -> bool:
@@ -82,12 +75,7 @@ def _isna(v: Any) -> bool:
 
 def key_figures(items: Iterable[tuple[str, str]]) -> HTML:
     """Large key figures up front: (value already formatted, French label)."""
-    blocks = "".join(
-        f'<div class="keyfigure"><span class="value">{html.escape(v)}</span>'
-        f'<span class="label">{html.escape(label)}</span></div>'
-        for v, label in items
-    )
-    return HTML(f'<div class="keyfigures">{blocks}</div>')
+    return HTML(fragments.render("key_figures.html.j2", items=list(items)))
 
 
 def figure(fig, alt: str, caption: str | None = None, print_only: bool = False) -> HTML:
@@ -98,21 +86,19 @@ def figure(fig, alt: str, caption: str | None = None, print_only: bool = False) 
 
 
 def image(png: bytes, alt: str, caption: str | None = None, print_only: bool = False) -> HTML:
-    data = base64.b64encode(png).decode()
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    cls = ' class="print-only"' if print_only else ""
-    return HTML(f'<figure{cls}><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">{cap}</figure>')
+    """A PNG inline (base64) with its alt text, optionally captioned or shown in print only."""
+    return HTML(fragments.render("figure.html.j2", data=base64.b64encode(png).decode(), alt=alt, caption=caption,
+                                 print_only=print_only))
 
 
 def paragraph(text: str, css_class: str = "note") -> HTML:
     """A short French paragraph built from data (escaped)."""
-    return HTML(f'<p class="{css_class}">{html.escape(text)}</p>')
+    return HTML(fragments.render("paragraph.html.j2", text=text, css_class=css_class))
 
 
 def markdown(text: str, css_class: str | None = None) -> HTML:
     """Markdown with raw HTML escaped (used for officers' texts and templated recommendation texts)."""
-    body = _markdown(text)
-    return HTML(f'<div class="{css_class}">{body}</div>' if css_class else body)
+    return HTML(fragments.render("markdown.html.j2", body=Markup(_markdown(text)), css_class=css_class))
 
 
 def officer_text(texts_dir: Path, section: str) -> HTML | None:

@@ -1,23 +1,23 @@
 """What each section of the diagnostic report shows, built from a :class:`CommuneDiagnostic`.
 
 The notebook calls one function per block; each returns displayable HTML
-(escaped through :mod:`diagnostic.report`) so the notebook stays narrative.
+(rendered by :mod:`diagnostic.fragments`, autoescaped) so the notebook stays narrative.
 Every number goes through :mod:`diagnostic.text`; no file name, command or
 parameter name reaches the page: the report is read by elected officials.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
 import folium
 import pandas as pd
 from IPython.display import HTML
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
-from diagnostic import maps, summary, text
+from diagnostic import fragments, maps, summary, text
 from diagnostic.catalog import ROLE_LABELS
 from diagnostic.commune import CommuneDiagnostic
 from diagnostic.options import INDICATOR
@@ -55,9 +55,7 @@ _TOOL_SENTENCE = re.compile(r"[^.]*(?:templates/|\.ya?ml|\.csv|\bdiagnostic (?:r
 
 def section_link(key: str) -> str:
     """A link to a report section by its key in :data:`diagnostic.summary.SECTIONS`."""
-    title, target = SECTIONS[key], html.escape(_heading_id(SECTIONS[key]))
-    return (f'<span class="see">→ <a href="#{target}">{html.escape(title)}</a>'
-            f'<span class="page-ref" data-target="{target}"></span></span>')
+    return fragments.render("section_link.html.j2", title=SECTIONS[key], target=_heading_id(SECTIONS[key]))
 
 
 def reader_text(value: str) -> str:
@@ -84,14 +82,11 @@ def cover_figures(d: CommuneDiagnostic) -> HTML:
 def essentials(d: CommuneDiagnostic) -> HTML:
     """« L'essentiel »: key messages, priority territories and the recommended service, each linking to its section."""
     e = summary.essentials(d)
-    messages = "".join(f"<li>{html.escape(m['texte'])} {section_link(m['section'])}</li>" for m in e["messages"])
-    out = [f'<h3 id="messages-cles">Ce que conclut le diagnostic</h3><ol class="messages">{messages}</ol>']
-    if e["territoires"]:
-        items = "".join(f"<li>{html.escape(t['texte'])} {section_link(t['section'])}</li>" for t in e["territoires"])
-        out.append(f'<h3 id="territoires-prioritaires">Territoires prioritaires</h3><ul class="territories">{items}</ul>')
-    out.append(f'<h3 id="service-recommande">Le service recommandé</h3><p class="service">'
-               f"{html.escape(e['service']['texte'])} {section_link(e['service']['section'])}</p>")
-    return HTML(f'<div class="essentiel">{"".join(out)}</div>')
+    def linked(item: dict) -> dict:
+        return {"text": item["texte"], "link": Markup(section_link(item["section"]))}
+
+    return HTML(fragments.render("essentials.html.j2", messages=[linked(m) for m in e["messages"]],
+                                 territories=[linked(t) for t in e["territoires"]], service=linked(e["service"])))
 
 
 def officer(d: CommuneDiagnostic, section: str) -> HTML | None:
@@ -103,8 +98,7 @@ def missing(d: CommuneDiagnostic, role: str) -> HTML | None:
     """Say which optional data this diagnostic lacks, in words (how to add it is in the README)."""
     if role not in d.missing:
         return None
-    return HTML(f'<p class="missing">Donnée non disponible : les {html.escape(ROLE_LABELS.get(role, role))} ne figurent '
-                "pas dans les données de ce diagnostic ; cette partie en est incomplète.</p>")
+    return HTML(fragments.render("missing.html.j2", label=ROLE_LABELS.get(role, role)))
 
 
 def territory_table(d: CommuneDiagnostic) -> HTML:
@@ -292,9 +286,8 @@ def indicator_chart(d: CommuneDiagnostic, indicator: str = INDICATOR) -> HTML | 
     ax.xaxis.set_major_formatter(lambda x, _: text.number(x, 0))
     values = [f"{names.get(c, c)} : {text.measure(v, unit, st)}" for c, v, st in zip(s["code"], s["value"], s["status"])]
     alt = f"{label} par quartier : {' ; '.join(values)}. Références : {' ; '.join(refs)}."
-    items = "".join(f"<li>{html.escape(v)}</li>" for v in values + refs)
     chart = figure(fig, alt=alt, caption=f"{label} par territoire et références.")
-    return HTML(f'<div class="chart">{chart.data}<ul class="chart-list">{items}</ul></div>')
+    return HTML(fragments.render("chart.html.j2", chart=Markup(chart.data), items=values + refs))
 
 
 def coverage_summary(d: CommuneDiagnostic) -> HTML:
@@ -340,21 +333,15 @@ def coverage_table(d: CommuneDiagnostic) -> HTML:
 def commune_map(d: CommuneDiagnostic, indicator: str | None = INDICATOR, tiles: bool = False) -> HTML:
     """The interactive map, offline (its printable twin is :func:`static_map`), with its text alternative."""
     m = interactive_map(d, indicator, tiles)
-    return HTML(f'{_no_outlines_note(d)}<div class="interactive" role="region" aria-label="Carte interactive de '
-                f'{html.escape(d.name)} (la même information figure dans le tableau qui suit)">'
-                f"{maps.map_assets()}{maps.map_fragment(m)}</div>")
+    return HTML(fragments.render(
+        "commune_map.html.j2", bare=_no_outlines(d),
+        label=f"Carte interactive {text.of(d.name)} (la même information figure dans le tableau qui suit)",
+        assets=Markup(maps.map_assets()), map=Markup(maps.map_fragment(m))))
 
 
-def _no_outlines_note(d: CommuneDiagnostic) -> str:
-    """Which QPVs the map cannot draw: known by their indicators only, their outlines missing from the catalogue."""
-    bare = d.qpv[d.qpv.geometry.isna()]
-    if bare.empty:
-        return ""
-    return (f'<p class="missing">Quartiers prioritaires aux contours non fournis : '
-            f"{html.escape(text.join(list(bare['lib_qp'])))} sont connus par leurs indicateurs, mais ni la carte, ni "
-            "les abords des quartiers, ni les distances aux services ne peuvent les montrer ; ajouter aux données le "
-            "fichier des contours des QPV publié par l'ANCT (data.gouv.fr) les fait apparaître. La carte montre la "
-            "commune et ses services.</p>")
+def _no_outlines(d: CommuneDiagnostic) -> str:
+    """The QPVs the map cannot draw, in words: known by their indicators only, their outlines missing from the catalogue."""
+    return text.join(list(d.qpv.loc[d.qpv.geometry.isna(), "lib_qp"]))
 
 
 def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> maps.MapLayers:
@@ -419,16 +406,12 @@ def needs_table(d: CommuneDiagnostic, top: int = 15) -> HTML:
 def needs_evidence(d: CommuneDiagnostic, top: int = 6) -> HTML:
     """Why each strong or medium unmet need, in one or two sentences, then the demands that did not become priorities."""
     rows = d.needs[d.needs["level"].isin(summary.STRONG)].head(top) if len(d.needs) else d.needs
-    items = "".join(f"<li>{html.escape(summary.need_sentence(d, row))}</li>" for _, row in rows.iterrows())
-    out = (f'<h3 id="ce-qui-fonde-les-besoins">Ce qui fonde chaque besoin</h3><ul class="evidence">{items}</ul>' if items
-           else '<p class="note">Aucun besoin non couvert de niveau fort ou moyen.</p>')
+    evidence = [summary.need_sentence(d, row) for _, row in rows.iterrows()]
     dropped = d.needs[(d.needs["obs_count"] > 0) & ~d.needs["raised"] & (d.needs["level"] != "fort")] if len(d.needs) else d.needs
-    if len(dropped):
-        names = summary.territory_names(d)
-        lis = "".join(f"<li>{html.escape(names.get(r.code, r.code))}, « {html.escape(r.domain_label)} » : "
-                      f"{html.escape(r.expressed_reason)}</li>" for r in dropped.itertuples())
-        out += f"<h3>Demandes exprimées qui ne sont pas devenues des priorités</h3><ul>{lis}</ul>"
-    return HTML(out)
+    names = summary.territory_names(d) if len(dropped) else {}
+    dropped = [{"place": names.get(r.code, r.code), "domain": r.domain_label, "reason": r.expressed_reason}
+               for r in dropped.itertuples()]
+    return HTML(fragments.render("needs_evidence.html.j2", evidence=evidence, dropped=dropped))
 
 
 def expressed_needs(d: CommuneDiagnostic) -> HTML | None:
@@ -486,13 +469,13 @@ def consultation(d: CommuneDiagnostic) -> HTML | None:
                                  unplaced=methods["method"].map(aside["unplaced"]).fillna(0).astype(int))
     names = {**d.territories.set_index("code")["name"].to_dict(), d.code: d.name}
     first, last = methods["first"].min(), methods["last"].max()
-    parts = ["<h3>Qui a été entendu</h3>", key_figures([
+    figures = key_figures([
         (text.number(who["residents"]), text.plural(who["residents"], "habitant consulté", "habitants consultés")),
         (text.number(who["partners"]), text.plural(who["partners"], "partenaire consulté", "partenaires consultés")),
         (text.number(len(methods)), text.plural(len(methods), "méthode", "méthodes")),
         (f"{_day(first)} – {_day(last)}", "période de la consultation"),
-    ]).data, ('<p class="note">Une même personne a pu répondre au questionnaire et participer à une marche '
-                 "ou à une réunion : les nombres s'additionnent par méthode.</p>")]
+    ])
+    parts = []
     table = pd.DataFrame({
         "Méthode": methods["method"],
         "Nombre": [text.count(n, u, None) for n, u in zip(methods["count"], methods["unit"])],
@@ -545,14 +528,10 @@ def consultation(d: CommuneDiagnostic) -> HTML | None:
             "Thèmes": [", ".join(labels.get(p, p) for _, p, _ in th) for th in m["themes"]],
         })
         parts.append(html_table(t, caption="Réunions et entretiens (participants comptés par type, jamais nommés)").data)
-    quotes = cs.quotations(c)
-    if len(quotes):
-        items = "".join(
-            f"<blockquote><p>« {html.escape(q.text)} »</p><footer>{html.escape(q.method)}, "
-            f"{html.escape(names.get(q.code_qp or q.insee_com, q.code_qp or q.insee_com))}, {_day(q.date)}</footer>"
-            "</blockquote>" for q in quotes.itertuples())
-        parts.append(f'<h4>Paroles retenues</h4><div class="citations">{items}</div>')
-    return HTML("".join(parts))
+    quotes = [{"text": q.text, "method": q.method, "place": names.get(q.code_qp or q.insee_com, q.code_qp or q.insee_com),
+               "day": _day(q.date)} for q in cs.quotations(c).itertuples()]
+    return HTML(fragments.render("consultation.html.j2", figures=Markup(figures.data),
+                                 tables=[Markup(p) for p in parts], quotes=quotes))
 
 
 def partners_view(d: CommuneDiagnostic) -> HTML:
@@ -565,9 +544,7 @@ def partners_view(d: CommuneDiagnostic) -> HTML:
                          "missing")
     from diagnostic.network_view import network_html
 
-    return HTML('<p class="small-only note">Sur un petit écran, le réseau est remplacé par la liste des acteurs et '
-                'de leurs relations ci-dessous.</p>'
-                f'<div class="interactive network">{network_html(d.partners, d.graph)}</div>')
+    return HTML(fragments.render("partners_view.html.j2", network=Markup(network_html(d.partners, d.graph))))
 
 
 def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
@@ -633,16 +610,10 @@ def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: se
             continue
         if ids is not None and not any(r["id"].startswith(i) for i in ids):
             continue
-        why = "".join(f"<li>{html.escape(s)}</li>" for s in _evidence_sentences(d, r))
-        why = f'<p class="why-title">Pourquoi</p><ul class="why">{why}</ul>' if why else ""
-        local = '<span class="tag">ajout local</span>' if r["origin"] != "règle" else ""
-        cards.append(
-            f'<article class="reco"><h3>{html.escape(r["title"])}</h3>'
-            f'<p><span class="tag p{int(r["priority"])}">priorité {int(r["priority"])}</span>'
-            f'<span class="tag">{html.escape(r["type"])}</span><span class="tag">{html.escape(r["domain_label"])}</span>'
-            f"{local}</p><p>{html.escape(r['text'])}</p>{why}</article>"
-        )
-    return HTML("".join(cards) or '<p class="note">Aucune préconisation de ce type.</p>')
+        cards.append({"title": r["title"], "priority": int(r["priority"]), "type": r["type"],
+                      "domain": r["domain_label"], "local": r["origin"] != "règle", "text": r["text"],
+                      "why": _evidence_sentences(d, r)})
+    return HTML(fragments.render("recommendations.html.j2", cards=cards))
 
 
 def framing(d: CommuneDiagnostic) -> HTML:
@@ -656,10 +627,8 @@ def framing(d: CommuneDiagnostic) -> HTML:
         ("Horaires de présence", f.get("horaires") or ""),
         ("Équipe", f"{text.count(team, 'médiateur', 'médiateurs')} (voir le calcul ci-dessous)" if team else "à définir"),
     ]
-    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
-    objectives = "".join(f"<li>{html.escape(o)}</li>" for o in f.get("objectifs") or [])
-    objectives = f"<dt>Objectifs</dt><dd><ol>{objectives}</ol></dd>" if objectives else ""
-    return HTML(f'<dl class="framing">{items}{objectives}</dl>')
+    objectives = list(f.get("objectifs") or [])
+    return HTML(fragments.render("framing.html.j2", rows=rows, objectives=objectives))
 
 
 def _names_for_codes(d: CommuneDiagnostic, value: str) -> str:
@@ -693,8 +662,7 @@ def parameters_text(d: CommuneDiagnostic) -> HTML:
 
 
 def glossary() -> HTML:
-    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in GLOSSARY.items())
-    return HTML(f"<dl>{items}</dl>")
+    return HTML(fragments.render("glossary.html.j2", items=list(GLOSSARY.items())))
 
 
 def method(d: CommuneDiagnostic | None = None) -> HTML:
