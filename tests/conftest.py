@@ -122,3 +122,62 @@ def offline_page(_browser):
     yield open_page
     for c in contexts:
         c.close()
+
+
+# The reports that several test files read, each produced once per session (run, evaluation, batch index).
+def _skip_without_real() -> None:
+    if not (REAL / "PROVENANCE.md").exists():
+        pytest.skip(f"extraits réels absents ({REAL}) : ce test nécessite ../shared/data/real à côté du dépôt")
+
+
+@pytest.fixture(scope="session")
+def report_cache(tmp_path_factory):
+    """One indicator cache for the shared reports."""
+    with cache_in(tmp_path_factory.mktemp("cache-rapports")) as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
+def demo_report(tmp_path_factory, report_cache) -> Path:
+    """The demo diagnostic with its PDF."""
+    pytest.importorskip("playwright.sync_api")
+    from diagnostic.run import run_commune
+
+    return run_commune(DEMO_CATALOG, "99101", tmp_path_factory.mktemp("rapport-demo"), pdf=True).folder
+
+
+@pytest.fixture(scope="session")
+def toulouse_report(tmp_path_factory, report_cache) -> Path:
+    """Toulouse (real Occitanie extract) with its PDF."""
+    _skip_without_real()
+    from diagnostic.run import run_commune
+
+    return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse"), pdf=True).folder
+
+
+@pytest.fixture(scope="session")
+def lille_report(tmp_path_factory, report_cache) -> Path:
+    """Lille (real Hauts-de-France extract: QPVs as tables, without outlines)."""
+    _skip_without_real()
+    from diagnostic.run import run_commune
+
+    return run_commune(HDF, "59350", tmp_path_factory.mktemp("rapport-lille")).folder
+
+
+@pytest.fixture(scope="session")
+def evaluation_report(tmp_path_factory, report_cache) -> Path:
+    """The demo evaluation (second half of 2025) with its PDF."""
+    from diagnostic.evaluate_cli import run_evaluation
+
+    return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"),
+                          pdf=True)
+
+
+@pytest.fixture(scope="session")
+def batch_index(tmp_path_factory, report_cache) -> Path:
+    """The index page of a one-commune demo batch."""
+    from diagnostic.batch import run_batch
+
+    out = tmp_path_factory.mktemp("lot")
+    run_batch(DEMO_CATALOG, out, communes=["99102"], workers=1, quiet=True)
+    return out / "index.html"

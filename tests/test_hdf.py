@@ -179,16 +179,13 @@ def test_rouen_2024_outlines_with_commune_names(real_dir):
     assert set(pairs.loc[pairs["insee_com"] == "76575", "code_qp"]) == {"QN07621M", "QN07622M", "QN07623M", "QN07624M"}
 
 
-def test_lille_report_qpv_level(tmp_path, hdf, indicator_cache):
-    from diagnostic.run import run_commune
-
-    result = run_commune(HDF, "59350", tmp_path)
-    saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
+def test_lille_report_qpv_level(lille_report):
+    saved = json.loads((lille_report / "resultats.json").read_text(encoding="utf-8"))
     assert saved["niveau_d_analyse"] == "qpv"
     assert sorted(q["code"] for q in saved["qpv"]) == LILLE_QPV
     values = {(i["territoire"], i["indicateur"]): i["valeur"] for i in saved["indicateurs"]}
     assert values[("QP059073", "poverty_rate")] == 52.1
-    page = (result.folder / "rapport.html").read_text(encoding="utf-8")
+    page = (lille_report / "rapport.html").read_text(encoding="utf-8")
     assert "Secteur Ouest" in page and "contours non fournis" in page
     # The five QPVs with their 2022 figures and their 2017 → 2022 change, INSEE's caution beside.
     evol = {(e["territoire"], e["indicateur"]): e for e in saved["evolutions"]}

@@ -14,8 +14,7 @@ import pytest
 
 from diagnostic import summary, text
 from diagnostic.commune import build, results
-from diagnostic.run import run_commune
-from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL, cache_in
+from tests.conftest import DEMO_CATALOG, OCCITANIE, REAL
 
 _HAS_REAL = (REAL / "PROVENANCE.md").exists()
 _SPACE = r"[\s\u00a0\u202f]"
@@ -51,50 +50,6 @@ _TEXT_NODES = """() => {
   }
   return out;
 }"""
-
-
-@pytest.fixture(scope="session")
-def report_cache(tmp_path_factory):
-    with cache_in(tmp_path_factory.mktemp("cache-rapports")) as path:
-        yield path
-
-
-@pytest.fixture(scope="session")
-def demo_report(tmp_path_factory, report_cache) -> Path:
-    """The demo diagnostic with its PDF."""
-    pytest.importorskip("playwright.sync_api")
-    return run_commune(DEMO_CATALOG, "99101", tmp_path_factory.mktemp("rapport-demo"), pdf=True).folder
-
-
-@pytest.fixture(scope="session")
-def toulouse_report(tmp_path_factory, report_cache) -> Path:
-    if not _HAS_REAL:
-        pytest.skip(f"extraits réels absents ({REAL})")
-    return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse"), pdf=True).folder
-
-
-@pytest.fixture(scope="session")
-def lille_report(tmp_path_factory, report_cache) -> Path:
-    if not _HAS_REAL:
-        pytest.skip(f"extraits réels absents ({REAL})")
-    return run_commune(HDF, "59350", tmp_path_factory.mktemp("rapport-lille")).folder
-
-
-@pytest.fixture(scope="session")
-def evaluation_report(tmp_path_factory, report_cache) -> Path:
-    from diagnostic.evaluate_cli import run_evaluation
-
-    return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"),
-                          pdf=True)
-
-
-@pytest.fixture(scope="session")
-def batch_index(tmp_path_factory, report_cache) -> Path:
-    from diagnostic.batch import run_batch
-
-    out = tmp_path_factory.mktemp("lot")
-    run_batch(DEMO_CATALOG, out, communes=["99102"], workers=1, quiet=True)
-    return out / "index.html"
 
 
 def _page(request, name: str) -> Path:

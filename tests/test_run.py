@@ -14,7 +14,7 @@ from diagnostic.cli import main
 from diagnostic.commune import build, results
 from diagnostic.errors import NotebookExecutionError, UnknownCommuneError
 from diagnostic.run import NOTEBOOK, run_commune
-from tests.conftest import DEMO_CATALOG, HDF, OCCITANIE, REAL
+from tests.conftest import DEMO_CATALOG
 
 SECTIONS = [
     "L'essentiel", "Territoire et contexte", "Diagnostic d'opportunité : les besoins", "Réponses existantes et complémentarité",
@@ -101,17 +101,8 @@ def test_demo_report_offline_in_browser(demo_run, offline_page):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
-@pytest.fixture(scope="module")
-def toulouse_run(tmp_path_factory, indicator_cache):
-    if not (REAL / "PROVENANCE.md").exists():
-        pytest.skip(f"extraits réels absents ({REAL})")
-    out = tmp_path_factory.mktemp("toulouse")
-    result = run_commune(OCCITANIE, "31555", out)
-    return result.folder
-
-
-def test_toulouse_run(toulouse_run):
-    saved = json.loads((toulouse_run / "resultats.json").read_text(encoding="utf-8"))
+def test_toulouse_report(toulouse_report):
+    saved = json.loads((toulouse_report / "resultats.json").read_text(encoding="utf-8"))
     assert saved["commune"]["nom"] == "Toulouse" and saved["donnees_fictives"] is False
     assert len(saved["qpv"]) == 12
     assert sum(q["population"] for q in saved["qpv"]) == 55543  # PROVENANCE.md
@@ -121,13 +112,13 @@ def test_toulouse_run(toulouse_run):
     assert rate["valeur"] == 48.5
     # Optional sources absent from this catalogue are named with how to add them.
     assert {m["role"] for m in saved["sources_manquantes"]} >= {"services", "partners", "observations"}
-    page = (toulouse_run / "rapport.html").read_text(encoding="utf-8")
+    page = (toulouse_report / "rapport.html").read_text(encoding="utf-8")
     assert "Donnée non disponible" in page and "Données fictives" not in page
 
 
 @pytest.mark.browser
-def test_toulouse_report_offline(toulouse_run, offline_page):
-    page, log = offline_page(toulouse_run / "rapport.html", wait_ms=1500)
+def test_toulouse_report_offline(toulouse_report, offline_page):
+    page, log = offline_page(toulouse_report / "rapport.html", wait_ms=1500)
     assert page.locator(".diag-carte .leaflet-container").count() == 1
     assert log.external_requests == [] and log.page_errors == [] and log.console_errors == []
 
@@ -186,17 +177,14 @@ def test_names_from_data_are_escaped(tmp_path, indicator_cache):
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
 
 
-def test_lille_without_qpv_outlines(tmp_path, indicator_cache):
+def test_lille_without_qpv_outlines(lille_report):
     """Hauts-de-France QPVs are tables without outlines: QPV level all the same, geometry said missing."""
-    if not (REAL / "PROVENANCE.md").exists():
-        pytest.skip(f"extraits réels absents ({REAL})")
-    result = run_commune(HDF, "59350", tmp_path)
-    saved = json.loads((result.folder / "resultats.json").read_text(encoding="utf-8"))
+    saved = json.loads((lille_report / "resultats.json").read_text(encoding="utf-8"))
     assert saved["commune"]["population"] == 236710  # PROVENANCE.md, populations légales 2021
     assert saved["niveau_d_analyse"] == "qpv" and saved["commune"]["nombre_qpv"] == 5
     values = {(i["territoire"], i["indicateur"]): i["valeur"] for i in saved["indicateurs"]}
     assert values[("QP059073", "poverty_rate")] == 52.1
-    page = (result.folder / "rapport.html").read_text(encoding="utf-8")
+    page = (lille_report / "rapport.html").read_text(encoding="utf-8")
     note = page[page.index("Quartiers prioritaires aux contours non fournis"):]
     note = note[:note.index("</p>")]
     assert "Secteur Ouest" in note and "contours des QPV publié par l'ANCT" in note  # QP059073, named not coded
