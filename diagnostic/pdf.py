@@ -97,6 +97,10 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path) -> Path:
     return write_atomic_bytes(Path(pdf_path), pdf)
 
 
+#: Printings at most to settle the page numbers of the contents and the cross-references (two suffice almost always).
+MAX_PASSES = 4
+
+
 def _print(html_path: Path, executable: str) -> bytes:
     from playwright.sync_api import sync_playwright
 
@@ -109,10 +113,16 @@ def _print(html_path: Path, executable: str) -> bytes:
             page.goto(html_path.resolve().as_uri(), wait_until="load")
             page.emulate_media(media="print")
             targets = page.evaluate(_TARGETS)
-            first = page.pdf(**_PDF_OPTIONS)
-            numbers = heading_pages(first, [t for _, t in targets])
-            page.evaluate(_SET_PAGES, {target: n for (target, _), n in zip(targets, numbers) if n})
-            pdf = page.pdf(**_PDF_OPTIONS)
+            titles = [t for _, t in targets]
+            pdf, written = page.pdf(**_PDF_OPTIONS), None
+            # Writing the numbers lengthens the text they stand in, which can push a heading to the next page:
+            # print again until the numbers written are the pages where the headings stand.
+            for _ in range(MAX_PASSES):
+                numbers = heading_pages(pdf, titles)
+                if numbers == written:
+                    break
+                page.evaluate(_SET_PAGES, {target: n for (target, _), n in zip(targets, numbers) if n})
+                pdf, written = page.pdf(**_PDF_OPTIONS), numbers
         finally:
             browser.close()
     return pdf
