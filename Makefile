@@ -33,8 +33,10 @@ demo: $(KERNEL) $(CHROMIUM)
 	$(BIN)/diagnostic run --catalog data/demo/catalogue.yaml --commune 99101 --output $(OUTPUT)
 	@echo "Rapport de démonstration (données fictives) : $(OUTPUT)/99101/rapport.html"
 
+# The test files are shared between TEST_WORKERS processes (pytest-xdist), each file's tests on one of them.
+TEST_WORKERS ?= 2
 test: $(KERNEL) $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # JupyterLab on the project's kernel with the notebooks (diagnostic/resources/notebooks/) open, on 127.0.0.1
 # only, behind a fresh random token: given through the environment (not the command line `ps` shows) and printed once here.
