@@ -35,9 +35,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diagnostic.catalog import DEFAULT_DATA_DIR, load_catalog
-from diagnostic.run import NOTEBOOK, run_parameters
-from diagnostic.territory import load_territory
+from diagnostic.io.catalog import DEFAULT_DATA_DIR, load_catalog
+from diagnostic.io.territory import load_territory
+from diagnostic.pipeline.run import NOTEBOOK, run_parameters
 
 OCCITANIE = ROOT / "data" / "catalogues" / "occitanie.yaml"
 BIN = Path(sys.executable).parent

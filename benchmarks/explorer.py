@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diagnostic.catalog import DEFAULT_DATA_DIR
+from diagnostic.io.catalog import DEFAULT_DATA_DIR
 from diagnostic.text import number
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

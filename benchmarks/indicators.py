@@ -137,8 +137,8 @@ def _run_case(catalog: str, data_dir: str | None, naive_subset: int, queue) -> N
     try:
         cores = _pin_two_cores()
         os.environ["DIAGNOSTIC_CACHE"] = tempfile.mkdtemp(prefix="bench-cache-")
-        from diagnostic.indicators.cache import compute
-        from diagnostic.territory import load_territory
+        from diagnostic.analysis.indicators.cache import compute
+        from diagnostic.io.territory import load_territory
 
         t0 = time.perf_counter()
         data = load_territory(catalog, data_dir)
@@ -161,9 +161,9 @@ def _naive_vs_vectorised(data, subset: int) -> dict:
     """The same three figures per (QPV, domain) with a Python loop over QPVs, on ``subset`` QPVs."""
     import shapely
 
-    from diagnostic.indicators.coverage import coverage
-    from diagnostic.indicators.domains import service_domains
-    from diagnostic.reference import DOMAINS
+    from diagnostic.analysis.indicators.coverage import coverage
+    from diagnostic.analysis.indicators.domains import service_domains
+    from diagnostic.io.reference import DOMAINS
 
     pairs = service_domains(data.services)
     by_domain = {d: pairs.loc[pairs["domain"] == d, "geometry"].to_numpy() for d in DOMAINS}
@@ -231,9 +231,9 @@ def main(argv=None) -> int:
     parser.add_argument("--qpv", type=int, default=N_QPV)
     parser.add_argument("--services", type=int, default=N_SERVICES)
     args = parser.parse_args(argv)
-    print("Banc d'essai des indicateurs (diagnostic.indicators.cache.compute, use_cache=False)")
+    print("Banc d'essai des indicateurs (diagnostic.analysis.indicators.cache.compute, use_cache=False)")
     print(f"Objectif : cas national (≈ {N_QPV} QPV, {N_SERVICES} services) en < {GOAL_S:.0f} s et < {GOAL_GB:.0f} Go sur 2 cœurs")
-    from diagnostic.catalog import DEFAULT_DATA_DIR
+    from diagnostic.io.catalog import DEFAULT_DATA_DIR
 
     occ = ROOT / "data" / "catalogues" / "occitanie.yaml"
     if (DEFAULT_DATA_DIR / "PROVENANCE.md").exists():

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from diagnostic import __version__, text
-from diagnostic.catalog import ALLOW_OUTSIDE_ENV
 from diagnostic.errors import DiagnosticError
+from diagnostic.io.catalog import ALLOW_OUTSIDE_ENV
 from diagnostic.options import (
     BAND_M,
     DEFAULT_THRESHOLD,
@@ -51,7 +51,7 @@ def add_allow_outside(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from diagnostic.territory import load_territory
+    from diagnostic.io.territory import load_territory
 
     data = load_territory(args.catalog, args.data_dir)
     cat = data.catalog
@@ -84,7 +84,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_territories(args: argparse.Namespace) -> int:
-    from diagnostic.territory import load_territory
+    from diagnostic.io.territory import load_territory
 
     data = load_territory(args.catalog, args.data_dir)
     table = data.communes.sort_values(["qpv_count", "population"], ascending=False)
@@ -108,7 +108,7 @@ def _qpv_codes(value: str | None) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from diagnostic.run import run_commune
+    from diagnostic.pipeline.run import run_commune
 
     result = run_commune(
         args.catalog, args.commune, args.output, data_dir=args.data_dir, band_m=args.band_m,
@@ -164,7 +164,7 @@ def _add_batch(subparsers: argparse._SubParsersAction) -> None:
                         "(ceux d'un export de l'explorateur, par exemple)")
     parser.add_argument("--quiet", action="store_true", help="sans barre de progression : seulement le bilan et les erreurs (cron)")
     parser.add_argument("--pdf", action="store_true", help="écrire aussi rapport.pdf à côté de chaque rapport")
-    parser.set_defaults(func=_lazy("diagnostic.batch", "cmd_batch"))
+    parser.set_defaults(func=_lazy("diagnostic.pipeline.batch", "cmd_batch"))
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     """Register ``evaluate`` on the CLI's subparsers; its ``func(args)`` returns an exit code."""
     parser = subparsers.add_parser(
@@ -188,7 +188,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help=f"seuil du secret en mode publication (défaut : {DEFAULT_THRESHOLD})")
     parser.add_argument("--operator", default="", help="ne retenir qu'un opérateur (colonne « operateur »)")
     parser.add_argument("--pdf", action="store_true", help="écrire aussi evaluation.pdf (impression par Chromium)")
-    parser.set_defaults(func=_lazy("diagnostic.evaluate_cli", "cmd_evaluate"))
+    parser.set_defaults(func=_lazy("diagnostic.pipeline.evaluate", "cmd_evaluate"))
 def _add_fetch(data_subparsers: argparse._SubParsersAction) -> None:
     """Register ``fetch`` and ``sources`` on the sub-parsers of the ``data`` command."""
     sources_help = "autre liste de sources (CSV au format de diagnostic/resources/tables/sources_officielles.csv)"
@@ -209,14 +209,14 @@ def _add_fetch(data_subparsers: argparse._SubParsersAction) -> None:
     fetch_parser.add_argument("--format", dest="geo_format", choices=["parquet", "gpkg"], default="parquet",
                               help="format des contours écrits : GeoParquet (défaut) ou GeoPackage")
     fetch_parser.add_argument("--quiet", action="store_true", help="sans barre de progression")
-    fetch_parser.set_defaults(func=_lazy("diagnostic.fetch.commands", "run_fetch"))
+    fetch_parser.set_defaults(func=_lazy("diagnostic.io.fetch.commands", "run_fetch"))
     list_parser = data_subparsers.add_parser("sources", help="lister les sources officielles téléchargées par fetch")
     list_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)
     list_parser.add_argument("--check", action="store_true",
                              help="demander à chaque source si elle répond encore à son adresse (Internet requis)")
     list_parser.add_argument("--catalog", metavar="FICHIER",
                              help="avec --check : catalogue écrit par data fetch, pour dire ce qui a changé depuis")
-    list_parser.set_defaults(func=_lazy("diagnostic.fetch.commands", "run_sources"))
+    list_parser.set_defaults(func=_lazy("diagnostic.io.fetch.commands", "run_sources"))
 def _add_region(subparsers: argparse._SubParsersAction) -> None:
     """Register ``diagnostic region`` on the CLI's subcommands."""
     parser = subparsers.add_parser(
@@ -228,7 +228,7 @@ def _add_region(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rules", default=None, help="règles de la synthèse (diagnostic/resources/rules/region.yaml par défaut)")
     parser.add_argument("--pdf", action="store_true",
                         help="écrire aussi synthese_regionale.pdf (impression par Chromium, comme le rapport)")
-    parser.set_defaults(func=_lazy("diagnostic.region.cli", "cmd_region"))
+    parser.set_defaults(func=_lazy("diagnostic.pipeline.region", "cmd_region"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import Point, Polygon
 
-from diagnostic.catalog import PROJECT_ROOT
+from diagnostic.io.catalog import PROJECT_ROOT
 
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 SEED = 20261125

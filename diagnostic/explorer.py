@@ -2,11 +2,11 @@
 
 ``diagnostic/resources/notebooks/explorateur.ipynb`` only assembles an :class:`Explorer`. Each change
 of a control rebuilds the commune's diagnostic with
-:func:`diagnostic.commune.build` on data loaded once per catalogue and on
+:func:`diagnostic.analysis.commune.build` on data loaded once per catalogue and on
 indicator tables kept in memory per parameters, then redraws the map, the key
 figures, the unmet needs and the recommendations. Changed need weights are
 written to a rules YAML (``diagnostic/resources/rules/besoins.yaml`` with the new weights);
-« Exporter le rapport » runs :func:`diagnostic.run.run_commune` with exactly
+« Exporter le rapport » runs :func:`diagnostic.pipeline.run.run_commune` with exactly
 the current parameters, so the report equals what ``diagnostic run`` gives.
 
 Every action (loading a catalogue, an update, locating a place, an export)
@@ -38,19 +38,20 @@ import ipywidgets as w
 import pandas as pd
 import yaml
 
-from diagnostic import maps, sections, text
+from diagnostic import text
 from diagnostic._fs import write_atomic
-from diagnostic.catalog import PROJECT_ROOT
-from diagnostic.commune import CommuneDiagnostic, build
+from diagnostic.analysis.commune import CommuneDiagnostic, build
+from diagnostic.analysis.indicators.cache import Indicators, compute
+from diagnostic.analysis.indicators.needs import RULES_FILE, load_rules
+from diagnostic.analysis.locate import locate_text
 from diagnostic.errors import DiagnosticError, ParameterError
-from diagnostic.indicators.cache import Indicators, compute
-from diagnostic.indicators.needs import RULES_FILE, load_rules
-from diagnostic.locate import locate_text
+from diagnostic.io.catalog import PROJECT_ROOT
+from diagnostic.io.reference import DOMAINS, indicator_table
+from diagnostic.io.territory import TerritoryData, load_territory
 from diagnostic.options import BAND_M, INDICATOR
-from diagnostic.reference import DOMAINS, indicator_table
-from diagnostic.report import html_table
-from diagnostic.run import RunResult, run_commune
-from diagnostic.territory import TerritoryData, load_territory
+from diagnostic.pipeline.run import RunResult, run_commune
+from diagnostic.report import maps, sections
+from diagnostic.report.export import html_table
 from diagnostic.text import fold
 
 DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
@@ -424,7 +425,7 @@ class Explorer:
         return [key for key, box in self.domains.items() if box.value]
 
     def options(self) -> dict[str, Any]:
-        """The current parameters, as :func:`diagnostic.run.run_commune` takes them."""
+        """The current parameters, as :func:`diagnostic.pipeline.run.run_commune` takes them."""
         domains = self.selected_domains()
         qpv = sorted(self.qpv.value)
         rules = self.needs_rules()

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from diagnostic.catalog import DEFAULT_DATA_DIR, PROJECT_ROOT
-
-REAL = DEFAULT_DATA_DIR
-DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
-OCCITANIE = PROJECT_ROOT / "data" / "catalogues" / "occitanie.yaml"
-HDF = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.util import CHROMIUM, DEMO_CATALOG, HDF, OCCITANIE, REAL, cache_in
 
 
 @pytest.fixture
@@ -33,14 +24,14 @@ def occitanie():
     """The loaded Occitanie territory (real extract), shared by the tests of a session."""
     if not (REAL / "PROVENANCE.md").exists():
         pytest.skip(f"extraits réels absents ({REAL})")
-    from diagnostic.territory import load_territory
+    from diagnostic.io.territory import load_territory
 
     return load_territory(OCCITANIE)
 
 
 @pytest.fixture(scope="session")
 def demo():
-    from diagnostic.territory import load_territory
+    from diagnostic.io.territory import load_territory
 
     return load_territory(DEMO_CATALOG)
 
@@ -52,20 +43,6 @@ class PageLog:
     external_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
-
-
-@contextmanager
-def cache_in(path: Path) -> Iterator[Path]:
-    """``DIAGNOSTIC_CACHE`` pointed at ``path`` while the block runs (kernels and workers inherit it), then restored."""
-    old = os.environ.get("DIAGNOSTIC_CACHE")
-    os.environ["DIAGNOSTIC_CACHE"] = str(path)
-    try:
-        yield path
-    finally:
-        if old is None:
-            os.environ.pop("DIAGNOSTIC_CACHE")
-        else:
-            os.environ["DIAGNOSTIC_CACHE"] = old
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +118,7 @@ def report_cache(tmp_path_factory):
 def demo_report(tmp_path_factory, report_cache) -> Path:
     """The demo diagnostic with its PDF."""
     pytest.importorskip("playwright.sync_api")
-    from diagnostic.run import run_commune
+    from diagnostic.pipeline.run import run_commune
 
     return run_commune(DEMO_CATALOG, "99101", tmp_path_factory.mktemp("rapport-demo"), pdf=True).folder
 
@@ -150,7 +127,7 @@ def demo_report(tmp_path_factory, report_cache) -> Path:
 def toulouse_report(tmp_path_factory, report_cache) -> Path:
     """Toulouse (real Occitanie extract) with its PDF."""
     _skip_without_real()
-    from diagnostic.run import run_commune
+    from diagnostic.pipeline.run import run_commune
 
     return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse"), pdf=True).folder
 
@@ -159,7 +136,7 @@ def toulouse_report(tmp_path_factory, report_cache) -> Path:
 def lille_report(tmp_path_factory, report_cache) -> Path:
     """Lille (real Hauts-de-France extract: QPVs as tables, without outlines)."""
     _skip_without_real()
-    from diagnostic.run import run_commune
+    from diagnostic.pipeline.run import run_commune
 
     return run_commune(HDF, "59350", tmp_path_factory.mktemp("rapport-lille")).folder
 
@@ -167,7 +144,7 @@ def lille_report(tmp_path_factory, report_cache) -> Path:
 @pytest.fixture(scope="session")
 def evaluation_report(tmp_path_factory, report_cache) -> Path:
     """The demo evaluation (second half of 2025) with its PDF."""
-    from diagnostic.evaluate_cli import run_evaluation
+    from diagnostic.pipeline.evaluate import run_evaluation
 
     return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"),
                           pdf=True)
@@ -176,7 +153,7 @@ def evaluation_report(tmp_path_factory, report_cache) -> Path:
 @pytest.fixture(scope="session")
 def batch_index(tmp_path_factory, report_cache) -> Path:
     """The index page of a one-commune demo batch."""
-    from diagnostic.batch import run_batch
+    from diagnostic.pipeline.batch import run_batch
 
     out = tmp_path_factory.mktemp("lot")
     run_batch(DEMO_CATALOG, out, communes=["99102"], workers=1, quiet=True)

@@ -1,0 +1,1 @@
+"""Computing the diagnostic: indicators, needs, recommendations, partners, evaluation, regional synthesis."""

@@ -1,0 +1,354 @@
+"""One commune's diagnostic: the catalogue-wide tables sliced for it, plus what only it needs.
+
+:func:`build` is what the notebook, ``diagnostic run``, the explorer and the
+batch all call; :func:`results` is the ``resultats.json`` written from the
+same objects the report shows, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from diagnostic import __version__
+from diagnostic.analysis.indicators.cache import Indicators, compute
+from diagnostic.analysis.indicators.domains import label_services
+from diagnostic.analysis.indicators.needs import (
+    METHOD_VERSION,
+    describe,
+    explain,
+    rank,
+    robustness,
+    rules_version,
+)
+from diagnostic.analysis.indicators.needs import load_rules as load_need_rules
+from diagnostic.analysis.indicators.trends import evolutions
+from diagnostic.analysis.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
+from diagnostic.errors import ParameterError
+from diagnostic.io.catalog import ROLE_LABELS
+from diagnostic.io.reference import DOMAINS
+from diagnostic.io.sources.postes import funded, partial_years
+from diagnostic.io.territory import TerritoryData, load_territory
+from diagnostic.options import BAND_M
+
+SCHEMA = "diagnostic-resultats/1"
+#: Optional sources, what each brings to the report, and how to add it.
+OPTIONAL = {
+    "qpv": "les contours des QPV (fichier ANCT QPV 2024, rôle « qpv »)",
+    "qpv_indicators": "les indicateurs INSEE par QPV (rôle « qpv_indicators »)",
+    "commune_indicators": "les indicateurs INSEE par commune : populations légales, Filosofi (rôle « commune_indicators »)",
+    "services": "les équipements et services : BPE de l'INSEE, France Services (rôle « services »)",
+    "adultes_relais": "les postes adultes-relais de l'ANCT (rôle « adultes_relais »)",
+    "partners": "le registre des partenaires (modèle templates/partenaires_modele.csv, rôle « partners »)",
+    "observations": "les besoins exprimés : marches exploratoires, questionnaires (rôle « observations »)",
+}
+
+
+@dataclass
+class CommuneDiagnostic:
+    """Everything the report of one commune shows."""
+
+    data: TerritoryData
+    indicators: Indicators
+    code: str
+    name: str
+    department: str
+    population: float
+    params: dict[str, Any]
+    qpv: gpd.GeoDataFrame
+    territories: pd.DataFrame
+    social: pd.DataFrame
+    commune_social: pd.DataFrame
+    share: pd.Series
+    coverage: pd.DataFrame
+    needs: pd.DataFrame
+    evidence: pd.DataFrame
+    services: gpd.GeoDataFrame
+    commune_shape: gpd.GeoDataFrame
+    context_shapes: gpd.GeoDataFrame
+    recommendations: list[dict[str, Any]]
+    framing: dict[str, Any] = field(default_factory=dict)
+    partners: Any = None
+    graph: Any = None
+    gaps: pd.DataFrame | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+    #: The commune's EPCI (``siren``, ``nom``, ``nature``, ``nombre_communes``), or None.
+    epci: dict[str, Any] | None = None
+    #: Posts (adultes-relais, FONJEP) of the contracts held by the commune or its EPCI, every year.
+    posts: pd.DataFrame | None = None
+    #: Years of the posts files that record only part of the year, with the reason (:func:`~diagnostic.io.sources.postes.partial_years`).
+    posts_partial: dict[int, str] = field(default_factory=dict)
+    #: The posts funded in the last complete year (:func:`~diagnostic.io.sources.postes.funded`), or None.
+    posts_funded: dict[str, Any] | None = None
+    #: First and last vintage of each indicator per territory (:func:`diagnostic.analysis.indicators.trends.evolutions`).
+    evolutions: pd.DataFrame | None = None
+
+    @property
+    def fictional(self) -> bool:
+        return self.data.catalog.fictional
+
+    @property
+    def has_qpv(self) -> bool:
+        return not self.qpv.empty
+
+
+def validate_params(
+    data: TerritoryData, code: str, band_m: float, domains: list[str] | None, qpv_codes: list[str] | None = None
+) -> None:
+    """Refuse parameters before they reach a notebook: a known commune, a sane band, known domains and QPVs."""
+    data.commune(code)
+    foreign = sorted(set(qpv_codes or []) - set(data.qpv_in(code)["code_qp"]))
+    if foreign:
+        raise ParameterError(f"QPV hors de la commune {code} : {', '.join(foreign)}.",
+                             hint="« diagnostic territories » liste les communes et leurs QPV.")
+    if not 0 <= float(band_m) <= 2000:
+        raise ParameterError(f"largeur de bande {band_m} m hors des limites (0 à 2 000 m).",
+                             hint="la bande habituelle de la politique de la ville est de 300 m.")
+    unknown = sorted(set(domains or []) - set(DOMAINS))
+    if unknown:
+        raise ParameterError(f"domaine(s) inconnu(s) : {', '.join(unknown)}.", hint=f"domaines : {', '.join(DOMAINS)}.")
+
+
+def build(
+    data: TerritoryData | str | Path,
+    code: str,
+    *,
+    data_dir: str | Path | None = None,
+    band_m: float = BAND_M,
+    domains: list[str] | None = None,
+    needs_rules: str | Path | None = None,
+    reco_rules: str | Path | None = None,
+    indicators: Indicators | None = None,
+    qpv_codes: list[str] | None = None,
+) -> CommuneDiagnostic:
+    """Assemble the diagnostic of commune ``code`` from a catalogue (or loaded data).
+
+    ``qpv_codes`` restricts the diagnostic to some of the commune's QPVs (all by default).
+    """
+    if not isinstance(data, TerritoryData):
+        data = load_territory(data, data_dir)
+    code = str(code).strip()
+    validate_params(data, code, band_m, domains, qpv_codes)
+    domains = list(domains or DOMAINS)
+    indicators = indicators or compute(data, band_m=band_m, domains=domains, rules_path=needs_rules)
+    commune = data.commune(code)
+    selected = qpv_codes or data.qpv_in(code)["code_qp"]
+    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(selected)].reset_index(drop=True)
+    has_qpv = not qpv.empty
+    level, key = ("qpv", "code_qp") if has_qpv else ("commune", "insee_com")
+    codes = list(qpv["code_qp"]) if has_qpv else [code]
+    social = indicators.qpv_social if has_qpv else indicators.commune_social
+    social = social[social[key].isin(codes)].rename(columns={key: "code"}).reset_index(drop=True) if len(social) else pd.DataFrame(columns=["code", "indicator", "value"])
+    commune_social = indicators.commune_social
+    commune_social = commune_social[commune_social["insee_com"] == code].reset_index(drop=True) if len(commune_social) else pd.DataFrame()
+    need_rules = load_need_rules(needs_rules)
+    need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
+    needs, evidence = _commune_needs(indicators, level, codes, need_rules)
+    coverage = indicators.coverage[
+        ((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
+        | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code))
+    ].reset_index(drop=True)
+    shape = data.communes[data.communes["insee_com"] == code]
+    area = shape.geometry.union_all()
+    if has_qpv and qpv.geometry.notna().any():
+        area = area.union(qpv.geometry.dropna().buffer(band_m).union_all())
+    services = label_services(data.services[data.services.intersects(area)]).reset_index(drop=True)
+    if data.equipment_labels is not None:  # INSEE's TYPEQU labels where the domain table has none
+        unnamed = services["type_label"] == services["type_code"]
+        services.loc[unnamed, "type_label"] = services.loc[unnamed, "type_code"].map(data.equipment_labels).fillna(
+            services.loc[unnamed, "type_label"])
+    context_shapes = data.communes[data.communes.intersects(shape.geometry.union_all().buffer(5000)) & (data.communes["insee_com"] != code)]
+    territories = _territories(qpv, commune, has_qpv)
+    share = indicators.qpv_share.set_index("insee_com").loc[code]
+    partners = graph = gaps = None
+    actor_types: set[str] = set()
+    if data.partners is not None:
+        from diagnostic.analysis import partners as pt
+        local = pt.for_commune(data.partners, code)
+        if len(local.actors):
+            partners = local
+            graph = pt.build_graph(partners)
+            strong = needs[needs["level"].isin(["fort", "moyen"])].assign(
+                code_qp=lambda d: d["code"] if has_qpv else None, insee_com=code)
+            gaps = pt.gaps(partners, strong, graph)
+            actor_types = set(partners.actors["type_label"])
+    posts = float(needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in needs else 0.0
+    partial = partial_years(data.adultes_relais)
+    commune_posts = data.posts_of(code)
+    in_place = funded(commune_posts, partial)
+    ctx = Context(
+        commune_code=code, commune_name=commune["lib_com"], territories=territories, needs=needs,
+        evidence=evidence, social=social, observations=_observations(data, codes, key),
+        gaps=gaps, actor_types=actor_types, adulte_relais_posts=posts,
+        has_qpv=has_qpv, posts_in_place=in_place, **_adulte_relais_amount(data, partial),
+    )
+    reco = load_rules(reco_rules)
+    recs = recommend(ctx, reco, data.catalog.path.parent / LOCAL_FILE)
+    frame = framing(ctx, recs, reco)
+    params = {"commune": code, "band_m": float(band_m), "domains": domains,
+              "needs_rules": str(needs_rules or "templates/besoins.yaml"),
+              "reco_rules": str(reco_rules or "templates/recommandations.yaml"),
+              "methode": method_version(need_rules, reco)}
+    if qpv_codes:
+        params["qpv_codes"] = sorted(qpv_codes)
+    return CommuneDiagnostic(
+        data=data, indicators=indicators, code=code, name=commune["lib_com"], department=commune["insee_dep"],
+        population=float(commune["population"]), params=params, qpv=qpv, territories=territories,
+        social=social, commune_social=commune_social, share=share, coverage=coverage, needs=needs, evidence=evidence,
+        services=services, commune_shape=shape, context_shapes=context_shapes, recommendations=recs, framing=frame,
+        partners=partners, graph=graph, gaps=gaps,
+        missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
+        epci=data.epci_of(code), posts=commune_posts, posts_partial=partial, posts_funded=in_place,
+        evolutions=evolutions(data.qpv_indicators.history if data.qpv_indicators is not None else None, codes),
+    )
+
+
+def _adulte_relais_amount(data: TerritoryData, partial: dict[int, str]) -> dict[str, Any]:
+    """The State amount per adulte-relais post in the data: median of the last complete year's posts (none without amounts)."""
+    posts = data.adultes_relais
+    if posts is None or "amount" not in posts:
+        return {}
+    if "programme" in posts:
+        posts = posts[posts["programme"] == "adulte-relais"]
+    paid = posts[(posts["amount"] > 0) & ~posts["year"].isin(partial)]
+    if paid.empty:
+        return {}
+    latest = paid[paid["year"] == paid["year"].max()]
+    return {"adulte_relais_amount": float(latest["amount"].median()), "adulte_relais_year": str(latest["year"].max())}
+
+
+def method_version(need_rules: dict[str, Any], reco_rules: dict[str, Any]) -> str:
+    """Which method made a report: the code's method, then the versions of both rules files."""
+    return f"méthode {METHOD_VERSION} · besoins {rules_version(need_rules)} · recommandations {rules_version(reco_rules)}"
+
+
+def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The needs of the commune's territories, ranked from 1 within the commune, each with its robustness."""
+    needs, evidence = indicators.needs, indicators.evidence
+    if needs.empty:
+        return needs, evidence
+    needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes) & needs["domain"].isin(rules["domains"])]
+    evidence = evidence[(evidence["level_territory"] == level) & evidence["code"].isin(codes)].reset_index(drop=True)
+    needs = describe(rank(needs), evidence, rules)
+    needs["robustness"] = robustness(needs, evidence, rules).to_numpy()
+    return needs, evidence
+
+
+def _territories(qpv: gpd.GeoDataFrame, commune: pd.Series, has_qpv: bool) -> pd.DataFrame:
+    if has_qpv:
+        pop = qpv["population"] if "population" in qpv else pd.Series(float("nan"), index=qpv.index)
+        out = pd.DataFrame({"code": qpv["code_qp"], "name": qpv["lib_qp"], "population": pop,
+                            "communes": qpv["communes"]})
+        if "predecessors" in qpv:  # a 2024 QPV shown with the indicators of its 2015 predecessors
+            out["predecessors"] = qpv["predecessors"].fillna("")
+        return out
+    return pd.DataFrame({"code": [commune["insee_com"]], "name": [commune["lib_com"]],
+                         "population": [commune["population"]], "communes": [commune["insee_com"]]})
+
+
+def _observations(data: TerritoryData, codes: list[str], key: str) -> pd.DataFrame | None:
+    if data.observations is None:
+        return None
+    return data.observations[data.observations[key].isin(codes)]
+
+
+def _clean(value: Any) -> Any:
+    """JSON-friendly value: NaN becomes null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def results(diag: CommuneDiagnostic) -> dict[str, Any]:
+    """The content of ``resultats.json`` (documented in the README), without dates: reruns compare equal."""
+    needs = []
+    names = diag.territories.set_index("code")["name"]
+    for _, row in diag.needs.iterrows():
+        needs.append({
+            "territoire": row["code"], "territoire_nom": names.get(row["code"], row["code"]),
+            "domaine": row["domain"], "domaine_libelle": row["domain_label"], "niveau": row["level"],
+            "niveau_mesure": row["level_measured"], "releve_par_besoins_exprimes": bool(row["raised"]),
+            "rang": int(row["rank"]), "population": row["population"], "besoin": row["need"],
+            "reponse": row["response"], "score_non_couvert": row["unmet"], "priorite": row["priority"],
+            "raison": row["reason"], "robustesse": row["robustness"], "demande_exprimee": row["expressed_reason"],
+            "donnees_manquantes": row["missing"], "remarque": row["note"],
+            "preuves": explain(row, diag.evidence),
+        })
+    return _clean({
+        "schema": SCHEMA,
+        "commune": {
+            "code": diag.code, "nom": diag.name, "departement": diag.department, "population": diag.population,
+            # Unknown, not zero, when the catalogue has no QPV outlines at all.
+            "population_qpv": None if "qpv" in diag.missing else diag.share["qpv_population"],
+            "part_population_qpv": None if "qpv" in diag.missing else diag.share["qpv_share"],
+            "nombre_qpv": len(diag.qpv),
+            "epci": diag.epci,
+        },
+        "donnees_fictives": diag.fictional,
+        "qpv": [
+            {"code": r["code"], "nom": r["name"], "population": r["population"], "communes": r["communes"].split(","),
+             **({"predecesseurs_2015": [c for c in r["predecessors"].split(",") if c]} if "predecessors" in r else {})}
+            for _, r in diag.territories.iterrows()
+        ] if diag.has_qpv else [],
+        "niveau_d_analyse": "qpv" if diag.has_qpv else "commune",
+        "indicateurs": [
+            {"territoire": r["code"], "indicateur": r["indicator"], "libelle": r["label"], "valeur": r["value"],
+             "unite": r["unit"], "statut": r["status"], "source": r["source"], "millesime": r["vintage"]}
+            for _, r in diag.social.iterrows()
+        ],
+        "evolutions": [
+            {"indicateur": r["indicator"], "territoire": r["code"], "premier_millesime": r["first_vintage"],
+             "premiere_valeur": r["first_value"], "dernier_millesime": r["last_vintage"],
+             "derniere_valeur": r["last_value"], "evolution": r["change"]}
+            for _, r in diag.evolutions.iterrows()
+        ] if diag.evolutions is not None else [],
+        "postes": posts_summary(diag.posts, diag.posts_partial),
+        "besoins_non_couverts": needs,
+        "recommandations": [
+            {"id": r["id"], "type": r["type"], "domaine": r["domain"], "priorite": r["priority"], "titre": r["title"],
+             "texte": r["text"], "origine": r["origin"], "preuves": r["evidence"]}
+            for r in diag.recommendations
+        ],
+        "cadrage": diag.framing,
+        "partenariat": None if diag.gaps is None else {
+            "acteurs": int(diag.graph.number_of_nodes()), "relations": int(diag.graph.number_of_edges()),
+            "liens_a_creer": diag.gaps.to_dict("records"),
+        },
+        "sources_manquantes": [{"role": k, "libelle": ROLE_LABELS[k], "comment_ajouter": v} for k, v in diag.missing.items()],
+        "millesimes": diag.data.vintages(),
+        "parametres": diag.params,
+        "versions": {"atelier": __version__, "donnees": diag.data.catalog.fingerprint(),
+                     "methode": diag.params["methode"]},
+    })
+
+
+def posts_summary(posts: pd.DataFrame | None, partial: dict[int, str]) -> list[dict[str, Any]]:
+    """Posts per year, programme and contrat de ville, with their State funding (for ``resultats.json``).
+
+    A post counts once (``post_id``) however many records it has; a year of ``partial`` is marked.
+    """
+    if posts is None or posts.empty:
+        return []
+    g = posts.assign(lib_cv=posts["lib_cv"].fillna("")).groupby(["year", "programme", "code_cv", "lib_cv"])
+    table = g.agg(postes=("post_id", "nunique"), montant=("amount", "sum"), employeurs=("employer", "nunique"))
+    return [{"annee": int(y), "programme": p, "contrat_de_ville": c, "libelle": lib, **row,
+             "annee_partielle": int(y) in partial}
+            for (y, p, c, lib), row in table.to_dict("index").items()]
+
+
+def write_json(diag: CommuneDiagnostic, path: Path) -> Path:
+    from diagnostic._fs import write_atomic
+
+    return write_atomic(path, json.dumps(results(diag), ensure_ascii=False, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,236 @@
+"""Compute every indicator table of a catalogue once, and cache it on disk.
+
+The cache key is a SHA-256 over the catalogue's files (content), the rules,
+the reference tables, the parameters, the workbench version and its source
+code: any change to one of them gives a new key, so a stale table is never read. Tables are
+Parquet files; the QPV layer with its indicators is GeoParquet.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+import diagnostic
+from diagnostic import __version__
+from diagnostic._fs import temp_dir
+from diagnostic.analysis.indicators import social
+from diagnostic.analysis.indicators.coverage import COLUMNS as COVERAGE_COLUMNS
+from diagnostic.analysis.indicators.coverage import (
+    counted_coverage,
+    coverage,
+    mediation_posts_by_commune,
+)
+from diagnostic.analysis.indicators.domains import service_domains
+from diagnostic.analysis.indicators.needs import METHOD_VERSION, RULES_FILE, load_rules, unmet_needs
+from diagnostic.io.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE, equipment_domains
+from diagnostic.io.sources.postes import partial_years
+from diagnostic.io.territory import TerritoryData
+from diagnostic.options import BAND_M
+
+TABLES = ["qpv_social", "commune_social", "qpv_share", "coverage", "needs", "evidence"]
+
+
+@dataclass
+class Indicators:
+    """All indicator tables of one catalogue for one set of parameters."""
+
+    qpv_social: pd.DataFrame
+    commune_social: pd.DataFrame
+    qpv_share: pd.DataFrame
+    coverage: pd.DataFrame
+    needs: pd.DataFrame
+    evidence: pd.DataFrame
+    qpv: gpd.GeoDataFrame
+    params: dict = field(default_factory=dict)
+    key: str = ""
+
+
+def cache_dir() -> Path:
+    """``DIAGNOSTIC_CACHE`` or the user's cache folder."""
+    root = os.environ.get("DIAGNOSTIC_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "diagnostic"
+    return Path(root) / "indicateurs"
+
+
+#: The installed package's folder, whose source files :func:`code_fingerprint` hashes.
+PACKAGE_DIR = Path(diagnostic.__file__).resolve().parent
+
+
+@functools.cache
+def code_fingerprint(package: Path = PACKAGE_DIR) -> str:
+    """A hash of the package's own source files: tables cached by an earlier version of the code are never reused."""
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
+    """What the cached tables depend on: the catalogue's files, the rules and tables, the parameters and the code."""
+    h = hashlib.sha256()
+    h.update(data.catalog.fingerprint().encode())
+    for f in (rules_path, INDICATORS_FILE, DOMAINS_FILE):
+        h.update(Path(f).read_bytes())
+    h.update(json.dumps(params, sort_keys=True).encode())
+    h.update(__version__.encode())
+    h.update(METHOD_VERSION.encode())
+    h.update(code_fingerprint().encode())
+    return h.hexdigest()[:32]
+
+
+def compute(
+    data: TerritoryData,
+    *,
+    band_m: float = BAND_M,
+    domains: list[str] | None = None,
+    rules_path: str | Path | None = None,
+    use_cache: bool = True,
+) -> Indicators:
+    """Every indicator table for the whole catalogue, read from the cache when inputs are unchanged."""
+    rules_path = Path(rules_path) if rules_path else RULES_FILE
+    params = {"band_m": float(band_m), "domains": sorted(domains or DOMAINS), "rules": rules_path.name}
+    key = cache_key(data, params, rules_path)
+    folder = cache_dir() / key
+    if use_cache and (folder / "done").exists():
+        return _read(folder, params, key)
+    result = _compute(data, band_m, list(domains or DOMAINS), load_rules(rules_path), params, key)
+    if use_cache:
+        _write(result, folder)
+    return result
+
+
+def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict, params: dict, key: str) -> Indicators:
+    rules = {**rules, "domains": {d: s for d, s in rules["domains"].items() if d in domains}}
+    pairs = service_domains(data.services)
+    qpv_social = social.qpv_social(data)
+    commune_social = social.commune_social(data)
+    share = social.qpv_share(data)
+    qpv_pop = data.qpv_indicators.values["population"] if data.qpv_indicators is not None and "population" in data.qpv_indicators.values else pd.Series(dtype=float)
+    com_pop = data.communes.set_index("insee_com")["population"]
+    outlined = data.qpv[data.qpv.geometry.notna()]
+    cov_qpv = coverage(outlined, pairs, qpv_pop, code="code_qp", level="qpv", band_m=band_m, domains=domains) \
+        if len(outlined) or data.qpv.empty else pd.DataFrame(columns=COVERAGE_COLUMNS)
+    if data.qpv_indicators is not None and data.qpv_indicators.extra_counts and pairs.empty:
+        cov_qpv = counted_coverage(data.qpv_indicators, qpv_pop)
+        cov_qpv = cov_qpv[cov_qpv["domain"].isin(domains)]
+    cov_com = coverage(data.communes, pairs, com_pop, code="insee_com", level="commune", band_m=0.0, domains=domains)
+    cov_com["method"] = "services géolocalisés dans la commune"
+    if data.equipment_counts is not None:
+        cov_com = with_counted_equipment(cov_com, data.equipment_counts)
+    if len(outlined) < len(data.qpv):
+        cov_qpv = pd.concat([cov_qpv, commune_coverage_for_qpv(data.qpv[data.qpv.geometry.isna()], cov_com, qpv_pop)],
+                            ignore_index=True)
+    posts = data.adultes_relais
+    if posts is not None and "programme" in posts:
+        posts = posts[posts["programme"] == "adulte-relais"]  # FONJEP posts are not mediation posts
+    if posts is not None:  # the posts in place are those of the last complete year of the files
+        posts = posts[~posts["year"].isin(partial_years(data.adultes_relais))]
+    qpv = data.qpv
+    if "siren_epci" not in qpv and "siren_epci" in data.communes:
+        qpv = qpv.assign(siren_epci=qpv["insee_com"].map(data.communes.set_index("insee_com")["siren_epci"]))
+    if posts is not None and "siren_epci" in posts:
+        posts = posts.assign(codgeo=posts["codgeo"].where(posts["codgeo"].str.len() == 5, posts["siren_epci"]))
+    posts_com = mediation_posts_by_commune(posts, qpv, data.qpv_communes)
+    qpv_posts = _posts_by_qpv(posts_com, share, data)
+    # Posts that reach no commune of the catalogue (contracts of unknown EPCIs) leave the posts unknown, not 0.
+    has_posts = data.adultes_relais is not None and not posts_com.empty
+    needs_frames, evidence_frames = [], []
+    if not qpv_social.empty:
+        n, e = unmet_needs(qpv_social, cov_qpv, data.observations, rules, code="code_qp", population=qpv_pop,
+                           mediation_posts=qpv_posts if has_posts else None, **_national(data))
+        needs_frames.append(n.assign(level_territory="qpv"))
+        evidence_frames.append(e.assign(level_territory="qpv"))
+    if not commune_social.empty:
+        n, e = unmet_needs(commune_social, cov_com, data.observations, rules, code="insee_com", population=com_pop,
+                           mediation_posts=posts_com if has_posts else None)
+        needs_frames.append(n.assign(level_territory="commune"))
+        evidence_frames.append(e.assign(level_territory="commune"))
+    needs = pd.concat(needs_frames, ignore_index=True) if needs_frames else pd.DataFrame()
+    evidence = pd.concat(evidence_frames, ignore_index=True) if evidence_frames else pd.DataFrame()
+    qpv = data.qpv.copy()
+    if data.qpv_indicators is not None:
+        qpv = qpv.join(data.qpv_indicators.values, on="code_qp")
+    return Indicators(qpv_social, commune_social, share, pd.concat([cov_qpv, cov_com], ignore_index=True),
+                      needs, evidence, qpv, params, key)
+
+
+def with_counted_equipment(cov_com: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """Add equipment counted per IRIS (BPE « ensemble ») to each commune's services, by mediation domain.
+
+    The counts have no coordinates: they add to the services in the commune,
+    never to distances. Types map to domains through ``diagnostic/resources/tables/domaines_mediation.csv``.
+    """
+    table = equipment_domains()
+    table = table[table["source"] == "bpe"].rename(columns={"type": "type_code", "domaine": "domain"})
+    counted = counts.merge(table[["type_code", "domain"]], on="type_code").groupby(["insee_com", "domain"])["count"].sum()
+    out = cov_com.copy()
+    extra = pd.Series(list(zip(out["code"], out["domain"])), index=out.index).map(counted).fillna(0)
+    out["services_inside"] = out["services_inside"] + extra.astype(int)
+    out["services_band"] = out["services_band"] + extra.astype(int)
+    out["per_1000"] = 1000 * out["services_band"] / out["population"].where(out["population"] > 0)
+    out["method"] = "services géolocalisés et équipements comptés par IRIS (BPE) dans la commune"
+    return out
+
+
+def commune_coverage_for_qpv(qpv: gpd.GeoDataFrame, cov_com: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
+    """Coverage of QPVs without outlines: their commune's services (the band cannot be drawn), said so."""
+    rows = qpv[["code_qp", "insee_com"]].merge(cov_com.drop(columns=["level", "population"]),
+                                               left_on="insee_com", right_on="code")
+    rows = rows.drop(columns=["code", "insee_com"]).rename(columns={"code_qp": "code"})
+    rows["level"] = "qpv"
+    rows["population"] = rows["code"].map(population)
+    rows["services_band"] = rows["services_inside"]
+    rows["nearest_m"] = float("nan")  # per_1000 stays the commune's density of services
+    rows["method"] = "services de la commune (contours du QPV non fournis : pas de bande ni de distance)"
+    return rows
+
+
+def _national(data: TerritoryData) -> dict:
+    """Every QPV of France as the reference distribution, when the catalogue's data have it."""
+    national = data.qpv_national
+    if national is None or national.empty:
+        return {}
+    long = national.rename_axis("code_qp").reset_index().melt(id_vars="code_qp", var_name="indicator", value_name="value")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    return {"reference": long.dropna(subset=["value"]), "reference_label": "QPV de France"}
+
+
+def _posts_by_qpv(posts_com: pd.Series, share: pd.DataFrame, data: TerritoryData) -> pd.Series:
+    """A commune's posts spread over its QPVs in proportion to their population."""
+    if posts_com.empty:
+        return pd.Series(dtype=float)
+    pop = social.qpv_population_by_commune(data)
+    pop["commune_qpv_pop"] = pop.groupby("insee_com")["population"].transform("sum")
+    pop["posts"] = pop["insee_com"].map(posts_com).fillna(0) * pop["population"] / pop["commune_qpv_pop"]
+    return pop.groupby("code_qp")["posts"].sum()
+
+
+def _write(result: Indicators, folder: Path) -> None:
+    """Write to a temporary folder, then rename: a killed run leaves no half cache."""
+    tmp = temp_dir(folder.parent, folder.name)
+    try:
+        for name in TABLES:
+            getattr(result, name).to_parquet(tmp / f"{name}.parquet")
+        result.qpv.to_parquet(tmp / "qpv.parquet")
+        (tmp / "done").write_text(json.dumps(result.params), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(tmp)
+            return
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read(folder: Path, params: dict, key: str) -> Indicators:
+    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
+    return Indicators(**tables, qpv=gpd.read_parquet(folder / "qpv.parquet"), params=params, key=key)

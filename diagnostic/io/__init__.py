@@ -1,0 +1,1 @@
+"""Reading inputs: catalogues, territories, reference tables, official sources and their download."""

@@ -1,0 +1,114 @@
+"""Running parameterised notebooks with papermill, with French errors that name the section.
+
+:func:`execute_staged` is the one path of ``diagnostic run``, ``batch`` and
+``evaluate``: the notebook runs into a staged folder, its report is exported
+there, and the folder is swapped in whole (see :mod:`diagnostic._fs`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill as pm
+from papermill.exceptions import PapermillExecutionError
+
+from diagnostic._fs import staged_folder
+from diagnostic.errors import NotebookExecutionError
+
+#: The kernel of the interpreter running the workbench (jupyter_client maps it to sys.executable).
+KERNEL = "python3"
+#: The kernel logs only errors (its start-up notices are not for officers) and keeps no history of cells,
+#: which would record catalogue and data paths in ``~/.ipython/profile_default/history.sqlite``.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False",
+                    "--HistoryManager.hist_file=:memory:"]
+
+
+def failing_section(nb: nbformat.NotebookNode) -> tuple[str, int | None]:
+    """The title of the level-2 section holding the first failed cell, and that cell's index."""
+    section = "début du carnet"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            m = re.search(r"^##\s+(.+?)\s*$", cell.source, flags=re.MULTILINE)
+            if m:
+                section = m.group(1)
+        elif any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return section, i
+    return section, None
+
+
+def execute(
+    notebook: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    cwd: Path | None = None,
+    progress: bool = False,
+    **engine: Any,
+) -> nbformat.NotebookNode:
+    """Execute ``notebook`` into ``output``; on a failing cell, keep ``output`` and raise in French.
+
+    ``engine`` goes to papermill (``engine_name`` and its options, e.g. a warm kernel).
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(cwd) if cwd else None,
+            progress_bar=progress,
+            log_output=False,
+            **{"extra_arguments": KERNEL_ARGUMENTS, **engine},
+        )
+    except PapermillExecutionError as exc:
+        nb = nbformat.read(output, as_version=4)
+        section, index = failing_section(nb)
+        raise NotebookExecutionError(
+            f"la section « {section} » a échoué (cellule {index if index is not None else exc.cell_index}) : "
+            f"{exc.ename} : {exc.evalue}",
+            path=output,
+            hint="le carnet exécuté, avec l'erreur, est conservé à ce chemin ; ouvrez-le dans JupyterLab.",
+        ) from None
+
+
+def execute_staged(
+    notebook: Path,
+    output: Path,
+    relative: str,
+    parameters: dict[str, Any],
+    *,
+    executed: str,
+    page: str,
+    export: Mapping[str, Any],
+    pdf: bool = False,
+    keep: Sequence[str] = (),
+    executor: Callable[..., Any] = execute,
+    finish: Callable[[Path], None] | None = None,
+) -> list[str]:
+    """Execute ``notebook`` and export its report into a staged ``output/relative``; the names written.
+
+    The notebook is saved as ``executed`` and gets the staged folder as
+    ``output_dir``; the report ``page`` is exported with ``export`` (the keywords
+    of :func:`diagnostic.report.export.export_html`), printed beside it as PDF with
+    ``pdf``, then ``finish`` adds its files. A failing section raises
+    :class:`NotebookExecutionError` (code 30) with the executed notebook kept in
+    ``output/_echecs/relative/``; the previous output stays as it was.
+    ``keep``: entries of the previous folder carried over (:func:`diagnostic._fs.swap_in`).
+    """
+    from diagnostic.report.export import export_html
+
+    with staged_folder(output, relative, keep=keep) as folder:
+        executor(notebook, folder / executed, {**parameters, "output_dir": str(folder)}, cwd=notebook.parent)
+        report = export_html(folder / executed, folder / page, **export)
+        if pdf:
+            from diagnostic.report.pdf import write_pdf
+
+            write_pdf(report, report.with_suffix(".pdf"))
+        if finish is not None:
+            finish(folder)
+        return sorted(p.name for p in folder.iterdir())

@@ -1,0 +1,1 @@
+"""Showing it: report pages, sections, maps, network view, PDF and the files left beside a report."""

@@ -1,0 +1,1 @@
+"""The regional synthesis's page and maps (``synthese_regionale.html``)."""
