@@ -1,4 +1,4 @@
-"""Constants and helpers the tests share: where the catalogues and real extracts are, a cache switch."""
+"""Constants and helpers the tests share: where the catalogues and real extracts are, a cache switch, activity logs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pandas as pd
 
 from diagnostic.io.catalog import DEFAULT_DATA_DIR, PROJECT_ROOT
 
@@ -29,3 +31,21 @@ def cache_in(path: Path) -> Iterator[Path]:
             os.environ.pop("DIAGNOSTIC_CACHE")
         else:
             os.environ["DIAGNOSTIC_CACHE"] = old
+
+
+#: The columns of an activity log written by the tests (the default layout of diagnostic.io.sources.activity).
+HEADER = ["date", "heure", "duree_min", "qpv", "x", "y", "activite", "sous_type", "domaine", "partenaire",
+          "issue", "service_signale", "date_signalement", "date_resolution"]
+
+
+def log_row(date, activity, qpv="QN09901A", **kw) -> dict[str, str]:
+    """One activity-log record (a mediator's intervention) with the usual defaults."""
+    return {"date": date, "heure": kw.pop("heure", "18:00"), "duree_min": kw.pop("duree_min", "60"), "qpv": qpv,
+            "activite": activity, **kw}
+
+
+def write_log(path, rows, header=HEADER, sep=";"):
+    """An activity log of ``rows`` written as CSV at ``path``."""
+    frame = pd.DataFrame([{c: r.get(c, "") for c in header} for r in rows], columns=header)
+    frame.to_csv(path, sep=sep, index=False)
+    return path

@@ -19,43 +19,29 @@ from diagnostic.errors import (
 )
 from diagnostic.io.catalog import PROJECT_ROOT, Source
 from diagnostic.io.sources.activity import DEFAULT_COLUMNS, load_activity
+from tests.util import HEADER, log_row, write_log
 
 DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
 
-HEADER = ["date", "heure", "duree_min", "qpv", "x", "y", "activite", "sous_type", "domaine", "partenaire",
-          "issue", "service_signale", "date_signalement", "date_resolution"]
-
-
-def _row(date, activity, qpv="QN09901A", **kw) -> dict[str, str]:
-    return {"date": date, "heure": kw.pop("heure", "18:00"), "duree_min": kw.pop("duree_min", "60"), "qpv": qpv,
-            "activite": activity, **kw}
-
-
 # A hand-made log: March 2025 (evaluated) and February 2025 (previous period).
 MARCH = (
-    [_row(f"2025-03-{d:02d}", "presence") for d in (1, 3, 8, 10, 15, 22)]
-    + [_row("2025-03-04", "presence", "QN09902B"), _row("2025-03-18", "presence", "QN09902B")]
-    + [_row("2025-03-05", "conflit", sous_type="temps_reel", issue="résolu"),
-       _row("2025-03-06", "conflit", sous_type="navette", issue="resolu"),
-       _row("2025-03-07", "conflit", sous_type="table ronde", issue="en cours")]
-    + [_row("2025-03-02", "veille", sous_type="technique", service_signale="Éclairage public",
+    [log_row(f"2025-03-{d:02d}", "presence") for d in (1, 3, 8, 10, 15, 22)]
+    + [log_row("2025-03-04", "presence", "QN09902B"), log_row("2025-03-18", "presence", "QN09902B")]
+    + [log_row("2025-03-05", "conflit", sous_type="temps_reel", issue="résolu"),
+       log_row("2025-03-06", "conflit", sous_type="navette", issue="resolu"),
+       log_row("2025-03-07", "conflit", sous_type="table ronde", issue="en cours")]
+    + [log_row("2025-03-02", "veille", sous_type="technique", service_signale="Éclairage public",
             date_resolution="2025-03-06"),
-       _row("2025-03-10", "veille", sous_type="technique", service_signale="Éclairage public",
+       log_row("2025-03-10", "veille", sous_type="technique", service_signale="Éclairage public",
             date_signalement="10/03/2025", date_resolution="2025-03-20"),
-       _row("2025-03-25", "veille", sous_type="technique", service_signale="Propreté urbaine"),
-       _row("2025-03-28", "veille", sous_type="technique", service_signale="Propreté urbaine",
+       log_row("2025-03-25", "veille", sous_type="technique", service_signale="Propreté urbaine"),
+       log_row("2025-03-28", "veille", sous_type="technique", service_signale="Propreté urbaine",
             date_resolution="2025-04-05")]
-    + [_row("2025-03-12", "mise en relation", partenaire="A07", domaine="acces_droits", issue="orienté"),
-       _row("2025-03-13", "mise_en_relation", partenaire="Z99", domaine="sante", issue="orienté")]
+    + [log_row("2025-03-12", "mise en relation", partenaire="A07", domaine="acces_droits", issue="orienté"),
+       log_row("2025-03-13", "mise_en_relation", partenaire="Z99", domaine="sante", issue="orienté")]
 )
-FEBRUARY = [_row(f"2025-02-{d:02d}", "presence") for d in (3, 10, 17, 24)] + [
-    _row("2025-02-12", "conflit", sous_type="temps_reel", issue="sans suite")]
-
-
-def write_log(path, rows, header=HEADER, sep=";"):
-    frame = pd.DataFrame([{c: r.get(c, "") for c in header} for r in rows], columns=header)
-    frame.to_csv(path, sep=sep, index=False)
-    return path
+FEBRUARY = [log_row(f"2025-02-{d:02d}", "presence") for d in (3, 10, 17, 24)] + [
+    log_row("2025-02-12", "conflit", sous_type="temps_reel", issue="sans suite")]
 
 
 @pytest.fixture
@@ -101,38 +87,38 @@ def test_unknown_partner_is_kept_and_counted(march):
 
 def test_impossible_date(load):
     with pytest.raises(ValueFormatError) as err:
-        load([_row("2025-03-01", "presence"), _row("2025-02-30", "presence")])
+        load([log_row("2025-03-01", "presence"), log_row("2025-02-30", "presence")])
     assert err.value.column == "date" and err.value.rows == [3]
 
 
 def test_impossible_hour(load):
     with pytest.raises(ValueFormatError) as err:
-        load([_row("2025-03-01", "presence", heure="25:10")])
+        load([log_row("2025-03-01", "presence", heure="25:10")])
     assert err.value.column == "heure"
 
 
 def test_resolution_before_notification(load):
     with pytest.raises(ValueFormatError) as err:
-        load([_row("2025-03-10", "veille", service_signale="Éclairage public", date_resolution="2025-03-01")])
+        load([log_row("2025-03-10", "veille", service_signale="Éclairage public", date_resolution="2025-03-01")])
     assert err.value.column == "date_resolution" and err.value.rows == [2]
 
 
 def test_unknown_qpv(load):
     with pytest.raises(ValueFormatError) as err:
-        load([_row("2025-03-01", "presence", qpv="QN09999Z")])
+        load([log_row("2025-03-01", "presence", qpv="QN09999Z")])
     assert err.value.column == "qpv" and "QN09999Z" in err.value.message
 
 
 def test_unknown_activity(load):
     with pytest.raises(ValueFormatError) as err:
-        load([_row("2025-03-01", "animation")])
+        load([log_row("2025-03-01", "animation")])
     assert err.value.column == "activite"
 
 
 def test_coordinates_outside_the_territory(load, demo):
     inside = demo.qpv.set_index("code_qp").geometry["QN09901A"].representative_point()
-    rows = [_row("2025-03-01", "presence", "", x=f"{inside.x:.1f}", y=f"{inside.y:.1f}"),
-            _row("2025-03-02", "presence", "", x="650000", y="6860000")]
+    rows = [log_row("2025-03-01", "presence", "", x=f"{inside.x:.1f}", y=f"{inside.y:.1f}"),
+            log_row("2025-03-02", "presence", "", x="650000", y="6860000")]
     with pytest.raises(OutOfTerritoryError) as err:
         load(rows)
     assert err.value.rows == [3]
@@ -144,18 +130,18 @@ def test_coordinates_outside_the_territory(load, demo):
                                     "date de naissance"])
 def test_personal_data_column_refused(load, column):
     with pytest.raises(ConfidentialityError) as err:
-        load([_row("2025-03-01", "presence", **{column: "x"})], header=HEADER + [column])
+        load([log_row("2025-03-01", "presence", **{column: "x"})], header=HEADER + [column])
     assert err.value.column == column
 
 
 def test_partner_name_column_is_not_personal(load):
-    log, _ = load([_row("2025-03-01", "presence", nom_partenaire="CAF")], header=HEADER + ["nom_partenaire"])
+    log, _ = load([log_row("2025-03-01", "presence", nom_partenaire="CAF")], header=HEADER + ["nom_partenaire"])
     assert len(log) == 1
 
 
 @pytest.mark.parametrize("text", ["rappeler au 06 12 34 56 78", "tél. +33 6.12.34.56.78", "ecrire a jean.d@example.fr"])
 def test_phone_or_email_in_a_comment_refused(load, text):
-    rows = [_row("2025-03-01", "presence", commentaire="RAS"), _row("2025-03-02", "presence", commentaire=text)]
+    rows = [log_row("2025-03-01", "presence", commentaire="RAS"), log_row("2025-03-02", "presence", commentaire=text)]
     with pytest.raises(ConfidentialityError) as err:
         load(rows, header=HEADER + ["commentaire"])
     assert err.value.column == "commentaire" and err.value.rows == [3]

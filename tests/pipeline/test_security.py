@@ -202,10 +202,10 @@ def test_qpv_far_from_its_commune_refused(demo_copy, capsys):
 
 @pytest.mark.parametrize("phone", ["06/12/34/56/78", "06-12-34-56-78", "+33 (0)6 12 34 56 78", "0033 6 12 34 56 78"])
 def test_phone_numbers_however_written_refused(tmp_path, demo, phone):
-    from tests.test_evaluation import _row, write_log
+    from tests.util import log_row, write_log
 
-    path = write_log(tmp_path / "journal.csv", [_row("2025-03-01", "presence"),
-                                               _row("2025-03-02", "veille", service_signale=f"Appeler {phone}")])
+    path = write_log(tmp_path / "journal.csv", [log_row("2025-03-01", "presence"),
+                                               log_row("2025-03-02", "veille", service_signale=f"Appeler {phone}")])
     with pytest.raises(ConfidentialityError) as err:
         load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
     assert err.value.exit_code == 21 and err.value.column == "service_signale" and err.value.rows == [3]
@@ -214,9 +214,9 @@ def test_phone_numbers_however_written_refused(tmp_path, demo, phone):
 
 @pytest.mark.parametrize("column", ["contact", "usager", "name", "identite", "beneficiaire", "adresse_usager"])
 def test_personal_columns_refused(tmp_path, demo, column):
-    from tests.test_evaluation import HEADER, _row, write_log
+    from tests.util import HEADER, log_row, write_log
 
-    path = write_log(tmp_path / "journal.csv", [_row("2025-03-01", "presence", **{column: "x"})], [*HEADER, column])
+    path = write_log(tmp_path / "journal.csv", [log_row("2025-03-01", "presence", **{column: "x"})], [*HEADER, column])
     with pytest.raises(ConfidentialityError) as err:
         load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
     assert err.value.exit_code == 21 and err.value.column == column
@@ -230,7 +230,7 @@ def test_role_contact_of_the_registry_is_not_personal():
 
 def _evaluation(demo, tmp_path, rows, mode="publication", threshold=5):
     """The evaluation of March 2025 in 99101 over a hand-made log (demo territory and registry)."""
-    from tests.test_evaluation import write_log
+    from tests.util import write_log
 
     path = write_log(tmp_path / "journal.csv", rows)
     log, report = load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
@@ -239,11 +239,11 @@ def _evaluation(demo, tmp_path, rows, mode="publication", threshold=5):
 
 
 def test_free_text_never_verbatim_in_publication(demo, tmp_path):
-    from tests.test_evaluation import _row
+    from tests.util import log_row
 
-    rows = [_row(f"2025-03-{d:02d}", "veille", service_signale="Mme Dupont, 3 rue des Lilas") for d in range(1, 8)]
-    rows += [_row(f"2025-03-{d:02d}", "veille", service_signale="éclairage public") for d in range(1, 8)]
-    rows += [_row(f"2025-03-{d:02d}", "mise_en_relation", partenaire="Z99 Mme Durand") for d in range(1, 8)]
+    rows = [log_row(f"2025-03-{d:02d}", "veille", service_signale="Mme Dupont, 3 rue des Lilas") for d in range(1, 8)]
+    rows += [log_row(f"2025-03-{d:02d}", "veille", service_signale="éclairage public") for d in range(1, 8)]
+    rows += [log_row(f"2025-03-{d:02d}", "mise_en_relation", partenaire="Z99 Mme Durand") for d in range(1, 8)]
     public = json.dumps(ev.evaluation_json(_evaluation(demo, tmp_path, rows)), ensure_ascii=False)
     assert "Dupont" not in public and "Lilas" not in public and "Durand" not in public and "Z99" not in public
     assert "Autre service" in public and "Éclairage public" in public  # declared in the demo catalogue
@@ -255,7 +255,7 @@ def test_free_text_never_verbatim_in_publication(demo, tmp_path):
 
 
 def _cells(demo, tmp_path, rows):
-    from tests.test_evaluation import write_log
+    from tests.util import write_log
 
     path = write_log(tmp_path / "journal.csv", rows)
     log, _ = load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
@@ -277,17 +277,17 @@ def _closed(demo, tmp_path, rows) -> None:
 
 
 def _conflicts(resolved: int, total: int) -> list[dict]:
-    from tests.test_evaluation import _row
+    from tests.util import log_row
 
-    return [_row(f"2025-03-{d:02d}", "conflit", sous_type="temps_reel", issue="resolu" if d <= resolved else "en cours")
+    return [log_row(f"2025-03-{d:02d}", "conflit", sous_type="temps_reel", issue="resolu" if d <= resolved else "en cours")
             for d in range(1, total + 1)]
 
 
 def test_route_a_warnings_give_no_count(demo, tmp_path):
-    from tests.test_evaluation import _row
+    from tests.util import log_row
 
-    rows = [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
-    rows.append(_row("2025-03-12", "mise_en_relation", partenaire="Z99"))
+    rows = [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    rows.append(log_row("2025-03-12", "mise_en_relation", partenaire="Z99"))
     e = _evaluation(demo, tmp_path, rows)
     assert e.warnings and not any(ch.isdigit() for w in e.warnings for ch in w)
     internal = _evaluation(demo, tmp_path, rows, "interne")
@@ -295,11 +295,11 @@ def test_route_a_warnings_give_no_count(demo, tmp_path):
 
 
 def test_route_b_key_figure_minus_published_cells(demo, tmp_path):
-    from tests.test_evaluation import _row
+    from tests.util import log_row
 
     # 5 conflicts in real time, 1 « navette »: « conflits traités : 6 » − 5 gives the masked 1.
-    rows = _conflicts(5, 5) + [_row("2025-03-20", "conflit", sous_type="navette", issue="resolu")]
-    rows += [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    rows = _conflicts(5, 5) + [log_row("2025-03-20", "conflit", sous_type="navette", issue="resolu")]
+    rows += [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
     _closed(demo, tmp_path, rows)
     e = _evaluation(demo, tmp_path, rows)
     conflicts = e.tables["conflits"].frame.set_index("Type de conflit")["Conflits"]
@@ -308,10 +308,10 @@ def test_route_b_key_figure_minus_published_cells(demo, tmp_path):
 
 
 def test_route_c_share_over_a_small_base(demo, tmp_path):
-    from tests.test_evaluation import _row
+    from tests.util import log_row
 
     # 1 resolved conflict of 6: « 16,7 % of 6 » gives 1.
-    rows = _conflicts(1, 6) + [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    rows = _conflicts(1, 6) + [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
     _closed(demo, tmp_path, rows)
     e = _evaluation(demo, tmp_path, rows)
     util = e.tables["utilite_sociale"].frame.set_index("Indicateur")
@@ -321,12 +321,12 @@ def test_route_c_share_over_a_small_base(demo, tmp_path):
 
 
 def test_route_d_row_difference(demo, tmp_path):
-    from tests.test_evaluation import _row
+    from tests.util import log_row
 
     # Éclairage public: 6 reports, 5 resolved: « Signalements 6 − Résolus 5 » gives the 1 still open.
-    rows = [_row(f"2025-03-{d:02d}", "veille", service_signale="Éclairage public",
+    rows = [log_row(f"2025-03-{d:02d}", "veille", service_signale="Éclairage public",
                  date_resolution="2025-03-25" if d <= 5 else "") for d in range(1, 7)]
-    rows += [_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    rows += [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
     _closed(demo, tmp_path, rows)
     e = _evaluation(demo, tmp_path, rows)
     watch = e.tables["veille"].frame.set_index("Service signalé").loc["Éclairage public"]

@@ -73,7 +73,7 @@ def _pair(**changes) -> dict[str, dict[str, float]]:
     return values
 
 
-def _row(needs: pd.DataFrame, code: str, domain: str) -> pd.Series:
+def log_row(needs: pd.DataFrame, code: str, domain: str) -> pd.Series:
     return needs[(needs["code"] == code) & (needs["domain"] == domain)].iloc[0]
 
 
@@ -87,7 +87,7 @@ def _first(needs: pd.DataFrame, codes: set[str]) -> str:
 def test_equal_but_for_poverty_the_poorer_comes_first():
     needs, _ = _needs(_pair(QPA={"poverty_rate": 48}, QPB={"poverty_rate": 30}))
     for domain in ("acces_droits", "habitat", "sante"):
-        assert _row(needs, "QPA", domain)["need"] > _row(needs, "QPB", domain)["need"]
+        assert log_row(needs, "QPA", domain)["need"] > log_row(needs, "QPB", domain)["need"]
     assert _first(needs, {"QPA", "QPB"}) == "QPA"
 
 
@@ -95,20 +95,20 @@ def test_equal_but_for_population_the_larger_comes_first():
     values = _pair(QPB={"population": 1500})
     values["QPB"]["jobseekers"] = 700 * 1500 / 5000  # same rate of job seekers: only the size differs
     needs, _ = _needs(values)
-    a, b = _row(needs, "QPA", "habitat"), _row(needs, "QPB", "habitat")
+    a, b = log_row(needs, "QPA", "habitat"), log_row(needs, "QPB", "habitat")
     assert a["need"] == b["need"] and a["level"] == b["level"]
     assert a["priority"] > b["priority"] and a["rank"] < b["rank"]
 
 
 def test_equal_but_for_a_mediation_post_the_one_without_comes_first():
     needs, _ = _needs(_pair(), posts={"QPA": 0.0, "QPB": 5.0})
-    a, b = _row(needs, "QPA", "espace_public"), _row(needs, "QPB", "espace_public")
+    a, b = log_row(needs, "QPA", "espace_public"), log_row(needs, "QPB", "espace_public")
     assert a["need"] == b["need"] and a["unmet"] > b["unmet"] and a["rank"] < b["rank"]
     # 5 posts shared by the 5 mediation domains: 1 post-equivalent for a target of 5,000 / 10,000 × 2.5 = 1.25.
     assert b["posts_counted"] == 1.0 and b["response"] == pytest.approx(0.8)
     assert f"postes adultes-relais comptés pour {text.number(1, 2)}" in b["reason"]
     # Emploi is not a mediation domain: posts do not answer it.
-    assert _row(needs, "QPB", "emploi")["unmet"] == _row(needs, "QPA", "emploi")["unmet"]
+    assert log_row(needs, "QPB", "emploi")["unmet"] == log_row(needs, "QPA", "emploi")["unmet"]
 
 
 def test_a_domain_without_data_is_undetermined_and_named():
@@ -118,7 +118,7 @@ def test_a_domain_without_data_is_undetermined_and_named():
     needs, _ = _needs(values)
     # Every domain of the rules appears for every QPV.
     assert len(needs) == len(values) * len(RULES["domains"])
-    edu = _row(needs, "QPA", "education")
+    edu = log_row(needs, "QPA", "education")
     # The youth index alone (a student area?) never drives a level.
     assert edu["level"] == "indéterminé" and np.isnan(edu["need"]) and np.isnan(edu["unmet"])
     assert "ambigu" in edu["reason"] and "Taux de pauvreté" in edu["missing"]
@@ -127,8 +127,8 @@ def test_a_domain_without_data_is_undetermined_and_named():
 
 def test_youth_index_alone_cannot_lift_a_well_off_qpv():
     needs, _ = _needs(_pair(QPA={"poverty_rate": 26, "median_income": 15800, "youth_index": 4.3}))
-    assert _row(needs, "QPA", "education")["level"] == "faible"
-    assert _row(needs, "QPB", "education")["rank"] < _row(needs, "QPA", "education")["rank"]
+    assert log_row(needs, "QPA", "education")["level"] == "faible"
+    assert log_row(needs, "QPB", "education")["rank"] < log_row(needs, "QPA", "education")["rank"]
 
 
 # --------------------------------------------------------------------------- monotonicity
@@ -141,7 +141,7 @@ def test_raising_deprivation_never_lowers_need(indicator, step):
     worse["QPA"][indicator] += step
     after, _ = _needs(worse)
     for domain in RULES["domains"]:
-        b, a = _row(before, "QPA", domain), _row(after, "QPA", domain)
+        b, a = log_row(before, "QPA", domain), log_row(after, "QPA", domain)
         assert a["need"] >= b["need"] and LEVEL_ORDER[a["level"]] <= LEVEL_ORDER[b["level"]], domain
 
 
@@ -149,7 +149,7 @@ def test_adding_a_response_never_raises_an_unmet_need():
     base = {("QPA", "acces_droits"): 0, ("QPB", "acces_droits"): 0}
     before, _ = _needs(_pair(), responses=base)
     after, _ = _needs(_pair(), responses={**base, ("QPA", "acces_droits"): 1})
-    b, a = _row(before, "QPA", "acces_droits"), _row(after, "QPA", "acces_droits")
+    b, a = log_row(before, "QPA", "acces_droits"), log_row(after, "QPA", "acces_droits")
     assert a["unmet"] <= b["unmet"] and a["response"] > b["response"]
     a_all = after.set_index(["code", "domain"])["unmet"].sort_index().fillna(-1)
     b_all = before.set_index(["code", "domain"])["unmet"].sort_index().fillna(-1)
@@ -173,7 +173,7 @@ def _habitat_flag(rules: dict) -> tuple[str, pd.Series]:
     values = _pair(QPA={"poverty_rate": 44, "median_income": 15000})  # very poor, but a middling income
     needs, evidence = _needs(values, rules=rules)
     needs = needs.assign(robustness=robustness(needs, evidence, rules).to_numpy())
-    row = _row(needs, "QPA", "habitat")
+    row = log_row(needs, "QPA", "habitat")
     return row["robustness"], row
 
 
