@@ -94,7 +94,7 @@ def cmd_territories(args: argparse.Namespace) -> int:
     for row in table.itertuples():
         pop = text.number(row.population, missing="—")
         print(f"{row.insee_com:<7} {row.lib_com[:40]:<40} {row.qpv_count:>4} {pop:>11}")
-    print(f"\n{len(table)} commune(s).")
+    print(f"\n{text.count(len(table), 'commune')}.")
     return 0
 
 

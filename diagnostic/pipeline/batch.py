@@ -347,7 +347,7 @@ def run_batch(
                             bar.update()
                             if entry["statut"] == "echec":
                                 failed = sum(e["statut"] == "echec" for c, e in entries.items() if c in todo)
-                                bar.set_postfix_str(f"{failed} échec(s)")
+                                bar.set_postfix_str(text_fr.count(failed, "échec"))
                     except _NoWorkers as exc:
                         lost = exc.args[0]
                     bar.close()
@@ -464,12 +464,13 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
 def summary(result: BatchResult) -> str:
     """The French end-of-batch summary: counts, then each failure with its reason and path."""
     ok, skipped, failed = result.codes("ok"), result.codes("ignore"), result.codes("echec")
-    lines = [(f"Traitement par lot terminé en {result.seconds:.1f} s : {len(ok)} rapport(s) produit(s), "
-              f"{len(skipped)} inchangé(s), {len(failed)} échec(s)."),
+    lines = [(f"Traitement par lot terminé en {text_fr.number(result.seconds, 1, 's')} : "
+              f"{text_fr.count(len(ok), 'rapport produit', 'rapports produits')}, "
+              f"{text_fr.count(len(skipped), 'inchangé', 'inchangés')}, {text_fr.count(len(failed), 'échec')}."),
              f"Vue d'ensemble : {result.output / INDEX}"]
     if result.lost:
-        lines.insert(0, f"Lot arrêté : plus aucun processus de calcul Dask n'est en vie ; {result.lost} commune(s) "
-                        "non traitée(s). Relancez la même commande pour les reprendre (ce qui est fait est gardé).")
+        lines.insert(0, f"Lot arrêté : plus aucun processus de calcul Dask n'est en vie ; "
+                        f"{text_fr.count(result.lost, 'commune non traitée', 'communes non traitées')}. Relancez la même commande pour les reprendre (ce qui est fait est gardé).")
     if failed:
         lines.append("Échecs :")
         for code in failed:

@@ -6,6 +6,7 @@ import argparse
 
 
 def cmd_region(args: argparse.Namespace) -> int:
+    from diagnostic import text
     from diagnostic.analysis.region.synthesis import build_synthesis
     from diagnostic.report.region.page import HTML_NAME, write_synthesis
 
@@ -13,7 +14,7 @@ def cmd_region(args: argparse.Namespace) -> int:
                             rules_path=args.rules)
     files = write_synthesis(synth, args.output, pdf=args.pdf)
     reused = int((synth.communes["results_origin"] == "lot").sum()) if len(synth.communes) else 0
-    print(f"Synthèse régionale : {len(synth.epci)} EPCI, {len(synth.communes)} commune(s) avec QPV "
+    print(f"Synthèse régionale : {len(synth.epci)} EPCI, {text.count(len(synth.communes), 'commune')} avec QPV "
           f"(résultats repris du lot : {reused}).")
     for line in synth.missing:
         print(f"  - {line}")

@@ -135,7 +135,7 @@ def demo_region(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "diagnostic", "region", "--catalog", str(DEMO_CATALOG),
                            "--output", str(out), "--pdf"], check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "Synthèse régionale : 1 EPCI, 2 commune(s) avec QPV" in done.stdout
+    assert "Synthèse régionale : 1 EPCI, 2\u00a0communes avec QPV" in done.stdout
     return out
 
 

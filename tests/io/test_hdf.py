@@ -244,7 +244,7 @@ def test_territories_with_qpv_counts_hdf(capsys, real_dir):
 
     assert main(["territories", "--catalog", str(HDF), "--with-qpv"]) == 0
     out = capsys.readouterr().out
-    assert "157 commune(s)." in out
+    assert "\n157\u00a0communes." in out
     assert any(line.split()[:2] == ["59350", "Lille"] and line.split()[2] == "5" for line in out.splitlines())
 
 

@@ -112,7 +112,7 @@ def test_rerun_skips_then_reruns_what_changed(demo_batch, demo_dir, cluster, tmp
     args = ["batch", "--catalog", str(demo_dir / "catalogue.yaml"), "--communes", "99101,99102",
             "--output", str(output), "--scheduler", cluster]
     assert cli.main(args) == 0
-    assert "0 rapport(s) produit(s), 2 inchangé(s)" in capsys.readouterr().out
+    assert "0\u00a0rapport produit, 2\u00a0inchangés, 0\u00a0échec." in capsys.readouterr().out
     assert {c: (output / c / "rapport.html").stat().st_mtime_ns for c in before} == before
     assert {e["statut"] for e in read_manifest(output)["communes"].values()} == {"ignore"}
     local = demo_dir / LOCAL_FILE

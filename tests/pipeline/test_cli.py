@@ -71,9 +71,9 @@ def test_territories_demo(capsys):
     assert [ln.split()[0] for ln in lines] == ["99101", "99103", "99102"]  # by QPV count, then population
     assert re.search(r"^99101\s+Villeneuve-sur-Lys\s+3\s+48\u202f212$", out, re.MULTILINE)
     assert re.search(r"^99102\s+Saint-Aubin-les-Prés\s+0\s+6\u202f480$", out, re.MULTILINE)
-    assert "3 commune(s)." in out
+    assert "\n3\u00a0communes." in out
     code, out, _ = run(capsys, "territories", "--catalog", str(DEMO_DIR / "catalogue.yaml"), "--with-qpv")
-    assert "2 commune(s)." in out and "99102" not in out
+    assert "\n2\u00a0communes." in out and "99102" not in out
 
 
 def test_data_check_real_catalogues(capsys, real_dir):
@@ -94,7 +94,7 @@ def test_territories_real_toulouse(capsys, real_dir):
     first = next(ln for ln in out.splitlines() if re.match(r"^\d{5} ", ln))
     assert first.split()[:3] == ["31555", "Toulouse", "12"]  # the most QPVs of the extract
     assert re.search(r"^31555\s+Toulouse\s+12\s+458\u202f298$", out, re.MULTILINE)
-    assert "40 commune(s)." in out
+    assert "\n40\u00a0communes." in out
 
 
 # --------------------------------------------------------------------------- each broken input
