@@ -254,9 +254,14 @@ def test_employers_on_several_territories(tmp_path):
 def test_data_is_escaped(tmp_path, rules):
     synth = build_synthesis(DEMO_CATALOG, tmp_path)
     synth.communes.loc[0, "name"] = "<script>alert(1)</script>"
+    synth.communes.loc[0, "report"] = 'x"y/rapport.html'
     write_synthesis(synth, tmp_path)
     page = (tmp_path / HTML_NAME).read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # The map's tooltip and popup (JSON in the page's script) hold the name and the link escaped.
+    assert "<b>&lt;script&gt;alert(1)&lt;/script&gt;</b><br>" in page
+    assert '<br><a href=\\"x&#34;y/rapport.html\\">Ouvrir le rapport</a>' in page
+    assert page.count("<br>Rapport non produit") == len(synth.communes) - 1
 
 
 @pytest.mark.browser
