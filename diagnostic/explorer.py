@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import errno
 import hashlib
-import html
 import logging
 import re
 import shutil
@@ -37,6 +36,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 import yaml
+from markupsafe import Markup
 
 from diagnostic import text
 from diagnostic._fs import write_atomic
@@ -50,7 +50,7 @@ from diagnostic.io.reference import DOMAINS, indicator_table
 from diagnostic.io.territory import TerritoryData, load_territory
 from diagnostic.options import BAND_M, INDICATOR
 from diagnostic.pipeline.run import RunResult, run_commune
-from diagnostic.report import maps, sections
+from diagnostic.report import fragments, maps, sections
 from diagnostic.report.export import html_table
 from diagnostic.text import fold
 
@@ -162,11 +162,11 @@ def failure_message(exc: BaseException, action: str, path_hint: str = PATH_HINT)
 
 
 def error_html(message: str) -> str:
-    return f'<p class="erreur">{html.escape(message)}</p>'
+    return fragments.render("paragraph.html.j2", css_class="erreur", text=message)
 
 
 def note_html(message: str) -> str:
-    return f'<p class="note">{html.escape(message)}</p>'
+    return fragments.render("paragraph.html.j2", css_class="note", text=message)
 
 
 @dataclass
@@ -505,9 +505,7 @@ class Explorer:
         )
         page, end, rest = maps.map_html(m).rpartition("</html>")  # folium's own script follows </body>
         page = f"{page}{refit}{end}{rest}" if end else rest + refit
-        return (f'<iframe srcdoc="{html.escape(page, quote=True)}" sandbox="allow-scripts" '
-                f'title="Carte interactive de {html.escape(d.name)}" class="diag-carte-explorateur" '
-                f'style="width:100%;height:560px;border:1px solid #ccc"></iframe>')
+        return fragments.render("explorer/map_frame.html.j2", page=page, name=d.name)
 
     @staticmethod
     def figures_html(d: CommuneDiagnostic) -> str:
@@ -570,10 +568,8 @@ class Explorer:
             return None
         finally:
             self.export_button.disabled = False
-        self.export_status.value = (
-            f"<p>Rapport exporté en {text.number(result.seconds, 1)} s : "
-            f"<code>{html.escape(str(result.folder / 'rapport.html'))}</code> ; paramètres dans "
-            f"<code>parametres.json</code> à côté du rapport.</p>")
+        self.export_status.value = fragments.render("explorer/exported.html.j2", seconds=text.number(result.seconds, 1),
+                                                    report=str(result.folder / "rapport.html"))
         return result
 
     def locate(self, place: str | None = None) -> dict[str, Any] | None:
@@ -620,10 +616,9 @@ def location_html(found: dict[str, Any]) -> str:
         lines.append("Hors des QPV et de leur bande" + (
             f" ; QPV le plus proche : {near['name']} ({near['code']}) à {text.number(near['distance_m'], unit='m')}."
             if near else "."))
-    body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     services = pd.DataFrame(found["services"])
-    if services.empty:
-        return body + "<p>Aucun service géolocalisé dans les données.</p>"
-    table = pd.DataFrame({"Domaine": services["domain_label"], "Service": services["name"], "Type": services["type"],
-                          "Adresse": services["address"], "Distance (m)": services["distance_m"]})
-    return body + html_table(table, caption="Services les plus proches par domaine", numbers={"Distance (m)": 0}).data
+    table = None if services.empty else Markup(html_table(
+        pd.DataFrame({"Domaine": services["domain_label"], "Service": services["name"], "Type": services["type"],
+                      "Adresse": services["address"], "Distance (m)": services["distance_m"]}),
+        caption="Services les plus proches par domaine", numbers={"Distance (m)": 0}).data)
+    return fragments.render("explorer/location.html.j2", lines=lines, table=table)

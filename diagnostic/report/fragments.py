@@ -1,7 +1,8 @@
 """The HTML blocks of the reports, rendered from the Jinja templates of ``resources/fragments/``.
 
-One autoescaping environment for every block a notebook displays: text from data is
-escaped by Jinja, so no Python code writes markup. A block already rendered (a table
+The one autoescaping environment of the package's HTML blocks (sections, the maps'
+tooltips, popups and legends, the network view, the regional map, the explorer's
+messages): text from data is escaped by Jinja, so no Python code writes markup. A block already rendered (a table
 inside a section, a map) is passed back in as :class:`markupsafe.Markup`.
 """
 
@@ -19,6 +20,6 @@ _ENV = jinja2.Environment(
 )
 
 
-def render(name: str, **context: Any) -> str:
+def render(name: str, /, **context: Any) -> str:
     """The fragment ``name`` (e.g. ``"table.html.j2"``) rendered with ``context``, escaped."""
     return _ENV.get_template(name).render(**context)

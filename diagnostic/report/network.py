@@ -3,27 +3,26 @@
 The analysis (graph, centrality, gaps) is :mod:`diagnostic.analysis.partners`; this
 module only draws it. The interactive view is a self-contained SVG with a few
 lines of inline script (drag, highlight), from the Jinja templates under
-``diagnostic/resources/fragments/network/`` with autoescape: it loads nothing
+``diagnostic/resources/fragments/network/`` rendered by :func:`diagnostic.report.fragments.render`
+(autoescape): it loads nothing
 from the network, so it works in an HTML report opened offline.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 from pathlib import Path
 
-import jinja2
 import networkx as nx
 import numpy as np
 import pandas as pd
-from markupsafe import Markup
 
-from diagnostic import resources, text
+from diagnostic import text
 from diagnostic.analysis.partners import build_graph, centrality, isolated
 from diagnostic.io.reference import DOMAINS
 from diagnostic.io.sources.partners import NATURES, Partners, actor_types
+from diagnostic.report.fragments import render
 
 #: Edge style per nature: colour, SVG dash pattern, matplotlib line style.
 EDGE_STYLES: dict[str, tuple[str, str, object]] = {
@@ -36,13 +35,6 @@ EDGE_STYLES: dict[str, tuple[str, str, object]] = {
 WIDTH, HEIGHT, MARGIN = 960, 640, 60
 #: Above this many actors, only the most central ones are labelled on the drawing.
 LABELLED = 30
-
-#: Autoescape, each value escaped as :func:`html.escape` writes it (``&quot;``, ``&#x27;``), as before the templates.
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(resources.path("fragments")), autoescape=True,
-    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    finalize=lambda v: v if isinstance(v, Markup) else Markup(html.escape(str(v))),
-)
 
 
 def layout(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
@@ -154,7 +146,8 @@ def network_html(partners: Partners, graph: nx.DiGraph | None = None) -> str:
     types = actor_types()
     present = {d["type"] for _, d in graph.nodes(data=True)}
     natures = set(partners.relations["nature"])
-    return _TEMPLATES.get_template("network/figure.html.j2").render(
+    return render(
+        "network/figure.html.j2",
         uid=uid, width=WIDTH, height=HEIGHT, n_nodes=graph.number_of_nodes(), n_edges=len(partners.relations),
         markers=[{"nature": k, "colour": c} for k, (c, _, _) in EDGE_STYLES.items()],
         edges=edges, nodes=nodes,

@@ -263,7 +263,7 @@ def test_network_view_escapes_names(demo):
     actors.loc[actors["actor_id"] == "A01", "name"] = '<script>alert("x")</script> & Cie'
     fragment = network_html(replace(demo.partners, actors=actors))
     assert "<script>alert" not in fragment and fragment.count("<script>") == 1
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Cie</text>" in fragment
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Cie</text>" in fragment
     assert fragment.count('class="rp-noeud"') == len(actors)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -254,9 +255,15 @@ def test_employers_on_several_territories(tmp_path):
 def test_data_is_escaped(tmp_path, rules):
     synth = build_synthesis(DEMO_CATALOG, tmp_path)
     synth.communes.loc[0, "name"] = "<script>alert(1)</script>"
+    synth.communes.loc[0, "report"] = 'x"y/rapport.html'
     write_synthesis(synth, tmp_path)
     page = (tmp_path / HTML_NAME).read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # The map's tooltips and popups (JSON in the page's script, with \uXXXX escapes) hold the name and the link escaped.
+    script = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+    assert script.count("<b>&lt;script&gt;alert(1)&lt;/script&gt;</b><br>") == 2
+    assert '<br><a href=\\"x&#34;y/rapport.html\\">Ouvrir le rapport</a>' in script
+    assert script.count("<br>Rapport non produit") == len(synth.communes) - 1
 
 
 @pytest.mark.browser

@@ -93,7 +93,7 @@ def _toulouse_services(commune: gpd.GeoDataFrame, n: int = 3000) -> gpd.GeoDataF
 def test_layers_legend_and_styles(inputs):
     page = _text(maps.map_html(_demo_map(inputs)))
     for name in ("Communes voisines", "Limite communale – Villeneuve-sur-Lys", "Bande de 300 m autour des QPV",
-                 "QPV – Taux d&#x27;emploi (%)", "Partenaires (2)"):
+                 "QPV – Taux d&#39;emploi (%)", "Partenaires (2)"):
         assert name in page
     counts = inputs["services"]["domain"].value_counts()
     for key, n in counts.items():
@@ -110,7 +110,7 @@ def test_layers_legend_and_styles(inputs):
 
 def test_data_texts_are_escaped(inputs):
     page = _text(maps.map_html(_demo_map(inputs)))
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Cie" in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Cie" in page
     assert "Centre social &lt;Les Hauts&gt;" in page
     assert EVIL not in page and "<Les Hauts>" not in page
 
@@ -121,7 +121,7 @@ def test_tooltips_and_legend_escape_data(inputs):
                             indicator="employment_rate", indicator_label=EVIL,
                             needs=inputs["needs"].assign(domain_label=EVIL))
     page = _text(maps.map_html(maps.commune_map(layers)))
-    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Cie"
+    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Cie"
     assert f"<b>{escaped}</b> (QN09901A)" in page
     assert f"Besoins forts non couverts : {escaped}" in page
     assert f'<p class="diag-legende-titre">{escaped}</p>' in page
@@ -170,7 +170,7 @@ def test_overview_map_links_reports(demo):
     page = _text(maps.map_html(maps.overview_map(communes, indicator="population", indicator_label="Population")))
     assert '<a href="99101/rapport.html">Ouvrir le rapport</a>' in page
     assert "Rapport non disponible" in page
-    assert "Saint-Aubin &quot;les&quot; Prés" in page
+    assert "Saint-Aubin &#34;les&#34; Prés" in page
     assert "Communes – Population" in page
 
 

@@ -2,11 +2,11 @@
 
 Every text from the data is HTML-escaped before it reaches the page: legends,
 tooltips, popups and layer names come from the Jinja templates under
-``diagnostic/resources/fragments/maps/`` (autoescape), the service points'
-texts are escaped in Python. Popups and tooltips are bound with plain Leaflet
-(no jQuery). Geometries are simplified and rounded once, and each is embedded
-once: the QPV layer carries the choropleth fill, the strong-need outline and
-the tooltip together.
+``diagnostic/resources/fragments/maps/``, rendered by :func:`diagnostic.report.fragments.render`
+(autoescape); the service points' texts are escaped the same way in Python (:func:`style.esc`).
+Popups and tooltips are bound with plain Leaflet (no jQuery). Geometries are simplified and
+rounded once, and each is embedded once: the QPV layer carries the choropleth fill, the
+strong-need outline and the tooltip together.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ import json
 
 import folium
 import geopandas as gpd
-import jinja2
 import pandas as pd
 import shapely
 from branca.element import MacroElement
 from folium.map import Layer
 from folium.template import Template
 from folium.utilities import JsCode
-from markupsafe import Markup
 
-from diagnostic import resources, text
+from diagnostic import text
 from diagnostic.io.reference import DOMAINS
+from diagnostic.report.fragments import render
 from diagnostic.report.maps import style as st
 from diagnostic.report.maps.geometry import band_ring, feature_collection, lambert93, web_geometries
 from diagnostic.report.maps.layers import MapLayers
@@ -39,18 +38,6 @@ HATCH_ID = "diag-hachures"
 HATCH_FILL = f"url(#{HATCH_ID})"
 _BIND_TOOLTIP = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); }")
 _BIND_LINK = JsCode("function(f, l) { l.bindTooltip(f.properties.tip, {sticky: true}); l.bindPopup(f.properties.pop); }")
-#: Autoescape, each value escaped by :func:`~diagnostic.report.maps.style.esc` (as the service points are; missing: empty).
-_FRAGMENTS = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(resources.path("fragments")), autoescape=True, undefined=jinja2.StrictUndefined,
-    trim_blocks=True, lstrip_blocks=True, finalize=lambda v: v if isinstance(v, Markup) else Markup(st.esc(v)),
-)
-_FRAGMENTS.globals["st"] = st
-
-
-def fragment(template: str, /, **context: object) -> str:
-    """The map fragment ``maps/<template>`` rendered, every value escaped (missing ones left empty)."""
-    return _FRAGMENTS.get_template(f"maps/{template}").render(**context)
-
 
 
 class _CollapsibleLayers(MacroElement):
@@ -85,7 +72,7 @@ def _layer_control(m: folium.Map) -> None:
     _CollapsibleLayers(control).add_to(m)
 
 
-class _Furniture(MacroElement):
+class Furniture(MacroElement):
     """Legend, metric scale bar and the SVG hatch pattern of missing values."""
 
     _template = Template(
@@ -120,12 +107,7 @@ class _Furniture(MacroElement):
         self._name = "Furniture"
         self.legend = legend
         self.hatch_id = HATCH_ID
-        self.hatch_svg = fragment("hatch.svg.j2", id=HATCH_ID)
-
-
-def _swatch(fill: str, outline: str = "#666", extra: str = "") -> str:
-    """A legend's colour sample (the regional map's legend draws with it too)."""
-    return str(_FRAGMENTS.get_template("maps/swatch.html.j2").module.swatch(fill, outline, extra))
+        self.hatch_svg = render("maps/hatch.svg.j2", id=HATCH_ID, st=st)
 
 
 def _legend(
@@ -140,11 +122,11 @@ def _legend(
 
     Without classes (no indicator), the title names the plain QPV fill.
     """
-    return fragment("legend.html.j2", title=title, classes=classes, has_missing=has_missing, band_m=band_m,
-                    needs=needs)
+    return render("maps/legend.html.j2", st=st, title=title, classes=classes, has_missing=has_missing, band_m=band_m,
+                  needs=needs)
 
 
-def _base_map(area: gpd.GeoDataFrame, tiles: bool, title: str) -> folium.Map:
+def base_map(area: gpd.GeoDataFrame, tiles: bool, title: str) -> folium.Map:
     """A map without tiles fitted to ``area`` (Lambert-93), or with OpenStreetMap when asked."""
     minx, miny, maxx, maxy = area.to_crs("EPSG:4326").total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
@@ -177,7 +159,7 @@ def _qpv_tooltips(
     population = qpv["population"] if "population" in qpv else pd.Series(None, index=qpv.index)
     shown = values is not None and classes is not None
     return [
-        fragment("qpv_tooltip.html.j2", name=qpv.at[i, "lib_qp"], code=code, label=label,
+        render("maps/qpv_tooltip.html.j2", name=st.blank(qpv.at[i, "lib_qp"]), code=code, label=label,
                  population=text.number(population[i], 0) if pd.notna(population[i]) else None,
                  value=classes.format(values[i]) if shown else None, needs=needs.get(code))
         for i, code in qpv["code_qp"].items()
@@ -279,7 +261,7 @@ def _services_layers(services: gpd.GeoDataFrame, cluster: bool) -> list[_Points]
         label, colour = keyed.loc[part.index[0], ["label", "colour"]]
         layers.append(_Points(
             part, types.loc[part.index],
-            name=f'<span class="diag-point" style="background:{colour}"></span> {st.esc(label)} ({len(part)})',
+            name=render("maps/layer_name.html.j2", colour=colour, label=label, count=len(part)),
             colour=colour,
             marker={"radius": 6, "color": "#ffffff", "weight": 1.5, "fillColor": colour, "fillOpacity": 0.95},
             css_class=f"diag-service diag-service-{key}",
@@ -291,7 +273,7 @@ def _services_layers(services: gpd.GeoDataFrame, cluster: bool) -> list[_Points]
 def _actors_layer(actors: gpd.GeoDataFrame) -> _Points:
     return _Points(
         actors, actors["type_label"],
-        name=f'<span class="diag-point" style="background:{st.ACTOR_COLOUR}"></span> Partenaires ({len(actors)})',
+        name=render("maps/layer_name.html.j2", colour=st.ACTOR_COLOUR, label="Partenaires", count=len(actors)),
         colour=st.ACTOR_COLOUR,
         marker={"radius": 5, "color": st.ACTOR_COLOUR, "weight": 2, "fillColor": "#ffffff", "fillOpacity": 1},
         css_class="diag-partenaire",
@@ -311,7 +293,7 @@ def commune_map(layers: MapLayers, *, tiles: bool = False, cluster: bool = True,
     layers = layers.projected()
     commune, qpv, band_m, label = layers.commune, layers.qpv, layers.band_m, layers.label
     name = str(commune["lib_com"].iloc[0])
-    m = _base_map(commune, tiles, f"Carte – {name}")
+    m = base_map(commune, tiles, f"Carte – {name}")
     if layers.context is not None:
         _outlines(layers.context, "Communes voisines", {
             "color": st.CONTEXT_OUTLINE, "weight": 1, "fillColor": st.CONTEXT_FILL,
@@ -354,7 +336,7 @@ def commune_map(layers: MapLayers, *, tiles: bool = False, cluster: bool = True,
         band_m=band_m,
         needs=bool(strong),
     )
-    _Furniture(legend).add_to(m)
+    Furniture(legend).add_to(m)
     _layer_control(m)
     return make_offline(m)
 
@@ -376,15 +358,15 @@ def overview_map(
     a commune without one says that its report is not available.
     """
     communes = lambert93(communes, "communes").reset_index(drop=True)
-    m = _base_map(communes, tiles, f"Vue d’ensemble – {indicator_label}")
+    m = base_map(communes, tiles, f"Vue d’ensemble – {indicator_label}")
     values = pd.to_numeric(communes[indicator], errors="coerce")
     classes = st.classify(values, k=k, scheme=scheme)
     tips, pops, styles = [], [], {}
     for i, code in communes["insee_com"].items():
-        commune, link = {"name": communes.at[i, "lib_com"], "code": code}, communes.at[i, link_column]
-        tips.append(fragment("commune_tooltip.html.j2", **commune, popup=False, label=indicator_label,
-                             value=classes.format(values[i])))
-        pops.append(fragment("commune_tooltip.html.j2", **commune, popup=True, link="" if st.missing(link) else link))
+        commune, link = {"name": st.blank(communes.at[i, "lib_com"]), "code": code}, communes.at[i, link_column]
+        tips.append(render("maps/commune_tooltip.html.j2", **commune, popup=False, label=indicator_label,
+                           value=classes.format(values[i])))
+        pops.append(render("maps/commune_tooltip.html.j2", **commune, popup=True, link=st.blank(link)))
         styles[code] = {
             "fillColor": classes.colour(values[i]) or HATCH_FILL,
             "fillOpacity": 0.85, "color": "#4d4d4d", "weight": 1, "className": "diag-commune-apercu",
@@ -396,7 +378,7 @@ def overview_map(
         style_function=lambda f: styles[f["id"]],
         on_each_feature=_BIND_LINK,
     ).add_to(m)
-    _Furniture(_legend(indicator_label, classes, bool(values.isna().any()))).add_to(m)
+    Furniture(_legend(indicator_label, classes, bool(values.isna().any()))).add_to(m)
     _layer_control(m)
     return make_offline(m)
 

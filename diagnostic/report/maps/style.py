@@ -6,13 +6,13 @@ their legends always agree.
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass
 
 import mapclassify
 import numpy as np
 import pandas as pd
+from markupsafe import escape
 
 from diagnostic import text
 from diagnostic.io.reference import DOMAINS
@@ -62,9 +62,14 @@ def missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
+def blank(value: object) -> object:
+    """A value from data as a map shows it: itself, or an empty string when missing (never « nan »)."""
+    return "" if missing(value) else value
+
+
 def esc(value: object) -> str:
-    """HTML-escape a text coming from data; missing values give an empty string."""
-    return "" if missing(value) else html.escape(str(value), quote=True)
+    """A text from data HTML-escaped as the templates' autoescape does it; missing values give an empty string."""
+    return str(escape(blank(value)))
 
 
 @dataclass(frozen=True)

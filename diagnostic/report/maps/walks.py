@@ -2,7 +2,7 @@
 
 Stop names and comments come from files officers or residents wrote: they are
 HTML-escaped (popups and layer names from the Jinja templates of
-:mod:`diagnostic.report.maps.interactive`) and reach the page as GeoJSON properties
+``diagnostic/resources/fragments/maps/``, rendered by :func:`diagnostic.report.fragments.render`) and reach the page as GeoJSON properties
 (JSON-encoded by folium), bound with plain Leaflet, never pasted into a script.
 """
 
@@ -14,9 +14,9 @@ from folium.utilities import JsCode
 
 from diagnostic import text
 from diagnostic.io.sources.marches import Walk
+from diagnostic.report.fragments import render
 from diagnostic.report.maps import style as st
 from diagnostic.report.maps.geometry import feature_collection
-from diagnostic.report.maps.interactive import fragment
 from diagnostic.text import fold
 
 WALK_COLOUR = "#c51b7d"
@@ -38,8 +38,8 @@ def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
         title = f"{st.esc(walk.name)}, {day}"
         label = walk.name if fold(walk.name).startswith("marche") else f"Marche exploratoire – {walk.name}, {day}"
         layer = folium.FeatureGroup(
-            name=fragment("layer_name.html.j2", colour=WALK_COLOUR, label=label,
-                          count=text.count(len(walk.stops), "étape")),
+            name=render("maps/layer_name.html.j2", colour=WALK_COLOUR, label=label,
+                        count=text.count(len(walk.stops), "étape")),
             overlay=True,
         )
         if walk.route is not None:
@@ -52,7 +52,7 @@ def add_walks(m: folium.Map, walks: list[Walk]) -> folium.Map:
             ).add_to(layer)
         if len(walk.stops):
             tips = [f"Étape {s.stop} : {st.esc(s.name)}" for s in walk.stops.itertuples()]
-            pops = [fragment("walk_stop.html.j2", stop=s.stop, name=s.name, walk=walk.name, day=day, comment=s.comment)
+            pops = [render("maps/walk_stop.html.j2", stop=s.stop, name=s.name, walk=walk.name, day=day, comment=s.comment)
                     for s in walk.stops.itertuples()]
             folium.GeoJson(
                 feature_collection(walk.stops[["geometry"]], {"tip": tips, "pop": pops}, tolerance_m=0.0),

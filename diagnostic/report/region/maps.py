@@ -2,7 +2,8 @@
 
 One classification (:func:`gap_class`) colours the interactive map (folium, offline), its PNG
 twin for print and the text alternative, so the three always agree. Without EPCI outlines,
-the communes with QPVs are drawn coloured by their own gap.
+the communes with QPVs are drawn coloured by their own gap. Tooltips, popups and legend come
+from the templates of ``diagnostic/resources/fragments/region/`` (autoescape).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from diagnostic import text
+from diagnostic.report.fragments import render
 from diagnostic.report.maps import style as st
 from diagnostic.report.maps.geometry import feature_collection, lambert93
-from diagnostic.report.maps.interactive import HATCH_FILL, _base_map, _Furniture, _swatch
+from diagnostic.report.maps.interactive import HATCH_FILL, Furniture, base_map
 from diagnostic.report.maps.offline import make_offline
 
 #: (upper bound of ratio ÷ target, colour, label): a diverging red–blue ramp, readable in grey.
@@ -41,11 +43,14 @@ def gap_class(ratio: float, target: float) -> tuple[str, str]:
     return next((colour, label) for bound, colour, label in CLASSES if ratio / target < bound)
 
 
-def _tip(row: pd.Series, target: float) -> str:
-    ratio = text.number(row["ratio"], 1, missing="indéterminé")
-    posts = text.number(row["posts"], 1)
-    return (f"<b>{st.esc(row['name'])}</b><br>{posts} {text.plural(row['posts'], 'poste')}, {ratio} pour 10 000 habitants "
-            f"des QPV (cible {text.number(target, 1)})<br>Besoin : {st.esc(row['need_level'])}")
+def _tip(row: pd.Series, target: float, *, popup: bool = False) -> str:
+    """A territory's tooltip (posts, ratio to the target, need); as a popup, with the link to its report."""
+    if pd.isna(row["code"]):  # an EPCI without communes with QPVs
+        return render("region/territory_tooltip.html.j2", name=st.blank(row["lib_epci"]), posts=None, popup=False)
+    return render("region/territory_tooltip.html.j2", name=st.blank(row["name"]), posts=text.number(row["posts"], 1),
+                  posts_word=text.plural(row["posts"], "poste"), ratio=text.number(row["ratio"], 1, missing="indéterminé"),
+                  target=text.number(target, 1), need=st.blank(row["need_level"]), popup=popup,
+                  link=st.blank(row["report"]) if popup else "")
 
 
 def region_map(epci: pd.DataFrame, communes: pd.DataFrame, epci_shapes: gpd.GeoDataFrame | None,
@@ -54,14 +59,13 @@ def region_map(epci: pd.DataFrame, communes: pd.DataFrame, epci_shapes: gpd.GeoD
     shapes = commune_shapes.merge(communes, left_on="insee_com", right_on="code")
     shapes = lambert93(gpd.GeoDataFrame(shapes, geometry="geometry", crs=commune_shapes.crs), "communes")
     area = shapes if epci_shapes is None else lambert93(epci_shapes, "EPCI")
-    m = _base_map(area, False, "Synthèse régionale – écart à la cible")
+    m = base_map(area, False, "Synthèse régionale – écart à la cible")
     m.options["zoom"] = 8
     if epci_shapes is not None:
         layer = lambert93(epci_shapes, "EPCI").merge(epci, left_on="siren_epci", right_on="code", how="left")
         layer["name"] = layer["name"].fillna(layer["lib_epci"])
         colours = [gap_class(r, target)[0] if c else UNKNOWN[0] for r, c in zip(layer["ratio"], layer["code"].notna())]
-        tips = [_tip(r, target) if pd.notna(r["code"]) else f"<b>{st.esc(r['lib_epci'])}</b><br>Aucune commune à QPV"
-                for _, r in layer.iterrows()]
+        tips = [_tip(r, target) for _, r in layer.iterrows()]
         styles = {str(i): {"fillColor": c if c != UNKNOWN[0] else HATCH_FILL, "fillOpacity": 0.75, "color": "#4d4d4d",
                            "weight": 1} for i, c in enumerate(colours)}
         folium.GeoJson(
@@ -80,9 +84,8 @@ def region_map(epci: pd.DataFrame, communes: pd.DataFrame, epci_shapes: gpd.GeoD
     top = float(points["qpv_population"].max()) if points["qpv_population"].notna().any() else 0.0
     tips, pops, marks = [], [], {}
     for _, row in points.iterrows():
-        link = st.esc(row["report"]) if row["report"] else ""
         tips.append(_tip(row, target))
-        pops.append(tips[-1] + (f'<br><a href="{link}">Ouvrir le rapport</a>' if link else "<br>Rapport non produit"))
+        pops.append(_tip(row, target, popup=True))
         size = float(row["qpv_population"]) / top if top > 0 and pd.notna(row["qpv_population"]) else 0.0
         marks[str(row["code"])] = {"radius": 4 + 10 * float(np.sqrt(max(size, 0.0))), "color": "#1a1a1a", "weight": 1, "fill": True,
                                    "fillColor": gap_class(row["ratio"], target)[0], "fillOpacity": 0.9}
@@ -91,19 +94,15 @@ def region_map(epci: pd.DataFrame, communes: pd.DataFrame, epci_shapes: gpd.GeoD
         name="Communes avec QPV", marker=folium.CircleMarker(), style_function=lambda f: marks[f["id"]],
         on_each_feature=folium.utilities.JsCode(_BIND),
     ).add_to(m)
-    _Furniture(legend(target)).add_to(m)
+    Furniture(legend(target)).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return make_offline(m)
 
 
 def legend(target: float) -> str:
     """The map's French legend (HTML)."""
-    rows = [f'<p class="diag-legende-titre">Postes pour 10 000 habitants des QPV, cible {text.number(target, 1)}</p>']
-    rows += [f"<div>{_swatch(colour)}{label}</div>" for _, colour, label in CLASSES]
-    rows.append(f"<div>{_swatch(UNKNOWN[0])}{UNKNOWN[1]}</div>")
-    rows.append('<div><span class="diag-point" style="background:#999"></span>Commune avec QPV '
-                "(taille : population des QPV)</div>")
-    return "".join(rows)
+    return render("region/legend.html.j2", target=text.number(target, 1),
+                  classes=[(colour, label) for _, colour, label in CLASSES] + [UNKNOWN])
 
 
 def static_region_map(epci: pd.DataFrame, communes: pd.DataFrame, epci_shapes: gpd.GeoDataFrame | None,
