@@ -1,8 +1,8 @@
 """The HTML blocks of the reports, rendered from the Jinja templates of ``resources/fragments/``.
 
-The one autoescaping environment of the package's HTML blocks (sections, the maps'
-tooltips, popups and legends, the network view, the regional map, the explorer's
-messages): text from data is escaped by Jinja, so no Python code writes markup. A block already rendered (a table
+The one autoescaping environment of the package's HTML blocks (sections, the maps' tooltips,
+popups and legends, the network view, the regional map, the explorer's messages): text from
+data is escaped by Jinja, so no Python code writes markup. A block already rendered (a table
 inside a section, a map) is passed back in as :class:`markupsafe.Markup`.
 """
 
