@@ -19,8 +19,10 @@ from diagnostic import cli
 from diagnostic._fs import FAILED_DIR, LOCK_FILE
 from diagnostic.analysis.recommend import LOCAL_FILE
 from diagnostic.io.catalog import PROJECT_ROOT
-from diagnostic.pipeline.batch import INDEX, MANIFEST, read_manifest, run_batch
+from diagnostic.pipeline.batch import run_batch
+from diagnostic.pipeline.manifest import MANIFEST, read_manifest
 from diagnostic.pipeline.run import NOTEBOOK, run_commune
+from diagnostic.report.batch_index import INDEX
 from tests.util import DEMO_CATALOG, OCCITANIE
 
 _IDS = re.compile(r"_[0-9a-f]{32}(?![0-9a-f])")
@@ -282,7 +284,7 @@ def test_batch_ends_when_every_worker_dies(tmp_path):
 
 def test_local_cluster_listens_on_this_machine_only():
     psutil = pytest.importorskip("psutil")
-    from diagnostic.pipeline.batch import dask_client
+    from diagnostic.pipeline.cluster import dask_client
 
     with dask_client(workers=1) as client:  # no dashboard: its page is not served
         import urllib.error

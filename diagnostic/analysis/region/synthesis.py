@@ -139,7 +139,7 @@ def epci_shapes(data: TerritoryData) -> gpd.GeoDataFrame | None:
 def commune_results(data: TerritoryData, codes: list[str], output: Path, indicators: Any) -> dict[str, dict]:
     """Each commune's ``resultats.json``: the batch's when its manifest says it is current, else computed."""
     from diagnostic.analysis.commune import build, results
-    from diagnostic.pipeline.batch import read_manifest
+    from diagnostic.pipeline.manifest import read_manifest
 
     entries = read_manifest(output)["communes"]
     out = {}
