@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from diagnostic.demo import DEMO_DIR
 from diagnostic.io.catalog import DEFAULT_DATA_DIR, PROJECT_ROOT
 
 REAL = DEFAULT_DATA_DIR
-DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
+DEMO_CATALOG = DEMO_DIR / "catalogue.yaml"
 OCCITANIE = PROJECT_ROOT / "data" / "catalogues" / "occitanie.yaml"
 HDF = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -13,8 +13,7 @@ from diagnostic.io.catalog import Source
 from diagnostic.io.sources._io import read_table
 from diagnostic.io.sources.activity import load_activity
 from diagnostic.io.sources.partners import load_partners
-
-DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+from tests.util import DEMO_DIR
 
 
 def _to_xlsx(frames: dict[str, pd.DataFrame], path: Path, numbers: bool = True) -> Path:
@@ -37,7 +36,7 @@ def _to_xlsx(frames: dict[str, pd.DataFrame], path: Path, numbers: bool = True) 
 
 
 def _csv(name: str) -> pd.DataFrame:
-    return read_table(DEMO / name, name)
+    return read_table(DEMO_DIR / name, name)
 
 
 # --- Spreadsheets -------------------------------------------------------------------------------------------
@@ -46,8 +45,8 @@ def _csv(name: str) -> pd.DataFrame:
 def test_xlsx_and_csv_registry_give_identical_results(tmp_path, demo):
     book = _to_xlsx({"Relations": _csv("partenaires_relations.csv"), "Acteurs": _csv("partenaires.csv")},
                     tmp_path / "registre.xlsx")
-    from_csv, _ = load_partners(Source("partners", DEMO / "partenaires.csv",
-                                       options={"relations": str(DEMO / "partenaires_relations.csv")}),
+    from_csv, _ = load_partners(Source("partners", DEMO_DIR / "partenaires.csv",
+                                       options={"relations": str(DEMO_DIR / "partenaires_relations.csv")}),
                                 demo.communes, demo.qpv)
     from_xlsx, report = load_partners(Source("partners", book, options={
         "sheet": "Acteurs", "relations": str(book), "relations_sheet": "Relations"}), demo.communes, demo.qpv)
@@ -63,7 +62,7 @@ def test_xlsx_first_sheet_by_default_and_errors_name_the_sheet(tmp_path, demo):
     actors.loc[3, "type"] = "boulangerie"
     book = _to_xlsx({"Feuil1": actors}, tmp_path / "acteurs.xlsx")
     with pytest.raises(ValueFormatError) as err:
-        load_partners(Source("partners", book, options={"relations": str(DEMO / "partenaires_relations.csv")}),
+        load_partners(Source("partners", book, options={"relations": str(DEMO_DIR / "partenaires_relations.csv")}),
                       demo.communes, demo.qpv)
     assert err.value.sheet == "Feuil1" and err.value.column == "type" and err.value.rows == [5]
     assert "Feuille : Feuil1" in str(err.value)
@@ -398,7 +397,7 @@ def test_demo_consultation_figures(demo):
 
 
 def test_demo_report_shows_who_was_heard_and_the_route(demo_report):
-    html = demo_report.read_text(encoding="utf-8")
+    html = (demo_report / "rapport.html").read_text(encoding="utf-8")
     assert "Qui a été entendu" in html
     assert ">130</span><span class=\"label\">habitants consultés" in html
     assert ">11</span><span class=\"label\">partenaires consultés" in html
@@ -409,26 +408,6 @@ def test_demo_report_shows_who_was_heard_and_the_route(demo_report):
     assert "Paroles retenues" in html
 
 
-@pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    import os
-
-    from diagnostic.cli import main
-
-    out = tmp_path_factory.mktemp("out")
-    cache = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("DIAGNOSTIC_CACHE")
-    os.environ["DIAGNOSTIC_CACHE"] = str(cache)
-    try:
-        assert main(["run", "--catalog", str(DEMO / "catalogue.yaml"), "--commune", "99101", "--output", str(out)]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DIAGNOSTIC_CACHE")
-        else:
-            os.environ["DIAGNOSTIC_CACHE"] = old
-    return out / "99101" / "rapport.html"
-
-
 def test_quotations_and_stops_are_escaped_and_never_named(tmp_path):
     import shutil
 
@@ -436,7 +415,7 @@ def test_quotations_and_stops_are_escaped_and_never_named(tmp_path):
     from diagnostic.report import sections
 
     folder = tmp_path / "demo"
-    shutil.copytree(DEMO, folder)
+    shutil.copytree(DEMO_DIR, folder)
     note = (folder / "reunion_conseil_citoyen.md").read_text(encoding="utf-8")
     (folder / "reunion_conseil_citoyen.md").write_text(
         note + "> <script>alert(1)</script> <img src=x onerror=alert(2)>\n", encoding="utf-8")

@@ -19,9 +19,7 @@ from diagnostic.errors import (
 )
 from diagnostic.io.catalog import PROJECT_ROOT, Source
 from diagnostic.io.sources.activity import DEFAULT_COLUMNS, load_activity
-from tests.util import HEADER, log_row, write_log
-
-DEMO_CATALOG = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
+from tests.util import DEMO_CATALOG, HEADER, log_row, write_log
 
 # A hand-made log: March 2025 (evaluated) and February 2025 (previous period).
 MARCH = (

@@ -24,10 +24,8 @@ from diagnostic.analysis.indicators.needs import (
     load_rules,
 )
 from diagnostic.analysis.indicators.social import SECRET, aggregate
-from diagnostic.io.catalog import PROJECT_ROOT
 from diagnostic.io.territory import load_territory
-
-DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+from tests.util import DEMO_DIR
 
 
 @pytest.fixture(autouse=True)

@@ -14,15 +14,15 @@ from diagnostic.errors import (
     UnknownCommuneError,
     ValueFormatError,
 )
-from diagnostic.io.catalog import PROJECT_ROOT, Source
+from diagnostic.io.catalog import Source
 from diagnostic.io.sources.partners import (
     adultes_relais_relations,
     load_partners,
     with_adultes_relais,
 )
 from diagnostic.report.network import network_html, network_png
+from tests.util import HDF
 
-HDF = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
 ACTOR_HEADER = ["identifiant", "nom", "type", "domaines", "communes", "qpv", "latitude", "longitude"]
 # M mediation, B bailleur, S school (all on QPV QN09901A), C commune, F France Services, I isolated.
 ACTORS = [

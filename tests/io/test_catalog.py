@@ -16,10 +16,7 @@ from diagnostic.io.catalog import (
     load_catalog,
     resolve_data_dir,
 )
-
-DEMO = PROJECT_ROOT / "data" / "demo" / "catalogue.yaml"
-OCC = PROJECT_ROOT / "data" / "catalogues" / "occitanie.yaml"
-HDF = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
+from tests.util import DEMO_CATALOG, HDF, OCCITANIE
 
 
 def _write(path: Path, doc) -> Path:
@@ -28,7 +25,7 @@ def _write(path: Path, doc) -> Path:
 
 
 def test_demo_catalogue_roles_and_paths():
-    cat = load_catalog(DEMO)
+    cat = load_catalog(DEMO_CATALOG)
     assert cat.fictional is True
     assert "fictif" in cat.name
     assert set(cat.sources) <= set(ROLES)
@@ -45,7 +42,7 @@ def test_demo_catalogue_roles_and_paths():
     assert relations in cat.files()
 
 
-@pytest.mark.parametrize("catalog", [OCC, HDF])
+@pytest.mark.parametrize("catalog", [OCCITANIE, HDF])
 def test_real_catalogues_resolve_against_data_dir(catalog, tmp_path, monkeypatch):
     monkeypatch.delenv("DIAGNOSTIC_DATA", raising=False)
     tmp_path.joinpath("donnees").mkdir()
@@ -64,7 +61,7 @@ def test_real_catalogues_resolve_against_data_dir(catalog, tmp_path, monkeypatch
 
 
 def test_real_catalogue_files_exist(real_dir):
-    for catalog in (OCC, HDF):
+    for catalog in (OCCITANIE, HDF):
         cat = load_catalog(catalog)
         missing = [f for f in cat.files() if not f.exists()]
         assert missing == []
@@ -77,7 +74,7 @@ def test_real_catalogue_files_exist(real_dir):
 
 def test_missing_data_dir_is_named(tmp_path):
     with pytest.raises(MissingFileError) as exc:
-        load_catalog(OCC, data_dir=tmp_path / "absent")
+        load_catalog(OCCITANIE, data_dir=tmp_path / "absent")
     assert exc.value.path == (tmp_path / "absent").resolve()
     assert "--data-dir" in exc.value.hint and "DIAGNOSTIC_DATA" in exc.value.hint
 
@@ -124,7 +121,7 @@ def test_list_roles_accept_several_files(tmp_path):
 
 
 def test_fingerprint_follows_file_content(tmp_path):
-    shutil.copytree(DEMO.parent, tmp_path / "demo")
+    shutil.copytree(DEMO_CATALOG.parent, tmp_path / "demo")
     path = tmp_path / "demo" / "catalogue.yaml"
     first = load_catalog(path).fingerprint()
     assert load_catalog(path).fingerprint() == first

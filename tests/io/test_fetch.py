@@ -34,7 +34,7 @@ from shapely.geometry import box
 from diagnostic import cli
 from diagnostic.errors import FetchError
 from diagnostic.io import fetch
-from diagnostic.io.catalog import DEFAULT_DATA_DIR, Source
+from diagnostic.io.catalog import Source
 from diagnostic.io.fetch import datagouv
 from diagnostic.io.fetch.check import check_sources, describe_check
 from diagnostic.io.fetch.extract import read_geo_filtered
@@ -44,12 +44,13 @@ from diagnostic.io.sources.bpe import load_bpe
 from diagnostic.io.sources.communes import load_communes
 from diagnostic.io.sources.insee import load_indicator_table
 from diagnostic.io.territory import load_territory
+from tests.util import REAL
 
-REAL = DEFAULT_DATA_DIR
 pytestmark = pytest.mark.skipif(
     not (REAL / "PROVENANCE.md").exists(),
     reason=f"extraits réels absents ({REAL}) : les fichiers servis sont faits de leurs lignes",
 )
+
 FS_DATASET = "liste-des-structures-france-services"
 AR_DATASET = "subventions-politique-de-la-ville"
 QPV_MEMBER = "GEOJSON/QP2024_France_Hexagonale_Outre_Mer_WGS84.geojson"

@@ -36,9 +36,7 @@ from diagnostic.errors import (
 from diagnostic.io.catalog import PROJECT_ROOT, load_catalog
 from diagnostic.io.sources._io import to_number
 from diagnostic.io.territory import load_territory
-
-HDF_CATALOG = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
-OCC_CATALOG = PROJECT_ROOT / "data" / "catalogues" / "occitanie.yaml"
+from tests.util import HDF, OCCITANIE
 
 
 def _csv_rows(path: Path, sep: str = ",") -> list[dict[str, str]]:
@@ -191,7 +189,7 @@ def hdf_data():
 
     if not (DEFAULT_DATA_DIR / "PROVENANCE.md").exists():
         pytest.skip(f"extraits réels absents ({DEFAULT_DATA_DIR}) : ce test nécessite ../shared/data/real")
-    return load_territory(HDF_CATALOG)
+    return load_territory(HDF)
 
 
 def test_hdf_communes_and_populations(hdf_data, real_dir):
@@ -308,7 +306,7 @@ def test_unseen_department_through_catalogue_paths_only(real_dir, tmp_path):
     kept = [lines[0]] + [ln for ln in lines[1:] if ln.startswith(b"QP066")]
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM kept, as published
     (tmp_path / f"pyrenees_orientales_{dep}_qpv2015_indicateurs.csv").write_bytes(b"\n".join(kept) + b"\n")
-    text = OCC_CATALOG.read_text(encoding="utf-8").replace("path: occitanie_", f"path: pyrenees_orientales_{dep}_")
+    text = OCCITANIE.read_text(encoding="utf-8").replace("path: occitanie_", f"path: pyrenees_orientales_{dep}_")
     assert text.count(f"pyrenees_orientales_{dep}_") == 3
     cat = tmp_path / "pyrenees-orientales.yaml"
     cat.write_text(text, encoding="utf-8")

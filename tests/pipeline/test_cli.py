@@ -14,11 +14,7 @@ import yaml
 from shapely.geometry import Polygon
 
 from diagnostic import cli, errors
-from diagnostic.io.catalog import PROJECT_ROOT
-
-DEMO_DIR = PROJECT_ROOT / "data" / "demo"
-OCC = PROJECT_ROOT / "data" / "catalogues" / "occitanie.yaml"
-HDF = PROJECT_ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
+from tests.util import DEMO_DIR, HDF, OCCITANIE
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -77,7 +73,7 @@ def test_territories_demo(capsys):
 
 
 def test_data_check_real_catalogues(capsys, real_dir):
-    code, out, err = run(capsys, "data", "check", "--catalog", str(OCC))
+    code, out, err = run(capsys, "data", "check", "--catalog", str(OCCITANIE))
     assert code == 0, err
     assert "QPV : 83 (génération 2015 : 83)" in out and "Communes : 40 ; dont avec QPV : 40" in out
     assert "réparée(s) sans perte" in out
@@ -89,7 +85,7 @@ def test_data_check_real_catalogues(capsys, real_dir):
 
 
 def test_territories_real_toulouse(capsys, real_dir):
-    code, out, _ = run(capsys, "territories", "--catalog", str(OCC), "--with-qpv")
+    code, out, _ = run(capsys, "territories", "--catalog", str(OCCITANIE), "--with-qpv")
     assert code == 0
     first = next(ln for ln in out.splitlines() if re.match(r"^\d{5} ", ln))
     assert first.split()[:3] == ["31555", "Toulouse", "12"]  # the most QPVs of the extract

@@ -18,7 +18,7 @@ from diagnostic.analysis import evaluation as ev
 from diagnostic.errors import ConfidentialityError
 from diagnostic.io.catalog import Source
 from diagnostic.io.sources.activity import load_activity
-from tests.util import DEMO_CATALOG
+from tests.util import DEMO_CATALOG, cache_in
 
 #: One payload per attack: a script element, an image whose error handler runs, a javascript: link.
 ATTACK = '<script>alert("x1")</script><img src=x onerror=alert("x2")><a href="javascript:alert(\'x3\')">x</a>'
@@ -97,12 +97,8 @@ def _assert_inert(page_path: Path, offline_page) -> None:
 
 @pytest.fixture(scope="module")
 def hostile_outputs(tmp_path_factory):
-    import os
-
     root = tmp_path_factory.mktemp("hostile")
-    old = os.environ.get("DIAGNOSTIC_CACHE")
-    os.environ["DIAGNOSTIC_CACHE"] = str(root / "cache")
-    try:
+    with cache_in(root / "cache"):
         catalog = str(hostile_demo(root / "demo"))
         out = root / "out"
         assert cli.main(["run", "--catalog", catalog, "--commune", "99101", "--output", str(out / "run")]) == 0
@@ -110,11 +106,6 @@ def hostile_outputs(tmp_path_factory):
                          "--to", "2025-06-30", "--output", str(out / "eval")]) == 0
         assert cli.main(["batch", "--catalog", catalog, "--communes", "99102", "--workers", "1", "--quiet",
                          "--output", str(out / "batch")]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("DIAGNOSTIC_CACHE")
-        else:
-            os.environ["DIAGNOSTIC_CACHE"] = old
     return out
 
 

@@ -29,6 +29,7 @@ from diagnostic.analysis.locate import find_place, locate, locate_text, parse_co
 from diagnostic.errors import ParameterError
 from diagnostic.explorer import DEMO_CATALOG, Explorer, failure_message, location_html
 from diagnostic.pipeline.run import PARAMETERS_FILE
+from tests.util import cache_in
 
 NOTEBOOKS = resources.path("notebooks")
 EXPLORER_NB = NOTEBOOKS / "explorateur.ipynb"
@@ -38,13 +39,8 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module", autouse=True)
 def cache(tmp_path_factory):
     """A private indicator cache, inherited by the kernels that `diagnostic run` starts."""
-    old = os.environ.get("DIAGNOSTIC_CACHE")
-    os.environ["DIAGNOSTIC_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("DIAGNOSTIC_CACHE")
-    else:
-        os.environ["DIAGNOSTIC_CACHE"] = old
+    with cache_in(tmp_path_factory.mktemp("cache")):
+        yield
 
 
 @pytest.fixture
