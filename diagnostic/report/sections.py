@@ -181,8 +181,7 @@ def posts_table(d: CommuneDiagnostic) -> HTML:
     years.index = [f"{y} (année partielle)" if int(y) in d.posts_partial else str(y) for y in years.index]
     years.index.name = "Année"
     numbers = {c: 0 for c in years.columns if c != contracts}
-    complete = sorted(set(p["year"].dropna().astype(int)) - set(d.posts_partial))
-    last = complete[-1] if complete else int(p["year"].max())
+    last = d.posts_funded["year"] if d.posts_funded else int(p["year"].max())  # the last complete year
     employers = (p[p["year"] == last].groupby(["employer", "programme"])["post_id"].nunique().rename("Postes")
                  .reset_index().sort_values("Postes", ascending=False).head(15)
                  .rename(columns={"employer": "Employeur", "programme": "Programme"}))
