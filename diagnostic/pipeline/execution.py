@@ -7,13 +7,20 @@ there, and the folder is swapped in whole (see :mod:`diagnostic._fs`).
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import shutil
+import tempfile
+import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import papermill as pm
+from jupyter_client import KernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from diagnostic._fs import staged_folder
@@ -25,6 +32,50 @@ KERNEL = "python3"
 #: which would record catalogue and data paths in ``~/.ipython/profile_default/history.sqlite``.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False",
                     "--HistoryManager.hist_file=:memory:"]
+
+_sockets_lock = threading.Lock()
+_sockets_dir: str | None = None
+
+
+def _sockets_folder() -> str:
+    """This process's private folder (mode 700) for the kernels' Unix sockets, removed at exit."""
+    global _sockets_dir
+    with _sockets_lock:
+        if _sockets_dir is None or not os.path.isdir(_sockets_dir):
+            _sockets_dir = tempfile.mkdtemp(prefix="diagnostic-noyaux-")
+            atexit.register(shutil.rmtree, _sockets_dir, ignore_errors=True)
+        return _sockets_dir
+
+
+class IpcKernelManager(KernelManager):
+    """A kernel manager whose channels are Unix sockets with a name of their own, not TCP ports.
+
+    jupyter_client picks free TCP ports by binding then releasing them, so two
+    kernels started at once can pick the same port (« Address already in use »).
+    Sockets named ``<private folder>/<uuid>-<n>`` cannot collide, and no other
+    user of the machine can reach them. On Windows (no Unix sockets) TCP stays.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        if os.name != "nt":
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(_sockets_folder(), uuid.uuid4().hex[:12]))
+        super().__init__(**kwargs)
+
+
+def start_kernel(kernel_name: str = KERNEL, timeout: float = 60) -> tuple[IpcKernelManager, Any]:
+    """Start a kernel of the workbench (:class:`IpcKernelManager`) and its ready client."""
+    km = IpcKernelManager(kernel_name=kernel_name)
+    km.start_kernel(extra_arguments=KERNEL_ARGUMENTS)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=timeout)
+    except RuntimeError:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        raise
+    return km, kc
 
 
 def failing_section(nb: nbformat.NotebookNode) -> tuple[str, int | None]:
@@ -63,7 +114,7 @@ def execute(
             cwd=str(cwd) if cwd else None,
             progress_bar=progress,
             log_output=False,
-            **{"extra_arguments": KERNEL_ARGUMENTS, **engine},
+            **{"extra_arguments": KERNEL_ARGUMENTS, "kernel_manager_class": IpcKernelManager, **engine},
         )
     except PapermillExecutionError as exc:
         nb = nbformat.read(output, as_version=4)

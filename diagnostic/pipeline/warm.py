@@ -20,14 +20,13 @@ from typing import Any
 
 import nbformat
 from distributed import WorkerPlugin
-from jupyter_client import KernelManager
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import Engine, papermill_engines
 from papermill.log import logger
 
 from diagnostic.errors import NotebookExecutionError
 from diagnostic.io.territory import TerritoryData, load_territory
-from diagnostic.pipeline.execution import KERNEL, KERNEL_ARGUMENTS, execute
+from diagnostic.pipeline.execution import KERNEL, execute, start_kernel
 
 ENGINE = "diagnostic-noyau-chaud"
 _RESET = """\
@@ -72,11 +71,7 @@ class WarmKernel:
     """One running kernel that executes notebooks one after another, isolated from each other."""
 
     def __init__(self, kernel_name: str = KERNEL) -> None:
-        self.km = KernelManager(kernel_name=kernel_name)
-        self.km.start_kernel(extra_arguments=KERNEL_ARGUMENTS)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+        self.km, self.kc = start_kernel(kernel_name)
         self.runs = 0
 
     def reset(self, cwd: Path | str) -> None:

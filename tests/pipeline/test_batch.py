@@ -304,6 +304,25 @@ def test_local_cluster_listens_on_this_machine_only():
         assert listening and {a.ip for a in listening} == {"127.0.0.1"}
 
 
+def test_sixteen_kernels_started_at_once_all_run():
+    """Kernels started together cannot collide on a port (they once did: « Address already in use »)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from diagnostic.pipeline.warm import WarmKernel
+
+    def start_and_run(i: int) -> tuple[str, str]:
+        kernel = WarmKernel()
+        try:
+            reply = kernel.kc.execute_interactive(f"n = {i} * 3", user_expressions={"n": "n"}, timeout=60)
+            return kernel.km.transport, reply["content"]["user_expressions"]["n"]["data"]["text/plain"]
+        finally:
+            kernel.shutdown()
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(start_and_run, range(16)))
+    assert results == [("ipc", str(i * 3)) for i in range(16)]
+
+
 def test_run_and_batch_share_one_lock(tmp_path):
     from diagnostic._fs import output_lock
     from diagnostic.errors import BatchError, ParameterError
