@@ -15,6 +15,7 @@ finishes the rest. ``index.html`` maps the communes and links to their reports.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import time
@@ -30,7 +31,15 @@ from diagnostic.analysis.indicators.cache import compute
 from diagnostic.errors import BatchError, DiagnosticError, ParameterError
 from diagnostic.io.territory import TerritoryData, load_territory
 from diagnostic.options import BAND_M, INDICATOR, WORKER_TIMEOUT_S
-from diagnostic.pipeline.cluster import NO_WORKER, NoWorkers, dask_client, gather
+from diagnostic.pipeline.cluster import (
+    GONE,
+    NO_SCHEDULER,
+    NO_WORKER,
+    NoWorkers,
+    check_scheduler_address,
+    dask_client,
+    gather,
+)
 from diagnostic.pipeline.manifest import (
     SCHEMA,
     input_hashes,
@@ -49,8 +58,10 @@ class BatchResult:
     output: Path
     entries: dict[str, dict[str, Any]]
     seconds: float
-    #: Communes left undone because every Dask worker was lost.
+    #: Communes left undone because every Dask worker, or the scheduler, was lost.
     lost: int = 0
+    #: Why they were left (:data:`NO_WORKER` or :data:`NO_SCHEDULER`).
+    lost_reason: str = NO_WORKER
 
     def codes(self, status: str) -> list[str]:
         return [c for c, e in self.entries.items() if e["statut"] == status]
@@ -119,6 +130,56 @@ def _run_task(catalog: str, data_dir: str | None, code: str, output: str, notebo
     return entry
 
 
+def _submit_and_gather(client: Any, todo: list[str], data: TerritoryData, output: Path, notebook: Path,
+                       per_commune: dict[str, dict[str, Any]], pdf: bool, hashes: dict[str, str],
+                       names: Any, entries: dict[str, Any], manifest: dict[str, Any], worker_timeout_s: float,
+                       quiet: bool) -> None:
+    """Run the ``todo`` communes on ``client``'s cluster, recording each outcome in the manifest as it comes.
+
+    Raises :class:`NoWorkers` when every worker or the scheduler is lost (what finished is kept).
+    """
+    from tqdm import tqdm
+
+    from diagnostic.pipeline.warm import WarmKernels
+
+    try:
+        client.register_plugin(WarmKernels())
+    except GONE:  # the workers died while their kernels started, or the scheduler is gone
+        for code in todo:
+            entries[code] = {"nom": names[code], "statut": "echec", "fichiers": [], "erreur": NO_WORKER,
+                             "chemin_erreur": None, "duree_s": None, "empreinte": hashes[code]}
+        raise NoWorkers(len(todo)) from None
+    futures = {
+        client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code, str(output),
+                      str(notebook), {**per_commune[code], "pdf": pdf},
+                      key=f"diagnostic-{code}-{hashes[code][:12]}", pure=False): code
+        for code in todo
+    }
+    bar = tqdm(total=len(futures), unit="rapport", disable=quiet, desc="Rapports", smoothing=0.1)
+    try:
+        for code, entry in gather(client, futures, worker_timeout_s):
+            entries[code] = {"nom": names[code], **entry, "empreinte": hashes[code]}
+            write_manifest(output, manifest)
+            bar.update()
+            if entry["statut"] == "echec":
+                failed = sum(e["statut"] == "echec" for c, e in entries.items() if c in todo)
+                bar.set_postfix_str(text_fr.count(failed, "échec"))
+    finally:
+        bar.close()
+    client.unregister_worker_plugin(WarmKernels.name)
+
+
+def check_options(scheduler: str | None, workers: int | None, worker_timeout_s: float) -> None:
+    """Raise :class:`ParameterError` (code 22) on a batch option that cannot work, before any work."""
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    if workers is not None and workers < 1:
+        raise ParameterError(f"--workers doit être un nombre entier d'au moins 1 (reçu : {workers}).")
+    if not math.isfinite(worker_timeout_s) or worker_timeout_s <= 0:
+        raise ParameterError(f"--worker-timeout doit être une durée positive en secondes (reçu : {worker_timeout_s}).",
+                             hint=f"par défaut {text_fr.number(WORKER_TIMEOUT_S, 0)} s.")
+
+
 def run_batch(
     catalog: str | Path,
     output: str | Path,
@@ -145,15 +206,12 @@ def run_batch(
     parameters instead of ``options``, so that regeneration reproduces it.
     With ``pdf``, each report gets its ``rapport.pdf``.
     """
-    from tqdm import tqdm
-
-    from diagnostic.pipeline.warm import WarmKernels
-
+    check_options(scheduler, workers, worker_timeout_s)
     start = time.perf_counter()
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     notebook = Path(notebook).resolve()
-    lost = 0
+    lost, lost_reason = 0, NO_WORKER
     with output_lock(output, exclusive=True):
         clean_leftovers(output)
         data = load_territory(catalog, data_dir)
@@ -176,48 +234,19 @@ def run_batch(
         if todo:
             compute(data, band_m=options.get("band_m", BAND_M), domains=options.get("domains"),
                     rules_path=options.get("needs_rules"))
-            with dask_client(scheduler, workers, dashboard) as client:
+            with dask_client(scheduler, workers, dashboard, timeout_s=min(30.0, worker_timeout_s)) as client:
                 try:
-                    client.register_plugin(WarmKernels())
-                except OSError:  # the workers died while their kernels started
-                    lost = len(todo)
-                    for code in todo:
-                        entries[code] = {"nom": names[code], "statut": "echec", "fichiers": [], "erreur": NO_WORKER,
-                                         "chemin_erreur": None, "duree_s": None, "empreinte": hashes[code]}
-                try:
-                    if lost:
-                        raise NoWorkers(lost)
-                    futures = {
-                        client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code,
-                                      str(output), str(notebook), {**per_commune[code], "pdf": pdf},
-                                      key=f"diagnostic-{code}-{hashes[code][:12]}",
-                                      pure=False): code
-                        for code in todo
-                    }
-                    bar = tqdm(total=len(futures), unit="rapport", disable=quiet, desc="Rapports", smoothing=0.1)
-                    try:
-                        for code, entry in gather(client, futures, worker_timeout_s):
-                            entries[code] = {"nom": names[code], **entry, "empreinte": hashes[code]}
-                            write_manifest(output, manifest)
-                            bar.update()
-                            if entry["statut"] == "echec":
-                                failed = sum(e["statut"] == "echec" for c, e in entries.items() if c in todo)
-                                bar.set_postfix_str(text_fr.count(failed, "échec"))
-                    except NoWorkers as exc:
-                        lost = exc.args[0]
-                    bar.close()
-                except NoWorkers:
-                    pass
-                finally:
-                    if not lost:
-                        client.unregister_worker_plugin(WarmKernels.name)
+                    _submit_and_gather(client, todo, data, output, notebook, per_commune, pdf, hashes, names,
+                                       entries, manifest, worker_timeout_s, quiet)
+                except NoWorkers as exc:
+                    lost, lost_reason = exc.left, exc.reason
         for code in codes:
             entries[code]["nom"] = names[code]
         write_manifest(output, manifest)
         write_index(output, data, manifest, indicator=options.get("indicator", INDICATOR),
                     band_m=options.get("band_m", BAND_M), domains=options.get("domains"),
                     needs_rules=options.get("needs_rules"))
-    return BatchResult(output, {code: entries[code] for code in codes}, time.perf_counter() - start, lost)
+    return BatchResult(output, {code: entries[code] for code in codes}, time.perf_counter() - start, lost, lost_reason)
 
 
 def summary(result: BatchResult) -> str:
@@ -228,7 +257,9 @@ def summary(result: BatchResult) -> str:
               f"{text_fr.count(len(skipped), 'inchangé', 'inchangés')}, {text_fr.count(len(failed), 'échec')}."),
              f"Vue d'ensemble : {result.output / INDEX}"]
     if result.lost:
-        lines.insert(0, f"Lot arrêté : plus aucun processus de calcul Dask n'est en vie ; "
+        why = ("l'ordonnanceur Dask ne répond plus" if result.lost_reason == NO_SCHEDULER
+               else "plus aucun processus de calcul Dask n'est en vie")
+        lines.insert(0, f"Lot arrêté : {why} ; "
                         f"{text_fr.count(result.lost, 'commune non traitée', 'communes non traitées')}. Relancez la même commande pour les reprendre (ce qui est fait est gardé).")
     if failed:
         lines.append("Échecs :")

@@ -32,10 +32,9 @@ _DATE = re.compile(r"\b\d{2}/\d{2}/\d{4}\b")
 @pytest.fixture(scope="module")
 def cluster():
     """A Dask cluster started by the tests, given to the batch as ``--scheduler``."""
-    from distributed import LocalCluster
+    from diagnostic.pipeline.cluster import local_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as c:
+    with local_cluster(workers=2) as c:
         yield c.scheduler_address
 
 
@@ -244,8 +243,10 @@ def test_keep_parameters_reproduces_an_export(demo_batch, demo_dir, cluster, tmp
     assert _json(output / "99101" / "parametres.json")["band_m"] == 300.0  # without the flag: the batch's own
 
 
-def test_batch_ends_when_every_worker_dies(tmp_path):
-    """With ``--scheduler`` and its only worker killed, the batch stops in bounded time, code 31, pages written."""
+@pytest.mark.parametrize("killed", ["worker", "scheduler"])
+def test_batch_ends_when_dask_is_lost(killed, tmp_path):
+    """With ``--scheduler`` and its only worker, or the scheduler, killed: the batch stops in bounded time,
+    code 31, a French message and no traceback, the manifest and index written."""
     scheduler_file = tmp_path / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
@@ -265,12 +266,13 @@ def test_batch_ends_when_every_worker_dies(tmp_path):
                                   "--worker-timeout", "5"], cwd=PROJECT_ROOT, env=env, start_new_session=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_for(lambda: any(p.name.endswith(".tmp") for p in output.glob(".*")), 180)  # a commune under way
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its kernel
-        killed = time.monotonic()
+        os.killpg((worker if killed == "worker" else scheduler).pid, signal.SIGKILL)  # with the worker: its kernel
+        killed_at = time.monotonic()
         _, err = batch.communicate(timeout=120)
-        assert time.monotonic() - killed < 60
+        assert time.monotonic() - killed_at < 60
         assert batch.returncode == 31, err
-        assert "plus aucun processus de calcul Dask" in err and "Traceback" not in err
+        lost = "plus aucun processus de calcul Dask" if killed == "worker" else "l'ordonnanceur Dask ne répond plus"
+        assert f"Lot arrêté : {lost}" in err and "Traceback" not in err and "Error" not in err
         entries = read_manifest(output)["communes"]
         assert sorted(entries) == ["99101", "99102", "99103"]
         assert all(e["statut"] in ("ok", "echec") for e in entries.values())
@@ -282,25 +284,45 @@ def test_batch_ends_when_every_worker_dies(tmp_path):
                 proc.wait()
 
 
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--scheduler", "foo bar", "adresse d'ordonnanceur Dask invalide : « foo bar »"),
+    ("--worker-timeout", "-5", "--worker-timeout doit être une durée positive"),
+    ("--workers", "0", "--workers doit être un nombre entier d'au moins 1"),
+])
+def test_batch_refuses_bad_dask_options_before_any_work(option, value, message, tmp_path, capsys):
+    output = tmp_path / "lot"
+    start = time.monotonic()
+    assert cli.main(["batch", "--catalog", str(DEMO_CATALOG), "--all", "--output", str(output), option, value]) == 22
+    assert time.monotonic() - start < 10  # the checks come before the catalogue, the cluster and the kernels
+    err = capsys.readouterr().err
+    assert message in err and "Erreur inattendue" not in err
+    assert not output.exists()
+
+
+def _listening(psutil) -> list:
+    """The TCP addresses this process and its children listen on."""
+    processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    return [c.laddr for p in processes for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+
+
 def test_local_cluster_listens_on_this_machine_only():
     psutil = pytest.importorskip("psutil")
     from diagnostic.pipeline.cluster import dask_client
 
-    with dask_client(workers=1) as client:  # no dashboard: its page is not served
-        import urllib.error
-        import urllib.request
-
-        port = client.scheduler_info()["services"]["dashboard"]  # health and metrics only, on 127.0.0.1
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10)
-        assert err.value.code == 404
+    with dask_client(workers=1) as client:  # no dashboard: no HTTP server at all (/metrics, identity, logs)
+        info = client.scheduler_info()
+        assert info["services"] == {}
+        (address, worker), = info["workers"].items()
+        dask_ports = {int(a.rsplit(":", 1)[1]) for a in (info["address"], address, worker["nanny"])}
+        listening = _listening(psutil)
+        assert {a.port for a in listening} == dask_ports  # the scheduler, the worker and its nanny: Dask's protocol
+        assert {a.ip for a in listening} == {"127.0.0.1"}
     with dask_client(workers=1, dashboard=True) as client:
         info = client.scheduler_info()
         assert all(a.startswith("tcp://127.0.0.1:") for a in [info["address"], *info["workers"]])
         assert client.dashboard_link.startswith("http://127.0.0.1:")
-        processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
-        listening = [c.laddr for p in processes for c in p.net_connections(kind="inet")
-                     if c.status == psutil.CONN_LISTEN]
+        listening = _listening(psutil)
+        assert info["services"]["dashboard"] in {a.port for a in listening}
         assert listening and {a.ip for a in listening} == {"127.0.0.1"}
 
 
