@@ -179,27 +179,50 @@ def _wait_for(predicate, timeout: float) -> None:
     raise AssertionError("délai dépassé")
 
 
+_GATE = """\
+import os, pathlib, time
+gate = pathlib.Path({gate!r})
+try:
+    os.close(os.open(gate / "premiere", os.O_CREAT | os.O_EXCL))  # the first commune goes through
+except FileExistsError:  # the others wait until the test opens the gate (or kills the batch)
+    (gate / f"attente-{{commune}}").touch()
+    while not (gate / "ouvert").exists():
+        time.sleep(0.1)
+"""
+
+
 def test_killed_batch_resumes(cluster, tmp_path):
+    """Killed (``kill -9``) with one commune done and the next one mid-notebook, the batch resumes the rest.
+
+    The moment of the kill is set by events, not by timing: the notebook lets the
+    first commune through and holds the others until the test opens the gate.
+    """
+    gate = tmp_path / "portillon"
+    gate.mkdir()
+    notebook = _notebook_with(tmp_path, _GATE.format(gate=str(gate)))
     output = tmp_path / "lot"
-    cmd = [sys.executable, "-m", "diagnostic", "batch", "--catalog", str(DEMO_CATALOG), "--all",
-           "--output", str(output), "--workers", "1", "--quiet"]
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, start_new_session=True,
+    script = (f"from diagnostic.pipeline.batch import run_batch\n"
+              f"run_batch({str(DEMO_CATALOG)!r}, {str(output)!r}, all_communes=True, workers=1, quiet=True, "
+              f"notebook={str(notebook)!r})")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def one_done() -> bool:
+        def one_done_next_held() -> bool:
             try:
                 entries = read_manifest(output)["communes"].values()
             except (OSError, ValueError):
                 return False
-            return any(e["statut"] == "ok" for e in entries)
+            return any(e["statut"] == "ok" for e in entries) and any(gate.glob("attente-*"))
 
-        _wait_for(one_done, 120)
+        _wait_for(one_done_next_held, 300)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     done = [c for c, e in read_manifest(output)["communes"].items() if e["statut"] == "ok"]
-    assert 1 <= len(done) < 3
-    result = run_batch(DEMO_CATALOG, output, all_communes=True, scheduler=cluster, quiet=True)
+    assert len(done) == 1
+    assert any(p.name.endswith(".tmp") for p in output.glob(".*"))  # the held commune's working folder, left
+    (gate / "ouvert").touch()
+    result = run_batch(DEMO_CATALOG, output, all_communes=True, scheduler=cluster, quiet=True, notebook=notebook)
     assert result.exit_code == 0
     assert sorted(result.codes("ignore")) == sorted(done)
     assert sorted(result.codes("ok") + result.codes("ignore")) == ["99101", "99102", "99103"]
