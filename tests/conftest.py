@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,13 +117,29 @@ def report_cache(tmp_path_factory):
         yield path
 
 
+def _once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
+    """``build(folder)`` once per test run, even across pytest-xdist processes: the first process to ask
+    builds it while the others wait on a lock, then every process reads the same files (which no test modifies)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the processes of this run
+    folder, done = root / f"partage-{name}", root / f"partage-{name}.fait"
+    with open(root / f"partage-{name}.verrou", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            done.write_text(str(build(folder)), encoding="utf-8")
+        return Path(done.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session")
 def demo_report(tmp_path_factory, report_cache) -> Path:
     """The demo diagnostic with its PDF."""
     pytest.importorskip("playwright.sync_api")
     from diagnostic.pipeline.run import run_commune
 
-    return run_commune(DEMO_CATALOG, "99101", tmp_path_factory.mktemp("rapport-demo"), pdf=True).folder
+    return _once(tmp_path_factory, "rapport-demo", lambda out: run_commune(DEMO_CATALOG, "99101", out, pdf=True).folder)
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +148,7 @@ def toulouse_report(tmp_path_factory, report_cache) -> Path:
     _skip_without_real()
     from diagnostic.pipeline.run import run_commune
 
-    return run_commune(OCCITANIE, "31555", tmp_path_factory.mktemp("rapport-toulouse"), pdf=True).folder
+    return _once(tmp_path_factory, "rapport-toulouse", lambda out: run_commune(OCCITANIE, "31555", out, pdf=True).folder)
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +157,7 @@ def lille_report(tmp_path_factory, report_cache) -> Path:
     _skip_without_real()
     from diagnostic.pipeline.run import run_commune
 
-    return run_commune(HDF, "59350", tmp_path_factory.mktemp("rapport-lille")).folder
+    return _once(tmp_path_factory, "rapport-lille", lambda out: run_commune(HDF, "59350", out).folder)
 
 
 @pytest.fixture(scope="session")
@@ -146,8 +165,8 @@ def evaluation_report(tmp_path_factory, report_cache) -> Path:
     """The demo evaluation (second half of 2025) with its PDF."""
     from diagnostic.pipeline.evaluate import run_evaluation
 
-    return run_evaluation(DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", tmp_path_factory.mktemp("evaluation"),
-                          pdf=True)
+    return _once(tmp_path_factory, "evaluation", lambda out: run_evaluation(
+        DEMO_CATALOG, "99101", "2025-07-01", "2025-12-31", out, pdf=True))
 
 
 @pytest.fixture(scope="session")
@@ -155,6 +174,8 @@ def batch_index(tmp_path_factory, report_cache) -> Path:
     """The index page of a one-commune demo batch."""
     from diagnostic.pipeline.batch import run_batch
 
-    out = tmp_path_factory.mktemp("lot")
-    run_batch(DEMO_CATALOG, out, communes=["99102"], workers=1, quiet=True)
-    return out / "index.html"
+    def build(out: Path) -> Path:
+        run_batch(DEMO_CATALOG, out, communes=["99102"], workers=1, quiet=True)
+        return out / "index.html"
+
+    return _once(tmp_path_factory, "lot", build)
