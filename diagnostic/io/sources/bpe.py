@@ -48,7 +48,7 @@ QPV_COLUMN = "QP2024"
 LONG_COLUMNS = {"geo": "GEO", "level": "GEO_OBJECT", "type_code": "FACILITY_TYPE", "measure": "BPE_MEASURE",
                 "count": "OBS_VALUE", "year": "TIME_PERIOD"}
 #: Territory levels of the long layout kept, and the measure counted (the others are totals or capacities).
-LONG_LEVELS = {"COM": "commune", "ARM": "commune", "IRIS": "iris"}
+LONG_LEVELS = {"COM": "commune", "ARM": "arrondissement", "IRIS": "iris"}
 LONG_MEASURE = "FACILITIES"
 #: The code of a total (all domains, all types…) in the long layout.
 TOTAL = "_T"
@@ -247,7 +247,7 @@ def load_bpe_counts(source: Source, communes: gpd.GeoDataFrame) -> tuple[pd.Data
     df = read_table(source.path, source.role, source.options.get("sep"), source.options.get("encoding"))
     report.rows_read = len(df)
     if LONG_COLUMNS["type_code"] in df.columns and "TYPEQU" not in df.columns:
-        df = long_counts(df, source, report)
+        df = long_counts(df, source, report, set(communes["insee_com"]))
     cols = {"insee_com": "DEPCOM", "iris": "DCIRIS", "type_code": "TYPEQU", "count": "NB_EQUIP", **source.columns}
     require_keys(df, cols, ("insee_com", "type_code", "count"), source)
     out = pd.DataFrame({
@@ -268,13 +268,15 @@ def load_bpe_counts(source: Source, communes: gpd.GeoDataFrame) -> tuple[pd.Data
     return out, report
 
 
-def long_counts(df: pd.DataFrame, source: Source, report: LoadReport) -> pd.DataFrame:
+def long_counts(df: pd.DataFrame, source: Source, report: LoadReport, present: set[str]) -> pd.DataFrame:
     """INSEE's long layout in the wide columns (``DEPCOM``, ``DCIRIS``, ``TYPEQU``, ``NB_EQUIP``).
 
     Only the number of equipments (``BPE_MEASURE`` ``FACILITIES``) of each type
     counts: totals (``_T``) of a domain, sub-domain or type would count an
     equipment twice. A file holding several years keeps the latest; a file with
     both commune and IRIS rows keeps the IRIS ones (their sum is the commune's).
+    Paris, Lyon and Marseille come as a commune (``COM``) and as arrondissements
+    (``ARM``): the one the catalogue's communes hold (``present``) is kept.
     """
     cols = {**LONG_COLUMNS, **source.columns}
     require_keys(df, cols, ("geo", "type_code", "count"), source)
@@ -295,7 +297,16 @@ def long_counts(df: pd.DataFrame, source: Source, report: LoadReport) -> pd.Data
     if (levels[keep] == "iris").any():
         keep &= levels == "iris"
     else:
-        keep &= levels == "commune"
+        geo = df[cols["geo"]].str.strip()
+        parent = geo.map(plm_commune)
+        communes_rows = set(geo[keep & levels.eq("commune")])
+        arrondissements_of = set(parent[keep & levels.eq("arrondissement")])
+        by_commune = levels.eq("arrondissement") & parent.isin(present & communes_rows)
+        by_arrondissements = levels.eq("commune") & geo.isin(arrondissements_of - present)
+        if (keep & by_commune).any():
+            report.warn("lignes des arrondissements municipaux (ARM) laissées de côté : la ligne de leur commune "
+                        "(COM) les compte déjà (« plm: commune »).")
+        keep &= levels.isin(["commune", "arrondissement"]) & ~by_commune & ~by_arrondissements
     rows = df[keep]
     geo = rows[cols["geo"]].str.strip()
     iris = levels[keep] == "iris"
