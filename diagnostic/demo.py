@@ -42,26 +42,26 @@ QPVS = [
     ("QN09902B", "Centre Ancien", (1_150, -350), 340, 2_310, 36.2, 14_720, 1.1, 310),
     ("QN09903C", "La Garenne – Les Tilleuls", (250, -3_050), 480, 4_105, 41.3, 13_640, 1.6, 590),
 ]
-# TYPEQU, label, count per commune (99101, 99102, 99103)
+# TYPEQU (code list of BPE 2023–2024), label, count per commune (99101, 99102, 99103)
 BPE_TYPES = [
     ("A101", "Police", (2, 0, 1)),
     ("A104", "Gendarmerie", (0, 1, 0)),
     ("A206", "Bureau de poste", (3, 1, 1)),
     ("A208", "Agence postale communale", (0, 0, 1)),
-    ("A122", "Réseau spécialisé France Travail", (1, 0, 0)),
-    ("C101", "École maternelle", (6, 1, 2)),
-    ("C104", "École élémentaire", (7, 1, 2)),
+    ("A122", "Réseau de proximité France Travail", (1, 0, 0)),
+    ("C107", "École maternelle", (6, 1, 2)),
+    ("C109", "École élémentaire", (7, 1, 2)),
     ("C201", "Collège", (3, 0, 1)),
     ("C302", "Lycée professionnel", (1, 0, 0)),
     ("D108", "Centre de santé", (1, 0, 0)),
     ("D113", "Maison de santé pluriprofessionnelle", (0, 1, 1)),
-    ("D201", "Médecin généraliste", (9, 2, 3)),
-    ("D301", "Pharmacie", (6, 1, 2)),
+    ("D265", "Médecin généraliste", (9, 2, 3)),
+    ("D307", "Pharmacie", (6, 1, 2)),
     ("D502", "Établissement d'accueil du jeune enfant", (3, 0, 1)),
     ("E108", "Gare", (1, 0, 0)),
     ("F101", "Bassin de natation", (1, 0, 0)),
     ("F111", "Plateau EPS / city-stade", (4, 1, 2)),
-    ("F120", "Salle multisports", (2, 0, 1)),
+    ("F121", "Salle multisports", (2, 0, 1)),
     ("F307", "Bibliothèque", (2, 1, 1)),
 ]
 CATALOG_SERVICES = [
@@ -135,7 +135,7 @@ def _bpe(rng: np.random.Generator, communes: gpd.GeoDataFrame) -> pd.DataFrame:
                              "NOMRS": f"{label} (fictif)", "LAMBERT_X": f"{p.x:.1f}", "LAMBERT_Y": f"{p.y:.1f}",
                              "QUALITE_XY": "Bonne"})
     # One equipment that INSEE could not geolocate, as in the real BPE.
-    rows.append({"AN": "2024", "REG": "99", "DEP": DEP, "DEPCOM": "99102", "TYPEQU": "D201",
+    rows.append({"AN": "2024", "REG": "99", "DEP": DEP, "DEPCOM": "99102", "TYPEQU": "D265",
                  "NOMRS": "Médecin généraliste (fictif)", "LAMBERT_X": "", "LAMBERT_Y": "",
                  "QUALITE_XY": "Non géolocalisé"})
     return pd.DataFrame(rows)

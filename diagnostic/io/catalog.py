@@ -59,7 +59,7 @@ SOURCE_KEYS = {
     "crs", "layer", "sep", "encoding", "sheet", "tolerance_m", "kind", "relations", "relations_sheet",
     "service_counts", "services_signales", "plm", "outlines", "zoom",
     "answers", "questions", "citations", "commune", "date", "nom", "participants", "poids", "programme", "public",
-    "mots_cles", "outlines_file", "labels_file",
+    "mots_cles", "outlines_file", "labels_file", "nomenclature",
     # written by « diagnostic data fetch » for provenance
     "page", "source_file", "source_sha256", "source_size", "source_modified", "sha256",
 }

@@ -13,6 +13,7 @@ from diagnostic.errors import MissingColumnError, MissingFileError, ValueFormatE
 INDICATORS_FILE = resources.path("tables/indicateurs.csv")
 DOMAINS_FILE = resources.path("tables/domaines_mediation.csv")
 DEPARTMENTS_FILE = resources.path("tables/departements.csv")
+BPE_TYPES_FILE = resources.path("tables/types_bpe.csv")
 
 #: The mediation domains, in report order: key → French label.
 DOMAINS: dict[str, str] = {
@@ -80,6 +81,16 @@ def equipment_domains(path: Path = DOMAINS_FILE) -> pd.DataFrame:
                 rows=[int(i) + 2 for i in bad],
             )
     return df
+
+
+@lru_cache(maxsize=2)
+def bpe_types(path: Path = BPE_TYPES_FILE) -> pd.DataFrame:
+    """Every BPE equipment type (``TYPEQU``) of each INSEE code list (``liste``: 2018, 2024, 2025), with its label.
+
+    A code is known when its list holds it, whether or not the domain table gives
+    it a role: a code outside its list is reported, never silently left out.
+    """
+    return _read(path, ["liste", "type", "libelle"])
 
 
 @lru_cache(maxsize=1)

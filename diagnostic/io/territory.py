@@ -25,7 +25,11 @@ from diagnostic.io.sources.bpe import load_bpe, load_bpe_counts, typequ_labels
 from diagnostic.io.sources.communes import load_communes
 from diagnostic.io.sources.correspondence import carry_forward, load_correspondence
 from diagnostic.io.sources.epci import EpciData, load_epci
-from diagnostic.io.sources.france_services import load_france_services
+from diagnostic.io.sources.france_services import (
+    counted_once,
+    load_france_services,
+    without_bpe_duplicates,
+)
 from diagnostic.io.sources.insee import IndicatorTable, load_indicator_table
 from diagnostic.io.sources.partners import load_partners, with_adultes_relais
 from diagnostic.io.sources.postes import load_posts
@@ -191,7 +195,9 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
             frames.append(frame)
             if src.options.get("labels_file"):
                 labels = typequ_labels(Path(src.options["labels_file"]))
-        counts = pd.concat(frames, ignore_index=True)
+        counts, note = counted_once(pd.concat(frames, ignore_index=True), services)
+        if note:
+            reports[-1].warn(note)
     contrats = adultes = None
     if sources := catalog.all("contrats_de_ville"):
         frames = []
@@ -372,7 +378,7 @@ def _merge_tables(catalog: Catalog, role: str, key: str, reports: list[LoadRepor
 
 
 def _load_services(catalog: Catalog, communes: gpd.GeoDataFrame, reports: list[LoadReport]) -> gpd.GeoDataFrame:
-    frames = []
+    frames, listed = [], None
     for src in catalog.all("services"):
         kind = (src.format or "csv").lower()
         if kind not in SERVICE_LOADERS:
@@ -384,6 +390,8 @@ def _load_services(catalog: Catalog, communes: gpd.GeoDataFrame, reports: list[L
         gdf, rep = SERVICE_LOADERS[kind](src, communes)
         reports.append(rep)
         frames.append(gdf)
+        if kind == "france_services":
+            listed = rep
     if not frames:
         return gpd.GeoDataFrame({c: [] for c in SERVICE_COLUMNS[:-1]}, geometry=[], crs=communes.crs)
     services = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=communes.crs)
@@ -393,7 +401,10 @@ def _load_services(catalog: Catalog, communes: gpd.GeoDataFrame, reports: list[L
             f"identifiants de services partagés entre fichiers ({', '.join(services.loc[dup, 'service_id'].head(3))}).",
             path=catalog.path,
         )
-    return services
+    services, note = without_bpe_duplicates(services)
+    if note:
+        (listed or reports[-1]).warn(note)
+    return services.reset_index(drop=True)
 
 
 def _commune_summary(

@@ -170,8 +170,9 @@ def with_counted_equipment(cov_com: pd.DataFrame, counts: pd.DataFrame) -> pd.Da
     never to distances. Types map to domains through ``diagnostic/resources/tables/domaines_mediation.csv``.
     """
     table = equipment_domains()
-    table = table[table["source"] == "bpe"].rename(columns={"type": "type_code", "domaine": "domain"})
-    counted = counts.merge(table[["type_code", "domain"]], on="type_code").groupby(["insee_com", "domain"])["count"].sum()
+    table = table.rename(columns={"source": "source_kind", "type": "type_code", "domaine": "domain"})
+    counted = counts.merge(table[["source_kind", "type_code", "domain"]], on=["source_kind", "type_code"])
+    counted = counted.groupby(["insee_com", "domain"])["count"].sum()
     out = cov_com.copy()
     extra = pd.Series(list(zip(out["code"], out["domain"])), index=out.index).map(counted).fillna(0)
     out["services_inside"] = out["services_inside"] + extra.astype(int)

@@ -24,6 +24,8 @@ from diagnostic.io.sources._io import (
 )
 
 COLUMNS = ["service_id", "name", "source_kind", "type_code", "insee_com", "address", "hours", "geometry"]
+#: Columns a loader may add: the quartier the producer places the service in (BPE ``QP2024``).
+OPTIONAL_COLUMNS = ["code_qp"]
 #: A point this far (metres) from its declared commune is taken as wrongly located.
 DEFAULT_TOLERANCE_M = 1000.0
 
@@ -69,7 +71,7 @@ def finish(
         gdf.loc[unlocated.index, "insee_com"] = joined.groupby(level=0)["insee_com"].first()
     report.rows_kept = len(gdf)
     report.crs = "EPSG:2154"
-    return gdf.drop(columns="_line")[COLUMNS].reset_index(drop=True)
+    return gdf[COLUMNS + [c for c in OPTIONAL_COLUMNS if c in gdf]].reset_index(drop=True)
 
 
 def text_column(df: pd.DataFrame, column: str | None) -> pd.Series:
