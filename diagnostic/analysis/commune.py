@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic import __version__
+from diagnostic.analysis.decision import decide
 from diagnostic.analysis.indicators.cache import Indicators, compute
 from diagnostic.analysis.indicators.domains import label_services
 from diagnostic.analysis.indicators.needs import (
@@ -141,21 +142,17 @@ def build(
     domains = list(domains or DOMAINS)
     indicators = indicators or compute(data, band_m=band_m, domains=domains, rules_path=needs_rules)
     commune = data.commune(code)
-    selected = qpv_codes or data.qpv_in(code)["code_qp"]
-    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(selected)].reset_index(drop=True)
-    has_qpv = not qpv.empty
-    level, key = ("qpv", "code_qp") if has_qpv else ("commune", "insee_com")
-    codes = list(qpv["code_qp"]) if has_qpv else [code]
+    need_rules = load_need_rules(needs_rules)
+    need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
+    cut = commune_slice(data, indicators, code, need_rules, qpv_codes)
+    qpv, has_qpv, level, key, codes = cut.qpv, cut.has_qpv, cut.level, cut.key, cut.codes
+    needs, evidence = cut.needs, cut.evidence
     social = indicators.qpv_social if has_qpv else indicators.commune_social
     social = social[social[key].isin(codes)].rename(columns={key: "code"}).reset_index(drop=True) if len(social) else pd.DataFrame(columns=["code", "indicator", "value"])
     commune_social = indicators.commune_social
     commune_social = commune_social[commune_social["insee_com"] == code].reset_index(drop=True) if len(commune_social) else pd.DataFrame()
     if has_qpv:
         social = own_references(social, commune_social, commune["lib_com"])
-    need_rules = load_need_rules(needs_rules)
-    need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
-    parts = commune_parts(indicators, codes, code) if has_qpv else None
-    needs, evidence = _commune_needs(indicators, level, codes, need_rules, parts)
     coverage = indicators.coverage[
         ((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
         | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code))
@@ -170,7 +167,7 @@ def build(
         services.loc[unnamed, "type_label"] = services.loc[unnamed, "type_code"].map(data.equipment_labels).fillna(
             services.loc[unnamed, "type_label"])
     context_shapes = data.communes[data.communes.intersects(shape.geometry.union_all().buffer(5000)) & (data.communes["insee_com"] != code)]
-    territories = _territories(qpv, commune, has_qpv, parts)
+    territories = cut.territories
     share = indicators.qpv_share.set_index("insee_com").loc[code]
     partners = graph = gaps = None
     actor_types: set[str] = set()
@@ -188,15 +185,8 @@ def build(
     partial = partial_years(data.adultes_relais)
     commune_posts = data.posts_of(code)
     in_place = funded(commune_posts, partial)
-    ctx = Context(
-        commune_code=code, commune_name=commune["lib_com"], territories=territories, needs=needs,
-        evidence=evidence, social=social, observations=_observations(data, codes, key),
-        gaps=gaps, actor_types=actor_types, adulte_relais_posts=posts,
-        has_qpv=has_qpv, posts_in_place=in_place, **_adulte_relais_amount(data, partial),
-        parts=_members(data, indicators, codes) if has_qpv else None,
-        commune_posts=commune_posts_row(indicators, code),
-        post_domains=list((need_rules.get("mediation") or {}).get("domains", [])),
-    )
+    ctx = cut.context(data, indicators, need_rules, social=social, gaps=gaps, actor_types=actor_types,
+                      adulte_relais_posts=posts, posts_in_place=in_place, **_adulte_relais_amount(data, partial))
     reco = load_rules(reco_rules)
     recs = recommend(ctx, reco, data.catalog.path.parent / LOCAL_FILE)
     choice = ctx.decision
@@ -218,6 +208,78 @@ def build(
         evolutions=evolutions(data.qpv_indicators.history if data.qpv_indicators is not None else None, codes),
         decision=choice,
     )
+
+
+@dataclass
+class CommuneSlice:
+    """The catalogue-wide tables cut for one commune: what its needs and its decision are computed from."""
+
+    code: str
+    name: str
+    qpv: gpd.GeoDataFrame
+    codes: list[str]
+    parts: pd.DataFrame | None
+    needs: pd.DataFrame
+    evidence: pd.DataFrame
+    territories: pd.DataFrame
+
+    @property
+    def has_qpv(self) -> bool:
+        return not self.qpv.empty
+
+    @property
+    def level(self) -> str:
+        return "qpv" if self.has_qpv else "commune"
+
+    @property
+    def key(self) -> str:
+        return "code_qp" if self.has_qpv else "insee_com"
+
+    def context(self, data: TerritoryData, indicators: Indicators, need_rules: dict[str, Any], **extra: Any) -> Context:
+        """The recommendation context of this commune; ``extra`` adds what only the full report needs (partners…)."""
+        extra.setdefault("social", pd.DataFrame(columns=["code", "indicator", "value"]))
+        return Context(
+            commune_code=self.code, commune_name=self.name, territories=self.territories, needs=self.needs,
+            evidence=self.evidence, observations=_observations(data, self.codes, self.key), has_qpv=self.has_qpv,
+            parts=_members(data, indicators, self.codes) if self.has_qpv else None,
+            commune_posts=commune_posts_row(indicators, self.code),
+            post_domains=list((need_rules.get("mediation") or {}).get("domains", [])), **extra)
+
+
+def commune_slice(data: TerritoryData, indicators: Indicators, code: str, need_rules: dict[str, Any],
+                  qpv_codes: list[str] | None = None, *, detail: bool = True) -> CommuneSlice:
+    """Cut the catalogue-wide tables for commune ``code``: its QPVs, its part of each, its ranked needs.
+
+    ``detail`` adds each need's plain-French reason and robustness (the report's; the regional synthesis
+    needs neither, and the ranking does not depend on them).
+    """
+    commune = data.commune(code)
+    selected = qpv_codes or data.qpv_in(code)["code_qp"]
+    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(selected)].reset_index(drop=True)
+    has_qpv = not qpv.empty
+    level = "qpv" if has_qpv else "commune"
+    codes = list(qpv["code_qp"]) if has_qpv else [code]
+    parts = commune_parts(indicators, codes, code) if has_qpv else None
+    needs, evidence = _commune_needs(indicators, level, codes, need_rules, parts, detail=detail)
+    return CommuneSlice(code=code, name=str(commune["lib_com"]), qpv=qpv, codes=codes, parts=parts, needs=needs,
+                        evidence=evidence, territories=_territories(qpv, commune, has_qpv, parts))
+
+
+def commune_decision(data: TerritoryData, indicators: Indicators, code: str, need_rules: dict[str, Any],
+                     reco: dict[str, Any], amount: dict[str, Any] | None = None) -> tuple[CommuneSlice, dict[str, Any]]:
+    """The decision figures of commune ``code`` without maps, partners nor report: needs, team, posts, target.
+
+    The same functions as :func:`build`, on the same tables, so the regional synthesis and the commune report
+    agree; funding and governance, which depend on the partners, are left out (``None``).
+    """
+    cut = commune_slice(data, indicators, code, need_rules, detail=False)
+    ctx = cut.context(data, indicators, need_rules, **(amount or {}))
+    return cut, decide(ctx, reco, choices=False)
+
+
+def adulte_relais_amount(data: TerritoryData) -> dict[str, Any]:
+    """:func:`_adulte_relais_amount` for the catalogue's own partial years."""
+    return _adulte_relais_amount(data, partial_years(data.adultes_relais))
 
 
 def _adulte_relais_amount(data: TerritoryData, partial: dict[int, str]) -> dict[str, Any]:
@@ -291,7 +353,7 @@ def own_references(social: pd.DataFrame, commune_social: pd.DataFrame, name: str
 
 
 def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: dict[str, Any],
-                   parts: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   parts: pd.DataFrame | None = None, *, detail: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The needs of the commune's territories, ranked from 1 within the commune, each with its robustness.
 
     The people concerned are the commune's: its part of each QPV (``parts``), not the whole quartier.
@@ -305,8 +367,10 @@ def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: 
         part = needs["code"].map(parts.set_index("code")["population"])
         needs = needs.assign(population=part.where(part.notna(), needs["population"]))
         needs = needs.assign(priority=(needs["unmet"] * needs["population"]).round(0))
-    needs = describe(rank(needs), evidence, rules)
-    needs["robustness"] = robustness(needs, evidence, rules).to_numpy()
+    needs = rank(needs)
+    if detail:
+        needs = describe(needs, evidence, rules)
+        needs["robustness"] = robustness(needs, evidence, rules).to_numpy()
     return needs, evidence
 
 

@@ -145,8 +145,11 @@ def _joint(ctx: Context, conf: dict[str, Any], terr: dict[str, Any], rows: pd.Da
             "part_reste_a_financer": _round2(money["reste_a_financer"] * share)}
 
 
-def decide(ctx: Context, conf: dict[str, Any]) -> dict[str, Any]:
-    """The decision for one commune (see the module docstring and the README's ``decision`` key)."""
+def decide(ctx: Context, conf: dict[str, Any], *, choices: bool = True) -> dict[str, Any]:
+    """The decision for one commune (see the module docstring and the README's ``decision`` key).
+
+    Without ``choices``, funding and governance (which depend on the partners) are left out.
+    """
     from diagnostic.analysis.recommend import choose_option
 
     zone = intervention_codes(ctx, conf)
@@ -164,8 +167,8 @@ def decide(ctx: Context, conf: dict[str, Any]) -> dict[str, Any]:
                                                                                  "reste_a_financer")}
     needed = team["taille"] + sum(j["part_equipe"] for j in joint)
     medium = ctx.needs["level"].map(LEVEL_ORDER).fillna(9) <= LEVEL_ORDER["moyen"] if len(ctx.needs) else pd.Series(dtype=bool)
-    funding = choose_option(ctx, conf, "funding") if medium.any() else None
-    governance = choose_option(ctx, conf, "governance") if needed else None
+    funding = choose_option(ctx, conf, "funding") if choices and medium.any() else None
+    governance = choose_option(ctx, conf, "governance") if choices and needed else None
     mix = []
     if total["aide_etat"]:
         mix.append({"financeur": STATE, "montant": total["aide_etat"],

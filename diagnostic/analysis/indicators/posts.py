@@ -42,6 +42,12 @@ def ratio(reco_rules: dict[str, Any] | str | Path | None = None) -> float:
     return float((conf.get("team") or {}).get("mediators_per_10000_inhabitants", 2.5))
 
 
+def ratio_source(reco_rules: dict[str, Any] | None = None) -> str:
+    """Where the ratio comes from, in French (``team.ratio_source`` of ``recommandations.yaml``)."""
+    conf = reco_rules if reco_rules is not None else read_yaml(RATIO_FILE, "règles des recommandations")
+    return str((conf.get("team") or {}).get("ratio_source", ""))
+
+
 def target(population: float | pd.Series, per_10000: float) -> float | pd.Series:
     """Posts the ratio asks for ``population`` QPV inhabitants (not rounded)."""
     return population * per_10000 / 10_000
