@@ -16,6 +16,7 @@ import pandas as pd
 from diagnostic import text
 from diagnostic.io import reference
 from diagnostic.io.reference import department_regions
+from diagnostic.io.sources.postes import euros as _euros
 
 #: The report's sections: key → heading, in report order (the notebook's level-2 headings).
 SECTIONS = {
@@ -208,29 +209,36 @@ def service_paragraph(d) -> str:
     f = d.framing or {}
     strong = d.needs[d.needs["level"].isin(STRONG)] if len(d.needs) else d.needs
     domains = list(dict.fromkeys(strong["domain_label"])) if len(strong) else []
-    team = f.get("equipe")
-    who = f"un service de médiation sociale de {text.count(team, 'médiateur', 'médiateurs')}" if team else "un service de médiation sociale"
+    dec = d.decision or {}
+    team = (dec.get("equipe") or {}).get("taille")
+    joint = dec.get("services_communs") or []
+    who = f"une équipe de médiation sociale de {text.count(team, 'médiateur', 'médiateurs')}" if team else "un service de médiation sociale"
+    if joint:
+        who = (f"{who}, et " if team else "") + text.join(
+            [f"la participation {text.de(d.name)} au service commun de {j['nom']} ({text.count(j['equipe']['taille'], 'médiateur')}, "
+             f"porté par {j['porteur']['libelle']})" for j in joint])
     where = (f", présent d'abord {text.join([text.at(names.get(c, c)) for c in codes])}" if codes
              else f" {text.at(d.name)}")
     sentences = [f"Le diagnostic recommande {who}{where}"
                  + (f", auprès {text.de(f['publics'])}" if f.get("publics") else "")
                  + (f", dans les domaines {text.join(text.quoted(domains[:4]))}" if domains else "")]
+    if team:
+        sentences.append(f"Postes à créer : {dec['postes_a_creer']}")
     if f.get("horaires"):
         sentences.append(f"Il est présent {f['horaires']}")
-    funding = _recommendation(d, "financements")
-    if funding is not None:
-        leads = (" ; ".join(funding["leads"]) if funding.get("leads")  # the rule's options; else an officer's own text
-                 else text.agree(funding["text"].split(":", 1)[-1].strip().rstrip(".")))
-        sentences.append(f"Son coût tient d'abord aux postes de médiateurs ; pistes de financement : {leads}")
-        if funding.get("in_place"):
-            sentences.append(funding["in_place"])
-    governance = _recommendation(d, "gouvernance")
-    if governance is not None:
-        forms = [label for key, label in (("service municipal", "un service municipal"), ("association", "une association"),
-                                          ("GIP", "un GIP"), ("SCIC", "une SCIC")) if key.lower() in governance["text"].lower()]
-        if forms:
-            sentences.append(f"Le portage est à choisir avec les partenaires entre {text.join(forms, ' ou ')}, "
-                             "avec un comité de pilotage qui suit l'activité et l'évaluation")
+    total = dec.get("total_commune") or {}
+    if total.get("cout_annuel"):
+        sentences.append(f"Coût annuel pour la commune : {_euros(total['cout_annuel'])}, dont {_euros(total['aide_etat'])} "
+                         f"d'aide de l'État ; reste à financer {_euros(total['reste_a_financer'])}")
+    funding = dec.get("financement")
+    if funding and _recommendation(d, "financements") is not None:
+        sentences.append(f"Financement recommandé : {funding['libelle']}")
+        if funding.get("repartition"):
+            sentences.append("Répartition : " + " ; ".join(f"{m['financeur']} {_euros(m['montant'])}"
+                                                            for m in funding["repartition"]))
+    governance = dec.get("gouvernance")
+    if governance and _recommendation(d, "gouvernance") is not None:
+        sentences.append(f"Portage recommandé : {governance['libelle']}, car {governance['raison']}")
     return " ".join(text.sentence(s) for s in sentences)
 
 
@@ -285,7 +293,7 @@ def _answers_message(d) -> str:
     c = d.coverage[d.coverage["level"] != "commune"] if d.has_qpv else d.coverage
     covered = c.groupby("domain_label")["services_band"].sum().sort_values(ascending=False)
     covered = covered[covered > 0]
-    posts = float(d.needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in d.needs else 0.0
+    posts = ((d.decision or {}).get("cible") or {}).get("postes_en_place") or 0.0  # the commune's own posts in place
     where = "dans les quartiers prioritaires et à leurs abords" if d.has_qpv else text.at(d.name)
     head = (f"Les réponses existantes {where} concernent surtout {text.join(text.quoted(list(covered.index[:3])))}"
             if len(covered) else f"Aucun service de médiation ou d'accès aux droits n'est recensé {where}")
