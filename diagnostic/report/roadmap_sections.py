@@ -87,8 +87,8 @@ def profile_markdown(profile: dict) -> str:
     if profile["domaines"]:
         lines += [f"**Domaines d'intervention, par ordre de priorité.** {text.join(profile['domaines'])}.", ""]
     if profile.get("part_terrain"):
-        lines += [f"**Temps sur le terrain.** Environ {text.percent(profile['part_terrain'], 0)} du temps avec "
-                  "l'équipe.", ""]
+        lines += [(f"**Temps sur le terrain.** Environ {text.percent(profile['part_terrain'], 0)} du temps avec "
+                  "l'équipe."), ""]
     lines += ["**Activités.**", ""] + [f"- {a}" for a in profile["activites"]] + [""]
     lines += [f"**Qualifications.** {profile['qualifications']}", "", f"**Contrat.** {profile['contrat']}", ""]
     if profile.get("adulte_relais"):
