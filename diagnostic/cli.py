@@ -231,6 +231,45 @@ def _add_region(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_lazy("diagnostic.pipeline.region", "cmd_region"))
 
 
+def _add_accompagner(subparsers: argparse._SubParsersAction) -> None:
+    """Register the « accompagner » stage: ``feuille-de-route`` (a new service) and ``structure`` (an existing one)."""
+    roadmap = subparsers.add_parser(
+        "feuille-de-route", help="feuille de route du service recommandé par le diagnostic d'une commune",
+        description="Exécute diagnostic/resources/notebooks/feuille_de_route.ipynb à partir du resultats.json d'un "
+        "diagnostic (diagnostic run) et écrit DOSSIER/<code>/feuille_de_route/.")
+    roadmap.add_argument("--resultats", required=True, metavar="FICHIER",
+                         help="resultats.json du diagnostic de la commune (ou son dossier DOSSIER/CODE)")
+    roadmap.add_argument("--output", required=True, metavar="DOSSIER", help="dossier des résultats (ex. outputs)")
+    roadmap.add_argument("--decision", default=None, metavar="AAAA-MM-JJ",
+                         help="mois de la décision, point de départ du calendrier (défaut : le mois prochain)")
+    roadmap.add_argument("--rules", default=None, metavar="FICHIER",
+                         help="règles de la feuille de route (diagnostic/resources/rules/feuille_de_route.yaml)")
+    roadmap.add_argument("--pdf", action="store_true", help="écrire aussi feuille_de_route.pdf (impression par Chromium)")
+    roadmap.set_defaults(func=_lazy("diagnostic.pipeline.roadmap", "cmd_roadmap"))
+    structure = subparsers.add_parser(
+        "structure", help="diagnostic partagé d'une structure de médiation existante et plan d'actions",
+        description="Exécute diagnostic/resources/notebooks/diagnostic_structure.ipynb sur les réponses à la grille "
+        "d'autodiagnostic et le tableau du personnel, et écrit le rapport et le plan d'actions dans DOSSIER.")
+    structure.add_argument("--reponses", required=True, nargs="+", metavar="FICHIER",
+                           help="exports des réponses à la grille (CSV ou xlsx, une colonne point_de_vue)")
+    structure.add_argument("--personnel", required=True, metavar="FICHIER",
+                           help="tableau anonyme du personnel (CSV ou xlsx)")
+    structure.add_argument("--output", required=True, metavar="DOSSIER", help="dossier de ce diagnostic (ex. outputs/structure_2025)")
+    structure.add_argument("--grille", default=None, metavar="FICHIER",
+                           help="grille d'autodiagnostic (diagnostic/resources/rules/grille_structure.yaml)")
+    structure.add_argument("--precedent", default=None, metavar="DOSSIER",
+                           help="dossier du diagnostic précédent de la même structure : progression et suivi du plan")
+    structure.add_argument("--suivi", default=None, metavar="FICHIER",
+                           help="plan d'actions mis à jour par la structure (défaut : plan_actions.xlsx de --precedent)")
+    structure.add_argument("--nom", default="", help="nom de la structure, en tête du rapport")
+    structure.add_argument("--date", default=None, metavar="AAAA-MM-JJ", help="date de l'autodiagnostic (défaut : aujourd'hui)")
+    structure.add_argument("--seuil", type=int, default=None, metavar="N",
+                           help="réponses publiées par groupes d'au moins N personnes (défaut : celui de la grille, 3)")
+    structure.add_argument("--fictif", action="store_true", help="marquer le rapport « Données fictives » (démonstration)")
+    structure.add_argument("--pdf", action="store_true", help="écrire aussi diagnostic_structure.pdf")
+    structure.set_defaults(func=_lazy("diagnostic.pipeline.structure", "cmd_structure"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diagnostic",
@@ -263,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch(sub)
     _add_evaluate(sub)
     _add_region(sub)
+    _add_accompagner(sub)
 
     demo = sub.add_parser("demo-data", help="régénérer le territoire fictif de démonstration (data/demo/)")
     demo.add_argument("--dest", default=None, metavar="DOSSIER", help="dossier à écrire (défaut : data/demo/)")

@@ -4,7 +4,8 @@ Three fictional communes of a fictional department « 99 », with three QPVs of
 the 2024 generation (one spans two communes), equipment in the INSEE BPE format,
 France Services in the ANCT format, INSEE-format indicators, adulte-relais posts,
 a partner registry, expressed needs, a residents' questionnaire export (KoboToolbox, about 120
-answers), a marche exploratoire (GPX, 10 stops), two meeting records and a year of mediation activity. Every file
+answers), a marche exploratoire (GPX, 10 stops), two meeting records, a year of mediation activity and
+the shared self-assessment of a mediation structure in 2025 and 2026 (answers, staff table, the plan's follow-up). Every file
 is written in the same format as the official data, so the demo exercises the
 same loaders; every report made from it says « données fictives ».
 
@@ -569,6 +570,66 @@ PARTNER_MEETINGS = pd.DataFrame([{
 }])
 
 
+# A mediation structure's shared diagnostic (« Lys Médiation »), answered in November 2025 and a year later by
+# 1 director, 2 supervisors, 7 mediators and 4 partners, with its anonymised staff table each year. Levels are
+# drawn around a mean per viewpoint and theme (grid order: ETH ACT REC FOR SUP PAR SEC SUI GOU); the director
+# and supervisors rate ethics higher than the mediators do, supervision and training start low and progress,
+# safety stays a gap.
+STRUCTURE_VIEWPOINTS = [("direction", 1), ("encadrement", 2), ("mediateurs", 7), ("partenaires", 4)]
+STRUCTURE_LEVELS = {
+    2025: {"direction": [3.7, 3.2, 3.0, 2.4, 1.8, 3.2, 2.6, 2.3, 3.2],
+           "encadrement": [3.5, 3.0, 2.8, 2.2, 1.7, 3.1, 2.4, 2.2, 3.0],
+           "mediateurs": [2.2, 3.1, 2.4, 1.9, 1.4, 3.0, 2.1, 2.0, 2.6],
+           "partenaires": [3.0, 3.2, None, 2.3, None, 3.3, None, 2.1, 3.0]},
+    2026: {"direction": [3.7, 3.3, 3.1, 3.1, 3.0, 3.3, 2.5, 2.9, 3.3],
+           "encadrement": [3.6, 3.2, 3.0, 3.0, 2.9, 3.2, 2.4, 2.8, 3.2],
+           "mediateurs": [3.1, 3.2, 2.6, 2.8, 2.7, 3.1, 1.9, 2.6, 2.8],
+           "partenaires": [3.2, 3.3, None, 2.7, None, 3.4, None, 2.6, 3.1]},
+}
+#: How the structure updated the first plan before the second assessment (its numbers are the grid's actions).
+STRUCTURE_PLAN_STATES = [("SUP-1", "réalisée", "Intervenante extérieure depuis février, une séance par mois."),
+                         ("FOR-1", "en cours", "Plan adopté ; parcours de qualification à engager."),
+                         ("SUI-1", "réalisée", ""), ("SEC-1", "en cours", ""), ("ETH-D", "à faire", "")]
+STRUCTURE_STAFF = {  # poste, contrat, seniority (years), training hours, analysis-of-practice hours (2025, 2026)
+    2025: [("Directrice", "CDI", 9, 12, 0), ("Cheffe de service", "CDI", 6, 14, 0), ("Coordinateur", "CDI", 4, 7, 0)]
+          + [("Médiateur social", "adulte-relais", y, h, a) for y, h, a in
+             [(1, 7, 0), (2, 0, 0), (3, 14, 4), (1, 7, 0), (5, 7, 2)]]
+          + [("Médiatrice sociale", "CDI", y, h, a) for y, h, a in [(6, 21, 4), (4, 7, 0)]],
+    2026: [("Directrice", "CDI", 10, 14, 6), ("Cheffe de service", "CDI", 7, 21, 12), ("Coordinateur", "CDI", 5, 21, 12)]
+          + [("Médiateur social", "adulte-relais", y, h, a) for y, h, a in
+             [(2, 21, 12), (3, 14, 12), (4, 35, 12), (1, 21, 10), (6, 14, 12)]]
+          + [("Médiatrice sociale", "CDI", y, h, a) for y, h, a in [(7, 28, 12), (5, 21, 12)]],
+}
+
+
+def _structure_answers(rng: np.random.Generator, year: int) -> pd.DataFrame:
+    """The self-assessment answers of one year as a form tool exports them (« ; »): one row per respondent."""
+    import yaml
+
+    from diagnostic import resources
+
+    grid = yaml.safe_load(resources.path("rules/grille_structure.yaml").read_text(encoding="utf-8"))
+    rows = []
+    for viewpoint, n in STRUCTURE_VIEWPOINTS:
+        for _ in range(n):
+            row = {"_id": str((7000 if year == 2025 else 7100) + len(rows)),
+                   "_submission_time": f"{year}-11-{int(rng.integers(3, 14)):02d}T{int(rng.integers(9, 19)):02d}:00:00",
+                   "point_de_vue": viewpoint}
+            for mean, theme in zip(STRUCTURE_LEVELS[year][viewpoint], grid["themes"]):
+                for criterion in theme["criteres"]:
+                    if mean is None or rng.random() < 0.05:
+                        row[criterion["code"]] = "ne sait pas" if mean is None else ""
+                    else:
+                        row[criterion["code"]] = str(int(np.clip(np.rint(rng.normal(mean, 0.5)), 1, 4)))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _structure_staff(year: int) -> pd.DataFrame:
+    return pd.DataFrame(STRUCTURE_STAFF[year], columns=["poste", "contrat", "anciennete_annees", "heures_formation",
+                                                        "heures_analyse_pratique"])
+
+
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """GeoJSON in WGS84 with coordinates rounded to about 1 m, as the official files are."""
     out = gdf.to_crs("EPSG:4326")
@@ -615,6 +676,11 @@ def write_demo(dest: Path = DEMO_DIR, seed: int = SEED) -> list[Path]:
         (dest / name).write_text(text, encoding="utf-8")
         written.append(dest / name)
     save("reunions_partenaires.csv", PARTNER_MEETINGS, sep=";")
+    for year in (2025, 2026):
+        save(f"structure_{year}_reponses.csv", _structure_answers(np.random.default_rng(seed + year), year), sep=";")
+        save(f"structure_{year}_personnel.csv", _structure_staff(year), sep=";")
+    save("structure_2026_plan_suivi.csv", pd.DataFrame(STRUCTURE_PLAN_STATES, columns=["N°", "État", "Commentaire"]),
+         sep=";")
     manifest = {"seed": seed, "files": sorted(p.name for p in written), "fictif": True}
     (dest / "GENERE.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return written

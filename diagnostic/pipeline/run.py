@@ -5,7 +5,7 @@ into a staged folder (:func:`diagnostic.pipeline.execution.execute_staged`, the 
 ``evaluate`` takes too), which replaces the previous report only when everything
 succeeded: a failure never destroys a report that was already produced. A failed
 notebook is kept in ``<output>/_echecs/<code>/``. The commune's evaluations
-(``<code>/evaluation/``) are carried over to the new folder.
+(``<code>/evaluation/``) and roadmap (``<code>/feuille_de_route/``) are carried over to the new folder.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from diagnostic import resources, text
 from diagnostic._fs import output_lock, write_atomic
 from diagnostic.analysis.commune import validate_params
 from diagnostic.analysis.evaluation import FOLDER as EVALUATION_FOLDER
+from diagnostic.analysis.roadmap import FOLDER as ROADMAP_FOLDER
 from diagnostic.errors import CatalogError, MissingFileError, ParameterError
 from diagnostic.io.catalog import read_yaml
 from diagnostic.io.reference import indicator_table
@@ -172,7 +173,7 @@ def run_territory(
             "meta": _cover_meta(commune),
         },
         pdf=pdf,
-        keep=(EVALUATION_FOLDER,),
+        keep=(EVALUATION_FOLDER, ROADMAP_FOLDER),
         executor=executor,
         finish=record,
     )
