@@ -22,6 +22,7 @@ import errno
 import hashlib
 import logging
 import re
+import shlex
 import shutil
 import tempfile
 import time
@@ -29,7 +30,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,11 @@ from diagnostic import text
 from diagnostic._fs import write_atomic
 from diagnostic.analysis.commune import CommuneDiagnostic, build
 from diagnostic.analysis.indicators.cache import Indicators, compute
-from diagnostic.analysis.indicators.needs import RULES_FILE, load_rules
+from diagnostic.analysis.indicators.needs import RULES_FILE, indicator_labels, load_rules
 from diagnostic.analysis.locate import locate_text
 from diagnostic.errors import DiagnosticError, ParameterError
 from diagnostic.io.catalog import PROJECT_ROOT
-from diagnostic.io.reference import DOMAINS, indicator_table
+from diagnostic.io.reference import DOMAINS
 from diagnostic.io.territory import TerritoryData, load_territory
 from diagnostic.options import BAND_M, INDICATOR
 from diagnostic.pipeline.run import RunResult, run_commune
@@ -63,10 +64,9 @@ MAX_COMMUNES = 300
 WEIGHT_MAX = 5.0
 #: How many settings keep their outputs in memory (the least recently shown are dropped first).
 CACHED_SETTINGS = 64
-#: What to do after an unexpected failure: the same parameters from the command line give the full trace.
-_UNEXPECTED_HINT = ("vérifiez les paramètres et réessayez ; si l'erreur persiste, lancez la même commune avec "
-                    "« diagnostic --debug run … » (paramètres dans l'onglet « Exporter ») et transmettez le message "
-                    "à l'équipe du projet.")
+#: What to do after an unexpected failure (the explorer adds the command line giving the full trace).
+_UNEXPECTED_HINT = ("vérifiez les paramètres et réessayez ; si l'erreur persiste, transmettez ce message à "
+                    "l'équipe du projet.")
 _log = logging.getLogger(__name__)
 _STYLE = """<style>
 .diag-explorateur table{border-collapse:collapse;margin:.4em 0 1em}
@@ -99,12 +99,6 @@ def catalog_label(path: Path) -> str:
     return str(name) if name else Path(path).name
 
 
-def indicator_label(key: str) -> str:
-    """The French label of an indicator key from ``diagnostic/resources/tables/indicateurs.csv`` (the key itself when unknown)."""
-    table = indicator_table()
-    return str(table.at[key, "libelle"]) if key in table.index else key
-
-
 def _words(text: str) -> str:
     """A name folded for searching: « Saint-Aubin-lès-Prés » and « saint aubin les pres » match."""
     return " ".join(re.sub(r"[^0-9a-z]+", " ", fold(text)).split())
@@ -125,10 +119,20 @@ def _with_readout(slider: w.FloatSlider | w.IntSlider, digits: int, unit: str = 
     return w.HBox([slider, readout])
 
 
+def _fit(width: str = "440px") -> w.Layout:
+    """A control as wide as ``width`` when there is room, narrower (never cut) when its column is."""
+    return w.Layout(width="100%", max_width=width, min_width="0")
+
+
+def _row(*children: w.Widget) -> w.HBox:
+    """A field and its button side by side, the button under the field when the tab is narrow."""
+    return w.HBox(list(children), layout=w.Layout(flex_flow="row wrap", width="100%"))
+
+
 def _slider(value: float, maximum: float, step: float, description: str) -> w.FloatSlider:
     return w.FloatSlider(value=value, min=0.0, max=maximum, step=step, description=description,
                          continuous_update=False, readout=False,
-                         style={"description_width": "300px"}, layout=w.Layout(width="520px"))
+                         style={"description_width": "300px"}, layout=_fit("520px"))
 
 
 #: What to do after a file-system error, in general and when writing an export.
@@ -136,12 +140,13 @@ PATH_HINT = "vérifiez que le chemin existe et que vous avez le droit de le lire
 OUTPUT_HINT = "choisissez un dossier où vous pouvez écrire (il est créé s'il n'existe pas)."
 
 
-def failure_message(exc: BaseException, action: str, path_hint: str = PATH_HINT) -> str:
+def failure_message(exc: BaseException, action: str, path_hint: str = PATH_HINT,
+                    unexpected_hint: str = _UNEXPECTED_HINT) -> str:
     """What went wrong during ``action`` (« l'export », …), in French, with what to do.
 
     The workbench's own errors already say it; a file-system error names the path and its cause,
-    followed by ``path_hint``; anything else is reported as unexpected, with its technical text,
-    and logged with its trace.
+    followed by ``path_hint``; anything else is reported as unexpected, with its technical text
+    and ``unexpected_hint``, and logged with its trace.
     """
     if isinstance(exc, DiagnosticError):
         return str(exc)
@@ -158,7 +163,7 @@ def failure_message(exc: BaseException, action: str, path_hint: str = PATH_HINT)
         return f"Erreur : {action} a échoué : {cause}.\n  Que faire : {path_hint}"
     _log.error("échec de %s", action, exc_info=exc)
     return (f"Erreur inattendue : {action} a échoué ({type(exc).__name__} : {exc}).\n"
-            f"  Que faire : {_UNEXPECTED_HINT}")
+            f"  Que faire : {unexpected_hint}")
 
 
 def error_html(message: str) -> str:
@@ -171,13 +176,23 @@ def note_html(message: str) -> str:
 
 @dataclass
 class Shown:
-    """What one set of settings puts on screen, kept so that coming back to it redraws at once."""
+    """What one set of settings puts on screen, kept so that coming back to it redraws at once.
+
+    The map depends on the map indicator as well: one per indicator, drawn when first shown.
+    """
 
     diagnostic: CommuneDiagnostic
-    map: str
     figures: str
     needs: str
     recommendations: str
+    maps: dict[str, str] = field(default_factory=dict)
+
+    def map(self, indicator: str | None) -> str:
+        """The map coloured by ``indicator``, drawn once."""
+        key = indicator or ""
+        if key not in self.maps:
+            self.maps[key] = Explorer.map_html(self.diagnostic, indicator)
+        return self.maps[key]
 
 
 class Explorer:
@@ -223,6 +238,8 @@ class Explorer:
         self.catalog.observe(self._on_catalog, "value")
         self.search.observe(self._on_search, "value")
         self.commune.observe(self._on_commune, "value")
+        self.commune.observe(self._forget_export, "value")
+        self.band.observe(self._forget_location, "value")
         for control in [self.qpv, self.band, self.indicator, self.expressed_weight,
                         *self.domains.values(), *self.weights.values()]:
             control.observe(self._on_change, "value")
@@ -234,23 +251,25 @@ class Explorer:
 
     def _make_widgets(self, output: str | Path) -> None:
         wide = {"description_width": "initial"}
-        self.catalog = w.Dropdown(description="Catalogue", style=wide, layout=w.Layout(width="440px"))
+        self.catalog = w.Dropdown(description="Catalogue", style=wide, layout=_fit())
         self.search = w.Text(description="Rechercher", placeholder="nom ou code INSEE de la commune", style=wide,
-                             layout=w.Layout(width="440px"))
-        self.commune = w.Select(description="Commune", rows=6, style=wide, layout=w.Layout(width="440px"))
-        self.qpv = w.SelectMultiple(description="QPV", rows=4, style=wide, layout=w.Layout(width="440px"))
+                             layout=_fit())
+        self.commune = w.Select(description="Commune", rows=6, style=wide, layout=_fit())
+        self.qpv = w.SelectMultiple(description="QPV", rows=4, style=wide, layout=_fit())
         self.band = w.IntSlider(value=int(BAND_M), min=0, max=1000, step=50, description="Bande",
-                                continuous_update=False, readout=False, style=wide, layout=w.Layout(width="300px"))
-        self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=w.Layout(width="440px"))
+                                continuous_update=False, readout=False, style=wide, layout=_fit("300px"))
+        self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=_fit())
         self.domains = {key: w.Checkbox(value=True, description=label, indent=False) for key, label in DOMAINS.items()}
         self.expressed_weight = _slider(float(self.base_rules["expressed"]["min_observations"]), 100.0, 1.0,
                                         "Observations pour relever un niveau")
         self.weights: dict[tuple[str, str], w.FloatSlider] = {}
         panels = []
+        labels = indicator_labels(self.base_rules)
         for domain, spec in self.base_rules["domains"].items():
             rows = []
             for indicator, ind in (spec.get("indicators") or {}).items():
-                slider = _slider(float(ind.get("weight", 1)), WEIGHT_MAX, 0.5, indicator_label(indicator))
+                slider = _slider(float(ind.get("weight", 1)), WEIGHT_MAX, 0.5, labels.get(indicator, indicator))
+                slider.tooltip = labels.get(indicator, indicator)  # a long label is cut beside the slider
                 self.weights[(domain, indicator)] = slider
                 rows.append(_with_readout(slider, 2))
             panels.append(w.VBox(rows))
@@ -260,27 +279,30 @@ class Explorer:
         self.figures = w.HTML()
         self.needs = w.HTML()
         self.recommendations = w.HTML()
-        self.output = w.Text(value=str(output), description="Dossier de sortie", style=wide,
-                             layout=w.Layout(width="520px"))
+        self.output = w.Text(value=str(output), description="Dossier de sortie", style=wide, layout=_fit("520px"))
         self.export_button = w.Button(description="Exporter le rapport", button_style="primary", icon="file-export",
                                       layout=w.Layout(width="200px"))
         self.export_status = w.HTML()
         self.place = w.Text(description="Lieu", placeholder="43.6045, 1.4440 — ou nom d'un service, d'un partenaire",
-                            style=wide, layout=w.Layout(width="520px"))
+                            style=wide, layout=_fit("520px"))
         self.locate_button = w.Button(description="Localiser", icon="map-marker")
         self.location = w.HTML()
+        # Two columns side by side when there is room, one under the other when not (JupyterLab's file
+        # browser open on a laptop screen): nothing is cut and no column scrolls sideways.
+        column = {"flex": "1 1 360px", "min_width": "0", "max_width": "640px", "overflow": "hidden"}
         controls = w.HBox([
-            w.VBox([self.catalog, self.search, self.commune, self.qpv]),
+            w.VBox([self.catalog, self.search, self.commune, self.qpv], layout=w.Layout(**column)),
             w.VBox([_with_readout(self.band, 0, "m"), self.indicator, w.HTML("<b>Domaines de médiation</b>"),
                     w.GridBox(list(self.domains.values()),
-                              layout=w.Layout(grid_template_columns="repeat(2, 320px)"))]),
-        ])
+                              layout=w.Layout(grid_template_columns="repeat(auto-fill, minmax(200px, 1fr))",
+                                              width="100%"))], layout=w.Layout(**column)),
+        ], layout=w.Layout(flex_flow="row wrap", width="100%"))
         rules = w.Accordion(children=[w.VBox([_with_readout(self.expressed_weight, 0),
                                               w.HTML("Poids des indicateurs, par domaine :"), self.rules_panel])],
-                            titles=["Poids des règles des besoins (diagnostic/resources/rules/besoins.yaml)"])
+                            titles=["Poids des règles des besoins"])
         tabs = w.Tab(children=[self.figures, self.needs, self.recommendations,
-                               w.VBox([w.HBox([self.place, self.locate_button]), self.location]),
-                               w.VBox([w.HBox([self.output, self.export_button]), self.export_status])],
+                               w.VBox([_row(self.place, self.locate_button), self.location]),
+                               w.VBox([_row(self.output, self.export_button), self.export_status])],
                      titles=["Chiffres clés", "Besoins non couverts", "Préconisations", "Localiser un lieu",
                              "Exporter"])
         self.widget = w.VBox([w.HTML(_STYLE), controls, rules, self.status, self.map, tabs])
@@ -318,6 +340,14 @@ class Explorer:
     def _on_commune(self, change: dict) -> None:
         if not self._quiet and change["new"]:
             self.select_commune(change["new"])
+
+    def _forget_export(self, change: dict) -> None:
+        """Another commune: the last export's message was about the previous one."""
+        self.export_status.value = ""
+
+    def _forget_location(self, change: dict) -> None:
+        """Another band: a located place's QPVs « in the band » were computed with the previous one."""
+        self.location.value = ""
 
     def _on_change(self, change: dict) -> None:
         if not self._quiet:
@@ -446,16 +476,19 @@ class Explorer:
     # Outputs -----------------------------------------------------------------
 
     def _outputs(self, code: str, opts: dict[str, Any]) -> Shown:
-        """The outputs for these settings: from memory when they were already shown, else built."""
-        key = (str(self.data.catalog.path), code, *(tuple(v) if isinstance(v, list) else v for v in opts.values()))
+        """The outputs for these settings: from memory when they were already shown, else built.
+
+        The map indicator is not part of the key: changing it alone redraws the map only.
+        """
+        key = (str(self.data.catalog.path), code,
+               *(tuple(v) if isinstance(v, list) else v for k, v in opts.items() if k != "indicator"))
         if key in self._shown:
             self._shown.move_to_end(key)
             return self._shown[key]
         indicators = self._indicator_tables(opts["band_m"], opts["domains"], opts["needs_rules"])
         d = build(self.data, code, band_m=opts["band_m"], domains=opts["domains"],
                   needs_rules=opts["needs_rules"], indicators=indicators, qpv_codes=opts["qpv_codes"])
-        shown = Shown(d, self.map_html(d, opts["indicator"]), self.figures_html(d), sections.needs_table(d).data,
-                      sections.recommendations(d).data)
+        shown = Shown(d, self.figures_html(d), sections.needs_table(d).data, sections.recommendations(d).data)
         self._shown[key] = shown
         while len(self._shown) > CACHED_SETTINGS:
             self._shown.popitem(last=False)
@@ -472,11 +505,12 @@ class Explorer:
         try:
             opts = self.options()
             shown = self._outputs(self.commune.value, opts)
+            drawn = shown.map(opts["indicator"])
         except Exception as exc:  # noqa: BLE001 - shown in the widget
-            self._fail(failure_message(exc, "la mise à jour du diagnostic"))
+            self._fail(failure_message(exc, "la mise à jour du diagnostic", unexpected_hint=self._debug_hint()))
             return None
         d = self.diagnostic = shown.diagnostic
-        self.map.value, self.figures.value = shown.map, shown.figures
+        self.map.value, self.figures.value = drawn, shown.figures
         self.needs.value, self.recommendations.value = shown.needs, shown.recommendations
         self.last_update_s = time.perf_counter() - start
         if not d.data.qpv_in(d.code).empty:
@@ -486,6 +520,23 @@ class Explorer:
         rules = " Poids modifiés : règles écrites dans un fichier temporaire." if opts["needs_rules"] else ""
         self._message(f"{d.name} ({d.code}) — mis à jour en {text.number(self.last_update_s, 2)} s.{note}{rules}")
         return d
+
+    def _debug_hint(self) -> str:
+        """What to do after an unexpected failure: the command line that runs these settings with the full trace."""
+        args = ["diagnostic", "--debug", "run", "--catalog", str(self.data.catalog.path)]
+        if self.data_dir:
+            args += ["--data-dir", str(self.data_dir)]
+        args += ["--commune", str(self.commune.value), "--output", "DOSSIER", "--band-m", str(self.band.value)]
+        domains = self.selected_domains()
+        if len(domains) < len(DOMAINS):
+            args += ["--domains", ",".join(domains)]
+        if self.qpv.value and len(self.qpv.value) < len(self.qpv.options):
+            args += ["--qpv", ",".join(sorted(self.qpv.value))]
+        rules = self.needs_rules()
+        if rules:
+            args += ["--needs-rules", str(rules)]
+        return (f"vérifiez les paramètres et réessayez ; si l'erreur persiste, lancez dans un terminal "
+                f"« {shlex.join(args)} » et transmettez le message à l'équipe du projet.")
 
     @staticmethod
     def map_html(d: CommuneDiagnostic, indicator: str | None) -> str:
@@ -553,10 +604,16 @@ class Explorer:
                 "Rien à exporter : aucun diagnostic n'est affiché.\n"
                 "  Que faire : corrigez d'abord l'erreur affichée au-dessus de la carte, puis exportez.")
             return None
+        folder = str(output or self.output.value).strip()
+        if not folder:  # Path("") is the kernel's working folder (the package itself under « make lab »)
+            self.export_status.value = error_html(
+                "Aucun dossier de sortie : le champ « Dossier de sortie » est vide.\n"
+                f"  Que faire : saisissez le dossier où écrire le rapport (par exemple {DEFAULT_OUTPUT}).")
+            return None
         self.export_status.value = note_html("Export en cours…")
         self.export_button.disabled = True
         try:
-            output = Path(output or self.output.value).expanduser().resolve()
+            output = Path(folder).expanduser().resolve()
             code = self.diagnostic.code
             opts = self.options()
             output.mkdir(parents=True, exist_ok=True)  # a file here: the explorer's wording, not the command line's « --output »

@@ -659,3 +659,68 @@ def test_jupyterlab_locate_by_name_on_occitanie(explorer_lab, real_dir):
     assert "ne géolocalise aucun service ni partenaire" in shown and "Que faire" in shown
     assert lab.html("Commune : Toulouse").count() == 0
     lab.check_clean()
+
+
+# Issue #27.10 and #29.4 -------------------------------------------------------------------------------------------
+
+
+def test_map_indicator_alone_redraws_the_map_only(ex, monkeypatch):
+    from diagnostic import explorer
+
+    shown, figures, needs = ex.diagnostic, ex.figures.value, ex.needs.value
+    monkeypatch.setattr(explorer, "build", lambda *a, **k: pytest.fail("the diagnostic was rebuilt"))
+    ex.indicator.value = "median_income"
+    assert ex.diagnostic is shown and ex.figures.value == figures and ex.needs.value == needs
+    assert "QPV – Revenu disponible médian" in _map_page(ex)
+    ex.indicator.value = "poverty_rate"
+    assert "QPV – Taux de pauvreté" in _map_page(ex) and ex.diagnostic is shown
+
+
+def test_empty_output_folder_is_refused(ex, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where Path("") would export
+    ex.output.value = "  "
+    assert ex.export() is None
+    shown = html.unescape(ex.export_status.value)
+    assert "le champ « Dossier de sortie » est vide" in shown and "Que faire" in shown
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_answers_computed_with_other_settings_are_cleared(ex, tmp_path):
+    ex.export_status.value = "<p>Rapport exporté : …</p>"  # as left by a successful export
+    ex.commune.value = "99103"
+    assert ex.export_status.value == "" and ex.diagnostic.code == "99103"
+    ex.locate("S03")
+    assert "Lieu trouvé" in ex.location.value
+    ex.qpv.value = ex.qpv.value[:1]
+    assert "Lieu trouvé" in ex.location.value  # the band did not change: the answer still holds
+    ex.band.value = 500
+    assert ex.location.value == ""
+
+
+def test_weight_sliders_and_titles_in_french(ex):
+    from diagnostic.analysis.indicators.needs import OFFER_LABEL
+
+    labels = {key: slider.description for key, slider in ex.weights.items()}
+    assert labels[("acces_droits", "caf_coverage_rate")] == "Part des habitants couverts par une prestation CAF"
+    assert labels[("emploi", "jobseekers_rate")] == "Demandeurs d'emploi pour 100 habitants"
+    assert labels[("sante", "offre_droit_commun")] == OFFER_LABEL
+    assert not [label for label in labels.values() if re.search(r"[a-z]_[a-z]", label)]
+    boxes, titles = [ex.widget], []
+    while boxes:
+        box = boxes.pop()
+        titles += list(getattr(box, "titles", ()))
+        boxes.extend(getattr(box, "children", ()))
+    assert "Poids des règles des besoins" in titles
+    assert not [t for t in titles if "/" in t or ".yaml" in t]
+
+
+def test_unexpected_failure_gives_the_command_line(ex, monkeypatch):
+    from diagnostic import explorer
+
+    monkeypatch.setattr(explorer, "build", lambda *a, **k: (_ for _ in ()).throw(KeyError("value")))
+    ex.set_domains(["habitat", "emploi"])
+    status = html.unescape(ex.status.value)
+    assert "Erreur inattendue : la mise à jour du diagnostic a échoué (KeyError : 'value')" in status
+    assert "Exporter" not in status and "onglet" not in status
+    assert "diagnostic --debug run --catalog" in status and "--commune 99101" in status
+    assert "--domains habitat,emploi" in status

@@ -324,11 +324,16 @@ def rank(needs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def indicator_labels(rules: dict[str, Any]) -> dict[str, str]:
+    """The French label of every indicator the rules can weigh: ``indicateurs.csv``, the offer, the derived ratios."""
+    return {**indicator_table()["libelle"].to_dict(), OFFER: OFFER_LABEL,
+            **{k: v.get("label", k) for k, v in (rules.get("derived") or {}).items()}}
+
+
 def _missing(keys: list[tuple[str, str]], groups: dict[tuple[str, str], list[dict[str, Any]]],
              rules: dict[str, Any]) -> list[str]:
     """Per row: the indicators of the domain the data do not give for this territory (with their status)."""
-    labels = {**indicator_table()["libelle"].to_dict(), OFFER: OFFER_LABEL,
-              **{k: v.get("label", k) for k, v in (rules.get("derived") or {}).items()}}
+    labels = indicator_labels(rules)
     result = []
     for key in keys:
         rows = {e["indicator"]: e for e in groups.get(key, [])}
