@@ -209,6 +209,10 @@ def _add_fetch(data_subparsers: argparse._SubParsersAction) -> None:
     fetch_parser.add_argument("--format", dest="geo_format", choices=["parquet", "gpkg"], default="parquet",
                               help="format des contours écrits : GeoParquet (défaut) ou GeoPackage")
     fetch_parser.add_argument("--quiet", action="store_true", help="sans barre de progression")
+    fetch_parser.add_argument("--only", metavar="CLE", action="append",
+                              help="ne télécharger que cette source (clé de « data sources » ; répétable) : les "
+                              "autres gardent le fichier d'un téléchargement précédent dans --dest")
+    fetch_parser.add_argument("--skip", metavar="CLE", action="append", help="ne pas télécharger cette source (répétable)")
     fetch_parser.set_defaults(func=_lazy("diagnostic.io.fetch.commands", "run_fetch"))
     list_parser = data_subparsers.add_parser("sources", help="lister les sources officielles téléchargées par fetch")
     list_parser.add_argument("--sources", metavar="FICHIER", help=sources_help)

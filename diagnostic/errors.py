@@ -133,6 +133,13 @@ class FetchError(DiagnosticError):
     title = "Téléchargement impossible"
 
 
+class PartialFetchError(FetchError):
+    """Some sources of ``data fetch`` failed: the catalogue was written with the others."""
+
+    exit_code = 41
+    title = "Téléchargement partiel"
+
+
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """Return the candidate closest to ``name`` (case-insensitive), if any is close."""
     candidates = list(candidates)

@@ -5,7 +5,8 @@ structure the producers publish today: the communes layer as gzipped GeoJSON (wi
 Lyon on top of their commune), the QPV 2024 zip holding several GeoJSON files under ``GEOJSON/`` and
 shapefiles in local projections, populations in ``ensemble.zip``, Filosofi in INSEE's long layout, the BPE
 as parquet with a per-row ``EPSG`` (and overseas rows in their own system), France Services and adultes-relais
-posts through a fake data.gouv.fr API. What the extracts do not hold is marked synthetic where it is built.
+posts through a fake data.gouv.fr API, the EPCI workbook inside INSEE's zip. What the extracts do not hold is
+marked synthetic where it is built.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ from pyproj import Transformer
 from shapely.geometry import box
 
 from diagnostic import cli
-from diagnostic.errors import FetchError
+from diagnostic.errors import FetchError, ParameterError
 from diagnostic.io import fetch
 from diagnostic.io.catalog import Source
 from diagnostic.io.fetch import datagouv
 from diagnostic.io.fetch.check import check_sources, describe_check
-from diagnostic.io.fetch.extract import read_geo_filtered
+from diagnostic.io.fetch.extract import read_geo_filtered, write_workbook
 from diagnostic.io.fetch.sources import SOURCES_FILE, SOURCES_URL_ENV
 from diagnostic.io.fetch.territory import territory_filter
 from diagnostic.io.sources.bpe import load_bpe
@@ -194,6 +195,12 @@ def bpe_table() -> pd.DataFrame:
     return table.astype({"EPSG": "Int64"})
 
 
+def epci_archive() -> bytes:
+    """``epci_au_01-01-2026.zip`` holding ``EPCI_au_01-01-2026.xlsx``: the real 2024 workbook (same sheets and layout,
+    PROVENANCE.md), under the 2026 names INSEE publishes."""
+    return _zip({"EPCI_au_01-01-2026.xlsx": (REAL / "epci" / "EPCI_au_01-01-2024.xlsx").read_bytes()})
+
+
 def bpe_files() -> dict[str, bytes]:
     """``BPE25.parquet`` and ``BPE24.zip`` (``BPE24.csv``, ``;``) of the same rows."""
     table = bpe_table()
@@ -212,6 +219,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "ensemble.zip": populations_archive(),
         **filosofi_archives(),
         **bpe_files(),
+        "epci_au_01-01-2026.zip": epci_archive(),
         "liste-fs-20240801.csv": (REAL / "france_services_hdf_20240801.csv").read_bytes(),
         "adultes_relais_postes.csv": (REAL / "adultes_relais_postes_hdf_2020_2023.csv").read_bytes(),
     }
@@ -374,7 +382,8 @@ def server(files: dict[str, bytes], monkeypatch):
 
 
 LOCAL_NAMES = {"communes": "communes-100m.geojson.gz", "qpv": "qpv-2024-geojson.zip", "populations": "ensemble.zip",
-               "filosofi": "base-cc-filosofi-2021-geo2025_csv.zip", "bpe": "BPE25.parquet"}
+               "filosofi": "base-cc-filosofi-2021-geo2025_csv.zip", "bpe": "BPE25.parquet",
+               "epci": "epci_au_01-01-2026.zip"}
 
 
 def local_sources(tmp_path: Path, base: str, **changes: dict[str, str]) -> Path:
@@ -400,6 +409,19 @@ def run(tmp_path: Path, sources: Path, dest: str = "out", retries: int = 0, terr
         **kwargs) -> fetch.FetchResult:
     return fetch.fetch(fetch.Territory("department", territory), tmp_path / dest, sources_file=sources,
                        cache=tmp_path / "cache", progress=False, retries=retries, **kwargs)
+
+
+def failure(tmp_path: Path, sources: Path, *keys: str, dest: str = "out") -> dict[str, str]:
+    """A fetch where the sources ``keys`` fail: the catalogue holds the others; their French reasons."""
+    result = run(tmp_path, sources, dest=dest)
+    assert result.partial and sorted(result.failed) == sorted(keys)
+    raw = yaml.safe_load(result.catalog.read_text(encoding="utf-8"))
+    written = {Path(e["path"]).stem for entries in raw["sources"].values()
+               for e in (entries if isinstance(entries, list) else [entries])}
+    assert "communes" in written and "bpe" in written and not written & set(keys)
+    for key in keys:
+        assert f"# Échec (téléchargement partiel) : {key} — " in result.catalog.read_text(encoding="utf-8")
+    return result.failed
 
 
 def check_output(catalog: Path, capsys) -> str:
@@ -452,7 +474,10 @@ def test_fetch_nord_then_check_then_diagnose_lille(tmp_path: Path, server: Serve
     assert values["poverty_rate"] == 27.0 and values["median_income"] == 20520  # PROVENANCE.md, Filosofi 2021
     assert values["menages_fiscaux"] == 96579 and values["population"] == 236710
     layer = gpd.read_file(report.folder / "territoire.gpkg", layer="services")
-    assert layer["source_kind"].value_counts().to_dict() == {"bpe": 43, "france_services": 2}
+    assert layer["source_kind"].value_counts().to_dict() == {"bpe_2025": 43, "france_services": 2}
+    assert territory.epci_of("59350")["siren"] == "200093201"  # the MEL, from the workbook inside INSEE's zip
+    assert raw["sources"]["epci"]["source_file"] == "epci_au_01-01-2026.zip" and raw["sources"]["epci"]["vintage"] == "2026"
+    assert result.written["epci.xlsx"] is None and not result.partial
 
     served = [n for n, _ in server.requests if not n.startswith("api/")]
     run(tmp_path, local_sources(tmp_path, server.url), dest="again")
@@ -476,13 +501,15 @@ def test_from_dir_reads_the_files_under_their_published_names(tmp_path: Path, fi
     hand = tmp_path / "telechargements"
     hand.mkdir()
     for name in ["communes-100m.geojson.gz", "qpv-2024-geojson.zip", "ensemble.zip", "BPE24.zip",
-                 "base-cc-filosofi-2021-geo2025_csv.zip", "liste-fs-20240801.csv", "adultes_relais_postes.csv"]:
+                 "base-cc-filosofi-2021-geo2025_csv.zip", "liste-fs-20240801.csv", "adultes_relais_postes.csv",
+                 "epci_au_01-01-2026.zip"]:
         (hand / name).write_bytes(files[name])
     result = fetch.fetch(fetch.Territory("region", "32"), tmp_path / "out", from_dir=hand, progress=False)
     territory = load_territory(result.catalog)
     assert len(territory.communes) == 648 + 891
-    bpe = territory.services[territory.services["source_kind"] == "bpe"]
+    bpe = territory.services[territory.services["source_kind"].str.startswith("bpe_")]
     assert len(bpe) > 0 and set(bpe["insee_com"].str[:2]) == {"59", "62"}
+    assert territory.epci_of("62041")["siren"] == "200033579"  # Arras, CU d'Arras (the xlsx inside the zip)
     assert territory.commune_indicators.values.loc["62041", "median_income"] == 20230
     raw = yaml.safe_load(result.catalog.read_text(encoding="utf-8"))
     assert raw["sources"]["services"][0]["source_file"] == "BPE24.zip"
@@ -490,7 +517,75 @@ def test_from_dir_reads_the_files_under_their_published_names(tmp_path: Path, fi
 
 
 # ---------------------------------------------------------------------------------------------------------
+# A fetch that keeps what it got
+
+
+def test_partial_fetch_writes_the_others_then_only_retries_the_failed_one(tmp_path: Path, server: Server,
+                                                                       capsys) -> None:
+    """Filosofi gone from its address: exit 41, a catalogue with the others that data check passes; --only filosofi
+    once it answers again completes the same folder, every other file kept as it was."""
+    dest, cache = tmp_path / "nord", tmp_path / "cache"
+    gone = local_sources(tmp_path, server.url, filosofi={"url": f"{server.url}/retire/filosofi.zip"})
+    command = ["data", "fetch", "--department", "59", "--dest", str(dest), "--cache", str(cache), "--quiet"]
+    assert cli.main([*command, "--sources", str(gone)]) == 41
+    said = capsys.readouterr()
+    assert said.err.startswith("Téléchargement partiel : 1 source(s) sans réponse utilisable ; le catalogue est écrit "
+                               "avec les autres.\n  filosofi — Téléchargement impossible : la source « Revenus et "
+                               "pauvreté par commune (Filosofi) » (filosofi) n'est plus à son adresse (HTTP 404)")
+    assert "--only filosofi" in said.err and "bpe.csv : " in said.out
+    catalog = dest / "catalogue.yaml"
+    out = check_output(catalog, capsys)
+    assert "Contrôle réussi" in out and "Revenus et pauvreté" not in out
+    before = {p.name: p.read_bytes() for p in dest.iterdir() if p.name != "catalogue.yaml"}
+    assert "filosofi.csv" not in before and {"bpe.csv", "populations.csv", "epci.xlsx"} <= set(before)
+
+    fixed = local_sources(tmp_path, server.url)
+    assert cli.main([*command, "--sources", str(fixed), "--only", "filosofi"]) == 0
+    assert "bpe : fichier d'un téléchargement précédent gardé" in capsys.readouterr().out
+    after = {p.name: p.read_bytes() for p in dest.iterdir() if p.name != "catalogue.yaml"}
+    assert set(after) == set(before) | {"filosofi.csv"}
+    assert all(after[name] == content for name, content in before.items() if name != "communes.parquet")
+    territory = load_territory(catalog)
+    assert territory.commune_indicators.values.loc["59350", "median_income"] == 20520
+    assert "# Échec" not in catalog.read_text(encoding="utf-8")
+
+
+def test_skip_and_unknown_keys(tmp_path: Path, server: Server) -> None:
+    result = run(tmp_path, local_sources(tmp_path, server.url), skip=["adultes_relais", "bpe"])
+    raw = yaml.safe_load(result.catalog.read_text(encoding="utf-8"))
+    assert "adultes_relais" not in raw["sources"] and [e["path"] for e in raw["sources"]["services"]] == [
+        "france_services.csv"] and not result.partial
+    with pytest.raises(ParameterError, match="source\\(s\\) inconnue\\(s\\) : filosophi") as err:
+        run(tmp_path, local_sources(tmp_path, server.url), only=["filosophi"])
+    assert "filosofi" in err.value.hint
+
+
+# ---------------------------------------------------------------------------------------------------------
 # What each publication now looks like
+
+
+def test_epci_workbook_inside_the_zip_is_checked_then_copied(tmp_path: Path, files: dict[str, bytes]) -> None:
+    from openpyxl import Workbook
+
+    source = next(s for s in fetch.read_sources() if s.key == "epci")
+    (tmp_path / "epci.zip").write_bytes(files["epci_au_01-01-2026.zip"])
+    out = write_workbook(tmp_path / "epci.zip", source, tmp_path)
+    assert out.read_bytes() == (REAL / "epci" / "EPCI_au_01-01-2024.xlsx").read_bytes()
+    book = Workbook()
+    book.active.title = "EPCI"
+    book.save(tmp_path / "autre.xlsx")  # a workbook without the commune composition sheet
+    (tmp_path / "autre.zip").write_bytes(_zip({"EPCI_au_01-01-2026.xlsx": (tmp_path / "autre.xlsx").read_bytes()}))
+    (tmp_path / "copie").mkdir()
+    with pytest.raises(FetchError, match="feuille « Composition_communale » absente"):
+        write_workbook(tmp_path / "autre.zip", source, tmp_path / "copie")
+    assert not list((tmp_path / "copie").iterdir())  # nothing half-written left to publish
+
+
+def test_sources_list_takes_today_s_vintages() -> None:
+    sources = {s.key: s for s in fetch.read_sources()}
+    assert sources["populations"].vintage == "2023" and "/8680726/" in sources["populations"].url
+    assert "retiré" not in sources["communes"].note and "redirigeant" in sources["communes"].note
+    assert sources["epci"].format == "xlsx-zip" and sources["epci"].member == "EPCI_au_01-01-2026.xlsx"
 
 
 def test_qpv_member_chosen_by_name_among_several_files(tmp_path: Path, files: dict[str, bytes]) -> None:
@@ -599,30 +694,25 @@ def test_plm_said_by_data_check(tmp_path: Path, server: Server, capsys) -> None:
 
 def test_dataset_without_matching_resource_lists_the_titles(tmp_path: Path, server: Server) -> None:
     sources = local_sources(tmp_path, server.url, adultes_relais={"ressource": "*postes*mediateurs*"})
-    with pytest.raises(FetchError, match="aucune ressource au format csv") as err:
-        run(tmp_path, sources)
-    text = str(err.value)
-    assert AR_DATASET in text and "*postes*mediateurs*" in text and "« ressource »" in text
+    text = failure(tmp_path, sources, "adultes_relais")["adultes_relais"]
+    assert "aucune ressource au format csv" in text and AR_DATASET in text and "*postes*mediateurs*" in text and "« ressource »" in text
     assert "Postes adultes-relais 2022 (csv)" in text and "Subventions politique de la ville 2023 (csv)" in text
     assert "note de mise à jour" not in text  # not a data file
-    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_dataset_names_the_slug_and_the_api(tmp_path: Path, server: Server) -> None:
     sources = local_sources(tmp_path, server.url, france_services={"jeu_de_donnees": "structures-france-service"})
-    with pytest.raises(FetchError, match="introuvable sur data.gouv.fr") as err:
-        run(tmp_path, sources)
-    text = str(err.value)
+    text = failure(tmp_path, sources, "france_services")["france_services"]
+    assert text.startswith("Téléchargement impossible : ") and "introuvable sur data.gouv.fr" in text
     assert "« structures-france-service »" in text and "HTTP 404" in text and "jeu_de_donnees" in text
     assert f"{server.url}/api/1/datasets/structures-france-service/" in text
-    assert err.value.exit_code == 40 and not (tmp_path / "out").exists()
 
 
 def test_checksum_of_an_uploaded_file_is_checked(tmp_path: Path, server: Server) -> None:
     server.files["liste-fs-20240801.csv"] = server.files["liste-fs-20240801.csv"].replace(b"Lille", b"Lile")
-    with pytest.raises(FetchError, match="empreinte annoncée par data.gouv.fr") as err:
-        run(tmp_path, local_sources(tmp_path, server.url))
-    assert "sha1:" in str(err.value) and not (tmp_path / "out").exists()
+    text = failure(tmp_path, local_sources(tmp_path, server.url), "france_services")["france_services"]
+    assert "empreinte annoncée par data.gouv.fr" in text and "sha1:" in text
+    assert not (tmp_path / "out" / "france_services.csv").exists()
 
 
 def test_resource_choice_and_checksum_rules() -> None:
@@ -638,9 +728,9 @@ def test_resource_choice_and_checksum_rules() -> None:
 def test_api_unreachable(tmp_path: Path, server: Server, monkeypatch) -> None:
     api = f"http://127.0.0.1:{closed_port()}/api/1"
     monkeypatch.setenv(datagouv.DATAGOUV_API_ENV, api)
-    with pytest.raises(FetchError, match="API de data.gouv.fr est injoignable") as err:
-        run(tmp_path, local_sources(tmp_path, server.url))
-    assert f"{api}/datasets/{FS_DATASET}/" in str(err.value) and "--from-dir" in str(err.value)
+    failed = failure(tmp_path, local_sources(tmp_path, server.url), "france_services", "adultes_relais")
+    assert "API de data.gouv.fr est injoignable" in failed["france_services"]
+    assert f"{api}/datasets/{FS_DATASET}/" in failed["france_services"] and "--from-dir" in failed["france_services"]
 
 
 def test_mirror_serves_everything_without_the_api(tmp_path: Path, server: Server, monkeypatch) -> None:
@@ -691,10 +781,9 @@ def test_resumes_after_the_connection_drops(tmp_path: Path, server: Server) -> N
 
 def test_checksum_mismatch_is_refused_and_nothing_kept(tmp_path: Path, server: Server) -> None:
     sources = local_sources(tmp_path, server.url, populations={"sha256": "0" * 64})
-    with pytest.raises(FetchError, match="SHA-256") as err:
-        run(tmp_path, sources)
-    assert "populations" in str(err.value) and "sources_officielles.csv" in str(err.value)
-    assert not (tmp_path / "out").exists()
+    text = failure(tmp_path, sources, "populations")["populations"]
+    assert "SHA-256" in text and "populations" in text and "sources_officielles.csv" in text
+    assert not (tmp_path / "out" / "populations.csv").exists()
     assert not list((tmp_path / "cache").glob("populations-*"))
     good = hashlib.sha256(server.files["ensemble.zip"]).hexdigest()
     result = run(tmp_path, local_sources(tmp_path, server.url, populations={"sha256": good}))
@@ -703,11 +792,9 @@ def test_checksum_mismatch_is_refused_and_nothing_kept(tmp_path: Path, server: S
 
 def test_missing_file_names_the_source_and_what_to_do(tmp_path: Path, server: Server) -> None:
     sources = local_sources(tmp_path, server.url, qpv={"url": f"{server.url}/ancien/qpv.zip"})
-    with pytest.raises(FetchError, match="HTTP 404") as err:
-        run(tmp_path, sources)
-    text = str(err.value)
-    assert "Contours des QPV" in text and f"{server.url}/ancien/qpv.zip" in text and "--from-dir" in text
-    assert not (tmp_path / "out").exists()
+    text = failure(tmp_path, sources, "qpv")["qpv"]
+    assert "HTTP 404" in text and "Contours des QPV" in text and f"{server.url}/ancien/qpv.zip" in text
+    assert "--from-dir" in text
 
 
 def test_server_down(tmp_path: Path) -> None:

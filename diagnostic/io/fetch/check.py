@@ -20,9 +20,9 @@ import requests
 
 from diagnostic import text
 from diagnostic.errors import FetchError
-from diagnostic.io.catalog import read_yaml
 from diagnostic.io.fetch.datagouv import dataset_address, latest_resource
 from diagnostic.io.fetch.sources import TIMEOUT_S, OfficialSource, mirror_url, source_url
+from diagnostic.io.fetch.write import recorded
 
 PERMANENT = {301, 308}
 TEMPORARY = {302, 303, 307}
@@ -96,19 +96,6 @@ def _date(stamp: str) -> str:
         return ""
 
 
-def recorded(catalog: str | Path | None) -> dict[str, dict[str, Any]]:
-    """Per source key, what ``data fetch`` recorded in a catalogue (address, size, date)."""
-    if catalog is None:
-        return {}
-    raw = read_yaml(catalog, "catalogue")
-    out = {}
-    for entries in (raw.get("sources") or {}).values():
-        for entry in entries if isinstance(entries, list) else [entries]:
-            if isinstance(entry, dict) and entry.get("path"):
-                out[Path(str(entry["path"])).stem] = entry
-    return out
-
-
 def check_source(source: OfficialSource, before: dict[str, Any] | None = None) -> SourceStatus:
     """Ask where one source is, and compare with what a catalogue recorded."""
     url = source_url(source)
@@ -161,7 +148,7 @@ def _compare(status: SourceStatus, before: dict[str, Any], date_key: str) -> Non
 
 def check_sources(sources: list[OfficialSource], catalog: str | Path | None = None) -> list[SourceStatus]:
     """The status of every line, in the order of the sources file."""
-    before = recorded(catalog)
+    before = recorded(catalog) if catalog is not None else {}
     return [check_source(s, before.get(s.key)) for s in sources]
 
 

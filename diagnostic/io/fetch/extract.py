@@ -1,7 +1,9 @@
-"""Publications read as they come (plain, gzipped or zipped; CSV, parquet or vector), keeping the territory's rows.
+"""Publications read as they come (plain, gzipped or zipped; CSV, parquet, vector or workbook), keeping the territory's rows.
 
 National files are read chunk by chunk (or batch by batch) so that only the
 territory's rows stay in memory; an archive's member is chosen by name among several.
+A workbook (INSEE's « Intercommunalités au 1er janvier ») is copied as published:
+the loader keeps the catalogue's communes.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import shutil
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,12 +25,17 @@ import pyarrow.parquet as pq
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from diagnostic.errors import FetchError
+from diagnostic.errors import DiagnosticError, FetchError
 from diagnostic.io.fetch.sources import OfficialSource
 from diagnostic.io.sources._io import sniff_separator
 from diagnostic.io.sources.bpe import as_text
+from diagnostic.io.sources.epci import COMPOSITION_SHEET, read_sheet
 
 CHUNK_ROWS = 100_000
+#: Formats of the sources file read as workbooks, plain or zipped.
+WORKBOOK_FORMATS = {"xlsx", "xlsx-zip"}
+#: Rows of a workbook's sheet within which its table's header must be (INSEE puts a title block above it).
+HEADER_ROWS = 20
 
 
 def _container(path: Path) -> str:
@@ -143,3 +151,27 @@ def read_geo_filtered(path: Path, source: OfficialSource, keep: Callable[[pd.Dat
         raise FetchError(f"le fichier téléchargé n'est pas lisible comme données géographiques ({exc}).",
                          path=path, hint="vérifiez la colonne « format » de diagnostic/resources/tables/sources_officielles.csv.") from None
     return gdf[keep(gdf).to_numpy()].reset_index(drop=True)
+
+
+def write_workbook(path: Path, source: OfficialSource, folder: Path) -> Path:
+    """Copy a workbook (plain, or a zip's ``.xlsx`` member) into ``folder``, its layout checked.
+
+    The whole of France is kept (the loader keeps the catalogue's communes);
+    the first rows of its commune composition sheet must hold the column the
+    source's filter names (``com=CODGEO``).
+    """
+    out = folder / f"{source.key}.xlsx"
+    if _container(path) == "zip":
+        with zipfile.ZipFile(path) as archive, archive.open(_zip_member(archive, source.member, (".xlsx",), path)) as fh, \
+                open(out, "wb") as copy:
+            shutil.copyfileobj(fh, copy)
+    else:
+        shutil.copyfile(path, out)
+    try:
+        read_sheet(out, COMPOSITION_SHEET, [source.filters.get("com", "CODGEO")], max_rows=HEADER_ROWS)
+    except DiagnosticError as exc:
+        out.unlink()
+        raise FetchError(f"le classeur téléchargé ne se lit pas comme attendu ({exc.message})", path=path,
+                         hint=exc.hint or "vérifiez les colonnes « membre » et « filtre » de "
+                         "diagnostic/resources/tables/sources_officielles.csv.") from None
+    return out

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from diagnostic.io.catalog import ROLES
+from diagnostic.io.catalog import ROLES, read_yaml
 from diagnostic.io.fetch.download import published_date
 from diagnostic.io.fetch.sources import OfficialSource
 from diagnostic.io.fetch.territory import Territory
@@ -56,14 +56,34 @@ def catalog_entry(source: OfficialSource, out: Path, origin: Path, published: st
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def write_catalog(path: Path, territory: Territory, entries: dict[str, list[dict[str, Any]]], notes: list[str]) -> None:
-    """Write ``catalogue.yaml``: a header saying when and what was left out, then the sources by role."""
+def write_catalog(path: Path, territory: Territory, entries: dict[str, list[dict[str, Any]]], notes: list[str],
+                  failed: dict[str, str] | None = None) -> None:
+    """Write ``catalogue.yaml``: a header saying when, what was left out and what failed, then the sources by role."""
     sources = {role: items if ROLES[role] else items[0] for role, items in entries.items()}
     header = [f"# Catalogue écrit par « diagnostic data fetch » le {date.today().isoformat()}, {territory.label}.",
               "# Chaque source indique son adresse, son millésime, sa licence et l'empreinte SHA-256 du fichier",
               "# écrit (sha256) et du fichier téléchargé (source_sha256)."]
     header += [f"# Omis : {note}" for note in notes]
+    header += [f"# Échec (téléchargement partiel) : {key} — {' '.join(why.split())}" for key, why in (failed or {}).items()]
     body = {"name": f"Données officielles — {territory.label}", "fictional": False,
             "territory": {"kind": territory.kind, "code": territory.code}, "sources": sources}
     text = "\n".join(header) + "\n" + yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
     path.write_text(text, encoding="utf-8")
+
+
+def recorded(catalog: str | Path, territory: Territory | None = None) -> dict[str, dict[str, Any]]:
+    """Per source key, the entry ``data fetch`` wrote in a catalogue (path, address, size, date…).
+
+    With ``territory``, a catalogue of another territory (or none) records nothing.
+    """
+    if territory is not None and not Path(catalog).exists():
+        return {}
+    raw = read_yaml(catalog, "catalogue")
+    if territory is not None and raw.get("territory") != {"kind": territory.kind, "code": territory.code}:
+        return {}
+    out = {}
+    for entries in (raw.get("sources") or {}).values():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if isinstance(entry, dict) and entry.get("path"):
+                out[Path(str(entry["path"])).stem] = entry
+    return out

@@ -32,8 +32,12 @@ class EpciData:
     membership: pd.DataFrame
 
 
-def read_sheet(path: Path, sheet: str, codes: list[str]) -> pd.DataFrame:
-    """One sheet of an INSEE workbook as text, its table starting at the row holding ``codes``."""
+def read_sheet(path: Path, sheet: str, codes: list[str], max_rows: int | None = None) -> pd.DataFrame:
+    """One sheet of an INSEE workbook as text, its table starting at the row holding ``codes``.
+
+    ``max_rows`` reads only that many rows (enough to check the layout of a
+    national workbook without reading its 35,000 communes).
+    """
     from openpyxl import load_workbook
 
     try:
@@ -43,7 +47,7 @@ def read_sheet(path: Path, sheet: str, codes: list[str]) -> pd.DataFrame:
     if sheet not in wb.sheetnames:
         raise UnknownFormatError(f"feuille « {sheet} » absente du classeur (feuilles : {', '.join(wb.sheetnames)}).",
                                  path=path, hint="attendu : le classeur de l'INSEE « Intercommunalités au 1er janvier ».")
-    rows = wb[sheet].iter_rows(values_only=True)
+    rows = wb[sheet].iter_rows(max_row=max_rows, values_only=True)
     for header in rows:
         names = ["" if v is None else str(v).strip() for v in header]
         if set(codes) <= set(names):
