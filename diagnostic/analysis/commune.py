@@ -29,7 +29,6 @@ from diagnostic.analysis.indicators.needs import (
     rules_version,
 )
 from diagnostic.analysis.indicators.needs import load_rules as load_need_rules
-from diagnostic.analysis.indicators.posts import epci_names, membership
 from diagnostic.analysis.indicators.trends import evolutions
 from diagnostic.analysis.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.errors import ParameterError
@@ -320,8 +319,8 @@ def _members(data: TerritoryData, indicators: Indicators, codes: list[str]) -> p
     parts = indicators.qpv_parts[indicators.qpv_parts["code_qp"].isin(codes)]
     names = data.communes.set_index("insee_com")["lib_com"]
     out = parts[["code_qp", "insee_com", "population"]].reset_index(drop=True)
-    siren = out["insee_com"].map(membership(data))
-    return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(epci_names(data)))
+    siren = out["insee_com"].map(data.membership)
+    return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(data.epci_names))
 
 
 def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any] | None:
