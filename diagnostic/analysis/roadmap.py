@@ -336,7 +336,8 @@ def build(results: dict[str, Any], decision: dt.date, rules: dict[str, Any] | No
     territories = list(frame.get("territoires") or [])
     context = {"territoires": text.join(territories) or "les territoires d'intervention",
                "territoires_liste": text.join(territories), "publics": frame.get("publics") or "les habitants",
-               "horaires": frame.get("horaires") or "", "domaines": text.join([DOMAINS[d].lower() for d in domains])}
+               "de_publics": text.de(frame.get("publics") or "les habitants"),
+               "horaires": frame.get("horaires") or "", "domaines": text.join(text.quoted([DOMAINS[d] for d in domains]))}
     steps = calendar(rules["calendrier"], decision)
     due = steps.loc[steps["id"] == "conventions", "fin"]
     agreements = conventions(results, rules, due.iloc[0] if len(due) else steps["fin"].max())
