@@ -38,7 +38,7 @@ from diagnostic.analysis.evaluation import Table, apply_masks, cells
 from diagnostic.analysis.roadmap import add_months, module_ids
 from diagnostic.errors import CatalogError, MissingFileError
 from diagnostic.io.catalog import read_yaml
-from diagnostic.io.sources._io import read_table, refuse, require_columns
+from diagnostic.io.sources._io import check_unique, read_table, refuse, require_columns
 from diagnostic.text import fold
 
 RULES = resources.path("rules/grille_structure.yaml")
@@ -189,7 +189,8 @@ def level_tables(answers: pd.DataFrame, group: pd.Series, groups: list[str], gri
     themes = pd.DataFrame({"Thème": [t["libelle"] for t in grid.themes]})
     criteria = grid.criteria()
     present = criteria[criteria["code"].isin(answers.columns)].reset_index(drop=True)
-    criterion_labels = pd.DataFrame({"Thème": present["theme_libelle"], "Critère": present["texte"]})
+    criterion_labels = pd.DataFrame({"Thème": present["theme_libelle"], "Critère": present["texte"],
+                                     "Preuves attendues": present["preuves"]})
     by_theme = theme_scores(answers, grid)
     return {
         "themes": _level_table("themes", "Niveau par thème et par point de vue", themes, by_theme, answers, group,
@@ -366,6 +367,7 @@ def plan_states(path: str | Path, known: list[str]) -> pd.DataFrame:
     path = Path(path).expanduser().resolve()
     df = read_table(path, "plan d'actions")
     require_columns(df, ["N°", "État"], path, "plan d'actions")
+    check_unique(df["N°"], path, "N°")
     states = {fold(s): s for s in STATES} | {fold(s).rstrip("e"): s for s in STATES}
     state = df["État"].map(lambda v: states.get(fold(v), states.get(fold(v).rstrip("e"))) if str(v).strip() else "à faire")
     refuse(state.isna(), f"état d'action inconnu ({', '.join(sorted(set(df.loc[state.isna(), 'État']))[:3])}).", path,
