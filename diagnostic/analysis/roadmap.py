@@ -115,6 +115,9 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
         if unknown:
             raise CatalogError(f"étape « {step.get('id')} » du calendrier : « apres » cite {', '.join(sorted(unknown))}, "
                                "qui n'est pas une étape.", path=path, hint=f"étapes : {', '.join(map(str, ids))}.")
+        if any(not 1 <= int(m) <= 12 for m in step.get("fenetre") or []) or step.get("fenetre") == []:
+            raise CatalogError(f"étape « {step.get('id')} » du calendrier : « fenetre » donne des mois de 1 à 12.",
+                               path=path)
     if sum(1 for s in rules["calendrier"] if s.get("jalon") == "demarrage") != 1:
         raise CatalogError("le calendrier doit avoir exactement une étape « jalon: demarrage ».", path=path)
     return rules
@@ -142,11 +145,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 def _in_window(day: dt.date, window: list[int]) -> dt.date:
     """The first month on or after ``day`` that falls inside ``window`` (months of the year)."""
-    for k in range(12):
-        candidate = add_months(day, k)
-        if candidate.month in window:
-            return candidate
-    raise CatalogError(f"fenêtre de calendrier sans mois valide : {window}.", path=RULES)
+    return next(add_months(day, k) for k in range(12) if add_months(day, k).month in window)
 
 
 def calendar(steps: list[dict[str, Any]], decision: dt.date) -> pd.DataFrame:
@@ -336,11 +335,13 @@ def build(results: dict[str, Any], decision: dt.date, rules: dict[str, Any] | No
     territories = list(frame.get("territoires") or [])
     context = {"territoires": text.join(territories) or "les territoires d'intervention",
                "territoires_liste": text.join(territories), "publics": frame.get("publics") or "les habitants",
-               "horaires": frame.get("horaires") or "", "domaines": text.join([DOMAINS[d].lower() for d in domains])}
+               "de_publics": text.de(frame.get("publics") or "les habitants"),
+               "horaires": frame.get("horaires") or "", "domaines": text.join(text.quoted([DOMAINS[d] for d in domains]))}
     steps = calendar(rules["calendrier"], decision)
     due = steps.loc[steps["id"] == "conventions", "fin"]
     agreements = conventions(results, rules, due.iloc[0] if len(due) else steps["fin"].max())
-    named = {p for p in agreements["partenaires"] if p != "à identifier" and not p.startswith("un acteur")}
+    links = ((results.get("partenariat") or {}).get("liens_a_creer")) or []
+    named = {link["acteur_id"] for link in links if link.get("acteur_id")}
     qpv_count = int((results["commune"] or {}).get("nombre_qpv") or 0)
     codes = list(frame.get("codes") or [])
     share = len(codes) / qpv_count if qpv_count and all(str(c).startswith("Q") for c in codes) else None

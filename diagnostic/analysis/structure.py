@@ -3,8 +3,8 @@
 Answers to the self-assessment grid (``rules/grille_structure.yaml``) from several viewpoints
 (direction, encadrement, médiateurs, partenaires) give a level per criterion and per theme:
 
-* a respondent's level on a theme is the mean of the levels they gave its criteria (« ne sait
-  pas » left out); a group's level is the mean of its respondents' levels;
+* a group's level on a criterion is the mean of the levels its members gave (« ne sait pas »
+  left out); on a theme, the mean of its published levels on the theme's criteria;
 * answers are published by **group**: a viewpoint with fewer answers than the threshold joins
   the group the grid names (direction and encadrement together), and a group still too small
   is not published and enters no figure;
@@ -12,10 +12,11 @@ Answers to the self-assessment grid (``rules/grille_structure.yaml``) from sever
   whatever its number of answers; where the groups differ by the grid's ``desaccord`` or more,
   the disagreement is a finding of its own.
 
-Every published level is a mean over a set of respondents: it is described as disclosure cells
-(:mod:`diagnostic.analysis.disclosure`) and protected and audited exactly as the evaluation's
-counts are — no group of fewer than ``threshold`` people can be recomputed from what is shown.
-The same holds for the staff table's means. The joint action plan follows from the gaps and
+Each group's level on a criterion is a mean over the people who answered: it is described as a
+disclosure cell (:mod:`diagnostic.analysis.disclosure`) and protected and audited exactly as the
+evaluation's counts are, with the staff table's means and counts — no group of fewer than
+``threshold`` people can be recomputed. Theme levels, shared levels and gaps are then computed
+from the published criterion levels only, so they reveal nothing the criterion table does not. The joint action plan follows from the gaps and
 disagreements, with the training needs they imply; a second assessment reads the first's
 results and the plan as the structure updated it, and shows progress and the state of each action.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from diagnostic.analysis.evaluation import Table, apply_masks, cells
 from diagnostic.analysis.roadmap import add_months, module_ids
 from diagnostic.errors import CatalogError, MissingFileError
 from diagnostic.io.catalog import read_yaml
-from diagnostic.io.sources._io import read_table, refuse, require_columns
+from diagnostic.io.sources._io import check_unique, read_table, refuse, require_columns
 from diagnostic.text import fold
 
 RULES = resources.path("rules/grille_structure.yaml")
@@ -153,50 +154,49 @@ def publication_groups(answers: pd.DataFrame, grid: Grid, threshold: int) -> tup
     return group.where(group.isin(kept)), kept, left_out
 
 
-def theme_scores(answers: pd.DataFrame, grid: Grid) -> pd.DataFrame:
-    """Each respondent's level on each theme: the mean of the levels they gave its criteria (NaN: none)."""
-    out = {}
-    for theme in grid.themes:
-        columns = [c["code"] for c in theme["criteres"] if c["code"] in answers.columns]
-        out[theme["code"]] = answers[columns].mean(axis=1, skipna=True) if columns else np.nan
-    return pd.DataFrame(out, index=answers.index)
+def criterion_table(answers: pd.DataFrame, group: pd.Series, groups: list[str], grid: Grid) -> Table:
+    """Each criterion's level per published group (the mean of its members' answers), before secrecy.
 
-
-def _level_table(key: str, title: str, labels: pd.DataFrame, scores: pd.DataFrame, answers: pd.DataFrame,
-                 group: pd.Series, groups: list[str], grid: Grid) -> Table:
-    """Levels per row (theme or criterion) and per published group, with the shared level and the gap."""
+    Each answer is one record (criterion, respondent): a cell rests on the people who answered, and the
+    cells of one criterion never overlap, so primary suppression protects fewer than ``threshold`` people.
+    """
     names = [grid.groups[g] for g in groups]
-    rows, sets = [], {}
-    for i, variable in enumerate(scores.columns):
-        values, union = {}, frozenset()
-        for g, name in zip(groups, names):
-            members = answers.loc[(group == g) & scores[variable].notna(), "respondent"]
-            records = frozenset((variable, r) for r in members)
-            values[name] = float(scores.loc[members.index, variable].mean()) if len(members) else np.nan
-            union |= records
-            sets[(i, name)] = (records,)
-        published = [v for v in values.values() if not np.isnan(v)]
-        shared = float(np.mean(published)) if published else np.nan
-        sets[(i, SHARED)] = (union,)
-        gap = max(published) - min(published) if len(published) > 1 else np.nan
-        rows.append({**labels.iloc[i].to_dict(), SHARED: shared, **values, GAP: gap})
-    frame = pd.DataFrame(rows, columns=[*labels.columns, SHARED, *names, GAP])
-    return Table(key, title, frame, (), {GAP: tuple(names)}, sets=sets)
-
-
-def level_tables(answers: pd.DataFrame, group: pd.Series, groups: list[str], grid: Grid) -> dict[str, Table]:
-    """The theme table and the criterion table, before secrecy."""
-    themes = pd.DataFrame({"Thème": [t["libelle"] for t in grid.themes]})
     criteria = grid.criteria()
     present = criteria[criteria["code"].isin(answers.columns)].reset_index(drop=True)
-    criterion_labels = pd.DataFrame({"Thème": present["theme_libelle"], "Critère": present["texte"]})
-    by_theme = theme_scores(answers, grid)
-    return {
-        "themes": _level_table("themes", "Niveau par thème et par point de vue", themes, by_theme, answers, group,
-                               groups, grid),
-        "criteres": _level_table("criteres", "Niveau par critère et par point de vue", criterion_labels,
-                                 answers[list(present["code"])], answers, group, groups, grid),
-    }
+    rows, sets = [], {}
+    for i, code in enumerate(present["code"]):
+        row = {"N°": code, "Thème": present.at[i, "theme_libelle"], "Critère": present.at[i, "texte"],
+               "Preuves attendues": present.at[i, "preuves"]}
+        for g, name in zip(groups, names):
+            answered = answers.loc[(group == g) & answers[code].notna()]
+            row[name] = float(answered[code].mean()) if len(answered) else np.nan
+            sets[(i, name)] = (frozenset((code, r) for r in answered["respondent"]),)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=["N°", "Thème", "Critère", "Preuves attendues", *names])
+    return Table("criteres", "Niveau par critère et par point de vue", frame, tuple(names), sets=sets)
+
+
+def _with_shared(table: Table, names: list[str]) -> Table:
+    """The shared level (mean of the groups' published levels) and the gap between them, from published values only."""
+    frame, masked = table.frame.copy(), table.is_masked().copy()
+    values = frame[names].astype(float).where(~masked[names])
+    position = list(frame.columns).index(names[0]) if names else len(frame.columns)
+    frame.insert(position, SHARED, values.mean(axis=1, skipna=True))
+    frame[GAP] = (values.max(axis=1) - values.min(axis=1)).where(values.notna().sum(axis=1) > 1)
+    masked.insert(position, SHARED, False)
+    masked[GAP] = False
+    return replace(table, frame=frame, masked=masked)
+
+
+def theme_table(criteria: Table, grid: Grid, names: list[str]) -> Table:
+    """Each theme's level per group: the mean of the group's published levels on its criteria (derived, never new)."""
+    published = criteria.frame[names].astype(float).where(~criteria.is_masked()[names])
+    themes = {c["code"]: t["code"] for t in grid.themes for c in t["criteres"]}
+    by_theme = published.groupby(criteria.frame["N°"].map(themes)).mean()
+    frame = pd.DataFrame({"Thème": [t["libelle"] for t in grid.themes]})
+    for name in names:
+        frame[name] = [by_theme[name].get(t["code"], np.nan) for t in grid.themes]
+    return Table("themes", "Niveau par thème et par point de vue", frame)
 
 
 def respondents_table(answers: pd.DataFrame, group: pd.Series, groups: list[str], grid: Grid) -> Table:
@@ -366,6 +366,7 @@ def plan_states(path: str | Path, known: list[str]) -> pd.DataFrame:
     path = Path(path).expanduser().resolve()
     df = read_table(path, "plan d'actions")
     require_columns(df, ["N°", "État"], path, "plan d'actions")
+    check_unique(df["N°"], path, "N°")
     states = {fold(s): s for s in STATES} | {fold(s).rstrip("e"): s for s in STATES}
     state = df["État"].map(lambda v: states.get(fold(v), states.get(fold(v).rstrip("e"))) if str(v).strip() else "à faire")
     refuse(state.isna(), f"état d'action inconnu ({', '.join(sorted(set(df.loc[state.isna(), 'État']))[:3])}).", path,
@@ -441,9 +442,12 @@ def assess(answers: pd.DataFrame, staff: pd.DataFrame, grid: Grid, day: dt.date,
     """The shared diagnostic from loaded answers and staff table; with ``previous``, the follow-up too."""
     threshold = int(threshold or grid.threshold)
     group, groups, left_out = publication_groups(answers, grid, threshold)
-    tables = {**level_tables(answers, group, groups, grid), "repondants": respondents_table(answers, group, groups, grid),
-              "personnel": staff_table(staff, grid), "contrats": contracts_table(staff)}
-    tables = publish(tables, threshold)
+    names = [grid.groups[g] for g in groups]
+    tables = publish({"criteres": criterion_table(answers, group, groups, grid),
+                      "repondants": respondents_table(answers, group, groups, grid),
+                      "personnel": staff_table(staff, grid), "contrats": contracts_table(staff)}, threshold)
+    tables = {"themes": _with_shared(theme_table(tables["criteres"], grid, names), names),
+              **tables, "criteres": _with_shared(tables["criteres"], names)}
     found = findings(tables["themes"], grid, groups)
     plan = action_plan(found, grid, day)
     result = Assessment(structure=structure, day=day, threshold=threshold, grid=grid, groups=groups,

@@ -32,7 +32,7 @@ def summary(r: Roadmap) -> str:
                 "les étapes ci-dessous restent celles d'un service à construire si la situation change.")
     team = text.count(r.mediators, "médiateur") + (" et un coordinateur" if r.coordinator else "")
     return (f"Le diagnostic de {r.commune} recommande une équipe de {team} pour {text.join(r.territories)}, "
-            f"{r.hours}, auprès d'abord de {r.publics}. La décision est prise en {month_label(r.decision)} : "
+            f"{r.hours}, auprès d'abord {text.de(r.publics)}. La décision est prise en {month_label(r.decision)} : "
             f"l'équipe commence sur le terrain en {month_label(r.start)} et la première évaluation a lieu douze mois "
             f"plus tard.")
 
@@ -85,7 +85,7 @@ def profile_markdown(profile: dict) -> str:
     lines = [f"### {profile['intitule']} — {text.count(profile['postes'], 'poste')}", "",
              f"**Mission.** {profile['mission']}", ""]
     if profile["domaines"]:
-        lines += [f"**Domaines d'intervention, par ordre de priorité.** {text.join(profile['domaines'])}.", ""]
+        lines += [f"**Domaines d'intervention, par ordre de priorité.** {text.join(text.quoted(profile['domaines']))}.", ""]
     if profile.get("part_terrain"):
         lines += [(f"**Temps sur le terrain.** Environ {text.percent(profile['part_terrain'], 0)} du temps avec "
                   "l'équipe."), ""]
