@@ -338,3 +338,90 @@ def test_readme_local_recommendations_example_passes(demo_copy, capsys):
     (demo_copy / "recommandations_locales.yaml").write_text("ajouter:" + example, encoding="utf-8")
     code, message = _check(demo_copy, capsys)
     assert code == 0, message
+
+
+# --- 7. wrong values refused or handled -------------------------------------------------------------------------
+
+
+def test_implausible_commune_population_refused(demo_copy, capsys):
+    _set(demo_copy / "populations_legales.csv", "PMUN", "1000000000000", ";")
+    code, message = _check(demo_copy, capsys)
+    assert code == 15 and "PMUN" in message and "au plus 3" in message and "Ligne(s) : 2" in message, message
+
+
+def test_commune_of_no_inhabitant_has_no_qpv_share(demo):
+    import dataclasses
+    import math
+
+    from diagnostic.analysis.indicators.social import qpv_share
+
+    communes = demo.communes.assign(population=demo.communes["population"].where(demo.communes["insee_com"] != "99101", 0))
+    share = qpv_share(dataclasses.replace(demo, communes=communes)).set_index("insee_com")["qpv_share"]
+    assert math.isnan(share["99101"]) and math.isfinite(share["99102"])
+
+
+def test_negative_adultes_relais_amount_refused(demo_copy, capsys):
+    _set(demo_copy / "adultes_relais.csv", "montant", "-21059.40", ",", row=1)
+    code, message = _check(demo_copy, capsys)
+    assert code == 15 and "montant" in message and "négatifs" in message and "Ligne(s) : 3" in message, message
+
+
+@pytest.mark.parametrize(("option", "words"), [(["--domains", ""], "--domains"), (["--domains", " , "], "--domains")])
+def test_empty_domains_refused(tmp_path, capsys, option, words):
+    code = cli.main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output", str(tmp_path), *option])
+    assert code == 22 and words in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_no_worker_refused(tmp_path, capsys, workers):
+    code = cli.main(["batch", "--catalog", str(DEMO_CATALOG), "--communes", "99101", "--output", str(tmp_path),
+                     "--workers", workers])
+    assert code == 22 and "--workers" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_wrong_chromium_refused_not_replaced(tmp_path, capsys, monkeypatch):
+    from diagnostic.report.pdf import chromium_path
+
+    monkeypatch.setenv("DIAGNOSTIC_CHROMIUM", "/nonexistent")
+    with pytest.raises(ParameterError, match="DIAGNOSTIC_CHROMIUM"):
+        chromium_path()
+    code = cli.main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output", str(tmp_path), "--pdf"])
+    assert code == 22 and "DIAGNOSTIC_CHROMIUM" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+# --- 8. caught at validation, with clear messages ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("edit", [
+    lambda r: r["response"].update(post_weight=-1),
+    lambda r: r["domains"]["habitat"]["indicators"]["poverty_rate"].update(weight=-3),
+    lambda r: r["robustness"].update(factor="beaucoup"),
+])
+def test_negative_weights_in_needs_rules_refused_before_the_notebook(tmp_path, capsys, edit):
+    from diagnostic.analysis.indicators.needs import RULES_FILE
+
+    rules = yaml.safe_load(Path(RULES_FILE).read_text(encoding="utf-8"))
+    edit(rules)
+    (tmp_path / "besoins.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    code = cli.main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output", str(tmp_path / "out"),
+                     "--needs-rules", str(tmp_path / "besoins.yaml")])
+    assert code == 10, capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_operator_refused_before_the_notebook(tmp_path, capsys):
+    code = cli.main(["evaluate", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--from", "2025-01-01",
+                     "--to", "2025-03-31", "--operator", "Inconnu", "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 22 and "Inconnu" in err and "opérateurs de la commune" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_point_geometries_for_communes_named_as_points(demo_copy, capsys):
+    import geopandas as gpd
+
+    communes = gpd.read_file(demo_copy / "communes.geojson")
+    communes.geometry = communes.geometry.representative_point()
+    communes.to_file(demo_copy / "communes.geojson", driver="GeoJSON")
+    code, message = _check(demo_copy, capsys)
+    assert code == 16 and "Point" in message and "polygones" in message and "loin" not in message, message

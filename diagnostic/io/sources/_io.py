@@ -511,7 +511,7 @@ def check_unique(values: pd.Series, path: Path, column: str) -> None:
 
 
 def check_geometries(gdf: gpd.GeoDataFrame, path: Path, id_column: str, report: LoadReport) -> gpd.GeoDataFrame:
-    """Refuse empty geometries; repair invalid ones only when the repair keeps the area.
+    """Refuse empty geometries and points or lines; repair invalid ones only when the repair keeps the area.
 
     A repair is taken as lossless when the area changes by less than 0.1 % (rounded
     coordinates make tiny self-intersections and zero-area spikes); a bow-tie whose
@@ -527,6 +527,15 @@ def check_geometries(gdf: gpd.GeoDataFrame, path: Path, id_column: str, report: 
             rows=[int(i) + 1 for i in np.flatnonzero(empty.to_numpy())],
             hint="chaque entité doit avoir un contour ; corrigez le fichier source.",
         )
+    kinds = geom.geom_type
+    not_polygon = ~kinds.isin(["Polygon", "MultiPolygon"])
+    if not_polygon.any():
+        found = ", ".join(sorted(set(kinds[not_polygon])))
+        raise GeometryError(
+            f"{int(not_polygon.sum())} géométrie(s) de type {found} ({', '.join(gdf.loc[not_polygon, id_column].astype(str).head(5))}) : "
+            "des contours (polygones) sont attendus, pas des points ou des lignes.",
+            path=path, rows=[int(i) + 1 for i in np.flatnonzero(not_polygon.to_numpy())],
+            hint="donnez le fichier des contours (IGN Admin Express, ANCT) et non celui des chefs-lieux ou des centroïdes.")
     invalid = ~geom.is_valid
     if invalid.any():
         fixed = shapely.make_valid(geom[invalid].to_numpy())
