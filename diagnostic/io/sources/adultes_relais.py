@@ -6,7 +6,14 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic.io.catalog import Source
-from diagnostic.io.sources._io import LoadReport, read_geo, read_table, refuse, require_keys, to_number
+from diagnostic.io.sources._io import (
+    LoadReport,
+    read_geo,
+    read_table,
+    refuse,
+    require_keys,
+    to_number,
+)
 
 POST_COLUMNS = {"year": "annee", "post_id": "id_poste", "employer_siret": "code_tiers",
                 "employer": "raison_sociale", "amount": "montant", "code_cv": "code_cv", "insee_dep": "insee_dep"}

@@ -21,7 +21,11 @@ from diagnostic import text
 from diagnostic.errors import UnknownFormatError, ValueFormatError
 from diagnostic.io.catalog import Source
 from diagnostic.io.sources._io import LoadReport, check_exists
-from diagnostic.io.sources.adultes_relais import POST_COLUMNS, load_adultes_relais, refuse_negative_amounts
+from diagnostic.io.sources.adultes_relais import (
+    POST_COLUMNS,
+    load_adultes_relais,
+    refuse_negative_amounts,
+)
 
 PROGRAMMES = {"adulte-relais": "adultes-relais", "fonjep": "FONJEP"}
 #: Singular and plural of « poste » for each programme, for sentences.
