@@ -9,6 +9,7 @@ was already produced. Temporary entries are dot-prefixed and named so that
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -140,6 +141,16 @@ def staged_folder(output: Path, relative: str, *, keep: Sequence[str] = ()) -> I
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: Why a folder cannot be written, in French, by error number.
+_REASONS = {errno.EACCES: "droits insuffisants", errno.EPERM: "droits insuffisants",
+            errno.EROFS: "système de fichiers en lecture seule", errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+            errno.ENOSPC: "disque plein", errno.EEXIST: "un fichier porte déjà ce nom", errno.ENOENT: "chemin introuvable"}
+
+
+def _reason(exc: OSError) -> str:
+    return _REASONS.get(exc.errno or 0, "erreur du système de fichiers")
+
+
 @contextmanager
 def output_lock(output: Path, *, exclusive: bool = False) -> Iterator[None]:
     """The output folder's lock: runs and evaluations share it, a batch holds it alone (released even on kill -9).
@@ -154,8 +165,8 @@ def output_lock(output: Path, *, exclusive: bool = False) -> Iterator[None]:
     try:
         output.mkdir(parents=True, exist_ok=True)
         lock = open(output / LOCK_FILE, "a")  # noqa: SIM115 — held for the whole block below
-    except PermissionError:
-        raise ParameterError("le dossier de sortie n'est pas accessible en écriture.", path=output,
+    except OSError as exc:  # no right, read-only file system, a file in the path, full disk…
+        raise ParameterError(f"le dossier de sortie n'est pas accessible en écriture ({_reason(exc)}).", path=output,
                              hint="choisissez un dossier où vous pouvez écrire (--output).") from None
     with lock:
         try:

@@ -102,6 +102,21 @@ def _domains(value: str | None) -> list[str] | None:
     return [d.strip() for d in value.split(",") if d.strip()] if value else None
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse (code 22) option values a command would otherwise replace by its default without a word."""
+    from diagnostic.errors import ParameterError
+
+    domains = getattr(args, "domains", None)
+    if domains is not None and not _domains(domains):
+        raise ParameterError("--domains est vide : aucun domaine retenu.",
+                             hint="nommez au moins un domaine (ex. --domains espace_public,habitat), ou retirez "
+                             "l'option pour les retenir tous.")
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise ParameterError(f"--workers vaut {workers} : il faut au moins un processus.",
+                             hint="retirez l'option (un processus par cœur) ou donnez un nombre entier ≥ 1.")
+
+
 def _qpv_codes(value: str | None) -> list[str] | None:
     """QPV codes typed « qn09901a, QN09903C »: upper-cased, as the QPV files write them."""
     return [c.strip().upper() for c in value.split(",") if c.strip()] if value else None
@@ -320,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "allow_outside", False):
         os.environ[ALLOW_OUTSIDE_ENV] = "1"  # kernels and local workers inherit it
     try:
+        check_options(args)
         return int(args.func(args) or 0)
     except DiagnosticError as exc:
         if args.debug:

@@ -678,6 +678,18 @@ def mask_values(values: dict[str, tuple[Any, int]], threshold: int) -> tuple[dic
     return {k: None if k in masked else _plain(v) for k, (v, _) in values.items()}, masked
 
 
+def commune_log(data: Any, commune: str, operator: str | None = None) -> gpd.GeoDataFrame:
+    """The log of ``commune`` (and its QPVs), for one operator; an operator with no intervention there is refused."""
+    qpv = data.qpv_in(commune)
+    log = slice_log(data.activity, list(qpv["code_qp"]), commune, operator)
+    if operator and log.empty:
+        known = sorted({o for o in slice_log(data.activity, list(qpv["code_qp"]), commune)["operator"] if o})
+        raise ParameterError(f"aucune intervention de l'opérateur « {operator} » dans cette commune.",
+                             hint="vérifiez la colonne « operateur » du journal d'activité"
+                             + (f" ; opérateurs de la commune : {', '.join(known[:10])}." if known else "."))
+    return log
+
+
 def check_threshold(mode: str, threshold: int) -> None:
     """A publishable document needs a threshold of at least :data:`MIN_THRESHOLD` (code 22 otherwise)."""
     if int(threshold) < 1 or (mode == "publication" and int(threshold) < MIN_THRESHOLD):
@@ -709,10 +721,7 @@ def evaluate(
     period = Period.parse(date_from, date_to)
     row = data.commune(commune)
     qpv = data.qpv_in(row["insee_com"]).sort_values("code_qp")
-    log = slice_log(data.activity, list(qpv["code_qp"]), row["insee_com"], operator)
-    if operator and log.empty:
-        raise ParameterError(f"aucune intervention de l'opérateur « {operator} » dans cette commune.",
-                             hint="vérifiez la colonne « operateur » du journal d'activité.")
+    log = commune_log(data, row["insee_com"], operator)
     threshold = int(threshold)
     names = partner_names(data.partners) if data.partners is not None else {}
     src = data.catalog.get("activity")

@@ -31,13 +31,12 @@ from diagnostic.analysis.decision import LEVEL_ORDER, decide, intervention_codes
 from diagnostic.analysis.indicators.needs import explain
 from diagnostic.errors import CatalogError
 from diagnostic.io.catalog import read_yaml
+from diagnostic.io.officer import LOCAL_FILE, read_local  # noqa: F401 — LOCAL_FILE re-exported
 from diagnostic.io.reference import DOMAINS
 from diagnostic.io.sources.postes import POST_NOUNS, PROGRAMMES
 from diagnostic.io.sources.postes import euros as _euros
 
 RULES_FILE = resources.path("rules/recommandations.yaml")
-LOCAL_FILE = "recommandations_locales.yaml"
-TYPES = {"stratégique", "opérationnelle"}
 
 
 @dataclass
@@ -582,7 +581,7 @@ def framing(ctx: Context, recs: list[dict[str, Any]], rules: dict[str, Any] | No
 
 def apply_local(recs: list[dict], path: Path, commune: str) -> list[dict]:
     """Apply ``ajouter`` / ``modifier`` / ``retirer`` from the officer's file (global, then per commune)."""
-    local = read_yaml(path, "recommandations locales") or {}
+    local = read_local(path)  # confined to the catalogue's folder, checked whole
     layers = [local, (local.get("par_commune") or {}).get(str(commune), {})]
     for layer in layers:
         removed = set(layer.get("retirer") or [])
@@ -593,11 +592,6 @@ def apply_local(recs: list[dict], path: Path, commune: str) -> list[dict]:
                     r.update({k: v for k, v in changes.items() if k in ("title", "text", "priority", "type", "domain")})
                     r["origin"] = "règle modifiée localement"
         for item in layer.get("ajouter") or []:
-            missing = {"id", "title", "text"} - set(item)
-            if missing:
-                raise CatalogError(f"recommandation ajoutée sans {', '.join(sorted(missing))}.", path=path)
-            if item.get("type", "opérationnelle") not in TYPES:
-                raise CatalogError(f"type « {item.get('type')} » : attendu stratégique ou opérationnelle.", path=path)
             recs.append({"type": "opérationnelle", "domain": "transversal", "priority": 2, "evidence": [],
                          "reason": "ajoutée par l'agent dans les recommandations locales", **item, "origin": "ajout local"})
     return recs

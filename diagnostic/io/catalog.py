@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from diagnostic.errors import CatalogError, CRSError, MissingFileError, closest
+from diagnostic.io.confined import ALLOW_OUTSIDE_ENV, allow_outside, confine, read_yaml  # noqa: F401 — re-exported
 
 #: Roles a catalogue may fill, and whether each holds one source or a list.
 ROLES: dict[str, bool] = {
@@ -63,8 +62,9 @@ SOURCE_KEYS = {
     # written by « diagnostic data fetch » for provenance
     "page", "source_file", "source_sha256", "source_size", "source_modified", "sha256",
 }
-#: Set (to 1) by ``--allow-outside``: catalogue paths may then leave the catalogue's and the data folder.
-ALLOW_OUTSIDE_ENV = "DIAGNOSTIC_ALLOW_OUTSIDE"
+
+#: Source options that name another file (confined like ``path:``).
+FILE_OPTIONS = ("relations", "outlines_file", "labels_file", "mots_cles")
 
 #: The checkout: its ``data/`` holds the demo and the shipped catalogues (the package's own files are in
 #: :mod:`diagnostic.resources`, so nothing else needs the checkout).
@@ -128,7 +128,7 @@ class Catalog:
             for s in items:
                 out += sorted(p for p in s.path.iterdir() if p.is_file()) if s.path.is_dir() else [s.path]
                 out.extend(e.path for e in s.earlier)
-                for extra in ("relations", "outlines_file", "labels_file"):
+                for extra in FILE_OPTIONS:
                     if extra in s.options:
                         out.append(Path(s.options[extra]))
         return out
@@ -143,23 +143,6 @@ class Catalog:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
                         h.update(chunk)
         return h.hexdigest()
-
-
-def read_yaml(path: str | Path, what: str) -> Any:
-    """Read a YAML file safely; a missing or unreadable file is a French error naming ``what``."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"{what} introuvable.", path=path)
-    if path.is_dir():
-        found = ", ".join(sorted(p.name for p in path.glob("*.yaml"))[:5])
-        raise CatalogError(f"{what} : ce chemin est un dossier, pas un fichier YAML.", path=path,
-                           hint=f"donnez le fichier lui-même{f' (ici : {found})' if found else ''}.")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise CatalogError(f"{what} : le fichier n'est pas du texte UTF-8 (un YAML est attendu).", path=path) from None
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{what} : YAML illisible ({exc}).", path=path) from None
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
@@ -182,24 +165,6 @@ def _unknown_key(keys, allowed: set[str], where: str, path: Path) -> None:
                 path=path,
                 hint=f"vouliez-vous dire « {near} » ?" if near else f"clés possibles : {', '.join(sorted(allowed))}.",
             )
-
-
-def allow_outside() -> bool:
-    """Whether ``--allow-outside`` was given (inherited by kernels and local workers)."""
-    return os.environ.get(ALLOW_OUTSIDE_ENV) == "1"
-
-
-def confine(target: Path, roots: list[Path], what: str, catalog_path: Path) -> Path:
-    """``target`` resolved, refused when it lies outside every folder of ``roots`` (unless allowed)."""
-    target = target.resolve()
-    if allow_outside() or any(target.is_relative_to(r) for r in roots):
-        return target
-    raise CatalogError(
-        f"{what} désigne un fichier hors du dossier du catalogue et du dossier de données : il n'est pas lu.",
-        path=catalog_path,
-        hint="placez le fichier à côté du catalogue ou dans le dossier de données ; si ce chemin est voulu, "
-        "relancez avec --allow-outside.",
-    )
 
 
 def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalog:
@@ -254,12 +219,20 @@ def load_catalog(path: str | Path, data_dir: str | Path | None = None) -> Catalo
     return Catalog(
         path=path,
         name=str(raw.get("name") or path.stem),
-        fictional=bool(raw.get("fictional", False)),
+        fictional=_flag(raw.get("fictional", False), "fictional", path),
         sources=sources,
         data_dir=data_root,
         texts_dir=confine(path.parent / str(texts), [path.parent, data_root], "« texts_dir »", path),
         raw=raw,
     )
+
+
+def _flag(value: Any, key: str, catalog_path: Path) -> bool:
+    """A yes/no setting: a YAML boolean only (« "non" » is a text, which Python would read as true)."""
+    if not isinstance(value, bool):
+        raise CatalogError(f"« {key} » vaut « {value} » : true ou false est attendu.", path=catalog_path,
+                           hint=f"écrivez « {key}: true » ou « {key}: false » (sans guillemets).")
+    return value
 
 
 _KNOWN_KEYS = {"path", "format", "columns", "indicators", "vintage", "producer", "url", "licence", "vintages"}
@@ -305,7 +278,7 @@ def _parse_source(role: str, spec: Any, base: Path, catalog_path: Path, roots: l
         raise CatalogError(f"« columns » de « {role} » doit être un dictionnaire.", path=catalog_path)
     _check_options(role, spec, catalog_path)
     options = {k: v for k, v in spec.items() if k not in _KNOWN_KEYS}
-    for extra in ("relations", "outlines_file", "labels_file"):
+    for extra in FILE_OPTIONS:
         if extra in options:
             options[extra] = str(confine(base / str(options[extra]), roots, f"« {extra} » de « {role} »", catalog_path))
     earlier = tuple(

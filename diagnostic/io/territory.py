@@ -19,6 +19,7 @@ from diagnostic.errors import (
     UnknownFormatError,
 )
 from diagnostic.io.catalog import Catalog, Source, load_catalog
+from diagnostic.io.officer import check_officer_files
 from diagnostic.io.sources._io import LoadReport
 from diagnostic.io.sources.activity import load_activity
 from diagnostic.io.sources.adultes_relais import load_contrats_de_ville
@@ -168,6 +169,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
     """Load every source of a catalogue, validate it and cross-check codes between files."""
     if not isinstance(catalog, Catalog):
         catalog = load_catalog(catalog, data_dir)
+    check_officer_files(catalog.path.parent, catalog.texts_dir)  # published as written: checked before any work
     reports: list[LoadReport] = []
     communes_src = _required(catalog, "communes")
     communes, rep = load_communes(communes_src)

@@ -25,11 +25,13 @@ from diagnostic.analysis.evaluation import (
     STEMS,
     Period,
     check_threshold,
+    commune_log,
     other_editions,
 )
 from diagnostic.errors import CatalogError, ParameterError
 from diagnostic.io.catalog import load_catalog
 from diagnostic.pipeline.execution import execute_staged
+from diagnostic.report.pdf import chromium_path
 
 NOTEBOOK = resources.path("notebooks/evaluation.ipynb")
 KIND = "Évaluation de l'activité de médiation"
@@ -74,9 +76,12 @@ def run_evaluation(
             path=cat.path,
             hint="ajoutez une source « activity: » (modèle : templates/journal_activite_modele.csv).",
         )
+    if pdf:
+        chromium_path()  # a wrong DIAGNOSTIC_CHROMIUM is refused before any work
     data = load_territory(cat)
     row = data.commune(commune)
     code = row["insee_com"]
+    commune_log(data, code, operator)  # an unknown operator is refused now (code 22), not inside the notebook
     output = Path(output).expanduser().resolve()
     stem = STEMS[mode]
     edition = "document interne" if mode == "interne" else "version publiable"

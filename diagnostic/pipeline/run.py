@@ -28,6 +28,7 @@ from diagnostic.io.reference import indicator_table
 from diagnostic.io.territory import TerritoryData, load_territory
 from diagnostic.options import BAND_M, INDICATOR
 from diagnostic.pipeline.execution import execute, execute_staged
+from diagnostic.report.pdf import chromium_path
 
 NOTEBOOK = resources.path("notebooks/diagnostic_territorial.ipynb")
 PARAMETERS_FILE = "parametres.json"
@@ -97,6 +98,11 @@ def _check_rules(path: Path, option: str) -> None:
     if not isinstance(read_yaml(path, f"fichier de règles ({option})"), dict):
         raise CatalogError(f"le fichier de règles donné à {option} n'a pas la forme attendue.", path=path,
                            hint="partez d'une copie de diagnostic/resources/rules/besoins.yaml ou diagnostic/resources/rules/recommandations.yaml.")
+    # Every rule checked now, with the loader the notebook uses (code 10 before any work, not 30 inside it).
+    from diagnostic.analysis.indicators.needs import load_rules as need_rules
+    from diagnostic.analysis.recommend import load_rules as reco_rules
+
+    (need_rules if option == "--needs-rules" else reco_rules)(path)
 
 
 def method_of(folder: Path) -> str | None:
@@ -127,6 +133,8 @@ def run_commune(
 ) -> RunResult:
     """Execute and export the diagnostic of ``code`` into ``output/code``."""
     start = time.perf_counter()
+    if options.get("pdf"):
+        chromium_path()  # a wrong DIAGNOSTIC_CHROMIUM is refused before any work
     data = catalog if isinstance(catalog, TerritoryData) else load_territory(catalog, data_dir)
     run_parameters(data, code, **{k: v for k, v in options.items() if k != "pdf"})  # refused before writing
     with output_lock(Path(output).resolve()):

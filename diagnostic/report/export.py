@@ -27,10 +27,10 @@ from nbconvert.filters.strings import _convert_header_id
 
 from diagnostic import __version__, resources, text
 from diagnostic._fs import write_atomic
+from diagnostic.io.officer import image_data, image_refusal, read_text
 from diagnostic.report import fragments
 
 TEMPLATE_DIR = resources.path("report")
-_markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
 
 
 def fr_number(value: Any, digits: int = 0, unit: str = "") -> str:
@@ -97,22 +97,40 @@ def paragraph(text: str, css_class: str = "note") -> HTML:
     return HTML(fragments.render("paragraph.html.j2", text=text, css_class=css_class))
 
 
-def markdown(text: str, css_class: str | None = None) -> HTML:
-    """Markdown with raw HTML escaped (used for officers' texts and templated recommendation texts)."""
-    return HTML(fragments.render("markdown.html.j2", body=Markup(_markdown(text)), css_class=css_class))
+class _Renderer(mistune.HTMLRenderer):
+    """Markdown to HTML where an image is embedded from ``images`` (the officer's texts folder) or not shown.
+
+    Only an image :func:`diagnostic.io.officer.image_refusal` accepts becomes a ``data:``
+    URI; any other (remote, protocol-relative, absolute, ``..``, or no folder given) is
+    replaced by its description in brackets, so a report never requests a file or the network.
+    """
+
+    def __init__(self, images: Path | None = None) -> None:
+        super().__init__(escape=True)
+        self.images = images
+
+    def image(self, text: str, url: str, title: str | None = None) -> str:
+        if self.images is not None and image_refusal(self.images, url) is None:
+            kind, raw = image_data(self.images, url)
+            return str(fragments.render("inline_image.html.j2", data=f"data:{kind};base64,{base64.b64encode(raw).decode()}",
+                                        alt=mistune.util.striptags(text)))
+        return str(fragments.render("inline_image.html.j2", data=None, alt=mistune.util.striptags(text) or "image"))
+
+
+_markdown = mistune.create_markdown(renderer=_Renderer(), plugins=["table", "strikethrough"])
+
+
+def markdown(text: str, css_class: str | None = None, images: Path | None = None) -> HTML:
+    """Markdown with raw HTML escaped (officers' texts, templated recommendation texts); images as :class:`_Renderer`."""
+    render = _markdown if images is None else mistune.create_markdown(
+        renderer=_Renderer(images), plugins=["table", "strikethrough"])
+    return HTML(fragments.render("markdown.html.j2", body=Markup(render(text)), css_class=css_class))
 
 
 def officer_text(texts_dir: Path, section: str) -> HTML | None:
-    """The officer's Markdown for ``section`` (``<texts_dir>/<section>.md``), if written."""
-    path = Path(texts_dir) / f"{section}.md"
-    if not path.exists():
-        return None
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:  # saved from an older word processor: read like the CSVs
-        text = raw.decode("cp1252", errors="replace")
-    return markdown(text, "officer-text")
+    """The officer's Markdown for ``section`` (``<texts_dir>/<section>.md``), if written (read by :mod:`diagnostic.io.officer`)."""
+    text = read_text(Path(texts_dir), section)
+    return None if text is None else markdown(text, "officer-text", images=Path(texts_dir))
 
 
 def _heading_id(text: str) -> str:

@@ -1,12 +1,15 @@
 """Files a diagnostic leaves beside its report: CSV tables, GeoPackage, resultats.json.
 
 CSV files use French headers, UTF-8 with a byte-order mark and ``;`` as
-separator, so that French spreadsheets open them as they are.
+separator, so that French spreadsheets open them as they are; a text cell that a
+spreadsheet would run as a formula is written with a leading « ' ».
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,9 +50,27 @@ def _numeric(column: pd.Series) -> pd.Series:
     return column
 
 
+#: What a spreadsheet reads as the start of a formula (« =HYPERLINK(…) », « -2+3+cmd|x », « @SUM »…).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+
+
+def neutralise(value: Any) -> Any:
+    """A text a spreadsheet would run as a formula, prefixed with « ' » (shown as written); other values unchanged.
+
+    Numbers, and texts that are plain numbers (« -2,5 »), stay as they are.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 def _csv(df: pd.DataFrame, headers: dict[str, str], path: Path) -> Path:
+    """Write the ``headers`` columns of ``df`` as a French CSV; text cells are :func:`neutralise`-d."""
     cols = [c for c in headers if c in df.columns]
-    df[cols].apply(_numeric).rename(columns=headers).to_csv(path, **CSV_OPTIONS)
+    table = df[cols].apply(_numeric)
+    table = table.apply(lambda c: c.map(neutralise) if c.dtype == object or pd.api.types.is_string_dtype(c) else c)
+    table.rename(columns=headers).to_csv(path, **CSV_OPTIONS)
     return path
 
 

@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from diagnostic.errors import MissingFileError
+from diagnostic.errors import MissingFileError, ParameterError
 
 #: Chromium binaries tried in order (``DIAGNOSTIC_CHROMIUM`` first when set).
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -34,7 +34,15 @@ _TARGETS = """() => Array.from(document.querySelectorAll('nav.toc a')).map(a => 
 
 def chromium_path() -> str:
     """The Chromium executable, or a French error saying how to install it."""
-    candidates = [os.environ.get("DIAGNOSTIC_CHROMIUM", "")] + [shutil.which(n) or "" for n in CHROMIUM_NAMES]
+    chosen = os.environ.get("DIAGNOSTIC_CHROMIUM", "")
+    if chosen:  # the officer's choice, or nothing: never another browser in its place
+        if not (Path(chosen).is_file() and os.access(chosen, os.X_OK)):
+            raise ParameterError("DIAGNOSTIC_CHROMIUM ne désigne pas un programme exécutable : le PDF ne peut pas "
+                                 "être imprimé.", path=chosen,
+                                 hint="corrigez le chemin (ex. /usr/bin/chromium) ou retirez la variable pour "
+                                 "utiliser le Chromium du PATH.")
+        return chosen
+    candidates = [shutil.which(n) or "" for n in CHROMIUM_NAMES]
     for path in candidates:
         if path and Path(path).exists():
             return path

@@ -601,13 +601,19 @@ def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
     return list(dict.fromkeys(out))[:6]
 
 
-def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: set[str] | None = None) -> HTML:
-    """Recommendation cards: title, type, domain, priority, text, and why in sentences (visible, also in print)."""
+def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: set[str] | None = None,
+                    added: bool = False) -> HTML:
+    """Recommendation cards: title, type, domain, priority, text, and why in sentences (visible, also in print).
+
+    With ``ids``, the rules' recommendations whose id starts with one of them; ``added`` also
+    shows, there and only there, every recommendation the officer added locally (any id).
+    """
     cards = []
     for r in d.recommendations:
         if kinds and r["type"] not in kinds:
             continue
-        if ids is not None and not any(r["id"].startswith(i) for i in ids):
+        local = r["origin"] == "ajout local"
+        if ids is not None and not (added if local else any(r["id"].startswith(i) for i in ids)):
             continue
         cards.append({"title": r["title"], "priority": int(r["priority"]), "type": r["type"],
                       "domain": r["domain_label"], "local": r["origin"] != "règle", "text": r["text"],

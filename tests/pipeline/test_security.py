@@ -119,6 +119,12 @@ def test_hostile_text_is_inert_in_every_page(hostile_outputs, offline_page):
     assert "&lt;script&gt;" in report  # the payload is shown as text, not dropped
 
 
+def test_local_recommendation_of_a_new_id_is_in_the_report(hostile_outputs):
+    """The officer's « local_x » (a new id, like the README's « local_marche ») is a card of rapport.html."""
+    report = (hostile_outputs / "run" / "99101" / "rapport.html").read_text(encoding="utf-8")
+    assert "Organiser &lt;script&gt;" in report and "ajout local" in report
+
+
 def _strict_constant(name: str):
     raise ValueError(f"{name} n'est pas du JSON")
 

@@ -53,11 +53,18 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     for domain, spec in domains.items():
         for key, ind in (spec.get("indicators") or {}).items():
             weight = ind.get("weight", 1)
-            if not isinstance(weight, (int, float)) or weight < 0:
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
                 raise CatalogError(f"domaine « {domain} », indicateur « {key} » : le poids doit être un nombre "
                                    f"positif ou nul (lu : {weight!r}).", path=path)
             if ind.get("direction", "up") not in ("up", "down"):
                 raise CatalogError(f"domaine « {domain} », indicateur « {key} » : « direction » vaut up ou down.",
+                                   path=path)
+    for section, keys in (("response", ("service_weight", "post_weight", "target_per_10000")),
+                          ("robustness", ("factor",)), ("expressed", ("min_observations", "min_sources"))):
+        for key in keys:
+            value = (rules.get(section) or {}).get(key, 1)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise CatalogError(f"« {section} » → « {key} » doit être un nombre positif ou nul (lu : {value!r}).",
                                    path=path)
     # The one target ratio lives in recommandations.yaml: the response target and the team use the same number.
     rules["response"] = {**(rules.get("response") or {}), "target_per_10000": ratio()}

@@ -183,7 +183,7 @@ def qpv_share(data: TerritoryData, parts: pd.DataFrame | None = None) -> pd.Data
     by_commune = pop.groupby("insee_com").agg(qpv_population=("population", "sum"), split=("split", "any"))
     out = data.communes.set_index("insee_com")[["lib_com", "population", "qpv_count"]].join(by_commune)
     out["qpv_population"] = out["qpv_population"].where(out["qpv_count"] > 0, 0.0)
-    out["qpv_share"] = 100 * out["qpv_population"] / out["population"]
+    out["qpv_share"] = 100 * out["qpv_population"] / out["population"].where(out["population"] > 0)  # 0 inhabitants: no share
     out["split"] = out["split"].astype("boolean").fillna(False).astype(bool)
     return out.reset_index()
 

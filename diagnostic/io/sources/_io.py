@@ -29,13 +29,13 @@ from diagnostic.errors import (
     DuplicateCodeError,
     EmptyFileError,
     GeometryError,
-    MissingFileError,
     UnknownFormatError,
     ValueFormatError,
     closest,
     missing_column,
 )
 from diagnostic.io.catalog import Source
+from diagnostic.io.confined import DATA_LIMIT, read_confined, require_file
 
 L93 = "EPSG:2154"
 GEO_SUFFIXES = {".geojson", ".json", ".shp", ".gpkg", ".zip", ".parquet", ".fgb"}
@@ -63,15 +63,8 @@ class LoadReport:
 
 
 def check_exists(path: Path, role: str) -> None:
-    if not path.exists():
-        raise MissingFileError(
-            f"le fichier de la source « {role} » est introuvable.",
-            path=path,
-            hint="vérifiez « path: » dans le catalogue, ou le dossier de données "
-            "(--data-dir, DIAGNOSTIC_DATA).",
-        )
-    if path.is_file() and path.stat().st_size == 0:
-        raise EmptyFileError("le fichier ne contient rien (0 octet).", path=path)
+    """A source's file: present, a regular file (never a named pipe), not empty."""
+    require_file(path, role)
 
 
 def file_kind(path: Path, declared: str | None) -> str:
@@ -177,8 +170,15 @@ def read_table(
     check_exists(path, role)
     if is_workbook(path):
         return read_sheet(path, sheet)
-    raw = path.read_bytes()
-    if b"\x00" in raw[:4096] or raw.startswith(b"PK\x03\x04") or path.suffix.lower() in GEO_SUFFIXES:
+    raw = read_confined(path, f"le fichier de la source « {role} »", limit=DATA_LIMIT)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and encoding is None:  # UTF-16, as some spreadsheets save
+        encoding = "utf-16"
+    elif _looks_geojson(raw):
+        raise UnknownFormatError(
+            f"le fichier est un GeoJSON (contours), pas un tableau CSV, malgré son extension « {path.suffix} ».",
+            path=path, hint="renommez-le en .geojson et déclarez-le comme contours, ou donnez le tableau CSV attendu.")
+    if (b"\x00" in raw[:4096] and encoding != "utf-16") or raw.startswith(b"PK\x03\x04") \
+            or path.suffix.lower() in GEO_SUFFIXES:
         raise UnknownFormatError(
             f"le fichier n'est pas un tableau CSV (format « {path.suffix.lstrip('.') or 'inconnu'} »).",
             path=path,
@@ -214,14 +214,55 @@ def read_table(
     return df
 
 
+def _looks_geojson(raw: bytes) -> bool:
+    """Whether a file's first bytes are those of a GeoJSON (a ``.txt`` that is in fact a map layer)."""
+    head = raw[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"{") and b'"type"' in head and (b"FeatureCollection" in head or b'"Feature"' in head)
+
+
 def is_workbook(path: Path) -> bool:
     return path.suffix.lower() in WORKBOOK_SUFFIXES
+
+
+#: Largest workbook read (bytes on disk), total uncompressed size of its parts, and compression ratio: a real
+#: spreadsheet compresses 5 to 30 times; a « zip bomb » hundreds of times.
+WORKBOOK_LIMIT = 50 * 1024 * 1024
+WORKBOOK_UNPACKED_LIMIT = 200 * 1024 * 1024
+WORKBOOK_RATIO = 100
+
+
+def check_workbook(path: Path) -> None:
+    """Refuse a workbook too large, or one that would unpack to too much (zip bomb), before reading any cell.
+
+    The sizes are those the archive declares: Python's zip reader never inflates an
+    entry past its declared size, so memory stays bounded by these limits.
+    """
+    import zipfile
+
+    hint = "enregistrez la feuille utile seule au format .xlsx ou en CSV."
+    if path.stat().st_size > WORKBOOK_LIMIT:
+        raise UnknownFormatError(f"le classeur dépasse {WORKBOOK_LIMIT // 2**20} Mo : il n'est pas lu.", path=path,
+                                 hint=hint)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise UnknownFormatError("le classeur ne peut pas être lu (ce n'est pas un fichier .xlsx valide).", path=path,
+                                 hint="enregistrez-le au format .xlsx (Excel, LibreOffice) ou en CSV.") from None
+    unpacked = sum(i.file_size for i in infos)
+    packed = max(sum(i.compress_size for i in infos), 1)
+    if unpacked > WORKBOOK_UNPACKED_LIMIT or unpacked / packed > WORKBOOK_RATIO:
+        raise UnknownFormatError(
+            f"le classeur se décompresse en {unpacked // 2**20} Mo (taux {unpacked / packed:.0f} pour 1) : au-delà de "
+            f"{WORKBOOK_UNPACKED_LIMIT // 2**20} Mo ou d'un taux de {WORKBOOK_RATIO} pour 1, il n'est pas lu "
+            "(archive piégée ou anormale).", path=path, hint=hint)
 
 
 def sheet_name(path: Path, sheet: str | None) -> str:
     """The sheet a source reads: the one named in the catalogue, else the workbook's first."""
     import openpyxl
 
+    check_workbook(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True)
     except Exception as exc:  # noqa: BLE001 — zipfile, XML and openpyxl errors all mean « not a workbook »
@@ -255,20 +296,38 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
+def _sheet_values(path: Path, name: str, *, data_only: bool) -> list[list]:
+    """The raw cell values of one sheet: formulas as written (« =A1+1 »), or the values last computed."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+    try:
+        return [list(row) for row in book[name].iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
 def read_sheet(path: Path, sheet: str | None = None) -> pd.DataFrame:
     """One sheet of an ``.xlsx`` workbook as a text table: header on the first filled row, as a CSV would be.
 
     Cells become the text a CSV export holds, so every loader checks a workbook exactly
-    as it checks a CSV; line numbers in errors are the spreadsheet's row numbers.
+    as it checks a CSV; line numbers in errors are the spreadsheet's row numbers. A formula
+    whose value was never computed is an error, not an empty cell.
     """
-    import openpyxl
-
     name = sheet_name(path, sheet)
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        rows = [[_cell_text(v) for v in row] for row in book[name].iter_rows(values_only=True)]
-    finally:
-        book.close()
+    rows = _sheet_values(path, name, data_only=False)
+    formulas = [(r, c) for r, row in enumerate(rows) for c, v in enumerate(row) if isinstance(v, str) and v[:1] == "="]
+    if formulas:  # the values the spreadsheet computed, saved beside its formulas
+        rows = _sheet_values(path, name, data_only=True)
+        uncomputed = sorted({r + 1 for r, c in formulas if rows[r][c] is None})
+        if uncomputed:
+            raise ValueFormatError(
+                f"{len([1 for r, c in formulas if rows[r][c] is None])} cellule(s) contiennent une formule dont "
+                "la valeur n'a jamais été calculée (classeur produit par un programme, pas par un tableur).",
+                path=path, sheet=name, rows=uncomputed,
+                hint="ouvrez le classeur dans un tableur et enregistrez-le (les valeurs sont alors calculées), ou "
+                "remplacez les formules par leurs valeurs (collage spécial « valeurs »).")
+    rows = [[_cell_text(v) for v in row] for row in rows]
     while rows and not any(rows[-1]):
         rows.pop()
     skipped = 0
@@ -452,7 +511,7 @@ def check_unique(values: pd.Series, path: Path, column: str) -> None:
 
 
 def check_geometries(gdf: gpd.GeoDataFrame, path: Path, id_column: str, report: LoadReport) -> gpd.GeoDataFrame:
-    """Refuse empty geometries; repair invalid ones only when the repair keeps the area.
+    """Refuse empty geometries and points or lines; repair invalid ones only when the repair keeps the area.
 
     A repair is taken as lossless when the area changes by less than 0.1 % (rounded
     coordinates make tiny self-intersections and zero-area spikes); a bow-tie whose
@@ -468,6 +527,15 @@ def check_geometries(gdf: gpd.GeoDataFrame, path: Path, id_column: str, report: 
             rows=[int(i) + 1 for i in np.flatnonzero(empty.to_numpy())],
             hint="chaque entité doit avoir un contour ; corrigez le fichier source.",
         )
+    kinds = geom.geom_type
+    not_polygon = ~kinds.isin(["Polygon", "MultiPolygon"])
+    if not_polygon.any():
+        found = ", ".join(sorted(set(kinds[not_polygon])))
+        raise GeometryError(
+            f"{int(not_polygon.sum())} géométrie(s) de type {found} ({', '.join(gdf.loc[not_polygon, id_column].astype(str).head(5))}) : "
+            "des contours (polygones) sont attendus, pas des points ou des lignes.",
+            path=path, rows=[int(i) + 1 for i in np.flatnonzero(not_polygon.to_numpy())],
+            hint="donnez le fichier des contours (IGN Admin Express, ANCT) et non celui des chefs-lieux ou des centroïdes.")
     invalid = ~geom.is_valid
     if invalid.any():
         fixed = shapely.make_valid(geom[invalid].to_numpy())

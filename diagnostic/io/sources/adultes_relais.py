@@ -6,7 +6,14 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic.io.catalog import Source
-from diagnostic.io.sources._io import LoadReport, read_geo, read_table, require_keys, to_number
+from diagnostic.io.sources._io import (
+    LoadReport,
+    read_geo,
+    read_table,
+    refuse,
+    require_keys,
+    to_number,
+)
 
 POST_COLUMNS = {"year": "annee", "post_id": "id_poste", "employer_siret": "code_tiers",
                 "employer": "raison_sociale", "amount": "montant", "code_cv": "code_cv", "insee_dep": "insee_dep"}
@@ -30,6 +37,12 @@ def load_contrats_de_ville(source: Source) -> tuple[gpd.GeoDataFrame, LoadReport
     return out, report
 
 
+def refuse_negative_amounts(amounts: pd.Series, path, column: str, offset: int = 2) -> None:
+    """A State amount is never negative (a refund is not a post): refuse, naming the lines."""
+    refuse(amounts < 0, "montants négatifs : un montant versé par l'État est positif ou nul.", path, column,
+           offset=offset, hint="corrigez le montant, ou retirez la ligne s'il s'agit d'un remboursement.")
+
+
 def load_adultes_relais(source: Source, contrats: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, LoadReport]:
     """Posts per year with their employer, State funding and contrat de ville.
 
@@ -45,6 +58,7 @@ def load_adultes_relais(source: Source, contrats: gpd.GeoDataFrame | None) -> tu
     out["year"] = to_number(df[cols["year"]], source.path, cols["year"])[0].astype("Int64")
     if "amount" in out:
         out["amount"] = to_number(df[cols["amount"]], source.path, cols["amount"])[0]
+        refuse_negative_amounts(out["amount"], source.path, cols["amount"])
     if contrats is not None:
         out = out.merge(pd.DataFrame(contrats.drop(columns="geometry")), on="code_cv", how="left")
         unmatched = out["lib_cv"].isna()

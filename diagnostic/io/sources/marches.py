@@ -40,7 +40,15 @@ from diagnostic import resources
 from diagnostic.errors import ConfidentialityError, UnknownFormatError, ValueFormatError
 from diagnostic.io.catalog import Source
 from diagnostic.io.reference import DOMAINS
-from diagnostic.io.sources._io import L93, LoadReport, check_exists, parse_dates, read_table, refuse
+from diagnostic.io.sources._io import (
+    L93,
+    LoadReport,
+    check_exists,
+    parse_dates,
+    read_table,
+    refuse,
+    require_columns,
+)
 from diagnostic.io.sources.observations import problem_types
 from diagnostic.io.sources.personal import contact_in
 from diagnostic.io.sources.places import INSIDE, OUTSIDE, locate_points
@@ -68,6 +76,7 @@ class Walk:
 def keywords(path: Path = KEYWORDS_FILE) -> list[tuple[str, str, str]]:
     """The editable keyword list: (folded keyword, domain, problem type), longest keywords first."""
     table = read_table(path, "mots-clés des marches exploratoires", ";")
+    require_columns(table, ("mot", "domaine", "type_probleme"), path, "mots-clés des marches exploratoires")
     problems = set(problem_types().index)
     refuse(~table["domaine"].isin(set(DOMAINS)) | ~table["type_probleme"].isin(problems),
            "domaine ou type de problème inconnu dans la liste des mots-clés.", path,

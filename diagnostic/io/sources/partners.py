@@ -68,6 +68,7 @@ from diagnostic.io.sources._io import (
     to_number,
 )
 from diagnostic.io.sources.employers import employer_type
+from diagnostic.io.sources.personal import refuse_contacts
 from diagnostic.text import count, fold, plural
 
 TYPES_FILE = resources.path("tables/types_acteurs.csv")
@@ -94,6 +95,10 @@ INTENSITIES = {"1": 1, "2": 2, "3": 3, "faible": 1, "moyenne": 2, "moyen": 2, "f
 #: Columns that would hold personal data: refused (a registry names roles, not people).
 PERSONAL = {"email", "mail", "courriel", "telephone", "tel", "portable", "nom contact", "prenom",
             "nom du contact", "contact"}
+#: Registry columns holding numbers only (coordinates, SIRET), not read for contact details.
+_NUMERIC_KEYS = {"latitude", "longitude", "x", "y", "siret"}
+_ROLE_HINT = ("le registre décrit des structures : désignez une personne par sa fonction (« role_contact ») et "
+              "effacez ces coordonnées personnelles.")
 MEDIATION = "mediation"
 STATE = "etat"
 STATE_ACTOR = ("etat-anct", "État (préfecture, ANCT)")
@@ -158,6 +163,7 @@ def load_partners(
     report.rows_read = len(df)
     require_keys(df, cols, ("actor_id", "name", "type"), source)
     _refuse_personal(df, source.path)
+    refuse_contacts(df, source.path, [c for k, c in cols.items() if k not in _NUMERIC_KEYS], hint=_ROLE_HINT)
     text = {k: _text(df, c) for k, c in cols.items()}
     _require_filled(text["actor_id"], source.path, cols["actor_id"])
     _require_filled(text["name"], source.path, cols["name"])
@@ -316,6 +322,7 @@ def _relations(source: Source, known: set[str], report: LoadReport) -> pd.DataFr
 def _check_relations(df: pd.DataFrame, path: Path, known: set[str], report: LoadReport) -> pd.DataFrame:
     cols = RELATION_COLUMNS
     require_columns(df, (cols[k] for k in ("source", "target", "nature")), path, "relations entre partenaires")
+    refuse_contacts(df, path, [cols["comment"], cols["nature"]], hint=_ROLE_HINT)
     text = {k: _text(df, c) for k, c in cols.items()}
     for key in ("source", "target"):
         unknown = ~text[key].isin(known)

@@ -21,7 +21,11 @@ from diagnostic import text
 from diagnostic.errors import UnknownFormatError, ValueFormatError
 from diagnostic.io.catalog import Source
 from diagnostic.io.sources._io import LoadReport, check_exists
-from diagnostic.io.sources.adultes_relais import POST_COLUMNS, load_adultes_relais
+from diagnostic.io.sources.adultes_relais import (
+    POST_COLUMNS,
+    load_adultes_relais,
+    refuse_negative_amounts,
+)
 
 PROGRAMMES = {"adulte-relais": "adultes-relais", "fonjep": "FONJEP"}
 #: Singular and plural of « poste » for each programme, for sentences.
@@ -84,6 +88,7 @@ def _load_json(source: Source, contrats: gpd.GeoDataFrame | None, departments: s
     out = pd.DataFrame({k: df[c].to_numpy() for k, c in POST_COLUMNS.items()})
     out["year"] = pd.to_numeric(out["year"], errors="coerce").astype("Int64")
     out["amount"] = pd.to_numeric(out["amount"], errors="coerce")
+    refuse_negative_amounts(out["amount"], source.path, POST_COLUMNS["amount"], offset=1)
     if contrats is not None:
         out = out.merge(pd.DataFrame(contrats.drop(columns="geometry")), on="code_cv", how="left")
         unmatched = out["lib_cv"].isna()
