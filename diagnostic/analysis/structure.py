@@ -233,18 +233,22 @@ def staff_table(staff: pd.DataFrame, grid: Grid) -> Table:
         for label, mask in below.items():
             chosen = members.index[mask[members.index]]
             row[label] = len(chosen)
-            sets[(i, label)] = (frozenset((label, j) for j in chosen),)
+            # The headcount is public, so a count also publishes the people above the benchmark.
+            sets[(i, label)] = (frozenset((label, j) for j in chosen),
+                                frozenset((label, j) for j in members.index.difference(chosen)))
         rows.append(row)
     frame = pd.DataFrame(rows)
     return Table("personnel", "Personnel par poste", frame, tuple(below), sets=sets)
 
 
 def contracts_table(staff: pd.DataFrame) -> Table:
-    """Posts by type of contract."""
+    """Posts by type of contract, and all posts (the public headcount, so that the audit sees it)."""
     counts = staff.groupby("contrat").groups
     frame = pd.DataFrame({"Contrat": list(counts), "Postes": [len(v) for v in counts.values()]})
     frame = frame.sort_values("Postes", ascending=False, kind="stable").reset_index(drop=True)
     sets = {(i, "Postes"): (frozenset(("contrat", j) for j in counts[c]),) for i, c in enumerate(frame["Contrat"])}
+    sets[(len(frame), "Postes")] = (frozenset(("contrat", j) for j in staff.index),)
+    frame.loc[len(frame)] = ["Tous les postes", len(staff)]
     return Table("contrats", "Postes par type de contrat", frame, ("Postes",), sets=sets)
 
 

@@ -156,6 +156,9 @@ def test_two_supervisors_are_never_published_as_a_group_of_two(assessments):
         small += answered < 3
     assert small >= 3  # some criteria were left blank by one of the three: their level is not published
     assert saved["secret"]["seuil"] == 3
+    for row in saved["tableaux"]["personnel"]["lignes"]:  # director, head of service, coordinator: one person each
+        if row["Effectif"] < 3:
+            assert [v for k, v in row.items() if k not in ("Poste", "Effectif")] == [None] * 5, row["Poste"]
     respondents = {r["Point de vue"]: r["Réponses"] for r in saved["tableaux"]["repondants"]["lignes"]}
     assert respondents == {"Direction et encadrement": 3, "Médiateurs": 7, "Partenaires": 4}
 
