@@ -345,7 +345,8 @@ def training_needs(plan: pd.DataFrame, staff: Table, grid: Grid) -> pd.DataFrame
         minimum = float(grid.staff.get(benchmark, 0))
         if mean is not None and mean < minimum:
             reasons.setdefault(grid.staff[key], []).append(
-                f"les médiateurs ont eu en moyenne {text.number(mean, 1)} heures {what} dans l'année, pour un repère "
+                f"les médiateurs ont eu en moyenne {text.number(mean, 0 if float(mean).is_integer() else 1)} "
+                f"{text.plural(mean, 'heure')} {what} dans l'année, pour un repère "
                 f"de {text.number(minimum)} heures")
     out = [{"id": m, "Module": modules[m]["libelle"], "Heures par personne": int(modules[m]["heures"]),
             "Pour": {"mediateurs": "Médiateurs", "coordinateur": "Coordination", "equipe": "Toute l'équipe"}[
