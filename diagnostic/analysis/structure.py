@@ -16,9 +16,10 @@ Each group's level on a criterion is a mean over the people who answered: it is 
 disclosure cell (:mod:`diagnostic.analysis.disclosure`) and protected and audited exactly as the
 evaluation's counts are, with the staff table's means and counts — no group of fewer than
 ``threshold`` people can be recomputed. Theme levels, shared levels and gaps are then computed
-from the published criterion levels only, so they reveal nothing the criterion table does not. The joint action plan follows from the gaps and
-disagreements, with the training needs they imply; a second assessment reads the first's
-results and the plan as the structure updated it, and shows progress and the state of each action.
+from the published criterion levels only, so they reveal nothing the criterion table does not.
+The joint action plan follows from the gaps and disagreements, with the training needs they
+imply; a second assessment reads the first's results and the plan as the structure updated it,
+and shows progress and the state of each action.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ def load_grid(path: str | Path | None = None) -> Grid:
     for key in ("niveaux", "points_de_vue", "themes", "lecture"):
         if key not in raw:
             raise bad(f"la rubrique « {key} » manque.")
+    missing = {"force", "manque", "manque_fort", "desaccord"} - set(raw["lecture"] or {})
+    if missing:
+        raise bad(f"la rubrique « lecture » doit donner {', '.join(sorted(missing))}.")
     try:
         levels = {int(k): str(v["libelle"]) for k, v in raw["niveaux"].items()}
     except (TypeError, ValueError, KeyError):
