@@ -264,13 +264,15 @@ def training_plan(rules: dict[str, Any], domains: list[str], mediators: int, coo
 
 
 def conventions(results: dict[str, Any], rules: dict[str, Any], due: dt.date) -> pd.DataFrame:
-    """One convention per link to create of the diagnostic, with its object and the reason the diagnostic gives."""
+    """One convention per link to create of the diagnostic, with its object, the reason the diagnostic gives
+    and the month it is signed by (``due``)."""
     links = ((results.get("partenariat") or {}).get("liens_a_creer")) or []
     texts = rules["conventions"]
     rows = []
     for link in links:
         parties = [p for p in (link.get("acteur"), link.get("partenaire")) if p]
-        rows.append({"partenaires": " et ".join(parties) or "à identifier", "categorie": link.get("categorie", ""),
+        who = " et ".join(parties) or "à identifier"
+        rows.append({"partenaires": who[:1].upper() + who[1:], "categorie": link.get("categorie", ""),
                      "objet": texts.get(link.get("motif"), texts.get("autre", "")),
                      "pourquoi": text.sentence(link.get("pourquoi", "")), "echeance": due})
     return pd.DataFrame(rows, columns=["partenaires", "categorie", "objet", "pourquoi", "echeance"])
@@ -342,7 +344,7 @@ def build(results: dict[str, Any], decision: dt.date, rules: dict[str, Any] | No
                "horaires": frame.get("horaires") or "", "domaines": text.join(text.quoted([DOMAINS[d] for d in domains]))}
     steps = calendar(rules["calendrier"], decision)
     due = steps.loc[steps["id"] == "conventions", "fin"]
-    agreements = conventions(results, rules, due.iloc[0] if len(due) else steps["fin"].max())
+    agreements = conventions(results, rules, add_months(due.iloc[0] if len(due) else steps["fin"].max(), -1))
     links = ((results.get("partenariat") or {}).get("liens_a_creer")) or []
     named = {link["acteur_id"] for link in links if link.get("acteur_id")}
     qpv_count = int((results["commune"] or {}).get("nombre_qpv") or 0)

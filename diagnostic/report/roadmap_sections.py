@@ -106,7 +106,7 @@ def training_table(r: Roadmap) -> pd.DataFrame:
 def conventions_table(r: Roadmap) -> pd.DataFrame:
     c = r.conventions
     return pd.DataFrame({"Avec": c["partenaires"], "Objet": c["objet"], "Ce que montre le diagnostic": c["pourquoi"],
-                         "À signer avant": c["echeance"].map(month_label)})
+                         "À signer d'ici": c["echeance"].map(month_label)})
 
 
 def targets_table(r: Roadmap) -> pd.DataFrame:
