@@ -105,6 +105,22 @@ def test_roadmap_targets_are_the_evaluation_indicators(roadmap, evaluation_repor
     assert targets["Conflits traités"]["cible"] is None
 
 
+def test_a_team_of_six_has_a_coordinator_partly_on_the_ground(demo_report):
+    """From team.supervisor_from (5) of the recommendation rules, one of the team coordinates and is 30 % on the ground."""
+    from diagnostic.analysis import roadmap as rm
+
+    results = rm.read_results(demo_report)
+    results["cadrage"]["equipe"] = 6
+    r = rm.build(results, dt.date(2026, 1, 1))
+    assert (r.team, r.mediators, r.coordinator) == (6, 5, True)
+    assert [(p["id"], p["postes"]) for p in r.profiles] == [("mediateur", 5), ("coordinateur", 1)]
+    assert r.profiles[1]["part_terrain"] == 30
+    hours = r.indicators.set_index("Indicateur").loc["Heures de présence active de proximité", "cible"]
+    assert hours == round(700 * 5.3)
+    training = r.training.set_index("id")
+    assert training.loc["coordination", "personnes"] == 1 and training.loc["posture", "personnes"] == 6
+
+
 # --- structure -----------------------------------------------------------------------------
 
 
