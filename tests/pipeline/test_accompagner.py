@@ -105,6 +105,24 @@ def test_roadmap_targets_are_the_evaluation_indicators(roadmap, evaluation_repor
     assert targets["Conflits traités"]["cible"] is None
 
 
+def test_a_new_diagnostic_keeps_the_roadmap(tmp_path):
+    """``diagnostic run`` replaces the commune's folder whole but carries its roadmap over, like its evaluations."""
+    import nbformat
+
+    from diagnostic.pipeline.run import run_commune
+    from tests.util import DEMO_CATALOG
+
+    page = tmp_path / "out" / "99101" / "feuille_de_route" / "feuille_de_route.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("feuille de route", encoding="utf-8")
+    tiny = tmp_path / "carnet.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(commune)")], metadata={
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}), tiny)
+    result = run_commune(DEMO_CATALOG, "99101", tmp_path / "out", notebook=tiny)
+    assert "feuille_de_route" in {p.name for p in result.folder.iterdir()}
+    assert page.read_text(encoding="utf-8") == "feuille de route"
+
+
 def test_a_team_of_six_has_a_coordinator_partly_on_the_ground(demo_report):
     """From team.supervisor_from (5) of the recommendation rules, one of the team coordinates and is 30 % on the ground."""
     from diagnostic.analysis import roadmap as rm
