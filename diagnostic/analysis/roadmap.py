@@ -120,6 +120,12 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
                                path=path)
     if sum(1 for s in rules["calendrier"] if s.get("jalon") == "demarrage") != 1:
         raise CatalogError("le calendrier doit avoir exactement une étape « jalon: demarrage ».", path=path)
+    evaluated = list(evaluation_indicators()["Indicateur"])
+    unknown = set(rules["evaluation"].get("cibles") or {}) - set(evaluated)
+    if unknown:
+        raise CatalogError(f"règles de la feuille de route : cible pour un indicateur que l'évaluation ne calcule pas "
+                           f"({', '.join(sorted(unknown))}).", path=path,
+                           hint=f"indicateurs de l'évaluation : {', '.join(evaluated)}.")
     return rules
 
 
@@ -258,13 +264,15 @@ def training_plan(rules: dict[str, Any], domains: list[str], mediators: int, coo
 
 
 def conventions(results: dict[str, Any], rules: dict[str, Any], due: dt.date) -> pd.DataFrame:
-    """One convention per link to create of the diagnostic, with its object and the reason the diagnostic gives."""
+    """One convention per link to create of the diagnostic, with its object, the reason the diagnostic gives
+    and the month it is signed by (``due``)."""
     links = ((results.get("partenariat") or {}).get("liens_a_creer")) or []
     texts = rules["conventions"]
     rows = []
     for link in links:
         parties = [p for p in (link.get("acteur"), link.get("partenaire")) if p]
-        rows.append({"partenaires": " et ".join(parties) or "à identifier", "categorie": link.get("categorie", ""),
+        who = " et ".join(parties) or "à identifier"
+        rows.append({"partenaires": who[:1].upper() + who[1:], "categorie": link.get("categorie", ""),
                      "objet": texts.get(link.get("motif"), texts.get("autre", "")),
                      "pourquoi": text.sentence(link.get("pourquoi", "")), "echeance": due})
     return pd.DataFrame(rows, columns=["partenaires", "categorie", "objet", "pourquoi", "echeance"])
@@ -287,28 +295,25 @@ def evaluation_indicators() -> pd.DataFrame:
     return table.frame[["Dimension", "Indicateur", "Calcul"]].reset_index(drop=True)
 
 
-def targets(rules: dict[str, Any], ground: float, share_territories: float | None, partners: int) -> pd.DataFrame:
+def targets(rules: dict[str, Any], ground: float, territories: tuple[int, int] | None, partners: int) -> pd.DataFrame:
     """Each evaluated indicator with its first-year target and the reason (no target: the first year is the reference)."""
     indicators = evaluation_indicators()
     spec = rules["evaluation"].get("cibles") or {}
-    unknown = set(spec) - set(indicators["Indicateur"])
-    if unknown:
-        raise CatalogError(f"règles de la feuille de route : cible pour un indicateur que l'évaluation ne calcule pas "
-                           f"({', '.join(sorted(unknown))}).", path=RULES,
-                           hint=f"indicateurs de l'évaluation : {', '.join(indicators['Indicateur'])}.")
     rows = []
     for row in indicators.itertuples(index=False):
         s = spec.get(row.Indicateur)
         value, sign, reason = None, "", "année de référence : le premier bilan fixe le niveau à suivre ensuite"
         if s:
             reason = s.get("regle", "")
-            if "par_mediateur" in s:
+            if "par_mediateur" in s and ground:
                 value, sign = round(float(s["par_mediateur"]) * ground), "au moins"
                 reason = (f"{text.number(s['par_mediateur'])} heures par an pour chacun des "
-                          f"{text.number(ground, 1)} équivalents temps plein sur le terrain ({reason})")
-            elif "territoires" in s:
-                value, sign = (None, "") if share_territories is None else (
-                    round(float(s["territoires"]) * share_territories, 1), "au moins")
+                          f"{text.number(ground, 0 if float(ground).is_integer() else 1)} équivalents temps plein "
+                          f"sur le terrain ({reason})")
+            elif "territoires" in s and territories:
+                value, sign = round(float(s["territoires"]) * territories[0] / territories[1], 1), "au moins"
+                reason = (f"{reason} : {territories[0]} des {territories[1]} QPV de la commune sont territoires "
+                          "d'intervention")
             elif s.get("conventions"):
                 value, sign = (partners, "au moins") if partners else (None, "")
             elif "plafond" in s:
@@ -339,12 +344,12 @@ def build(results: dict[str, Any], decision: dt.date, rules: dict[str, Any] | No
                "horaires": frame.get("horaires") or "", "domaines": text.join(text.quoted([DOMAINS[d] for d in domains]))}
     steps = calendar(rules["calendrier"], decision)
     due = steps.loc[steps["id"] == "conventions", "fin"]
-    agreements = conventions(results, rules, due.iloc[0] if len(due) else steps["fin"].max())
+    agreements = conventions(results, rules, add_months(due.iloc[0] if len(due) else steps["fin"].max(), -1))
     links = ((results.get("partenariat") or {}).get("liens_a_creer")) or []
     named = {link["acteur_id"] for link in links if link.get("acteur_id")}
     qpv_count = int((results["commune"] or {}).get("nombre_qpv") or 0)
     codes = list(frame.get("codes") or [])
-    share = len(codes) / qpv_count if qpv_count and all(str(c).startswith("Q") for c in codes) else None
+    share = (len(codes), qpv_count) if qpv_count and results.get("niveau_d_analyse") == "qpv" else None
     part = rules["profils"]["coordinateur"].get("part_terrain", 0) if coordinator else 0
     warnings = []
     if team == 0:
@@ -380,7 +385,8 @@ def roadmap_json(r: Roadmap) -> dict[str, Any]:
         "decision": r.decision.isoformat(),
         "equipe": {"total": r.team, "mediateurs": r.mediators, "coordinateur": r.coordinator,
                    "coordinateur_a_partir_de": r.coordinator_from},
-        "territoires": r.territories, "codes": r.territory_codes, "publics": r.publics, "horaires": r.hours,
+        "territoires": r.territories, "codes": r.territory_codes, "population": r.population, "publics": r.publics,
+        "horaires": r.hours,
         "domaines": r.domains, "objectifs": r.objectives, "financement": r.funding, "portage": r.governance,
         "calendrier": plain(cal), "profils": r.profiles, "formation": plain(r.training),
         "conventions": plain(conv), "evaluation": plain(r.indicators), "avertissements": r.warnings,

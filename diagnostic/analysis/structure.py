@@ -16,9 +16,10 @@ Each group's level on a criterion is a mean over the people who answered: it is 
 disclosure cell (:mod:`diagnostic.analysis.disclosure`) and protected and audited exactly as the
 evaluation's counts are, with the staff table's means and counts — no group of fewer than
 ``threshold`` people can be recomputed. Theme levels, shared levels and gaps are then computed
-from the published criterion levels only, so they reveal nothing the criterion table does not. The joint action plan follows from the gaps and
-disagreements, with the training needs they imply; a second assessment reads the first's
-results and the plan as the structure updated it, and shows progress and the state of each action.
+from the published criterion levels only, so they reveal nothing the criterion table does not.
+The joint action plan follows from the gaps and disagreements, with the training needs they
+imply; a second assessment reads the first's results and the plan as the structure updated it,
+and shows progress and the state of each action.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ def load_grid(path: str | Path | None = None) -> Grid:
     for key in ("niveaux", "points_de_vue", "themes", "lecture"):
         if key not in raw:
             raise bad(f"la rubrique « {key} » manque.")
+    missing = {"force", "manque", "manque_fort", "desaccord"} - set(raw["lecture"] or {})
+    if missing:
+        raise bad(f"la rubrique « lecture » doit donner {', '.join(sorted(missing))}.")
     try:
         levels = {int(k): str(v["libelle"]) for k, v in raw["niveaux"].items()}
     except (TypeError, ValueError, KeyError):
@@ -233,18 +237,22 @@ def staff_table(staff: pd.DataFrame, grid: Grid) -> Table:
         for label, mask in below.items():
             chosen = members.index[mask[members.index]]
             row[label] = len(chosen)
-            sets[(i, label)] = (frozenset((label, j) for j in chosen),)
+            # The headcount is public, so a count also publishes the people above the benchmark.
+            sets[(i, label)] = (frozenset((label, j) for j in chosen),
+                                frozenset((label, j) for j in members.index.difference(chosen)))
         rows.append(row)
     frame = pd.DataFrame(rows)
     return Table("personnel", "Personnel par poste", frame, tuple(below), sets=sets)
 
 
 def contracts_table(staff: pd.DataFrame) -> Table:
-    """Posts by type of contract."""
+    """Posts by type of contract, and all posts (the public headcount, so that the audit sees it)."""
     counts = staff.groupby("contrat").groups
     frame = pd.DataFrame({"Contrat": list(counts), "Postes": [len(v) for v in counts.values()]})
     frame = frame.sort_values("Postes", ascending=False, kind="stable").reset_index(drop=True)
     sets = {(i, "Postes"): (frozenset(("contrat", j) for j in counts[c]),) for i, c in enumerate(frame["Contrat"])}
+    sets[(len(frame), "Postes")] = (frozenset(("contrat", j) for j in staff.index),)
+    frame.loc[len(frame)] = ["Tous les postes", len(staff)]
     return Table("contrats", "Postes par type de contrat", frame, ("Postes",), sets=sets)
 
 
@@ -341,7 +349,8 @@ def training_needs(plan: pd.DataFrame, staff: Table, grid: Grid) -> pd.DataFrame
         minimum = float(grid.staff.get(benchmark, 0))
         if mean is not None and mean < minimum:
             reasons.setdefault(grid.staff[key], []).append(
-                f"les médiateurs ont eu en moyenne {text.number(mean, 1)} heures {what} dans l'année, pour un repère "
+                f"les médiateurs ont eu en moyenne {text.number(mean, 0 if float(mean).is_integer() else 1)} "
+                f"{text.plural(mean, 'heure')} {what} dans l'année, pour un repère "
                 f"de {text.number(minimum)} heures")
     out = [{"id": m, "Module": modules[m]["libelle"], "Heures par personne": int(modules[m]["heures"]),
             "Pour": {"mediateurs": "Médiateurs", "coordinateur": "Coordination", "equipe": "Toute l'équipe"}[

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from diagnostic import resources
 from diagnostic._fs import output_lock
-from diagnostic.analysis.evaluation import check_threshold
+from diagnostic.analysis.evaluation import MIN_THRESHOLD
 from diagnostic.analysis.structure import (
     PLAN,
     STEM,
@@ -118,7 +118,10 @@ def build_assessment(
     """Read and check every input (grid, answers, staff table, previous assessment and its plan), then assess."""
     loaded = load_grid(grid)
     threshold = int(threshold or loaded.threshold)
-    check_threshold("publication", threshold)
+    if threshold < MIN_THRESHOLD:
+        raise ParameterError(f"le seuil {threshold} publierait les réponses de groupes de moins de {MIN_THRESHOLD} "
+                             "personnes.", hint=f"donnez à --seuil au moins {MIN_THRESHOLD} (défaut de la grille : "
+                                                f"{loaded.threshold}).")
     when = assessment_day(day)
     frame = read_answers(answers, loaded.codes, loaded.levels, loaded.no_answer, loaded.viewpoints)
     people = read_staff(staff)

@@ -34,7 +34,7 @@ def summary(r: Roadmap) -> str:
     return (f"Le diagnostic de {r.commune} recommande une équipe de {team} pour {text.join(r.territories)}, "
             f"{r.hours}, auprès d'abord {text.de(r.publics)}. La décision est prise en {month_label(r.decision)} : "
             f"l'équipe commence sur le terrain en {month_label(r.start)} et la première évaluation a lieu douze mois "
-            f"plus tard.")
+            f"plus tard." + "".join(f" {text.sentence(x)}" for x in (r.funding, r.governance) if x))
 
 
 def calendar_table(r: Roadmap) -> pd.DataFrame:
@@ -106,7 +106,7 @@ def training_table(r: Roadmap) -> pd.DataFrame:
 def conventions_table(r: Roadmap) -> pd.DataFrame:
     c = r.conventions
     return pd.DataFrame({"Avec": c["partenaires"], "Objet": c["objet"], "Ce que montre le diagnostic": c["pourquoi"],
-                         "À signer avant": c["echeance"].map(month_label)})
+                         "À signer d'ici": c["echeance"].map(month_label)})
 
 
 def targets_table(r: Roadmap) -> pd.DataFrame:

@@ -88,7 +88,7 @@ def theme_chart(a: Assessment) -> tuple[Figure, str]:
     ax.set_xticks(list(a.grid.levels), [f"{k}\n{v}" for k, v in a.grid.levels.items()], fontsize=8)
     ax.grid(axis="x", color="#dddddd")
     ax.set_axisbelow(True)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=max(1, len(names)), fontsize=8, frameon=False)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()

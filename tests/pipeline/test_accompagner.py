@@ -105,6 +105,40 @@ def test_roadmap_targets_are_the_evaluation_indicators(roadmap, evaluation_repor
     assert targets["Conflits traités"]["cible"] is None
 
 
+def test_a_new_diagnostic_keeps_the_roadmap(tmp_path):
+    """``diagnostic run`` replaces the commune's folder whole but carries its roadmap over, like its evaluations."""
+    import nbformat
+
+    from diagnostic.pipeline.run import run_commune
+    from tests.util import DEMO_CATALOG
+
+    page = tmp_path / "out" / "99101" / "feuille_de_route" / "feuille_de_route.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("feuille de route", encoding="utf-8")
+    tiny = tmp_path / "carnet.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(commune)")], metadata={
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}), tiny)
+    result = run_commune(DEMO_CATALOG, "99101", tmp_path / "out", notebook=tiny)
+    assert "feuille_de_route" in {p.name for p in result.folder.iterdir()}
+    assert page.read_text(encoding="utf-8") == "feuille de route"
+
+
+def test_a_team_of_six_has_a_coordinator_partly_on_the_ground(demo_report):
+    """From team.supervisor_from (5) of the recommendation rules, one of the team coordinates and is 30 % on the ground."""
+    from diagnostic.analysis import roadmap as rm
+
+    results = rm.read_results(demo_report)
+    results["cadrage"]["equipe"] = 6
+    r = rm.build(results, dt.date(2026, 1, 1))
+    assert (r.team, r.mediators, r.coordinator) == (6, 5, True)
+    assert [(p["id"], p["postes"]) for p in r.profiles] == [("mediateur", 5), ("coordinateur", 1)]
+    assert r.profiles[1]["part_terrain"] == 30
+    hours = r.indicators.set_index("Indicateur").loc["Heures de présence active de proximité", "cible"]
+    assert hours == round(700 * 5.3)
+    training = r.training.set_index("id")
+    assert training.loc["coordination", "personnes"] == 1 and training.loc["posture", "personnes"] == 6
+
+
 # --- structure -----------------------------------------------------------------------------
 
 
@@ -156,6 +190,9 @@ def test_two_supervisors_are_never_published_as_a_group_of_two(assessments):
         small += answered < 3
     assert small >= 3  # some criteria were left blank by one of the three: their level is not published
     assert saved["secret"]["seuil"] == 3
+    for row in saved["tableaux"]["personnel"]["lignes"]:  # director, head of service, coordinator: one person each
+        if row["Effectif"] < 3:
+            assert [v for k, v in row.items() if k not in ("Poste", "Effectif")] == [None] * 5, row["Poste"]
     respondents = {r["Point de vue"]: r["Réponses"] for r in saved["tableaux"]["repondants"]["lignes"]}
     assert respondents == {"Direction et encadrement": 3, "Médiateurs": 7, "Partenaires": 4}
 

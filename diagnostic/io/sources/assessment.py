@@ -103,7 +103,7 @@ def _one_export(path: Path, codes: list[str], levels: Mapping[int, str], no_answ
     view = view.map(lambda v: aliases.get(v, aliases.get(v.rstrip("s"))))
     refuse(view.isna(), f"point de vue inconnu ({', '.join(sorted(set(df.loc[view.isna(), VIEWPOINT]))[:4])}).",
            path, VIEWPOINT, hint=f"valeurs possibles : {', '.join(viewpoints)}.")
-    out = pd.DataFrame({"respondent": [f"{path.name}:{n}" for n in line_numbers(np.ones(len(df), dtype=bool))],
+    out = pd.DataFrame({"respondent": [f"{path}:{n}" for n in line_numbers(np.ones(len(df), dtype=bool))],
                         "viewpoint": view.to_numpy()})
     for column, code in mapped.items():
         out[code] = _levels(df[column], path, column, levels, no_answer).to_numpy()
