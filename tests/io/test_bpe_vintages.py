@@ -292,3 +292,23 @@ def test_equipment_the_bpe_places_in_a_quartier_counts_there_without_outlines(tm
     assert with_placed(commune_coverage_for_qpv(parts, cov_com, com_pop, pd.Series({"QN09901A": 1_000.0})),
                        placed_pairs(pairs.drop(columns="code_qp"))).set_index("domain").at[
         "education", "services_inside"] == 0.3  # without QP2024: a tenth of the commune's three schools
+
+
+def test_france_services_once_through_the_catalogue(tmp_path: Path, communes, capsys) -> None:
+    """The same rule when a catalogue loads both the BPE (points and counts) and the ANCT list: data check says it."""
+    listed, _ = load_france_services(Source("services", DEMO / "france_services.csv", format="france_services"),
+                                     communes)
+    site = listed.iloc[0]
+    rows = [{"com": site.insee_com, "x": f"{site.geometry.x + 50:.1f}", "y": f"{site.geometry.y:.1f}", "code": "A128"}]
+    detail_2024(rows).to_csv(tmp_path / "BPE24.csv", sep=";", index=False)
+    WIDE.to_csv(tmp_path / "comptes.csv", sep=";", index=False)  # its one A128 is in 99102
+    (tmp_path / "catalogue.yaml").write_text(
+        f"name: essai\nfictional: true\nsources:\n  communes:\n    path: {DEMO / 'communes.geojson'}\n"
+        "    columns: {insee_com: code, lib_com: nom}\n  services:\n    - path: BPE24.csv\n      format: bpe\n"
+        f"      vintage: '2024'\n    - path: {DEMO / 'france_services.csv'}\n      format: france_services\n"
+        "  equipment_counts:\n    - path: comptes.csv\n      vintage: '2024'\n", encoding="utf-8")
+    assert cli.main(["data", "check", "--catalog", str(tmp_path / "catalogue.yaml"), "--allow-outside"]) == 0
+    out = capsys.readouterr().out
+    assert "1 implantation(s) France Services de la BPE (A128) comptée(s) une seule fois" in out
+    assert "99102" in set(listed["insee_com"])  # the demo's bus France Services: its A128 count is left aside
+    assert "1 implantation(s) France Services comptée(s) par la BPE (A128) dans 1 commune(s)" in out
