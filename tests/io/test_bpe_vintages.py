@@ -261,3 +261,54 @@ def test_arrondissement_counts_land_in_their_commune(tmp_path: Path, paris) -> N
                                        crs="EPSG:2154")
     counts, _ = read_counts(long, arrondissements)  # plm: arrondissements
     assert counts == {"75108": 4.0, "75120": 6.0}
+
+
+def test_equipment_the_bpe_places_in_a_quartier_counts_there_without_outlines(tmp_path: Path, communes) -> None:
+    """Three schools of 99101 in a 2024 file, two in QN09901A by ``QP2024``, one outside every quartier: the QPV
+    (drawn without outline, 1,000 of the commune's 10,000 inhabitants) has those two, not a tenth of three; the France
+    Services of the commune, with no quartier said, stay shared pro rata."""
+    from diagnostic.analysis.indicators.cache import commune_coverage_for_qpv
+    from diagnostic.analysis.indicators.coverage import coverage
+    from diagnostic.analysis.indicators.placed import placed_pairs, with_placed, without_placed
+
+    centre = communes.set_index("insee_com").geometry["99101"].representative_point()
+    rows = [{"com": "99101", "x": f"{centre.x + 20 * i:.1f}", "y": f"{centre.y:.1f}", "code": "C107", "qp": qp}
+            for i, qp in enumerate(["QN09901A", "QN09901A", ""])]
+    bpe, _ = read(tmp_path / "BPE24.csv", detail_2024(rows), communes, "2024")
+    listed, _ = load_france_services(Source("services", DEMO / "france_services.csv", format="france_services"),
+                                     communes)
+    pairs = service_domains(gpd.GeoDataFrame(pd.concat([bpe, listed], ignore_index=True), crs=bpe.crs))
+    com_pop = pd.Series({"99101": 10_000.0, "99102": 1.0, "99103": 1.0})
+    cov_com = coverage(communes, pairs, com_pop, code="insee_com", level="commune", band_m=0.0)
+    parts = pd.DataFrame({"code_qp": ["QN09901A"], "insee_com": ["99101"], "population": [1_000.0]})
+    placed = placed_pairs(pairs)
+    assert len(placed) == 3  # the France Services list says no quartier
+    cov = with_placed(commune_coverage_for_qpv(parts, without_placed(cov_com, placed), com_pop,
+                                               pd.Series({"QN09901A": 1_000.0})), placed).set_index("domain")
+    assert cov.at["education", "services_inside"] == 2 and cov.at["education", "places_band"] == 2
+    fs = int(((listed["insee_com"] == "99101")).sum())
+    assert cov.at["acces_droits", "responses_band"] == round(fs / 10, 1)
+    assert "QP2024" in cov.at["education", "method"]
+    assert with_placed(commune_coverage_for_qpv(parts, cov_com, com_pop, pd.Series({"QN09901A": 1_000.0})),
+                       placed_pairs(pairs.drop(columns="code_qp"))).set_index("domain").at[
+        "education", "services_inside"] == 0.3  # without QP2024: a tenth of the commune's three schools
+
+
+def test_france_services_once_through_the_catalogue(tmp_path: Path, communes, capsys) -> None:
+    """The same rule when a catalogue loads both the BPE (points and counts) and the ANCT list: data check says it."""
+    listed, _ = load_france_services(Source("services", DEMO / "france_services.csv", format="france_services"),
+                                     communes)
+    site = listed.iloc[0]
+    rows = [{"com": site.insee_com, "x": f"{site.geometry.x + 50:.1f}", "y": f"{site.geometry.y:.1f}", "code": "A128"}]
+    detail_2024(rows).to_csv(tmp_path / "BPE24.csv", sep=";", index=False)
+    WIDE.to_csv(tmp_path / "comptes.csv", sep=";", index=False)  # its one A128 is in 99102
+    (tmp_path / "catalogue.yaml").write_text(
+        f"name: essai\nfictional: true\nsources:\n  communes:\n    path: {DEMO / 'communes.geojson'}\n"
+        "    columns: {insee_com: code, lib_com: nom}\n  services:\n    - path: BPE24.csv\n      format: bpe\n"
+        f"      vintage: '2024'\n    - path: {DEMO / 'france_services.csv'}\n      format: france_services\n"
+        "  equipment_counts:\n    - path: comptes.csv\n      vintage: '2024'\n", encoding="utf-8")
+    assert cli.main(["data", "check", "--catalog", str(tmp_path / "catalogue.yaml"), "--allow-outside"]) == 0
+    out = capsys.readouterr().out
+    assert "1 implantation(s) France Services de la BPE (A128) comptée(s) une seule fois" in out
+    assert "99102" in set(listed["insee_com"])  # the demo's bus France Services: its A128 count is left aside
+    assert "1 implantation(s) France Services comptée(s) par la BPE (A128) dans 1 commune(s)" in out

@@ -411,14 +411,15 @@ def run(tmp_path: Path, sources: Path, dest: str = "out", retries: int = 0, terr
                        cache=tmp_path / "cache", progress=False, retries=retries, **kwargs)
 
 
-def failure(tmp_path: Path, sources: Path, *keys: str, dest: str = "out") -> dict[str, str]:
-    """A fetch where the sources ``keys`` fail: the catalogue holds the others; their French reasons."""
-    result = run(tmp_path, sources, dest=dest)
+def failure(tmp_path: Path, sources: Path, *keys: str) -> dict[str, str]:
+    """A fetch of the sources ``keys`` (``--only``) where they fail: the catalogue still holds the communes; their
+    French reasons. That the others are written beside a failure is tested on a whole fetch below."""
+    result = run(tmp_path, sources, only=list(keys))
     assert result.partial and sorted(result.failed) == sorted(keys)
     raw = yaml.safe_load(result.catalog.read_text(encoding="utf-8"))
     written = {Path(e["path"]).stem for entries in raw["sources"].values()
                for e in (entries if isinstance(entries, list) else [entries])}
-    assert "communes" in written and "bpe" in written and not written & set(keys)
+    assert written == {"communes"}
     for key in keys:
         assert f"# Échec (téléchargement partiel) : {key} — " in result.catalog.read_text(encoding="utf-8")
     return result.failed
@@ -490,7 +491,7 @@ def test_previous_filosofi_archive_in_columns(tmp_path: Path, server: Server) ->
     wide = {"url": f"{server.url}/base-cc-filosofi-2021-geo2024_csv.zip", "membre": "cc_filosofi_2021_COM.csv",
             "filtre": "com=CODGEO", "colonnes": "insee_com=CODGEO",
             "indicateurs": "median_income=MED21 poverty_rate=TP6021 social_benefits_share=PPSOC21"}
-    result = run(tmp_path, local_sources(tmp_path, server.url, filosofi=wide))
+    result = run(tmp_path, local_sources(tmp_path, server.url, filosofi=wide), only=["filosofi"])
     indicators = load_territory(result.catalog).commune_indicators
     assert indicators.values.loc["59350", "median_income"] == 20520
     assert indicators.values.loc["59512", "poverty_rate"] == 46.0  # Roubaix, PROVENANCE.md
@@ -545,9 +546,11 @@ def test_partial_fetch_writes_the_others_then_only_retries_the_failed_one(tmp_pa
     after = {p.name: p.read_bytes() for p in dest.iterdir() if p.name != "catalogue.yaml"}
     assert set(after) == set(before) | {"filosofi.csv"}
     assert all(after[name] == content for name, content in before.items() if name != "communes.parquet")
-    territory = load_territory(catalog)
-    assert territory.commune_indicators.values.loc["59350", "median_income"] == 20520
+    raw = yaml.safe_load(catalog.read_text(encoding="utf-8"))
+    assert [e["path"] for e in raw["sources"]["commune_indicators"]] == ["populations.csv", "filosofi.csv"]
     assert "# Échec" not in catalog.read_text(encoding="utf-8")
+    filosofi = pd.read_csv(dest / "filosofi.csv", sep=";", dtype=str)
+    assert set(filosofi["GEO"].str[:2]) == {"59"} and len(filosofi) > 0
 
 
 def test_skip_and_unknown_keys(tmp_path: Path, server: Server) -> None:
@@ -683,7 +686,7 @@ def test_plm_arrondissements(tmp_path: Path, with_commune: bool, mode: str, code
 
 
 def test_plm_said_by_data_check(tmp_path: Path, server: Server, capsys) -> None:
-    result = run(tmp_path, local_sources(tmp_path, server.url), territory="69")
+    result = run(tmp_path, local_sources(tmp_path, server.url), territory="69", only=["communes"])
     assert list(load_territory(result.catalog).communes["insee_com"]) == ["69123"]
     assert "Lyon (69123) : 9 arrondissements municipaux écartés" in check_output(result.catalog, capsys)
 
@@ -742,7 +745,7 @@ def test_mirror_serves_everything_without_the_api(tmp_path: Path, server: Server
     monkeypatch.setenv(SOURCES_URL_ENV, server.url)
     monkeypatch.setenv(datagouv.DATAGOUV_API_ENV, f"http://127.0.0.1:{closed_port()}/api/1")
     result = fetch.fetch(fetch.Territory("department", "62"), tmp_path / "pdc", cache=tmp_path / "cache",
-                         progress=False, retries=0, geo_format="gpkg")
+                         progress=False, retries=0, geo_format="gpkg", skip=["epci"])
     assert not [n for n, _ in server.requests if n.startswith("api/")]
     territory = load_territory(result.catalog)
     assert territory.services["source_kind"].value_counts()["france_services"] == 50  # PROVENANCE.md: 62 = 50
@@ -766,11 +769,11 @@ def test_resumes_after_the_connection_drops(tmp_path: Path, server: Server) -> N
     server.drop_after[name] = cut
     sources = local_sources(tmp_path, server.url)
     with pytest.raises(FetchError, match="interrompu") as err:
-        run(tmp_path, sources)
+        run(tmp_path, sources, only=["communes"])
     assert "communes" in str(err.value) and "reprend" in str(err.value)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out-*"))
     assert list((tmp_path / "cache").glob("*.part"))
-    result = run(tmp_path, sources)
+    result = run(tmp_path, sources, only=["communes"])
     resumed = [int(r.removeprefix("bytes=").rstrip("-")) for n, r in server.requests if n == name and r]
     assert len(resumed) == 1 and 0 < resumed[0] <= cut
     assert len(load_territory(result.catalog).communes) == 648
@@ -786,8 +789,8 @@ def test_checksum_mismatch_is_refused_and_nothing_kept(tmp_path: Path, server: S
     assert not (tmp_path / "out" / "populations.csv").exists()
     assert not list((tmp_path / "cache").glob("populations-*"))
     good = hashlib.sha256(server.files["ensemble.zip"]).hexdigest()
-    result = run(tmp_path, local_sources(tmp_path, server.url, populations={"sha256": good}))
-    assert result.catalog.exists()
+    result = run(tmp_path, local_sources(tmp_path, server.url, populations={"sha256": good}), only=["populations"])
+    assert not result.partial and result.written["populations.csv"] > 0
 
 
 def test_missing_file_names_the_source_and_what_to_do(tmp_path: Path, server: Server) -> None:
@@ -817,7 +820,7 @@ def test_cli_commands(tmp_path: Path, server: Server, capsys) -> None:
     out = capsys.readouterr().out
     assert "942d4ee8-8142-4556-8ea1-335537ce1119" in out and "BPE25.parquet" in out and "Licence Ouverte" in out
     args = _parser().parse_args(["fetch", "--department", "62", "--dest", str(tmp_path / "pdc"), "--quiet",
-                                 "--sources", str(local_sources(tmp_path, server.url)),
+                                 "--skip", "epci", "--sources", str(local_sources(tmp_path, server.url)),
                                  "--cache", str(tmp_path / "cache")])
     assert args.func(args) == 0
     assert "diagnostic data check" in capsys.readouterr().out

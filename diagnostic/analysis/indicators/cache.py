@@ -27,6 +27,7 @@ from diagnostic.analysis.indicators.coverage import COLUMNS as COVERAGE_COLUMNS
 from diagnostic.analysis.indicators.coverage import counted_coverage, coverage
 from diagnostic.analysis.indicators.domains import service_domains
 from diagnostic.analysis.indicators.needs import METHOD_VERSION, RULES_FILE, load_rules, unmet_needs
+from diagnostic.analysis.indicators.placed import placed_pairs, with_placed, without_placed
 from diagnostic.analysis.indicators.posts import RATIO_FILE, posts_by_commune
 from diagnostic.io.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE, equipment_domains
 from diagnostic.io.territory import TerritoryData
@@ -129,7 +130,9 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
         cov_com = with_counted_equipment(cov_com, data.equipment_counts)
     if len(outlined) < len(data.qpv):
         unoutlined = parts[parts["code_qp"].isin(set(data.qpv.loc[data.qpv.geometry.isna(), "code_qp"]))]
-        cov_qpv = pd.concat([cov_qpv, commune_coverage_for_qpv(unoutlined, cov_com, com_pop, qpv_pop)], ignore_index=True)
+        placed = placed_pairs(pairs)  # the BPE's own quartier of each equipment, where it gives one
+        shared = commune_coverage_for_qpv(unoutlined, without_placed(cov_com, placed), com_pop, qpv_pop)
+        cov_qpv = pd.concat([cov_qpv, with_placed(shared, placed)], ignore_index=True)
     posts = posts_by_commune(data, parts)
     posts_com = posts.set_index("insee_com")["posts"] if len(posts) else pd.Series(dtype=float)
     qpv_posts = _posts_by_qpv(posts_com, parts)

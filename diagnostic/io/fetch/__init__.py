@@ -5,10 +5,10 @@ The sources are listed in ``diagnostic/resources/tables/sources_officielles.csv`
 through the catalogue API to its most recent matching file (:mod:`~diagnostic.io.fetch.datagouv`).
 Downloads go through pooch into a shared cache and resume where they stopped
 (:mod:`~diagnostic.io.fetch.download`); publications are read as they come, plain,
-gzipped or zipped, CSV, parquet or vector, keeping the territory's rows
+gzipped or zipped, CSV, parquet, vector or workbook, keeping the territory's rows
 (:mod:`~diagnostic.io.fetch.extract`, :mod:`~diagnostic.io.fetch.territory`); each file is
-written with a catalogue beside them (:mod:`~diagnostic.io.fetch.write`), all at once
-when every source succeeded (:mod:`~diagnostic.io.fetch.collect`).
+written with a catalogue beside them (:mod:`~diagnostic.io.fetch.write`), each source
+succeeding or failing on its own, the failures listed (:mod:`~diagnostic.io.fetch.collect`).
 ``data sources --check`` asks whether each source still answers (:mod:`~diagnostic.io.fetch.check`).
 """
 
