@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 
 from diagnostic.io.catalog import Source, load_catalog
-from diagnostic.io.sources.communes import load_communes
+from diagnostic.io.sources.communes import department_of
 from diagnostic.io.sources.qpv import load_qpv
 from diagnostic.io.sources.sigville import load_history, load_sigville, note_columns
 from diagnostic.io.territory import load_territory
@@ -162,8 +163,9 @@ def test_rouen_2024_outlines_with_commune_names(real_dir):
     assert len(listed) == 1493  # every 2024 QPV of France, from comma-separated lists
     # No Normandie commune file here: the ANCT list per commune (824 communes) gives the codes; its lib_com
     # joins the names of a multi-commune QPV (« Bihorel; Rouen » on 76095), so those four are named from the COG.
-    com, _ = load_communes(Source("communes", REAL / "qpv2024" / "qpv2024_par_commune_anct.geojson",
-                                  columns={"insee_com": "insee_com", "lib_com": "lib_com"}))
+    # (points, not outlines: read as a plain table, since the communes loader rightly refuses points)
+    com = gpd.read_file(REAL / "qpv2024" / "qpv2024_par_commune_anct.geojson")[["insee_com", "lib_com", "geometry"]]
+    com["insee_dep"] = com["insee_com"].map(department_of)
     assert len(com) == 824
     cog = {"76095": "Bihorel", "76178": "Cléon", "76561": "Saint-Aubin-lès-Elbeuf", "76681": "Sotteville-lès-Rouen"}
     com["lib_com"] = com["insee_com"].map(cog).fillna(com["lib_com"])

@@ -69,7 +69,8 @@ def test_installed_package_lives_in_the_new_environment(installed):
         assert not Path(path).resolve().is_relative_to(ROOT), path
     shipped = Path(out[1])
     assert {p.name for p in (shipped / "notebooks").iterdir()} == {
-        "diagnostic_territorial.ipynb", "evaluation.ipynb", "explorateur.ipynb"}
+        "diagnostic_territorial.ipynb", "evaluation.ipynb", "explorateur.ipynb",
+        "feuille_de_route.ipynb", "diagnostic_structure.ipynb"}
     assert (shipped / "rules" / "besoins.yaml").read_bytes() == (ROOT / "diagnostic/resources/rules/besoins.yaml").read_bytes()
 
 
