@@ -111,10 +111,6 @@ def check_options(args: argparse.Namespace) -> None:
         raise ParameterError("--domains est vide : aucun domaine retenu.",
                              hint="nommez au moins un domaine (ex. --domains espace_public,habitat), ou retirez "
                              "l'option pour les retenir tous.")
-    workers = getattr(args, "workers", None)
-    if workers is not None and workers < 1:
-        raise ParameterError(f"--workers vaut {workers} : il faut au moins un processus.",
-                             hint="retirez l'option (un processus par cœur) ou donnez un nombre entier ≥ 1.")
 
 
 def _qpv_codes(value: str | None) -> list[str] | None:
