@@ -13,15 +13,16 @@ records, including the difference between two published nested sets
 recomputed exactly, whatever the tables it was spread across.
 
 :func:`protect` masks every place publishing a small set (primary suppression),
-then, while the audit still recomputes a sensitive count, masks the smallest
-published cell that the recomputation uses (secondary suppression).
+then, while the audit still recomputes a sensitive count — a small set, a small
+difference, or any masked count whatever its size (« total − other rows ») — masks
+the smallest published cell that the recomputation uses (secondary suppression).
 :func:`audit` is the same test, run on the final document; :func:`check`
 refuses to publish (code 21) when it finds anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,23 +85,34 @@ class _System:
         self.gram = self.matrix @ self.matrix.T
         self.cross = self.matrix @ self.sensitive.T
         self.norms = (self.sensitive ** 2).sum(axis=1)
+        # A location printing one count (not a share or a change): what it counts must stay unknown once masked.
+        by_location: dict[Hashable, list[frozenset]] = {}
+        for c in cells:
+            by_location.setdefault(c.location, []).append(c.records)
+        self.counts = {loc: sets[0] for loc, sets in by_location.items() if len(set(sets)) == 1 and sets[0]}
 
     def solve(self, masked: set) -> tuple[list[int], list[Cell], np.ndarray]:
         """Sensitive sets the cells outside ``masked`` determine exactly, those cells and the weights used.
 
-        One least-squares solve for every sensitive set at once: a set is
-        recomputable when its membership vector is a combination of published ones.
+        Sensitive: every small set and small difference of nested sets, and the set of
+        every masked count whatever its size (a masked 12 must not be « total − others »).
+        One least-squares solve for every sensitive set at once: a set is recomputable
+        when its membership vector is a combination of published ones.
         """
         published = sorted({self.index[c.records] for c in self.cells if c.location not in masked})
-        if not len(self.sensitive) or not published:
+        protected = sorted({self.index[self.counts[loc]] for loc in masked if loc in self.counts})
+        self.found_names = self.sensitive_names + [f"case masquée de {len(self.sets[i])} enregistrement(s)"
+                                                   for i in protected]
+        if not (len(self.sensitive) or protected) or not published:
             return [], [], np.zeros((0, 0))
         # Projection on the span of the published vectors: coef = G⁺ A s, residual² = |s|² − (A s)·coef.
         values, vectors = np.linalg.eigh(self.gram[np.ix_(published, published)])
         keep = values > _EPS * max(1.0, values.max())
         inverse = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
-        cross = self.cross[published]
+        cross = np.hstack([self.cross[published], self.gram[np.ix_(published, protected)]])
+        norms = np.concatenate([self.norms, np.diag(self.gram)[protected]])
         coef = inverse @ cross
-        residual = self.norms - (cross * coef).sum(axis=0)
+        residual = norms - (cross * coef).sum(axis=0)
         found = [int(i) for i in np.flatnonzero(residual < 1e-6)]
         rows = {s: i for i, s in enumerate(published)}
         cells = [c for c in self.cells if c.location not in masked]
@@ -108,16 +120,21 @@ class _System:
         return found, cells, weights
 
 
-def protect(cells: list[Cell], threshold: int, hidden: Iterable[frozenset] = ()) -> set:
-    """The locations to mask so that no set of 1 to ``threshold`` − 1 records can be recomputed.
+def protect(cells: list[Cell], threshold: int, hidden: Iterable[frozenset] = (),
+            close: Callable[[set], set] | None = None) -> set:
+    """The locations to mask so that no set of 1 to ``threshold`` − 1 records, and no masked count, can be recomputed.
 
     ``hidden`` adds sets that are never published but must stay secret (map cells left out).
-    For each recomputable set, the smallest published cell its recomputation uses is masked,
-    then the audit runs again, until nothing is recomputable.
+    ``close`` adds what masking implies in the document (a share masked with its count, a key
+    figure with the table row that prints it); it runs before every audit. For each
+    recomputable set, the smallest published cell its recomputation uses is masked, then the
+    audit runs again, until nothing is recomputable.
     """
     system = _System(cells, threshold, hidden)
     masked = {c.location for c in cells if 0 < len(c.records) < threshold}
     while True:
+        if close is not None:
+            masked = close(masked)
         found, published, weights = system.solve(masked)
         if not found:
             return masked
@@ -130,7 +147,8 @@ def protect(cells: list[Cell], threshold: int, hidden: Iterable[frozenset] = ())
 def audit(cells: list[Cell], masked: set, threshold: int, hidden: Iterable[frozenset] = ()) -> list[str]:
     """What a reader can recompute: one French line per sensitive count the published cells determine."""
     system = _System(cells, threshold, hidden)
-    return [system.sensitive_names[i] for i in system.solve(set(masked))[0]]
+    found = system.solve(set(masked))[0]
+    return [system.found_names[i] for i in found]
 
 
 def check(cells: list[Cell], masked: set, threshold: int, hidden: Iterable[frozenset] = ()) -> None:

@@ -754,6 +754,28 @@ def evaluate(
     )
 
 
+def implied_masks(tables: dict[str, Table], masked: set, threshold: int) -> set:
+    """``masked`` with everything masking implies: each figure computed from a masked count (a share, a delay, a
+    change), a figure resting on 1 to ``threshold`` − 1 interventions even when it is not a count (an hours total,
+    a median delay), and a key figure with the social-utility row that prints the same figure, both ways."""
+    out = set(masked)
+    util = tables["utilite_sociale"]
+    rows = {label: i for i, label in enumerate(util.frame["Indicateur"])}
+    for i, (now, before) in enumerate(zip(util.frame["_base"], util.frame["_base_prec"])):
+        for base, column in ((now, "Valeur"), (before, "Période précédente")):
+            if 0 < base < threshold:
+                out.add(("utilite_sociale", i, column))
+    out |= {("chiffres_cles", k) for k, (_, base) in key_values(tables).items() if 0 < base < threshold}
+    for key, label in UTILITY_FIGURES.items():
+        pair = {("chiffres_cles", key), ("utilite_sociale", rows[label], "Valeur")}
+        if out & pair:
+            out |= pair
+    for key, t in tables.items():
+        rows_, columns = np.nonzero(apply_masks(t, out).masked.to_numpy())
+        out |= {(key, int(r), t.frame.columns[c]) for r, c in zip(rows_, columns)}
+    return out
+
+
 def publish(tables: dict[str, Table], cur: gpd.GeoDataFrame, cell_m: float, threshold: int
             ) -> tuple[dict[str, Table], dict[str, Any], list[str], gpd.GeoDataFrame, bool]:
     """Disclosure control over everything the publishable document prints, checked by the audit.
@@ -769,22 +791,14 @@ def publish(tables: dict[str, Table], cur: gpd.GeoDataFrame, cell_m: float, thre
     published = cells(tables, head) + [Cell(("carte", i), grid_sets[i]) for i in shown]
     published += [Cell(("texte", "carte"), frozenset(cur.index[cur.geometry.notna()])),
                   Cell(("texte", "carte"), frozenset(cur.index))]
-    masked = disclosure.protect(published, threshold, hidden)
-    out = {key: apply_masks(t, masked) for key, t in tables.items()}
-    util = out["utilite_sociale"]
-    rows = {label: i for i, label in enumerate(util.frame["Indicateur"])}
-    figures = {loc[1] for loc in masked if loc[0] == "chiffres_cles"}
-    figures |= {k for k, label in UTILITY_FIGURES.items() if util.masked.loc[rows[label], "Valeur"]}
-    figures |= {k for k, (_, base) in key_values(tables).items() if 0 < base < threshold}
-    final = {loc for loc in masked if loc[0] in ("carte", "texte")} | {("chiffres_cles", k) for k in figures}
-    for key, t in out.items():
-        rows_, columns = np.nonzero(t.masked.to_numpy())
-        final |= {(key, int(r), t.frame.columns[c]) for r, c in zip(rows_, columns)}
+    final = disclosure.protect(published, threshold, hidden, close=lambda m: implied_masks(tables, m, threshold))
+    out = {key: apply_masks(t, final) for key, t in tables.items()}
+    figures = {loc[1] for loc in final if loc[0] == "chiffres_cles"}
     disclosure.check(published, final, threshold, hidden)
     values, _ = mask_values(key_values(tables), 0)
     headline = {k: None if k in figures else v for k, v in values.items()}
-    kept = [i for i in shown if ("carte", i) not in masked]
-    return out, headline, sorted(figures), grid.iloc[kept].reset_index(drop=True), ("texte", "carte") not in masked
+    kept = [i for i in shown if ("carte", i) not in final]
+    return out, headline, sorted(figures), grid.iloc[kept].reset_index(drop=True), ("texte", "carte") not in final
 
 
 # --- output --------------------------------------------------------------------------------

@@ -331,6 +331,51 @@ def test_route_d_row_difference(demo, tmp_path):
     assert watch["Signalements"] is None or watch["Résolus"] is None
 
 
+def test_route_e_masked_count_is_never_total_minus_other_rows():
+    from diagnostic.analysis.disclosure import Cell
+
+    rows = [frozenset((k, i) for i in range(n)) for k, n in (("a", 12), ("b", 20), ("c", 30))]
+    cells = [Cell(("veille", r, "Signalements"), s) for r, s in enumerate(rows)]
+    cells.append(Cell(("utilite_sociale", 9, "Valeur"), frozenset().union(*rows)))  # the total, 62
+    masked = {("veille", 0, "Signalements")}  # 12: not small, masked to protect another cell
+    assert disclosure.audit(cells, masked, 5) == ["case masquée de 12 enregistrement(s)"]  # 62 − 20 − 30
+    protected = disclosure.protect(cells, 5, close=lambda m: m | masked)
+    assert len(protected) == 2 and disclosure.audit(cells, protected, 5) == []
+
+
+def test_route_f_masked_figure_never_printed_elsewhere():
+    from diagnostic.analysis.disclosure import Cell
+
+    reports = frozenset(range(8))
+    cells = [Cell(("chiffres_cles", "signalements"), reports), Cell(("utilite_sociale", 9, "Valeur"), reports)]
+    assert disclosure.audit(cells, {("chiffres_cles", "signalements")}, 5)
+    assert disclosure.protect(cells, 5, close=lambda m: m | {("chiffres_cles", "signalements")}) == {
+        ("chiffres_cles", "signalements"), ("utilite_sociale", 9, "Valeur")}
+
+
+def test_masked_median_delay_not_reprinted_in_the_utility_table(demo, tmp_path):
+    from tests.util import log_row
+
+    # 7 reports, 2 resolved: the median delay rests on 2 reports.
+    rows = [log_row(f"2025-03-{d:02d}", "veille", service_signale="Éclairage public",
+                    date_resolution="2025-03-20" if d <= 2 else "") for d in range(1, 8)]
+    rows += [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    e = _evaluation(demo, tmp_path, rows)
+    util = e.tables["utilite_sociale"].frame.set_index("Indicateur")
+    assert e.headline["delai_median_jours"] is None and "delai_median_jours" in e.masked_figures
+    assert util.loc["Délai médian de résolution (jours)", "Valeur"] is None
+
+
+def test_demo_watch_total_gives_no_masked_row(demo):
+    """The issue's case: « Propreté urbaine » masked, the total 142 published and the other rows summing to 130."""
+    e = ev.evaluate(demo, "99101", "2025-01-01", "2025-06-30")
+    watch = e.tables["veille"].frame.set_index("Service signalé")["Signalements"]
+    total = e.tables["utilite_sociale"].frame.set_index("Indicateur").loc["Dysfonctionnements signalés aux services",
+                                                                          "Valeur"]
+    assert watch["Propreté urbaine"] is None
+    assert total is None or watch.isna().sum() != 1  # never « total − the other rows »
+
+
 def test_demo_publication_passes_the_audit(demo):
     e = ev.evaluate(demo, "99101", "2025-07-01", "2025-12-31")
     assert e.masked > 0 and e.headline["interventions"] > 1000  # large totals stay published
