@@ -376,6 +376,29 @@ def test_demo_watch_total_gives_no_masked_row(demo):
     assert total is None or watch.isna().sum() != 1  # never « total − the other rows »
 
 
+def test_route_g_overlapping_publications(demo, tmp_path):
+    """1–30 March then 1–31 March: the two documents must not differ by the one intervention of Monday 31."""
+    from tests.util import log_row, write_log
+
+    rows = [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 31) for _ in range(6)]
+    rows.append(log_row("2025-03-31", "presence"))
+    path = write_log(tmp_path / "journal.csv", rows)
+    log, report = load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
+    data = dataclasses.replace(demo, activity=log, reports=[report])
+    history = tmp_path / ev.PUBLICATIONS
+    first = ev.evaluate(data, "99101", "2025-03-01", "2025-03-30", history=history)
+    ev.write_json(first, tmp_path)
+    assert first.headline["interventions"] == 180 and first.tables["jours"].frame.loc[0, "Interventions"] == 24
+    alone = ev.evaluate(data, "99101", "2025-03-01", "2025-03-31")
+    assert alone.headline["interventions"] == 181  # on its own, nothing small: the route runs through March 30
+    second = ev.evaluate(data, "99101", "2025-03-01", "2025-03-31", history=history)
+    assert second.headline["interventions"] is None
+    assert second.tables["jours"].frame.loc[0, "Interventions"] is None  # Mondays: 25 − 24
+    ev.write_json(second, tmp_path)
+    periods = [r["periode"]["fin"] for r in json.loads(history.read_text(encoding="utf-8"))]
+    assert periods == ["2025-03-30", "2025-03-31"]
+
+
 def test_demo_publication_passes_the_audit(demo):
     e = ev.evaluate(demo, "99101", "2025-07-01", "2025-12-31")
     assert e.masked > 0 and e.headline["interventions"] > 1000  # large totals stay published
