@@ -594,6 +594,7 @@ class Evaluation:
     #: The earlier publications taken into account, and this one's record (publication mode).
     history: list[dict[str, Any]] = field(default_factory=list)
     record: dict[str, Any] | None = None
+    earlier: int = 0
 
     @property
     def internal(self) -> bool:
@@ -764,7 +765,7 @@ def evaluate(
         warnings=warnings, history=history,
     )
     if masked is not None:
-        ev.record = publication_record(ev, masked)
+        ev.record, ev.earlier = publication_record(ev, masked), len(earlier)
     return ev
 
 
