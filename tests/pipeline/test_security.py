@@ -396,7 +396,7 @@ def test_route_g_overlapping_publications(demo, tmp_path):
     assert second.tables["jours"].frame.loc[0, "Interventions"] is None  # Mondays: 25 − 24
     from diagnostic.report.evaluation_sections import confidentiality_note
 
-    assert "1 autre évaluation publiée de ce service" in confidentiality_note(second)
+    assert "autre évaluation publiée de ce service" in confidentiality_note(second)
     ev.write_json(second, tmp_path)
     periods = [r["periode"]["fin"] for r in json.loads(history.read_text(encoding="utf-8"))]
     assert periods == ["2025-03-30", "2025-03-31"]
