@@ -425,3 +425,15 @@ def test_point_geometries_for_communes_named_as_points(demo_copy, capsys):
     communes.to_file(demo_copy / "communes.geojson", driver="GeoJSON")
     code, message = _check(demo_copy, capsys)
     assert code == 16 and "Point" in message and "polygones" in message and "loin" not in message, message
+
+
+def test_needs_without_any_common_law_offer():
+    """« --domains » without « santé » left no common-law offer: the need is measured without it (was KeyError)."""
+    from diagnostic.analysis.indicators.needs import load_rules, measured_need
+
+    social = pd.DataFrame({"code_qp": ["QN09901A"], "indicator": ["poverty_rate"], "label": ["Taux de pauvreté"],
+                           "unit": ["%"], "value": [30.0], "status": [""], "source": [""], "vintage": [""]})
+    coverage = pd.DataFrame({"code": ["QN09901A"], "domain": ["habitat"], "common_band": [2.0],
+                             "population": [1000.0], "method": [""]})
+    evidence = measured_need(social, load_rules(), coverage=coverage)
+    assert set(evidence["indicator"]) == {"poverty_rate"} and evidence["position"].notna().all()
