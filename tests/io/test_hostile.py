@@ -437,3 +437,19 @@ def test_needs_without_any_common_law_offer():
                              "population": [1000.0], "method": [""]})
     evidence = measured_need(social, load_rules(), coverage=coverage)
     assert set(evidence["indicator"]) == {"poverty_rate"} and evidence["position"].notna().all()
+
+
+def test_default_relations_file_linked_outside_refused(demo_copy, capsys, tmp_path):
+    shutil.copy(demo_copy / "partenaires_relations.csv", tmp_path / "ailleurs.csv")
+    (demo_copy / "partenaires_relations.csv").unlink()
+    (demo_copy / "partenaires_relations.csv").symlink_to(tmp_path / "ailleurs.csv")
+    _edit_catalog(demo_copy, lambda c: c["sources"]["partners"].pop("relations"))
+    code, message = _check(demo_copy, capsys)
+    assert code == 10 and "hors du dossier du registre" in message, message
+
+
+def test_meeting_record_in_latin1_read(demo_copy, capsys):
+    path = demo_copy / "reunion_conseil_citoyen.md"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252", errors="replace"))
+    code, message = _check(demo_copy, capsys)
+    assert code == 0, message

@@ -35,7 +35,7 @@ from diagnostic.errors import (
     missing_column,
 )
 from diagnostic.io.catalog import Source
-from diagnostic.io.confined import DATA_LIMIT, read_confined, require_file
+from diagnostic.io.confined import DATA_LIMIT, decode_text, read_confined, require_file
 
 L93 = "EPSG:2154"
 GEO_SUFFIXES = {".geojson", ".json", ".shp", ".gpkg", ".zip", ".parquet", ".fgb"}
@@ -153,6 +153,11 @@ def check_coordinates_match_crs(bounds: np.ndarray, crs, path: Path) -> None:
             path=path,
             hint="déclarez « crs: EPSG:4326 » si les coordonnées sont des longitudes/latitudes.",
         )
+
+
+def read_source_text(path: Path, role: str) -> str:
+    """A text source (Markdown, GPX, JSON) read through the confined opener: UTF-8, UTF-16 with BOM, or Windows-1252."""
+    return decode_text(read_confined(path, f"le fichier de la source « {role} »", limit=DATA_LIMIT))
 
 
 def sniff_separator(header: str) -> str:

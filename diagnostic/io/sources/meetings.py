@@ -36,7 +36,14 @@ import yaml
 from diagnostic.errors import ConfidentialityError, UnknownFormatError, ValueFormatError
 from diagnostic.io.catalog import Source
 from diagnostic.io.reference import DOMAINS
-from diagnostic.io.sources._io import LoadReport, check_exists, names_sheet, parse_dates, read_table
+from diagnostic.io.sources._io import (
+    LoadReport,
+    check_exists,
+    names_sheet,
+    parse_dates,
+    read_source_text,
+    read_table,
+)
 from diagnostic.io.sources.observations import problem_types
 from diagnostic.io.sources.partners import actor_types
 from diagnostic.io.sources.personal import contact_in
@@ -88,7 +95,7 @@ def _public(residents: int, partners: int) -> str:
 
 
 def _markdown(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_source_text(path, "compte rendu")
     match = _FRONT.match(text)
     if not match:
         raise UnknownFormatError("le compte rendu doit commencer par un en-tête YAML entre deux lignes « --- ».",
