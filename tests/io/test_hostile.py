@@ -453,3 +453,12 @@ def test_meeting_record_in_latin1_read(demo_copy, capsys):
     path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252", errors="replace"))
     code, message = _check(demo_copy, capsys)
     assert code == 0, message
+
+
+def test_deeply_nested_yaml_refused_in_french(tmp_path):
+    from diagnostic.io.confined import read_yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(CatalogError, match="imbriqué"):
+        read_yaml(path, "règles")

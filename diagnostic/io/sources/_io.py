@@ -182,7 +182,7 @@ def read_table(
         raise UnknownFormatError(
             f"le fichier est un GeoJSON (contours), pas un tableau CSV, malgré son extension « {path.suffix} ».",
             path=path, hint="renommez-le en .geojson et déclarez-le comme contours, ou donnez le tableau CSV attendu.")
-    if (b"\x00" in raw[:4096] and encoding != "utf-16") or raw.startswith(b"PK\x03\x04") \
+    if (b"\x00" in raw[:4096] and not str(encoding).lower().startswith("utf-16")) or raw.startswith(b"PK\x03\x04") \
             or path.suffix.lower() in GEO_SUFFIXES:
         raise UnknownFormatError(
             f"le fichier n'est pas un tableau CSV (format « {path.suffix.lstrip('.') or 'inconnu'} »).",
