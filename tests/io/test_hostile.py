@@ -462,3 +462,16 @@ def test_deeply_nested_yaml_refused_in_french(tmp_path):
     path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
     with pytest.raises(CatalogError, match="imbriqué"):
         read_yaml(path, "règles")
+
+
+def test_meeting_folder_with_a_link_out_refused(demo, tmp_path):
+    from diagnostic.io.catalog import Source
+    from diagnostic.io.sources.meetings import load_meetings
+
+    folder = tmp_path / "reunions"
+    folder.mkdir()
+    (tmp_path / "secret.md").write_text("---\ndate: 2025-05-06\ntype: réunion\ntitre: x\ncommune: 99101\n---\nx\n",
+                                        encoding="utf-8")
+    (folder / "lien.md").symlink_to(tmp_path / "secret.md")
+    with pytest.raises(CatalogError, match="hors du dossier de la source"):
+        load_meetings(Source("observations", folder), demo.communes, demo.qpv)

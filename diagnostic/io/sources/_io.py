@@ -155,9 +155,11 @@ def check_coordinates_match_crs(bounds: np.ndarray, crs, path: Path) -> None:
         )
 
 
-def read_source_text(path: Path, role: str) -> str:
-    """A text source (Markdown, GPX, JSON) read through the confined opener: UTF-8, UTF-16 with BOM, or Windows-1252."""
-    return decode_text(read_confined(path, f"le fichier de la source « {role} »", limit=DATA_LIMIT))
+def read_source_text(path: Path, role: str, roots: list[Path] | None = None) -> str:
+    """A text source (Markdown, GPX, JSON) read through the confined opener (inside ``roots`` when given, for the
+    files of a folder source): UTF-8, UTF-16 with BOM, or Windows-1252."""
+    return decode_text(read_confined(path, f"le fichier de la source « {role} »", roots=roots, limit=DATA_LIMIT,
+                                     folders="du dossier de la source"))
 
 
 def sniff_separator(header: str) -> str:
