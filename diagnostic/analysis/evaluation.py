@@ -591,6 +591,10 @@ class Evaluation:
     fictional: bool = False
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: The earlier publications taken into account, and this one's record (publication mode).
+    history: list[dict[str, Any]] = field(default_factory=list)
+    record: dict[str, Any] | None = None
+    earlier: int = 0
 
     @property
     def internal(self) -> bool:
@@ -709,8 +713,13 @@ def evaluate(
     operator: str | None = None,
     mode: str = "publication",
     threshold: int = DEFAULT_THRESHOLD,
+    history: str | Path | None = None,
 ) -> Evaluation:
-    """The evaluation of ``commune`` over a period, from a loaded :class:`TerritoryData`."""
+    """The evaluation of ``commune`` over a period, from a loaded :class:`TerritoryData`.
+
+    ``history``: the record of the earlier publications (:data:`PUBLICATIONS`), which a
+    publishable evaluation takes into account and extends.
+    """
     if mode not in MODES:
         raise ParameterError(f"mode « {mode} » inconnu.", hint=f"modes possibles : {', '.join(MODES)}.")
     check_threshold(mode, threshold)
@@ -722,6 +731,8 @@ def evaluate(
     row = data.commune(commune)
     qpv = data.qpv_in(row["insee_com"]).sort_values("code_qp")
     log = commune_log(data, row["insee_com"], operator)
+    history = read_history(history) if mode == "publication" else []
+    masked: set | None = None
     threshold = int(threshold)
     names = partner_names(data.partners) if data.partners is not None else {}
     src = data.catalog.get("activity")
@@ -735,14 +746,15 @@ def evaluate(
     geolocated, total = int(cur.geometry.notna().sum()), len(cur)
     if mode == "publication":
         tables.pop("signalements_en_attente")
-        tables, headline, masked_figures, grid, shown = publish(tables, cur, cell, threshold)
+        earlier = earlier_publications(log, qpv, names, period, operator, cell, history)
+        tables, headline, masked_figures, grid, shown, masked = publish(tables, cur, cell, threshold, earlier)
         geolocated, total = (geolocated, total) if shown else (None, None)
         if warnings:
             warnings = [QUALITY_NOTE]
     else:
         headline, masked_figures = mask_values(key_values(tables), 0)
         grid = heat_grid(cur, cell)
-    return Evaluation(
+    ev = Evaluation(
         commune=row["insee_com"], commune_name=row["lib_com"], operator=operator or None,
         period=period, previous=period.previous(), mode=mode, threshold=threshold,
         tables=tables, headline=headline, masked_figures=masked_figures,
@@ -750,41 +762,130 @@ def evaluate(
         area=data.communes[data.communes["insee_com"] == row["insee_com"]], qpv=qpv,
         geolocated=geolocated, total=total,
         fictional=data.catalog.fictional, source=src.citation() if src else "",
-        warnings=warnings,
+        warnings=warnings, history=history,
     )
+    if masked is not None:
+        ev.record, ev.earlier = publication_record(ev, masked), len(earlier)
+    return ev
 
 
-def publish(tables: dict[str, Table], cur: gpd.GeoDataFrame, cell_m: float, threshold: int
-            ) -> tuple[dict[str, Table], dict[str, Any], list[str], gpd.GeoDataFrame, bool]:
-    """Disclosure control over everything the publishable document prints, checked by the audit.
+def implied_masks(tables: dict[str, Table], masked: set, threshold: int) -> set:
+    """``masked`` with everything masking implies: each figure computed from a masked count (a share, a delay, a
+    change), a figure resting on 1 to ``threshold`` − 1 interventions even when it is not a count (an hours total,
+    a median delay), and a key figure with the social-utility row that prints the same figure, both ways."""
+    out = set(masked)
+    util = tables["utilite_sociale"]
+    rows = {label: i for i, label in enumerate(util.frame["Indicateur"])}
+    for i, (now, before) in enumerate(zip(util.frame["_base"], util.frame["_base_prec"])):
+        for base, column in ((now, "Valeur"), (before, "Période précédente")):
+            if 0 < base < threshold:
+                out.add(("utilite_sociale", i, column))
+    out |= {("chiffres_cles", k) for k, (_, base) in key_values(tables).items() if 0 < base < threshold}
+    for key, label in UTILITY_FIGURES.items():
+        pair = {("chiffres_cles", key), ("utilite_sociale", rows[label], "Valeur")}
+        if out & pair:
+            out |= pair
+    for key, t in tables.items():
+        rows_, columns = np.nonzero(apply_masks(t, out).masked.to_numpy())
+        out |= {(key, int(r), t.frame.columns[c]) for r, c in zip(rows_, columns)}
+    return out
 
-    Returns the masked tables, the key figures and those masked, the map grid
-    (cells of at least ``threshold`` interventions that stay published) and
-    whether the map's sentence may give the geolocated and total counts.
-    """
-    head = key_sets(tables)
+
+def document_cells(tables: dict[str, Table], cur: gpd.GeoDataFrame, cell_m: float, threshold: int
+                   ) -> tuple[list[Cell], list[frozenset], list[int], gpd.GeoDataFrame]:
+    """Every count a publishable document prints (tables, key figures, map cells, the map's sentence) as cells,
+    the map cells left out (secret, never printed), the map cells shown and the grid."""
     grid, grid_sets = heat_cells(cur, cell_m)
     shown = [i for i, records in enumerate(grid_sets) if len(records) >= threshold]
     hidden = [records for i, records in enumerate(grid_sets) if i not in shown]
-    published = cells(tables, head) + [Cell(("carte", i), grid_sets[i]) for i in shown]
+    published = cells(tables, key_sets(tables)) + [Cell(("carte", i), grid_sets[i]) for i in shown]
     published += [Cell(("texte", "carte"), frozenset(cur.index[cur.geometry.notna()])),
                   Cell(("texte", "carte"), frozenset(cur.index))]
-    masked = disclosure.protect(published, threshold, hidden)
-    out = {key: apply_masks(t, masked) for key, t in tables.items()}
-    util = out["utilite_sociale"]
-    rows = {label: i for i, label in enumerate(util.frame["Indicateur"])}
-    figures = {loc[1] for loc in masked if loc[0] == "chiffres_cles"}
-    figures |= {k for k, label in UTILITY_FIGURES.items() if util.masked.loc[rows[label], "Valeur"]}
-    figures |= {k for k, (_, base) in key_values(tables).items() if 0 < base < threshold}
-    final = {loc for loc in masked if loc[0] in ("carte", "texte")} | {("chiffres_cles", k) for k in figures}
-    for key, t in out.items():
-        rows_, columns = np.nonzero(t.masked.to_numpy())
-        final |= {(key, int(r), t.frame.columns[c]) for r, c in zip(rows_, columns)}
-    disclosure.check(published, final, threshold, hidden)
+    return published, hidden, shown, grid
+
+
+#: An earlier publication of the same service, as the audit sees it: its cells, its masked locations, its secrets.
+Earlier = tuple[list[Cell], set, list[frozenset]]
+
+
+def publish(tables: dict[str, Table], cur: gpd.GeoDataFrame, cell_m: float, threshold: int,
+            earlier: list[Earlier] = ()
+            ) -> tuple[dict[str, Table], dict[str, Any], list[str], gpd.GeoDataFrame, bool, set]:
+    """Disclosure control over everything the publishable document prints, checked by the audit.
+
+    ``earlier`` publications of the same service are printed already: their figures are
+    published for good (never masked now), so this document masks what would let a
+    reader recompute a small or masked count from both (two overlapping periods that
+    differ by one intervention). Returns the masked tables, the key figures and those
+    masked, the map grid (cells of at least ``threshold`` interventions that stay
+    published), whether the map's sentence may give the geolocated and total counts,
+    and the masked locations of this document (what its record keeps).
+    """
+    published, hidden, shown, grid = document_cells(tables, cur, cell_m, threshold)
+    before = [c for cells_, _, _ in earlier for c in cells_]
+    before_masked = set().union(*(m for _, m, _ in earlier))
+    secret = hidden + [h for _, _, hs in earlier for h in hs]
+    every = published + before
+    fixed = {c.location for c in before}
+    final = disclosure.protect(every, threshold, secret, close=lambda m: implied_masks(tables, m, threshold)
+                               | before_masked, fixed=fixed)
+    disclosure.check(every, final, threshold, secret, fixed)
+    final = {loc for loc in final if loc not in before_masked}
+    out = {key: apply_masks(t, final) for key, t in tables.items()}
+    figures = {loc[1] for loc in final if loc[0] == "chiffres_cles"}
     values, _ = mask_values(key_values(tables), 0)
     headline = {k: None if k in figures else v for k, v in values.items()}
-    kept = [i for i in shown if ("carte", i) not in masked]
-    return out, headline, sorted(figures), grid.iloc[kept].reset_index(drop=True), ("texte", "carte") not in masked
+    kept = [i for i in shown if ("carte", i) not in final]
+    return (out, headline, sorted(figures), grid.iloc[kept].reset_index(drop=True), ("texte", "carte") not in final,
+            final)
+
+
+# --- earlier publications ------------------------------------------------------------------
+
+
+#: The record of a commune's publishable evaluations, kept in its evaluation folder: period, operator,
+#: threshold and masked cells of each, so that a new period never undoes what an earlier one masked.
+PUBLICATIONS = "publications.json"
+
+
+def read_history(path: str | Path | None) -> list[dict[str, Any]]:
+    """The earlier publications recorded at ``path`` (none when there is no record)."""
+    if path is None or not Path(path).is_file():
+        return []
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+        for r in records:
+            Period.parse(r["periode"]["debut"], r["periode"]["fin"])
+            int(r["seuil"]), list(r["masque"])
+    except (ValueError, KeyError, TypeError, ParameterError):
+        raise CatalogError("le registre des publications précédentes est illisible : le contrôle du secret ne peut "
+                           "pas tenir compte des évaluations déjà publiées.", path=path,
+                           hint="restaurez-le depuis une sauvegarde ; le supprimer fait oublier ces publications.",
+                           ) from None
+    return records
+
+
+def earlier_publications(log: gpd.GeoDataFrame, qpv: pd.DataFrame, names: dict[str, str], period: Period,
+                         operator: str | None, cell_m: float, history: list[dict[str, Any]]) -> list[Earlier]:
+    """The cells of each earlier publication of the same operator (another period), recomputed from the log."""
+    out = []
+    for n, record in enumerate(history):
+        span = Period.parse(record["periode"]["debut"], record["periode"]["fin"])
+        if (record.get("operateur") or None) != (operator or None) or span == period:
+            continue
+        tables = compute(log, span, qpv, names)
+        tables.pop("signalements_en_attente")
+        published, hidden, _, _ = document_cells(tables, log[span.contains(log["date"])], cell_m, int(record["seuil"]))
+        prefix = ("publication", n)
+        out.append(([Cell(prefix + c.location, c.records) for c in published],
+                    {prefix + tuple(loc) for loc in record["masque"]}, hidden))
+    return out
+
+
+def publication_record(ev: Evaluation, masked: set) -> dict[str, Any]:
+    """What the record keeps of a publication: its period, operator, threshold and masked locations."""
+    return {"periode": ev.period.as_dict(), "operateur": ev.operator, "seuil": ev.threshold,
+            "masque": sorted(([_plain(v) for v in loc] for loc in masked), key=str)}
 
 
 # --- output --------------------------------------------------------------------------------
@@ -830,6 +931,14 @@ def evaluation_json(ev: Evaluation) -> dict[str, Any]:
 
 
 def write_json(ev: Evaluation, output_dir: str | Path) -> Path:
-    """Write ``evaluation.json`` (``evaluation_interne.json`` in internal mode) into ``output_dir``."""
+    """Write ``evaluation.json`` (``evaluation_interne.json`` in internal mode) into ``output_dir``.
+
+    A publication also writes the record of publications (:data:`PUBLICATIONS`): the earlier
+    ones and this one, which replaces an earlier record of the same period and operator.
+    """
     path = Path(output_dir) / f"{STEMS[ev.mode]}.json"
+    if ev.record is not None:
+        same = (ev.record["periode"], ev.record["operateur"])
+        records = [r for r in ev.history if (r["periode"], r.get("operateur")) != same] + [ev.record]
+        write_atomic(Path(output_dir) / PUBLICATIONS, json.dumps(records, ensure_ascii=False, indent=1) + "\n")
     return write_atomic(path, json.dumps(evaluation_json(ev), ensure_ascii=False, indent=1) + "\n")

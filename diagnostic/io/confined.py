@@ -130,6 +130,8 @@ def load_yaml(raw: bytes | str, path: Path, what: str) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{what} : YAML illisible ({exc}).", path=path) from None
+    except RecursionError:
+        raise CatalogError(f"{what} : le YAML est imbriqué trop profondément : il n'est pas lu.", path=path) from None
     finally:
         loader.dispose()
 

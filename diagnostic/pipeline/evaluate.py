@@ -22,6 +22,7 @@ from diagnostic.analysis.evaluation import (
     DEFAULT_THRESHOLD,
     FOLDER,
     MODES,
+    PUBLICATIONS,
     STEMS,
     Period,
     check_threshold,
@@ -89,6 +90,7 @@ def run_evaluation(
         "catalog": str(cat.path), "commune": code, "operator": operator or "",
         "date_from": period.start.isoformat(), "date_to": period.end.isoformat(),
         "mode": mode, "threshold": int(threshold), "data_dir": str(data_dir) if data_dir else None,
+        "history": str(output / code / FOLDER / PUBLICATIONS),  # earlier publications, read before the folder is replaced
     }
     with output_lock(output):
         execute_staged(
@@ -105,6 +107,6 @@ def run_evaluation(
                 "place": str(row["lib_com"]),
             },
             pdf=pdf,
-            keep=other_editions(mode),
+            keep=[*other_editions(mode), PUBLICATIONS],
         )
     return output / code / FOLDER / f"{stem}.html"

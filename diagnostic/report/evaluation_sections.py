@@ -99,9 +99,11 @@ def confidentiality_note(ev: Evaluation) -> str:
                 f"{ev.cell_m:.0f} m. Ce document ne doit pas être diffusé hors du service et de ses financeurs.")
     return (f"Version publiable : tout effectif de 1 à {ev.threshold - 1} interventions est remplacé par "
             f"« {MASKED} », ainsi que les parts, délais et évolutions calculés à partir de lui ; d'autres cases "
-            "sont masquées quand un petit effectif pourrait se retrouver par différence entre les chiffres "
-            "publiés (lignes, colonnes, tableaux et chiffres clés), et le document est vérifié : aucun effectif "
-            "masqué ne peut être recalculé. La carte regroupe les "
+            "sont masquées quand un effectif masqué pourrait se retrouver par différence entre les chiffres "
+            "publiés (lignes, colonnes, totaux, tableaux et chiffres clés"
+            + (f", et {text.count(ev.earlier, 'autre évaluation publiée', 'autres évaluations publiées')} de ce "
+               "service, enregistrées dans son dossier" if ev.earlier else "")
+            + "), et le document est vérifié : aucun effectif masqué ne peut être recalculé. La carte regroupe les "
             f"interventions par mailles de {ev.cell_m:.0f} m et n'affiche que celles d'au moins {ev.threshold} "
             "interventions : aucun lieu précis n'est publié. Les services signalés qui ne sont pas des "
             "partenaires du registre sont comptés ensemble (« autre service ») et la liste des signalements en "

@@ -263,7 +263,7 @@ def test_internal_and_publication_have_their_own_files(reports):
     assert folder == reports["interne"].parent and folder.name == "evaluation" and folder.parent.name == "99101"
     assert sorted(p.name for p in folder.iterdir()) == [
         "evaluation.html", "evaluation.ipynb", "evaluation.json",
-        "evaluation_interne.html", "evaluation_interne.ipynb", "evaluation_interne.json"]
+        "evaluation_interne.html", "evaluation_interne.ipynb", "evaluation_interne.json", "publications.json"]
     assert sorted(p.name for p in folder.parents[1].iterdir()) == [".diagnostic.lock", "99101"], "no leftover, no failure"
     internal = (folder / "evaluation_interne.html").read_text(encoding="utf-8")
     public = (folder / "evaluation.html").read_text(encoding="utf-8")

@@ -425,3 +425,53 @@ def test_point_geometries_for_communes_named_as_points(demo_copy, capsys):
     communes.to_file(demo_copy / "communes.geojson", driver="GeoJSON")
     code, message = _check(demo_copy, capsys)
     assert code == 16 and "Point" in message and "polygones" in message and "loin" not in message, message
+
+
+def test_needs_without_any_common_law_offer():
+    """« --domains » without « santé » left no common-law offer: the need is measured without it (was KeyError)."""
+    from diagnostic.analysis.indicators.needs import load_rules, measured_need
+
+    social = pd.DataFrame({"code_qp": ["QN09901A"], "indicator": ["poverty_rate"], "label": ["Taux de pauvreté"],
+                           "unit": ["%"], "value": [30.0], "status": [""], "source": [""], "vintage": [""]})
+    coverage = pd.DataFrame({"code": ["QN09901A"], "domain": ["habitat"], "common_band": [2.0],
+                             "population": [1000.0], "method": [""]})
+    evidence = measured_need(social, load_rules(), coverage=coverage)
+    assert set(evidence["indicator"]) == {"poverty_rate"} and evidence["position"].notna().all()
+
+
+def test_default_relations_file_linked_outside_refused(demo_copy, capsys, tmp_path):
+    shutil.copy(demo_copy / "partenaires_relations.csv", tmp_path / "ailleurs.csv")
+    (demo_copy / "partenaires_relations.csv").unlink()
+    (demo_copy / "partenaires_relations.csv").symlink_to(tmp_path / "ailleurs.csv")
+    _edit_catalog(demo_copy, lambda c: c["sources"]["partners"].pop("relations"))
+    code, message = _check(demo_copy, capsys)
+    assert code == 10 and "hors du dossier du registre" in message, message
+
+
+def test_meeting_record_in_latin1_read(demo_copy, capsys):
+    path = demo_copy / "reunion_conseil_citoyen.md"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252", errors="replace"))
+    code, message = _check(demo_copy, capsys)
+    assert code == 0, message
+
+
+def test_deeply_nested_yaml_refused_in_french(tmp_path):
+    from diagnostic.io.confined import read_yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(CatalogError, match="imbriqué"):
+        read_yaml(path, "règles")
+
+
+def test_meeting_folder_with_a_link_out_refused(demo, tmp_path):
+    from diagnostic.io.catalog import Source
+    from diagnostic.io.sources.meetings import load_meetings
+
+    folder = tmp_path / "reunions"
+    folder.mkdir()
+    (tmp_path / "secret.md").write_text("---\ndate: 2025-05-06\ntype: réunion\ntitre: x\ncommune: 99101\n---\nx\n",
+                                        encoding="utf-8")
+    (folder / "lien.md").symlink_to(tmp_path / "secret.md")
+    with pytest.raises(CatalogError, match="hors du dossier de la source"):
+        load_meetings(Source("observations", folder), demo.communes, demo.qpv)

@@ -331,6 +331,77 @@ def test_route_d_row_difference(demo, tmp_path):
     assert watch["Signalements"] is None or watch["Résolus"] is None
 
 
+def test_route_e_masked_count_is_never_total_minus_other_rows():
+    from diagnostic.analysis.disclosure import Cell
+
+    rows = [frozenset((k, i) for i in range(n)) for k, n in (("a", 12), ("b", 20), ("c", 30))]
+    cells = [Cell(("veille", r, "Signalements"), s) for r, s in enumerate(rows)]
+    cells.append(Cell(("utilite_sociale", 9, "Valeur"), frozenset().union(*rows)))  # the total, 62
+    masked = {("veille", 0, "Signalements")}  # 12: not small, masked to protect another cell
+    assert disclosure.audit(cells, masked, 5) == ["case masquée de 12 enregistrement(s)"]  # 62 − 20 − 30
+    protected = disclosure.protect(cells, 5, close=lambda m: m | masked)
+    assert len(protected) == 2 and disclosure.audit(cells, protected, 5) == []
+
+
+def test_route_f_masked_figure_never_printed_elsewhere():
+    from diagnostic.analysis.disclosure import Cell
+
+    reports = frozenset(range(8))
+    cells = [Cell(("chiffres_cles", "signalements"), reports), Cell(("utilite_sociale", 9, "Valeur"), reports)]
+    assert disclosure.audit(cells, {("chiffres_cles", "signalements")}, 5)
+    assert disclosure.protect(cells, 5, close=lambda m: m | {("chiffres_cles", "signalements")}) == {
+        ("chiffres_cles", "signalements"), ("utilite_sociale", 9, "Valeur")}
+
+
+def test_masked_median_delay_not_reprinted_in_the_utility_table(demo, tmp_path):
+    from tests.util import log_row
+
+    # 7 reports, 2 resolved: the median delay rests on 2 reports.
+    rows = [log_row(f"2025-03-{d:02d}", "veille", service_signale="Éclairage public",
+                    date_resolution="2025-03-20" if d <= 2 else "") for d in range(1, 8)]
+    rows += [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 10)]
+    e = _evaluation(demo, tmp_path, rows)
+    util = e.tables["utilite_sociale"].frame.set_index("Indicateur")
+    assert e.headline["delai_median_jours"] is None and "delai_median_jours" in e.masked_figures
+    assert util.loc["Délai médian de résolution (jours)", "Valeur"] is None
+
+
+def test_demo_watch_total_gives_no_masked_row(demo):
+    """The issue's case: « Propreté urbaine » masked, the total 142 published and the other rows summing to 130."""
+    e = ev.evaluate(demo, "99101", "2025-01-01", "2025-06-30")
+    watch = e.tables["veille"].frame.set_index("Service signalé")["Signalements"]
+    total = e.tables["utilite_sociale"].frame.set_index("Indicateur").loc["Dysfonctionnements signalés aux services",
+                                                                          "Valeur"]
+    assert watch["Propreté urbaine"] is None
+    assert total is None or watch.isna().sum() != 1  # never « total − the other rows »
+
+
+def test_route_g_overlapping_publications(demo, tmp_path):
+    """1–30 March then 1–31 March: the two documents must not differ by the one intervention of Monday 31."""
+    from tests.util import log_row, write_log
+
+    rows = [log_row(f"2025-03-{d:02d}", "presence") for d in range(1, 31) for _ in range(6)]
+    rows.append(log_row("2025-03-31", "presence"))
+    path = write_log(tmp_path / "journal.csv", rows)
+    log, report = load_activity(Source("activity", path), demo.communes, demo.qpv, demo.partners)
+    data = dataclasses.replace(demo, activity=log, reports=[report])
+    history = tmp_path / ev.PUBLICATIONS
+    first = ev.evaluate(data, "99101", "2025-03-01", "2025-03-30", history=history)
+    ev.write_json(first, tmp_path)
+    assert first.headline["interventions"] == 180 and first.tables["jours"].frame.loc[0, "Interventions"] == 24
+    alone = ev.evaluate(data, "99101", "2025-03-01", "2025-03-31")
+    assert alone.headline["interventions"] == 181  # on its own, nothing small: the route runs through March 30
+    second = ev.evaluate(data, "99101", "2025-03-01", "2025-03-31", history=history)
+    assert second.headline["interventions"] is None
+    assert second.tables["jours"].frame.loc[0, "Interventions"] is None  # Mondays: 25 − 24
+    from diagnostic.report.evaluation_sections import confidentiality_note
+
+    assert "autre évaluation publiée de ce service" in confidentiality_note(second)
+    ev.write_json(second, tmp_path)
+    periods = [r["periode"]["fin"] for r in json.loads(history.read_text(encoding="utf-8"))]
+    assert periods == ["2025-03-30", "2025-03-31"]
+
+
 def test_demo_publication_passes_the_audit(demo):
     e = ev.evaluate(demo, "99101", "2025-07-01", "2025-12-31")
     assert e.masked > 0 and e.headline["interventions"] > 1000  # large totals stay published

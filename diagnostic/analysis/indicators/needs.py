@@ -158,7 +158,9 @@ def measured_need(
     for domain, spec in rules["domains"].items():
         for indicator, ind in (spec.get("indicators") or {}).items():
             if indicator == OFFER:
-                sub = offer[offer["domain"] == domain] if len(offer) else offer
+                if offer.empty:  # no domain of the run has a common-law offer in the data (« santé » left out)
+                    continue
+                sub = offer[offer["domain"] == domain]
                 pool, label = (sub["value"], f"{reference_label} (offre géolocalisée)")
             else:
                 sub = long[long["indicator"] == indicator]

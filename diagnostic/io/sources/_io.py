@@ -35,7 +35,7 @@ from diagnostic.errors import (
     missing_column,
 )
 from diagnostic.io.catalog import Source
-from diagnostic.io.confined import DATA_LIMIT, read_confined, require_file
+from diagnostic.io.confined import DATA_LIMIT, decode_text, read_confined, require_file
 
 L93 = "EPSG:2154"
 GEO_SUFFIXES = {".geojson", ".json", ".shp", ".gpkg", ".zip", ".parquet", ".fgb"}
@@ -155,6 +155,13 @@ def check_coordinates_match_crs(bounds: np.ndarray, crs, path: Path) -> None:
         )
 
 
+def read_source_text(path: Path, role: str, roots: list[Path] | None = None) -> str:
+    """A text source (Markdown, GPX, JSON) read through the confined opener (inside ``roots`` when given, for the
+    files of a folder source): UTF-8, UTF-16 with BOM, or Windows-1252."""
+    return decode_text(read_confined(path, f"le fichier de la source « {role} »", roots=roots, limit=DATA_LIMIT,
+                                     folders="du dossier de la source"))
+
+
 def sniff_separator(header: str) -> str:
     counts = {sep: header.count(sep) for sep in (";", ",", "\t", "|")}
     return max(counts, key=counts.get)
@@ -177,7 +184,7 @@ def read_table(
         raise UnknownFormatError(
             f"le fichier est un GeoJSON (contours), pas un tableau CSV, malgré son extension « {path.suffix} ».",
             path=path, hint="renommez-le en .geojson et déclarez-le comme contours, ou donnez le tableau CSV attendu.")
-    if (b"\x00" in raw[:4096] and encoding != "utf-16") or raw.startswith(b"PK\x03\x04") \
+    if (b"\x00" in raw[:4096] and not str(encoding).lower().startswith("utf-16")) or raw.startswith(b"PK\x03\x04") \
             or path.suffix.lower() in GEO_SUFFIXES:
         raise UnknownFormatError(
             f"le fichier n'est pas un tableau CSV (format « {path.suffix.lstrip('.') or 'inconnu'} »).",

@@ -45,6 +45,7 @@ from diagnostic.io.sources._io import (
     LoadReport,
     check_exists,
     parse_dates,
+    read_source_text,
     read_table,
     refuse,
     require_columns,
@@ -160,7 +161,7 @@ def _stop_frame(rows: list[dict]) -> gpd.GeoDataFrame:
 
 def _read_gpx(source: Source):
     try:
-        gpx = gpxpy.parse(source.path.read_text(encoding="utf-8-sig"))
+        gpx = gpxpy.parse(read_source_text(source.path, source.role))
     except (gpxpy.gpx.GPXException, ValueError) as exc:
         raise UnknownFormatError(f"le fichier GPX est illisible ({exc}).", path=source.path) from None
     if gpx.author_email or gpx.author_name:
@@ -185,7 +186,7 @@ def _read_gpx(source: Source):
 
 def _read_geojson(source: Source):
     try:
-        data = json.loads(source.path.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_source_text(source.path, source.role))
         features = data["features"] if data.get("type") == "FeatureCollection" else [data]
     except (ValueError, KeyError, AttributeError) as exc:
         raise UnknownFormatError(f"le fichier GeoJSON est illisible ({exc}).", path=source.path) from None

@@ -36,7 +36,14 @@ import yaml
 from diagnostic.errors import ConfidentialityError, UnknownFormatError, ValueFormatError
 from diagnostic.io.catalog import Source
 from diagnostic.io.reference import DOMAINS
-from diagnostic.io.sources._io import LoadReport, check_exists, names_sheet, parse_dates, read_table
+from diagnostic.io.sources._io import (
+    LoadReport,
+    check_exists,
+    names_sheet,
+    parse_dates,
+    read_source_text,
+    read_table,
+)
 from diagnostic.io.sources.observations import problem_types
 from diagnostic.io.sources.partners import actor_types
 from diagnostic.io.sources.personal import contact_in
@@ -63,7 +70,7 @@ def load_meetings(
         files = sorted(source.path.glob("*.md"))
         if not files:
             raise UnknownFormatError("le dossier ne contient aucun compte rendu Markdown (.md).", path=source.path)
-        records = [_markdown(f) for f in files]
+        records = [_markdown(f, [source.path]) for f in files]  # a link out of the folder is refused
     elif source.path.suffix.lower() == ".md":
         records = [_markdown(source.path)]
     else:
@@ -87,8 +94,8 @@ def _public(residents: int, partners: int) -> str:
     return "partenaires" if partners else "habitants"
 
 
-def _markdown(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8-sig")
+def _markdown(path: Path, roots: list[Path] | None = None) -> dict[str, Any]:
+    text = read_source_text(path, "compte rendu", roots)
     match = _FRONT.match(text)
     if not match:
         raise UnknownFormatError("le compte rendu doit commencer par un en-tête YAML entre deux lignes « --- ».",

@@ -48,6 +48,7 @@ from diagnostic.errors import (
     closest,
 )
 from diagnostic.io.catalog import Source
+from diagnostic.io.confined import confine
 from diagnostic.io.reference import DOMAINS
 from diagnostic.io.sources._io import (
     L93,
@@ -313,7 +314,9 @@ def _points(
 
 
 def _relations(source: Source, known: set[str], report: LoadReport) -> pd.DataFrame:
-    path = Path(source.options.get("relations") or source.path.with_name("partenaires_relations.csv"))
+    path = Path(source.options.get("relations")  # confined by the catalogue; the default beside the registry here
+                or confine(source.path.with_name("partenaires_relations.csv"), [source.path.parent],
+                           "le fichier des relations", source.path, "du dossier du registre"))
     sheet = source.options.get("relations_sheet")
     with sheet_errors(path, sheet):
         return _check_relations(_read_relations(path, source.options.get("sep"), sheet), path, known, report)

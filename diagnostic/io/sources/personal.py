@@ -81,16 +81,28 @@ def _valid_nir(match: re.Match) -> bool:
 def contact_text(text: str) -> bool:
     """Whether a text holds a phone number, an e-mail address (even disguised) or a social-security number."""
     text = unicodedata.normalize("NFKC", str(text))  # full-width « ＠ » and digits become plain ones
-    if PHONE.search(text) or FOREIGN_PHONE.search(text):
+    if PHONE.search(text):
+        return True
+    # An international number as people type it: « +32 … », or « 0032 » followed by separated groups (a bare
+    # « 0012345678 » is a code with leading zeros, not a phone).
+    if any(m.group(0).startswith("+") or re.search(r"\D", m.group(0)) for m in FOREIGN_PHONE.finditer(text)):
         return True
     if EMAIL.search(_DOT.sub(".", _AT.sub("@", text))):
         return True
     return any(_valid_nir(m) for m in NIR.finditer(text))
 
 
+#: What a cell must hold to be worth the full check: eight digits, an « @ » of any width, or « at » in brackets.
+_CANDIDATE = re.compile(r"(?:\d\D{0,3}){8}|[@＠﹫]|[\[({]\s*(?:at|arobase|chez)\s*[\])}]", re.IGNORECASE)
+
+
 def contact_in(values: pd.Series) -> pd.Series:
     """True where a text holds a phone number, an e-mail address or a social-security number."""
-    return values.astype(str).map(contact_text).astype(bool)
+    cells = values.astype(str)
+    found = pd.Series(False, index=values.index)
+    candidates = cells.str.contains(_CANDIDATE)
+    found[candidates] = cells[candidates].map(contact_text).astype(bool)
+    return found
 
 
 def refuse_contacts(df: pd.DataFrame, path: Path, columns: Iterable[str] | None = None, *, first_line: int = 2,

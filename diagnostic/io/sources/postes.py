@@ -20,7 +20,7 @@ import pandas as pd
 from diagnostic import text
 from diagnostic.errors import UnknownFormatError, ValueFormatError
 from diagnostic.io.catalog import Source
-from diagnostic.io.sources._io import LoadReport, check_exists
+from diagnostic.io.sources._io import LoadReport, check_exists, read_source_text
 from diagnostic.io.sources.adultes_relais import (
     POST_COLUMNS,
     load_adultes_relais,
@@ -37,7 +37,7 @@ PARTIAL_AMOUNT_SHARE = 0.5
 def _read_json(source: Source) -> pd.DataFrame:
     check_exists(source.path, source.role)
     try:
-        records = json.loads(source.path.read_text(encoding="utf-8"))
+        records = json.loads(read_source_text(source.path, source.role))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UnknownFormatError(f"le fichier n'est pas un tableau JSON lisible ({exc}).", path=source.path) from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):

@@ -27,8 +27,6 @@ from diagnostic.io.sources.personal import refuse_contacts
 COLUMNS = ["service_id", "name", "source_kind", "type_code", "insee_com", "address", "hours", "geometry"]
 #: Columns a loader may add: the quartier the producer places the service in (BPE ``QP2024``).
 OPTIONAL_COLUMNS = ["code_qp"]
-#: The text columns a report publishes, by the names a message gives them.
-_PUBLISHED = {"name": "nom", "address": "adresse", "hours": "horaires"}
 #: A point this far (metres) from its declared commune is taken as wrongly located.
 DEFAULT_TOLERANCE_M = 1000.0
 
@@ -41,9 +39,6 @@ def finish(
 ) -> gpd.GeoDataFrame:
     """Keep the catalogue's communes (counting the rest) and check locations."""
     check_unique(gdf["service_id"], source.path, source.columns.get("service_id", "identifiant"))
-    refuse_contacts(gdf.rename(columns=_PUBLISHED), source.path, list(_PUBLISHED.values()),
-                    hint="un service est décrit par son nom, son adresse et ses horaires : effacez les coordonnées "
-                    "personnelles (le numéro d'accueil du service se consulte à sa source).")
     gdf = gdf.assign(_line=np.arange(len(gdf)) + 2)
     known = set(communes["insee_com"])
     has_commune = gdf["insee_com"].notna() & (gdf["insee_com"] != "")
@@ -95,6 +90,9 @@ def load_services_csv(source: Source, communes: gpd.GeoDataFrame) -> tuple[gpd.G
     df = read_table(source.path, source.role, source.options.get("sep"))
     report.rows_read = len(df)
     require_keys(df, cols, ("service_id", "name", "type_code", "x", "y"), source)
+    refuse_contacts(df, source.path, [cols[k] for k in ("name", "address", "hours")],
+                    hint="un service est décrit par son nom, son adresse et ses horaires : effacez les coordonnées "
+                    "personnelles (le numéro d'accueil du service se consulte à sa source).")
     gdf = points_from_columns(df, cols["x"], cols["y"], source.options.get("crs", "EPSG:4326"), source.path, source.label)
     gdf = gpd.GeoDataFrame(
         {
