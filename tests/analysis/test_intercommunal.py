@@ -189,12 +189,22 @@ def test_commune_decisions_and_regional_synthesis_agree(hdf, hdf_decisions, tmp_
 
 
 def test_locate_without_outlines_names_only_the_commune_quartiers(hdf):
+    """No HdF outlines: a point in Lille-Sud is answered with Lille and Lille's QPVs, never the Aisne's Europe."""
     from diagnostic.analysis.locate import locate
+    from diagnostic.explorer import location_html
 
-    data, indicators = hdf
-    answer = locate(data, indicators, 50.6129, 3.0470)  # Lille-Sud
-    assert answer["commune"]["code"] == "59350"
-    assert not answer["outlines"] and "contours" in answer["text"]
-    codes = set(data.qpv_in("59350")["code_qp"])
-    assert {q["code"] for q in answer["qpv"]} == codes
-    assert "Europe" not in answer["text"] and "QP002001" not in answer["text"]
+    data, _ = hdf
+    answer = locate(data, 3.0470, 50.6129)
+    assert answer["commune"]["code"] == "59350" and not answer["outlines"]
+    assert {q["code"] for q in answer["commune_qpv"]} == set(data.qpv_in("59350")["code_qp"])
+    assert answer["nearest_qpv"] is None and answer["qpv"] == []
+    assert "contours des QPV ne sont pas fournis" in answer["note"] and "impossible de dire" in answer["note"]
+    html = location_html(answer)
+    assert "Europe" not in html and "Hors des QPV" not in html and "Secteur Sud" in html
+    # Any commune with QPVs: the QPVs named are its own.
+    with_qpv = data.communes[data.communes["qpv_count"] > 0]
+    for row in with_qpv.itertuples():
+        point = row.geometry.representative_point()
+        found = locate(data, point.x, point.y, crs="EPSG:2154", per_domain=0)
+        assert found["nearest_qpv"] is None and found["commune"]["code"] == row.insee_com
+        assert {q["code"] for q in found["commune_qpv"]} <= set(data.qpv_in(row.insee_com)["code_qp"])
