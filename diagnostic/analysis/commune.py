@@ -357,11 +357,11 @@ def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: 
 
     The people concerned are the commune's: its part of each QPV (``parts``), not the whole quartier.
     """
-    needs, evidence = indicators.needs, indicators.evidence
-    if needs.empty:
-        return needs, evidence
-    needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes) & needs["domain"].isin(rules["domains"])]
-    evidence = evidence[(evidence["level_territory"] == level) & evidence["code"].isin(codes)].reset_index(drop=True)
+    if indicators.needs.empty:
+        return indicators.needs, indicators.evidence
+    needs = indicators.rows_of("needs", level, codes)
+    needs = needs[needs["domain"].isin(rules["domains"])]
+    evidence = indicators.rows_of("evidence", level, codes).reset_index(drop=True)
     if parts is not None and len(needs):
         part = needs["code"].map(parts.set_index("code")["population"])
         needs = needs.assign(population=part.where(part.notna(), needs["population"]))
