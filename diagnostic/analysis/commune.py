@@ -180,12 +180,11 @@ def build(
                 code_qp=lambda d: d["code"] if has_qpv else None, insee_com=code)
             gaps = pt.gaps(partners, strong, graph)
             actor_types = set(partners.actors["type_label"])
-    posts = float(needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in needs else 0.0
     partial = partial_years(data.adultes_relais)
     commune_posts = data.posts_of(code)
     in_place = funded(commune_posts, partial)
     ctx = cut.context(data, indicators, need_rules, social=social, gaps=gaps, actor_types=actor_types,
-                      adulte_relais_posts=posts, posts_in_place=in_place, **_adulte_relais_amount(data, partial))
+                      posts_in_place=in_place, **_adulte_relais_amount(data, partial))
     reco = load_rules(reco_rules)
     recs = recommend(ctx, reco, data.catalog.path.parent / LOCAL_FILE)
     choice = ctx.decision
