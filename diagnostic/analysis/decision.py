@@ -216,3 +216,55 @@ def decide(ctx: Context, conf: dict[str, Any], *, choices: bool = True) -> dict[
             else float(missing(qpv_population, posts["posts"], ratio)),
         },
     }
+
+
+def rows(decision: dict[str, Any]) -> pd.DataFrame:
+    """The decision as a table (``decision.csv``): one row per figure, with its unit; numbers to two decimals,
+    written with a decimal comma (the column mixes numbers and names)."""
+    out: list[tuple[str, str, Any, str]] = []
+
+    def add(scope: str, label: str, value: Any, unit: str = "") -> None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # the CSV's decimal comma, 2 decimals
+            value = f"{float(value):.2f}".rstrip("0").rstrip(".").replace(".", ",")
+        out.append((scope, label, value, unit))
+
+    d = decision
+    add("commune", "territoires d'intervention", ", ".join(t["nom"] for t in d["territoires"]))
+    add("commune", "habitants de la commune dans ces territoires", d["population"], "habitants")
+    add("commune", "ratio", d["ratio"], d["ratio_unite"])
+    add("commune", "équipe propre", d["equipe"]["taille"], "médiateurs")
+    add("commune", "postes adultes-relais en place sur ses territoires", d["postes_en_place"]["territoires"], "postes")
+    add("commune", "postes à créer", d["postes_a_creer"], "postes")
+    add("commune", "coût annuel de l'équipe propre", d["cout_annuel"], "€")
+    add("commune", "aide de l'État", d["aide_etat"], "€")
+    add("commune", "reste à financer", d["reste_a_financer"], "€")
+    for j in d["services_communs"]:
+        scope = f"service commun {j['nom']} ({j['code']})"
+        add(scope, "porteur", j["porteur"]["nom"])
+        add(scope, "habitants du quartier", j["population"], "habitants")
+        add(scope, "équipe", j["equipe"]["taille"], "médiateurs")
+        add(scope, "postes à créer", j["postes_a_creer"], "postes")
+        add(scope, "coût annuel", j["cout_annuel"], "€")
+        add(scope, "part de la commune", 100 * j["part_commune"], "%")
+        add(scope, "médiateurs à la charge de la commune", j["part_equipe"], "médiateurs")
+        add(scope, "coût annuel pour la commune", j["part_cout_annuel"], "€")
+    add("commune", "médiateurs nécessaires (équipe propre et parts des services communs)", d["mediateurs_necessaires"],
+        "médiateurs")
+    for key, label in (("cout_annuel", "coût annuel total pour la commune"), ("aide_etat", "aide de l'État, total"),
+                       ("reste_a_financer", "reste à financer, total")):
+        add("commune", label, d["total_commune"][key], "€")
+    if d.get("financement"):
+        add("financement", "recommandé", d["financement"]["libelle"])
+        for m in d["financement"]["repartition"]:
+            add("financement", m["financeur"], m["montant"], "€")
+    if d.get("gouvernance"):
+        add("portage", "recommandé", d["gouvernance"]["libelle"])
+        add("portage", "raison", d["gouvernance"]["raison"])
+    cible = d["cible"]
+    for key, label, unit in (("population_qpv", "habitants en QPV", "habitants"),
+                             ("postes_en_place", "postes adultes-relais en place", "postes"),
+                             ("postes_cibles", "postes visés par le ratio", "postes"),
+                             ("postes_manquants", "postes manquants", "postes")):
+        if cible.get(key) is not None:
+            add(f"cible {cible.get('annee') or ''}".strip(), label, cible[key], unit)
+    return pd.DataFrame(out, columns=["perimetre", "element", "valeur", "unite"])

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from diagnostic.analysis.commune import build, commune_decision, commune_slice, results
-from diagnostic.analysis.decision import decide, size
+from diagnostic.analysis.decision import decide, rows, size
 from diagnostic.analysis.indicators.cache import compute
 from diagnostic.analysis.indicators.needs import load_rules as need_rules
 from diagnostic.analysis.recommend import load_rules as reco_rules
@@ -106,6 +106,12 @@ def test_one_joint_service_sized_on_the_whole_quartier(hand):
         assert d["mediateurs_necessaires"] == pytest.approx(j["part_equipe"])
         funders = sum(m["montant"] for m in d["financement"]["repartition"])
         assert funders == pytest.approx(d["total_commune"]["cout_annuel"], abs=0.02)
+        # decision.csv renders the same object, figure by figure.
+        table = rows(d).set_index(["perimetre", "element"])["valeur"]
+        joint_scope = f"service commun Les Deux Rives ({QPV})"
+        assert table[(joint_scope, "équipe")] == "3" and table[(joint_scope, "coût annuel")] == "108000"
+        cost = f"{d['total_commune']['cout_annuel']:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+        assert table[("commune", "coût annuel total pour la commune")] == cost
 
 
 # --------------------------------------------------------------------------- Hauts-de-France (real extracts)
