@@ -322,18 +322,18 @@ def _members(data: TerritoryData, indicators: Indicators, codes: list[str]) -> p
     return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(data.epci_names))
 
 
-def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any] | None:
-    """The commune's posts in place (:func:`diagnostic.analysis.indicators.posts.posts_by_commune`), None when unknown."""
+def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any]:
+    """The commune's QPV population and posts in place (:func:`diagnostic.analysis.indicators.posts.posts_by_commune`);
+    ``posts`` and ``year`` are None when the catalogue has no posts files (unknown, not 0)."""
+    share = indicators.qpv_share.set_index("insee_com")["qpv_population"]
+    population = float(share[code]) if code in share.index and pd.notna(share[code]) else None
     posts = indicators.posts
-    if posts is None or posts.empty:
-        return None
-    row = posts[posts["insee_com"] == code]
+    row = posts[posts["insee_com"] == code] if posts is not None and len(posts) else pd.DataFrame()
     if row.empty:
-        return None
+        return {"year": None, "posts": None, "posts_fonjep": None, "posts_shared": None, "qpv_population": population}
     r = row.iloc[0]
     return {"year": int(r["year"]), "posts": float(r["posts"]), "posts_fonjep": float(r.get("posts_fonjep", 0.0)),
-            "posts_shared": float(r["posts_shared"]), "qpv_population": float(r["qpv_population"])
-            if pd.notna(r["qpv_population"]) else None}
+            "posts_shared": float(r["posts_shared"]), "qpv_population": population}
 
 
 def own_references(social: pd.DataFrame, commune_social: pd.DataFrame, name: str) -> pd.DataFrame:

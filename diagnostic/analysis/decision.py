@@ -97,6 +97,8 @@ def _posts(ctx: Context, codes: list[str]) -> float:
 
 def _deduction(ctx: Context, domains: list[str]) -> tuple[bool, str]:
     """Whether posts in place are deducted from a team for ``domains``: only where the needs rules count them."""
+    if not ctx.posts_known:
+        return False, "les postes adultes-relais en place ne sont pas connus dans les données : rien n'est déduit"
     answered = [d for d in domains if d in ctx.mediation_domains()]
     if answered:
         return True, (f"les postes adultes-relais comptent comme réponse dans les domaines de l'équipe "
@@ -186,7 +188,7 @@ def decide(ctx: Context, conf: dict[str, Any], *, choices: bool = True) -> dict[
     extension = list(dict.fromkeys(moyen.sort_values("rank")["code"])) if len(moyen) else []
     ext_pop = float(ctx.territories.set_index("code")["population"].reindex(extension).sum()) if extension else 0.0
     posts = ctx.commune_posts or {}
-    qpv_population = posts.get("qpv_population")
+    qpv_population = posts.get("qpv_population") if ctx.has_qpv else None
     ratio = team["ratio"]
     return {
         "territoires": territories,
