@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from diagnostic import text
+from diagnostic.analysis.indicators.needs import LEVEL_ORDER
 from diagnostic.analysis.indicators.posts import MEDIATION_PROGRAMME, RATIO_UNIT, missing, target
 
 if TYPE_CHECKING:
     from diagnostic.analysis.recommend import Context
 
-LEVEL_ORDER = {"fort": 0, "moyen": 1, "faible": 2, "indéterminé": 3}
 #: Funders of the mix, in French.
 STATE = "État (postes adultes-relais)"
 COMMUNE = "commune"
