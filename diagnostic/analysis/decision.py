@@ -114,7 +114,8 @@ def _carrier(members: list[dict[str, Any]], ctx: Context) -> dict[str, str]:
               if m["code"] in epci.index and "siren_epci" in epci and pd.notna(epci.at[m["code"], "siren_epci"])}
     if len(sirens) == 1 and len(members) == len([m for m in members if m["code"] in epci.index]):
         siren = sirens.pop()
-        name = str(epci[epci["siren_epci"] == siren]["lib_epci"].iloc[0]) if "lib_epci" in epci else siren
+        named = epci.loc[epci["siren_epci"] == siren, "lib_epci"].dropna() if "lib_epci" in epci else pd.Series()
+        name = str(named.iloc[0]) if len(named) else f"EPCI {siren}"
         return {"type": "epci", "code": siren, "nom": name, "libelle": f"l'intercommunalité {name}",
                 "raison": "le quartier s'étend sur plusieurs communes d'une même intercommunalité, qui signe le "
                           "contrat de ville : elle peut porter un service commun"}
