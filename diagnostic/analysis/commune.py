@@ -301,25 +301,24 @@ def method_version(need_rules: dict[str, Any], reco_rules: dict[str, Any]) -> st
 
 def commune_parts(indicators: Indicators, codes: list[str], code: str) -> pd.DataFrame:
     """Per QPV of ``codes``: the commune's part (``population``), the whole QPV (``population_total``), ``share``."""
-    parts = indicators.qpv_parts
-    whole = parts.groupby("code_qp")["population"].sum(min_count=1)
+    parts = indicators.parts_table()
     mine = parts[(parts["insee_com"] == code) & parts["code_qp"].isin(codes)].drop_duplicates("code_qp")
-    count = parts.groupby("code_qp")["insee_com"].nunique()
+    whole = parts.drop_duplicates("code_qp").set_index("code_qp")
     out = pd.DataFrame({"code": codes})
     out["population"] = out["code"].map(mine.set_index("code_qp")["population"]).astype(float)
-    out["population_total"] = out["code"].map(whole).astype(float)
+    out["population_total"] = out["code"].map(whole["population_total"]).astype(float)
     out["share"] = out["population"] / out["population_total"]
-    out["intercommunal"] = out["code"].map(count).fillna(1).astype(int) > 1
+    out["intercommunal"] = out["code"].map(whole["communes_count"]).fillna(1).astype(int) > 1
     return out
 
 
 def _members(data: TerritoryData, indicators: Indicators, codes: list[str]) -> pd.DataFrame:
     """The member communes of QPVs ``codes``: their part, name and EPCI (for joint services)."""
-    parts = indicators.qpv_parts[indicators.qpv_parts["code_qp"].isin(codes)]
-    names = data.communes.set_index("insee_com")["lib_com"]
-    out = parts[["code_qp", "insee_com", "population"]].reset_index(drop=True)
+    parts = indicators.parts_table()
+    out = parts.loc[parts["code_qp"].isin(codes), ["code_qp", "insee_com", "population"]].reset_index(drop=True)
     siren = out["insee_com"].map(data.membership)
-    return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(data.epci_names))
+    return out.assign(lib_com=out["insee_com"].map(data.commune_names), siren_epci=siren,
+                      lib_epci=siren.map(data.epci_names))
 
 
 def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any]:

@@ -53,6 +53,17 @@ class Indicators:
     params: dict = field(default_factory=dict)
     key: str = ""
 
+    def parts_table(self) -> pd.DataFrame:
+        """:attr:`qpv_parts` with each QPV's whole population (``population_total``) and ``communes_count``, made once."""
+        cache = self.__dict__.setdefault("_grouped", {})
+        if "parts" not in cache:
+            parts = self.qpv_parts
+            by_qpv = parts.groupby("code_qp")
+            cache["parts"] = parts.assign(
+                population_total=parts["code_qp"].map(by_qpv["population"].sum(min_count=1)),
+                communes_count=parts["code_qp"].map(by_qpv["insee_com"].nunique()))
+        return cache["parts"]
+
     def rows_of(self, table: str, level: str, codes: list[str]) -> pd.DataFrame:
         """The rows of ``needs`` or ``evidence`` for territories ``codes`` of ``level``, from a grouping made once
         per table and level (a catalogue's tables are sliced for every commune: the regional synthesis does it
