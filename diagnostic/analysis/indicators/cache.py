@@ -53,15 +53,15 @@ class Indicators:
     params: dict = field(default_factory=dict)
     key: str = ""
 
-    def parts_table(self) -> pd.DataFrame:
-        """:attr:`qpv_parts` with each QPV's whole population (``population_total``) and ``communes_count``, made once."""
+    def parts_of(self) -> dict[str, list[tuple[str, float]]]:
+        """Each QPV's member communes and the population of their part (from :attr:`qpv_parts`), made once: a
+        catalogue's tables are cut for each of its communes."""
         cache = self.__dict__.setdefault("_grouped", {})
         if "parts" not in cache:
-            parts = self.qpv_parts
-            by_qpv = parts.groupby("code_qp")
-            cache["parts"] = parts.assign(
-                population_total=parts["code_qp"].map(by_qpv["population"].sum(min_count=1)),
-                communes_count=parts["code_qp"].map(by_qpv["insee_com"].nunique()))
+            out: dict[str, list[tuple[str, float]]] = {}
+            for qpv, com, pop in zip(self.qpv_parts["code_qp"], self.qpv_parts["insee_com"], self.qpv_parts["population"]):
+                out.setdefault(str(qpv), []).append((str(com), float(pop)))
+            cache["parts"] = out
         return cache["parts"]
 
     def rows_of(self, table: str, level: str, codes: list[str]) -> pd.DataFrame:
