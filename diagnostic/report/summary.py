@@ -230,12 +230,14 @@ def service_paragraph(d) -> str:
     if total.get("cout_annuel"):
         sentences.append(f"Coût annuel pour la commune : {_euros(total['cout_annuel'])}, dont {_euros(total['aide_etat'])} "
                          f"d'aide de l'État ; reste à financer {_euros(total['reste_a_financer'])}")
-    funding = dec.get("financement")
-    if funding and _recommendation(d, "financements") is not None:
+    funding, card = dec.get("financement"), _recommendation(d, "financements")
+    if funding and card is not None:
         sentences.append(f"Financement recommandé : {funding['libelle']}")
         if funding.get("repartition"):
             sentences.append("Répartition : " + " ; ".join(f"{m['financeur']} {_euros(m['montant'])}"
                                                             for m in funding["repartition"]))
+        if card.get("in_place"):
+            sentences.append(card["in_place"])
     governance = dec.get("gouvernance")
     if governance and _recommendation(d, "gouvernance") is not None:
         sentences.append(f"Portage recommandé : {governance['libelle']}, car {governance['raison']}")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from diagnostic.analysis.commune import build, commune_decision, commune_slice, results
-from diagnostic.analysis.decision import decide, size
+from diagnostic.analysis.decision import decide, rows, size
 from diagnostic.analysis.indicators.cache import compute
 from diagnostic.analysis.indicators.needs import load_rules as need_rules
 from diagnostic.analysis.recommend import load_rules as reco_rules
@@ -106,6 +106,12 @@ def test_one_joint_service_sized_on_the_whole_quartier(hand):
         assert d["mediateurs_necessaires"] == pytest.approx(j["part_equipe"])
         funders = sum(m["montant"] for m in d["financement"]["repartition"])
         assert funders == pytest.approx(d["total_commune"]["cout_annuel"], abs=0.02)
+        # decision.csv renders the same object, figure by figure.
+        table = rows(d).set_index(["perimetre", "element"])["valeur"]
+        joint_scope = f"service commun Les Deux Rives ({QPV})"
+        assert table[(joint_scope, "équipe")] == "3" and table[(joint_scope, "coût annuel")] == "108000"
+        cost = f"{d['total_commune']['cout_annuel']:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+        assert table[("commune", "coût annuel total pour la commune")] == cost
 
 
 # --------------------------------------------------------------------------- Hauts-de-France (real extracts)
@@ -146,6 +152,22 @@ def test_no_team_sized_beyond_the_commune_own_quartiers(hdf, hdf_decisions):
         assert dec["equipe"]["population"] <= own[code] + 1e-6, code
         for j in dec["services_communs"]:  # a basis beyond the commune's own is a joint intercommunal service
             assert len(j["communes"]) > 1 and j["population"] > j["population"] * j["part_commune"]
+
+
+def test_every_member_shows_the_same_joint_service(hdf_decisions):
+    """A joint service appears in the decision of each of its member communes, sized the same (Douai's two
+    intercommunal quartiers rank after its first three: they are still shown, as in Sin-le-Noble and Waziers)."""
+    seen: dict[str, list[dict]] = {}
+    for _, dec in hdf_decisions.values():
+        for j in dec["services_communs"]:
+            seen.setdefault(j["code"], []).append(j)
+    assert seen
+    for code, services in seen.items():
+        members = {c["code"] for c in services[0]["communes"]}
+        assert len(services) == len(members & set(hdf_decisions)), code
+        whole = [{k: v for k, v in j.items() if not k.startswith("part")} for j in services]
+        assert all(w == whole[0] for w in whole), code
+        assert sum(j["part_commune"] for j in services) == pytest.approx(1.0, abs=0.01), code
 
 
 @pytest.mark.parametrize("code", ["59346", "59163", "59220"])  # Lezennes, Croix, Faches-Thumesnil
@@ -189,12 +211,22 @@ def test_commune_decisions_and_regional_synthesis_agree(hdf, hdf_decisions, tmp_
 
 
 def test_locate_without_outlines_names_only_the_commune_quartiers(hdf):
+    """No HdF outlines: a point in Lille-Sud is answered with Lille and Lille's QPVs, never the Aisne's Europe."""
     from diagnostic.analysis.locate import locate
+    from diagnostic.explorer import location_html
 
-    data, indicators = hdf
-    answer = locate(data, indicators, 50.6129, 3.0470)  # Lille-Sud
-    assert answer["commune"]["code"] == "59350"
-    assert not answer["outlines"] and "contours" in answer["text"]
-    codes = set(data.qpv_in("59350")["code_qp"])
-    assert {q["code"] for q in answer["qpv"]} == codes
-    assert "Europe" not in answer["text"] and "QP002001" not in answer["text"]
+    data, _ = hdf
+    answer = locate(data, 3.0470, 50.6129)
+    assert answer["commune"]["code"] == "59350" and not answer["outlines"]
+    assert {q["code"] for q in answer["commune_qpv"]} == set(data.qpv_in("59350")["code_qp"])
+    assert answer["nearest_qpv"] is None and answer["qpv"] == []
+    assert "contours des QPV ne sont pas fournis" in answer["note"] and "impossible de dire" in answer["note"]
+    html = location_html(answer)
+    assert "Europe" not in html and "Hors des QPV" not in html and "Secteur Sud" in html
+    # Any commune with QPVs: the QPVs named are its own.
+    with_qpv = data.communes[data.communes["qpv_count"] > 0]
+    for row in with_qpv.itertuples():
+        point = row.geometry.representative_point()
+        found = locate(data, point.x, point.y, crs="EPSG:2154", per_domain=0)
+        assert found["nearest_qpv"] is None and found["commune"]["code"] == row.insee_com
+        assert {q["code"] for q in found["commune_qpv"]} <= set(data.qpv_in(row.insee_com)["code_qp"])

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from diagnostic import cli
+from diagnostic.analysis.indicators.posts import attribute_posts
 from diagnostic.analysis.region import posts as pt
 from diagnostic.analysis.region.rules import load_rules
 from diagnostic.analysis.region.synthesis import build_synthesis, results
-from diagnostic.analysis.indicators.posts import attribute_posts
 from diagnostic.analysis.region.territories import assess, rank, reason, strongest
 from diagnostic.io.sources.employers import employer_type
 from diagnostic.report.region.page import HTML_NAME, JSON_NAME, PDF_NAME, PNG_NAME, write_synthesis
