@@ -64,7 +64,15 @@ def plural(n: float, singular: str, plural_form: str | None = None) -> str:
         return plural_form
     if " " in singular:
         raise ValueError(f"pluriel de « {singular} » à donner explicitement")
-    return singular if singular.endswith(("s", "x", "z")) else singular + "s"
+    if singular.endswith(("s", "x", "z")):
+        return singular
+    if singular.endswith(("au", "eu")) and singular not in _PLURAL_S:
+        return singular + "x"  # « niveaux », « lieux », « réseaux »
+    return singular + "s"
+
+
+#: Words in -au or -eu whose plural takes an « s »: « landaus », « pneus », « bleus ».
+_PLURAL_S = {"landau", "sarrau", "bleu", "pneu", "émeu", "lieu-dit"}
 
 
 #: Units of whole quantities: people, households, euros (a median income has no useful cents).
@@ -96,8 +104,31 @@ def date(day: dt.date) -> str:
     return f"{first} {MONTHS[day.month - 1]} {day.year}"
 
 
+def of_date(day: dt.date) -> str:
+    """« du 2 décembre 2026 », « du 1er août 2024 »: a date after « de »."""
+    return f"du {date(day)}"
+
+
+#: A whole number of four digits or more counting something (« 7137 valeurs », « 1201 QPV »), not a year.
+_BARE_COUNT = re.compile(r"(?<![\w,.\u202f])(?<!en )(?<!de )(?<!du )(?<!depuis )(?<!millésime )(?<!année )"
+                         r"(\d{4,})(?=[ \u00a0][A-Za-zÀ-ÿ])")
+
+
+def numbers_in(text: str) -> str:
+    """Thousands separators in the counts of a message written elsewhere (a loader's remark): « 7137 valeurs » →
+    « 7 137 valeurs », « 1201 QPV » → « 1 201 QPV »; years (« en 2024 », « de 2022 », any 1900 to 2099 before a
+    word) are left alone."""
+    def group(m: re.Match) -> str:
+        n = int(m.group(1))
+        return m.group(1) if 1900 <= n <= 2099 else number(n)
+
+    return _BARE_COUNT.sub(group, str(text))
+
+
 #: Words that open a place name said with « le » though the name has no article: « au Grand Mirail », « du Centre Ville ».
-_MASCULINE_HEADS = ("Grand ", "Centre", "Quartier ")
+_MASCULINE_HEADS = ("Grand ", "Centre", "Quartier ", "Secteur ", "Faubourg ", "Vieux ")
+#: Words that open a place name said with « la »: « à la Grande Résidence », « de la Cité 4 ».
+_FEMININE_HEADS = ("Grande ", "Cité ", "Résidence ", "Cité-")
 #: Words that open a place name said with « les »: « des Hauts-de-France », « des Pays de la Loire ».
 _PLURAL_HEADS = ("Hauts-", "Hauts ", "Pays ")
 
@@ -129,6 +160,8 @@ def of(name: str) -> str:
         return f"du {rest}"
     if article == "les" or (not article and name.startswith(_PLURAL_HEADS)):
         return f"des {rest}"
+    if not article and name.startswith(_FEMININE_HEADS):
+        return f"de la {name}"
     if not article and _elides(name):
         return f"d'{name}"
     return f"de {name}"
@@ -143,6 +176,8 @@ def at(name: str) -> str:
         return f"au {rest}"
     if article == "les" or (not article and name.startswith(_PLURAL_HEADS)):
         return f"aux {rest}"
+    if not article and name.startswith(_FEMININE_HEADS):
+        return f"à la {name}"
     return f"à {name}"
 
 

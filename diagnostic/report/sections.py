@@ -63,7 +63,7 @@ def reader_text(value: str) -> str:
     """A data loader's remark as an elected official reads it: no code in brackets, no sentence naming a file or a
     command, agreed plurals. The loaders write their warnings for the command line (« 2 valeur(s) conservée(s) »,
     « diagnostic data fetch le télécharge »); rules and recommendations are written right where they are built."""
-    return text.agree(_TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip())
+    return text.numbers_in(text.agree(_TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip()))
 
 
 def cover_figures(d: CommuneDiagnostic) -> HTML:
@@ -95,11 +95,22 @@ def officer(d: CommuneDiagnostic, section: str) -> HTML | None:
     return officer_text(d.data.catalog.texts_dir, section)
 
 
+#: Source labels (:data:`~diagnostic.io.catalog.ROLE_LABELS`) that are singular, with their article.
+_SINGULAR_ARTICLE = {"registre": "le", "journal": "le", "correspondance": "la"}
+
+
+def absent_source(label: str) -> str:
+    """« les contours des QPV ne figurent pas », « le registre des partenaires ne figure pas »: a source's label as
+    the subject of its absence, agreed."""
+    article = _SINGULAR_ARTICLE.get(label.split()[0])
+    return f"{article} {label} ne figure pas" if article else f"les {label} ne figurent pas"
+
+
 def missing(d: CommuneDiagnostic, role: str) -> HTML | None:
     """Say which optional data this diagnostic lacks, in words (how to add it is in the README)."""
     if role not in d.missing:
         return None
-    return HTML(fragments.render("missing.html.j2", label=ROLE_LABELS.get(role, role)))
+    return HTML(fragments.render("missing.html.j2", absent=absent_source(ROLE_LABELS.get(role, role))))
 
 
 def territory_table(d: CommuneDiagnostic) -> HTML:
@@ -452,7 +463,7 @@ def consultation(d: CommuneDiagnostic) -> HTML | None:
     from diagnostic.io.sources.places import INSIDE
 
     if d.data.consultation is None:
-        return missing(d, "observations")
+        return None  # the absent observations are said once, by expressed_needs just above
     c = _heard_here(d)
     codes = set(d.territories["code"]) | {d.code}
     obs = d.data.observations

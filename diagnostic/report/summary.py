@@ -55,16 +55,44 @@ def department_name(d) -> str:
     return reference.department_name(d.department) or f"département {d.department}"
 
 
-def reference_names(d) -> dict[str, str]:
-    """The French name of each reference column of ``d.social``: « Moyenne des 83 QPV d'Occitanie », « Toulouse »…"""
-    qpv_count = int(d.indicators.qpv["code_qp"].nunique()) if len(d.indicators.qpv) else 0
+def _qpv_scope(d) -> str:
+    """What the catalogue's QPVs cover, named for « Moyenne des N QPV … »: a whole region (« d'Occitanie »),
+    one department (« de la Haute-Garonne »), else « des données » (never a region the data only touch)."""
     table = department_regions()
-    with_qpv = d.data.communes[d.data.communes["qpv_count"] > 0] if "qpv_count" in d.data.communes else d.data.communes
-    regions = {table["libelle_region"].get(dep) for dep in set(with_qpv["insee_dep"])}
+    codes = set(d.indicators.qpv["code_qp"]) if len(d.indicators.qpv) else set()
+    communes = d.data.communes
+    with_qpv = communes[communes["qpv_count"] > 0] if "qpv_count" in communes else communes
+    deps = {dep for dep in set(with_qpv["insee_dep"]) if dep in table.index}
+    if not codes or not deps:
+        return "des données"
+    if len(deps) == 1:
+        (dep,) = deps
+        return _department_of(table.at[dep, "libelle"], int(table.at[dep, "tncc"]))
+    regions = set(table.loc[sorted(deps), "libelle_region"])
+    if len(regions) == 1:
+        (region,) = regions
+        whole = set(table.index[table["libelle_region"] == region])
+        if deps == whole:
+            return text.of(region)
+    return "des données"
+
+
+def _department_of(name: str, tncc: int) -> str:
+    """« de » before a department's name by INSEE's article type (``tncc``): « du Nord », « de la Haute-Garonne »,
+    « de l'Ain », « des Hauts-de-Seine »."""
+    return {2: f"du {name}", 3: f"de la {name}", 4: f"des {name}", 5: f"de l'{name}", 1: f"d'{name}"}.get(
+        tncc, f"de {name}")
+
+
+def reference_names(d) -> dict[str, str]:
+    """The French name of each reference column of ``d.social``: « Moyenne des 83 QPV d'Occitanie », « Toulouse »…
+
+    The catalogue's average is named by what it averages: a region only when the catalogue covers all of it.
+    """
+    qpv_count = int(d.indicators.qpv["code_qp"].nunique()) if len(d.indicators.qpv) else 0
     region = region_name(d)
-    scope = text.of(region) if regions == {region} and region else "des données"
     return {
-        "ref_all_qpv": f"Moyenne des {text.count(qpv_count, 'QPV', 'QPV')} {scope}",
+        "ref_all_qpv": f"Moyenne des {text.count(qpv_count, 'QPV', 'QPV')} {_qpv_scope(d)}",
         "ref_commune": d.name,
         "ref_department": department_name(d),
         "ref_region": region or "Région",
@@ -93,12 +121,13 @@ def reference_phrase(d, col: str, name: str | None = None) -> str:
 
 
 def references(d) -> list[tuple[str, str]]:
-    """The reference columns worth showing (some value, not a copy of another one), with their names."""
+    """The reference columns worth showing (some value, not a copy of another one), with their names; the national
+    per-QPV reference first when the catalogue has it, so sentences compare with all the QPVs of France."""
     names = reference_names(d)
     s = d.social
     shown: list[tuple[str, str]] = []
     seen: list[pd.Series] = []
-    for col in ("ref_all_qpv", "ref_national", "ref_commune", "ref_epci", "ref_department", "ref_region",
+    for col in ("ref_national", "ref_all_qpv", "ref_commune", "ref_epci", "ref_department", "ref_region",
                 "ref_catalog"):
         if col not in s or s[col].notna().sum() == 0:
             continue
@@ -133,11 +162,58 @@ def compared(d, code: str, indicator: str, who: str = " des habitants") -> str:
     return f"{row['label'][0].lower()}{row['label'][1:]} de {value}{against}"
 
 
-def _posts_phrase(posts: float) -> str:
+#: What each absent source leaves unknown, as a sentence names it (never as « aucun »).
+SOURCE_ABSENT = {
+    "services": "les équipements et services ne figurent pas dans les données",
+    "adultes_relais": "les postes d'adultes-relais ne figurent pas dans les données",
+    "qpv": "les contours des quartiers prioritaires ne figurent pas dans les données",
+}
+
+
+def posts_known(d) -> bool:
+    """True when the posts file is in the catalogue: a count of 0 posts is then a true zero."""
+    return "adultes_relais" not in d.missing
+
+
+def distances_known(d, code: str) -> bool:
+    """True when services were counted around the territory's outline (a band and distances exist), not per
+    commune for a QPV without outline, nor from counts published per QPV."""
+    if "services" in d.missing:
+        return False
+    rows = d.coverage[d.coverage["code"] == code]
+    return bool(len(rows)) and rows["method"].astype(str).str.startswith("services géolocalisés").all()
+
+
+def _posts_phrase(d, posts: float) -> str:
+    """« environ 4 postes d'adulte-relais rattachés », a true « aucun poste… » or, without the posts file, that it is absent."""
+    if not posts_known(d):
+        return SOURCE_ABSENT["adultes_relais"]
     n = round(float(posts or 0))
     if n == 0:
         return "aucun poste d'adulte-relais rattaché" if not posts else "moins d'un poste d'adulte-relais rattaché"
     return f"environ {text.count(n, 'poste', 'postes')} d'adulte-relais rattaché{'s' if n >= 2 else ''}"
+
+
+def services_phrase(d, row) -> str:
+    """What the data say of one (territory, domain)'s services, in one of three states: counted (« 3 services de ce
+    domaine à moins de 300 m »), a true zero (« aucun service … ni à moins de 300 m », only around an outline), or
+    unknown, naming the absent source."""
+    if "services" in d.missing:
+        return SOURCE_ABSENT["services"]
+    if text.is_missing(row.get("services_band")):
+        return "services de ce domaine non comptés dans les données"
+    n = round(float(row["services_band"]))
+    band = text.number(d.params["band_m"], 0, "m")
+    if not distances_known(d, row["code"]):
+        where = ("dans la commune (contours du quartier absents des données)"
+                 if str(row.get("method", "")).startswith("services de la commune") else "d'après les comptages publiés")
+        return (f"{text.count(n, 'service', 'services')} de ce domaine {where}" if n
+                else f"aucun service de ce domaine recensé {where}")
+    if n == 0:
+        nearest = row.get("nearest_m")
+        far = f", le plus proche à {text.number(nearest, 0, 'm')}" if not text.is_missing(nearest) else ""
+        return f"aucun service de ce domaine dans le quartier ni à moins de {band}{far}"
+    return f"{text.count(n, 'service', 'services')} de ce domaine à moins de {band}"
 
 
 def need_sentence(d, row: pd.Series) -> str:
@@ -153,17 +229,10 @@ def need_sentence(d, row: pd.Series) -> str:
         if phrase:
             parts.append(phrase)
             break
-    band = d.params["band_m"]
-    if not text.is_missing(row.get("services_band")):
-        n = round(float(row["services_band"]))
-        if n == 0:
-            nearest = row.get("nearest_m")
-            far = f", le plus proche à {text.number(nearest, 0, 'm')}" if not text.is_missing(nearest) else ""
-            parts.append(f"aucun service de ce domaine dans le quartier ni à moins de {text.number(band, 0, 'm')}{far}")
-        else:
-            parts.append(f"{text.count(n, 'service', 'services')} de ce domaine à moins de {text.number(band, 0, 'm')}")
+    if "services_band" in row or "services" in d.missing:
+        parts.append(services_phrase(d, row))
     if "mediation_posts" in row:
-        parts.append(_posts_phrase(row["mediation_posts"]))
+        parts.append(_posts_phrase(d, row["mediation_posts"]))
     if row.get("obs_count"):
         parts.append(f"{text.count(row['obs_count'], 'observation', 'observations')} d'habitants et de partenaires")
     head = f"{names.get(row['code'], row['code'])}, « {row['domain_label']} » (besoin {row['level']})"
@@ -193,7 +262,7 @@ def territory_sentence(d, code: str) -> str:
         domains = [f"{q} ({r.level})" for q, r in zip(text.quoted(list(rows["domain_label"].head(3))), rows.head(3).itertuples())]
         parts.append(f"{'besoin non couvert' if len(domains) < 2 else 'besoins non couverts'} : {text.join(domains)}")
     if "mediation_posts" in rows and len(rows):
-        parts.append(_posts_phrase(rows["mediation_posts"].iloc[0]))
+        parts.append(_posts_phrase(d, rows["mediation_posts"].iloc[0]))
     return text.sentence(" ; ".join(parts))
 
 
@@ -279,22 +348,45 @@ def key_messages(d) -> list[dict[str, str]]:
 
 
 def _answers_message(d) -> str:
-    if "services" in d.missing:
-        return ("Les équipements et services ne figurent pas dans les données de ce diagnostic : la réponse existante "
-                "n'est mesurée que par les postes de médiation.")
-    c = d.coverage[d.coverage["level"] != "commune"] if d.has_qpv else d.coverage
-    covered = c.groupby("domain_label")["services_band"].sum().sort_values(ascending=False)
-    covered = covered[covered > 0]
+    """What already answers, in the three states: the domains where the data count réponses (France Services,
+    centres sociaux, médiation…), those where they hold none (unknown, not zero), or the absent source."""
     posts = float(d.needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in d.needs else 0.0
-    where = "dans les quartiers prioritaires et à leurs abords" if d.has_qpv else text.at(d.name)
-    head = (f"Les réponses existantes {where} concernent surtout {text.join(text.quoted(list(covered.index[:3])))}"
-            if len(covered) else f"Aucun service de médiation ou d'accès aux droits n'est recensé {where}")
-    return text.sentence(head + " ; " + _posts_phrase(posts).replace("rattaché", "déjà rattaché"))
+    in_place = _posts_phrase(d, posts).replace("rattaché", "déjà rattaché")
+    if "services" in d.missing:
+        if not posts_known(d):
+            return text.sentence("Ni les équipements et services ni les postes d'adultes-relais ne figurent dans les "
+                                 "données de ce diagnostic : la réponse existante n'y est pas mesurée")
+        return text.sentence("Les équipements et services ne figurent pas dans les données de ce diagnostic : la "
+                             f"réponse existante n'est mesurée que par les postes de médiation ; {in_place}")
+    c = d.coverage[d.coverage["level"] != "commune"] if d.has_qpv else d.coverage
+    outlined = d.has_qpv and all(distances_known(d, code) for code in set(c["code"]))
+    where = ("dans les quartiers prioritaires et à leurs abords" if outlined
+             else "dans les quartiers prioritaires" if d.has_qpv else text.at(d.name))
+    known = c[c["responses_known"].astype(bool)]
+    counted = known.groupby("domain_label")["responses_band"].sum().sort_values(ascending=False)
+    unknown = list(dict.fromkeys(c.loc[~c["responses_known"].astype(bool), "domain_label"]))
+    if len(counted[counted > 0]):
+        head = f"Les réponses existantes {where} concernent surtout {text.join(text.quoted(list(counted[counted > 0].index[:3])))}"
+    elif len(counted):
+        head = f"Aucune réponse des domaines {text.join(text.quoted(list(counted.index)))} n'est recensée {where}"
+    else:
+        head = f"Les données ne recensent aucune structure de réponse (médiation, accès aux droits…) {where}"
+    if unknown and len(counted):
+        head += (f" ; en {text.join(text.quoted(unknown[:3]))}" + (" et d'autres domaines" if len(unknown) > 3 else "")
+                 + ", les données ne recensent aucune réponse : elle n'y est pas mesurée")
+    return text.sentence(f"{head} ; {in_place}")
 
 
 def _missing_message(d, strong: pd.DataFrame) -> str:
+    """Where a strong need has no service at all, said only where the data can show it: services counted around a
+    QPV's outline, in a domain the data cover (a domain with no service anywhere in the catalogue is unknown)."""
+    if "services" in d.missing or "services_band" not in strong:
+        return ""
     names = territory_names(d)
-    empty = strong[strong["services_band"].fillna(0) == 0] if "services_band" in strong else strong.iloc[0:0]
+    all_cov = d.indicators.coverage
+    covered = set(all_cov.loc[all_cov["services_band"].fillna(0) > 0, "domain"]) if len(all_cov) else set()
+    empty = strong[(strong["services_band"] == 0) & strong["domain"].isin(covered)
+                   & strong["code"].map(lambda c: distances_known(d, c))]
     if empty.empty:
         return ""
     band = text.number(d.params["band_m"], 0, "m")
