@@ -198,6 +198,16 @@ def de(phrase: str) -> str:
     return f"d'{phrase}" if _elides(phrase) else f"de {phrase}"
 
 
+def to(phrase: str) -> str:
+    """« à » before a phrase, contracted with its article: « aux jeunes », « au quartier », « à la commune »."""
+    phrase = str(phrase).strip()
+    if phrase.startswith("les "):
+        return f"aux {phrase[4:]}"
+    if phrase.startswith("le "):
+        return f"au {phrase[3:]}"
+    return f"à {phrase}"
+
+
 def quoted(items: list[str]) -> list[str]:
     """Each item between French quotes (« … »), for labels that hold commas or « et »."""
     return [f"«{NBSP}{i}{NBSP}»" for i in items if i]

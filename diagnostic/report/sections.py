@@ -81,13 +81,15 @@ def cover_figures(d: CommuneDiagnostic) -> HTML:
 
 
 def essentials(d: CommuneDiagnostic) -> HTML:
-    """« L'essentiel »: key messages, priority territories and the recommended service, each linking to its section."""
+    """« L'essentiel »: what is proposed (five sentences), key messages and priority territories, each linking to its
+    section."""
     e = summary.essentials(d)
     def linked(item: dict) -> dict:
         return {"text": item["texte"], "link": Markup(section_link(item["section"]))}
 
-    return HTML(fragments.render("essentials.html.j2", messages=[linked(m) for m in e["messages"]],
-                                 territories=[linked(t) for t in e["territoires"]], service=linked(e["service"])))
+    return HTML(fragments.render("essentials.html.j2", decision=[linked(m) for m in e["decision"]],
+                                 messages=[linked(m) for m in e["messages"]],
+                                 territories=[linked(t) for t in e["territoires"]]))
 
 
 def officer(d: CommuneDiagnostic, section: str) -> HTML | None:

@@ -270,37 +270,77 @@ def _recommendation(d, rid: str) -> dict[str, Any] | None:
     return next((r for r in d.recommendations if r["id"] == rid), None)
 
 
-def service_paragraph(d) -> str:
-    """The recommended service in one paragraph: territories, publics, domains, hours, team, funding, governance."""
-    names = territory_names(d)
-    codes = priority_codes(d)
+def _euros(value: float) -> str:
+    """« 288 000 € », « 182 484,88 € »: cents only when there are some."""
+    value = round(float(value), 2)
+    return text.number(value, 0 if value.is_integer() else 2, "€")
+
+
+def page_one(d, choice: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The five sentences that answer the mayor: what to do (with the recommended governance), where, for whom, how
+    many mediators (needed, in place, to create), what it costs each year and who pays what. Every number and choice
+    is one of :func:`decision`'s; each sentence names the section that details it."""
+    c = decision(d) if choice is None else choice
+    names = text.join([text.at(n) for n in c["territories"]])
     f = d.framing or {}
-    strong = d.needs[d.needs["level"].isin(STRONG)] if len(d.needs) else d.needs
-    domains = list(dict.fromkeys(strong["domain_label"])) if len(strong) else []
-    team = f.get("equipe")
-    who = f"un service de médiation sociale de {text.count(team, 'médiateur', 'médiateurs')}" if team else "un service de médiation sociale"
-    where = (f", présent d'abord {text.join([text.at(names.get(c, c)) for c in codes])}" if codes
-             else f" {text.at(d.name)}")
-    sentences = [f"Le diagnostic recommande {who}{where}"
-                 + (f", auprès {text.de(f['publics'])}" if f.get("publics") else "")
-                 + (f", dans les domaines {text.join(text.quoted(domains[:4]))}" if domains else "")]
-    if f.get("horaires"):
-        sentences.append(f"Il est présent {f['horaires']}")
-    funding = _recommendation(d, "financements")
-    if funding is not None:
-        leads = (" ; ".join(funding["leads"]) if funding.get("leads")  # the rule's options; else an officer's own text
-                 else text.agree(funding["text"].split(":", 1)[-1].strip().rstrip(".")))
-        sentences.append(f"Son coût tient d'abord aux postes de médiateurs ; pistes de financement : {leads}")
-        if funding.get("in_place"):
-            sentences.append(funding["in_place"])
-    governance = _recommendation(d, "gouvernance")
-    if governance is not None:
-        forms = [label for key, label in (("service municipal", "un service municipal"), ("association", "une association"),
-                                          ("GIP", "un GIP"), ("SCIC", "une SCIC")) if key.lower() in governance["text"].lower()]
-        if forms:
-            sentences.append(f"Le portage est à choisir avec les partenaires entre {text.join(forms, ' ou ')}, "
-                             "avec un comité de pilotage qui suit l'activité et l'évaluation")
-    return " ".join(text.sentence(s) for s in sentences)
+    if not c["team"]:
+        return [{"texte": text.sentence(f"Le diagnostic ne relève à {d.name} aucun besoin non couvert de niveau fort ou "
+                                        "moyen : pas d'équipe de médiation à créer pour l'instant, mais un suivi des "
+                                        "indicateurs et des besoins exprimés avec les partenaires"),
+                 "section": "non_couverts"}]
+    if c["to_create"]:
+        what = (f"Le diagnostic propose à {d.name} de créer un service de médiation sociale" if not c["in_place"] else
+                f"Le diagnostic propose à {d.name} de renforcer la médiation sociale déjà en place")
+    else:
+        what = (f"Le diagnostic propose à {d.name} de coordonner en un service de médiation sociale les postes "
+                "d'adultes-relais déjà rattachés à ses quartiers, sans poste à créer pour l'instant")
+    if c.get("governance"):
+        what += f" ; portage recommandé : {c['governance']}" + (f", car {c['governance_reason']}"
+                                                                if c.get("governance_reason") else "")
+    out = [{"texte": text.sentence(what), "section": "gouvernance"}]
+    pop = f.get("population")
+    out.append({"texte": text.sentence(f"Il interviendrait d'abord {names}"
+                                       + (f", où vivent {text.count(pop, 'habitant', 'habitants')}" if pop else "")),
+                "section": "non_couverts"})
+    strong = d.needs[d.needs["level"].isin(STRONG) & d.needs["code"].isin(priority_codes(d))] if len(d.needs) else d.needs
+    domains = list(dict.fromkeys(strong["domain_label"]))[:4] if len(strong) else []
+    whom = f"Il s'adresserait d'abord {text.to(f['publics'])}" if f.get("publics") else "Il s'adresserait aux habitants"
+    out.append({"texte": text.sentence(whom + (f", pour les besoins en {text.join(text.quoted(domains))}" if domains else "")),
+                "section": "cadrage"})
+    team = text.count(c["team"], "médiateur", "médiateurs")
+    if c["posts_known"]:
+        in_place = round(c["in_place"])
+        held = (f"{text.count(in_place, 'poste', 'postes')} d'adulte-relais {'déjà rattachés' if in_place >= 2 else 'déjà rattaché'}"
+                if in_place else "aucun poste d'adulte-relais déjà rattaché")
+        many = f"L'équipe nécessaire compte {team} : {held} à ces quartiers, {text.count(c['to_create'], 'poste', 'postes')} à créer"
+    else:
+        many = (f"L'équipe nécessaire compte {team}, soit {text.count(c['to_create'], 'poste', 'postes')} à créer, dont "
+                "il faudra déduire les postes d'adultes-relais déjà en place, que les données ne donnent pas")
+    out.append({"texte": text.sentence(many), "section": "cadrage"})
+    if c["to_create"]:
+        payers = text.join([f"{_euros(v)} par {_with_article(who)}" for who, v in c["funders"] if v])
+        cost = f"Le service coûterait {_euros(c['cost'])} par an" + (f", financés à hauteur de {payers}" if payers else "")
+    else:
+        cost = ("Sans poste à créer, le service ne demande pas de budget nouveau pour les postes : les postes en place "
+                "restent financés comme aujourd'hui")
+    out.append({"texte": text.sentence(cost), "section": "financements"})
+    return out
+
+
+#: How page one names a funder or a governance form after « par » or « porté par ».
+_ARTICLES = {"service municipal": "un service municipal", "association": "une association",
+             "État (postes adultes-relais)": "l'État (postes d'adultes-relais)"}
+
+
+def _with_article(label: str) -> str:
+    """A funder or governance label after « par »: « l'État », « un service municipal », a name as it is."""
+    label = str(label)
+    if label in _ARTICLES:
+        return _ARTICLES[label]
+    if label.startswith(("groupement", "convention", "participation", "abattement", "postes")):
+        return ("une " if label.startswith(("convention", "participation")) else "un " if label.startswith("groupement")
+                else "l'" if label.startswith("abattement") else "des ") + label
+    return label
 
 
 def key_messages(d) -> list[dict[str, str]]:
@@ -399,10 +439,47 @@ def _missing_message(d, strong: pd.DataFrame) -> str:
 
 
 def essentials(d) -> dict[str, Any]:
-    """« L'essentiel » of a diagnostic: ``messages``, ``territoires`` (one sentence each) and ``service``."""
+    """« L'essentiel » of a diagnostic: ``decision`` (the five sentences of :func:`page_one`, first), ``messages``
+    and ``territoires`` (one sentence each)."""
     return {
         "messages": key_messages(d),
         "territoires": [{"code": c, "nom": territory_names(d).get(c, c), "texte": territory_sentence(d, c),
                          "section": "non_couverts"} for c in priority_codes(d)],
-        "service": {"texte": service_paragraph(d), "section": "preconisations"},
+        "decision": page_one(d),
+    }
+
+
+def decision(d) -> dict[str, Any]:
+    """Page one's numbers and choices, read from the recommendation the body prints: territories, team needed,
+    posts in place, posts to create, annual cost, State aid, remainder, funding and governance (with its reason).
+
+    The one place the council note and « L'essentiel » read them from, so that neither re-derives them.
+    """
+    from diagnostic.analysis.commune import _adulte_relais_amount
+    from diagnostic.analysis.recommend import load_rules
+
+    team = _recommendation(d, "equipe")
+    figures = {e.get("libelle"): e.get("valeur") for e in (team or {}).get("evidence") or []}
+    size = int(figures.get("Équipe retenue") or (d.framing or {}).get("equipe") or 0)
+    in_place = float(figures.get("Postes adultes-relais en place") or 0.0)
+    to_create = int(figures.get("Postes à créer") or 0)
+    costs = load_rules(d.params["reco_rules"] if d.params["reco_rules"] != "templates/recommandations.yaml"
+                       else None).get("costs", {})
+    amount = _adulte_relais_amount(d.data, d.posts_partial).get("adulte_relais_amount") or float(
+        costs.get("adulte_relais_amount", 22810.61))
+    salary = float(costs.get("mediator_salary_cost", 36000))
+    funding, governance = _recommendation(d, "financements"), _recommendation(d, "gouvernance")
+    reason = ""
+    if governance is not None:
+        reason = governance["text"].split(", car ", 1)[-1].split(". ", 1)[0].rstrip(".") if ", car " in governance["text"] else ""
+    cost = to_create * salary
+    aid = round(to_create * amount, 2) if funding is not None and "adultes_relais" in (funding.get("choice") or "") else 0.0
+    return {
+        "territories": [territory_names(d).get(c, c) for c in priority_codes(d)],
+        "team": size, "in_place": in_place, "posts_known": posts_known(d), "to_create": to_create,
+        "cost": cost, "aid": aid, "remainder": round(cost - aid, 2),
+        "funding": (funding.get("leads") or [None])[0] if funding else None,
+        "funders": [("État (postes adultes-relais)", aid), (f"{d.name} et ses partenaires", round(cost - aid, 2))] if to_create else [],
+        "governance": (governance.get("leads") or [None])[0] if governance else None,
+        "governance_reason": reason,
     }
