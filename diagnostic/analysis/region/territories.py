@@ -145,10 +145,17 @@ def well_equipped(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["status"] == "bien_dote"].sort_values(["ratio", "code"], ascending=[False, True]).reset_index(drop=True)
 
 
+#: Singular and plural of each programme after a number of posts.
+_PROGRAMME_NOUNS = {"adulte-relais": ("adulte-relais", "adultes-relais"), "fonjep": ("FONJEP", "FONJEP")}
+
+
 def _posts_text(row: pd.Series, programmes: list[str]) -> str:
-    parts = [f"{text.number(row[f'posts_{p}'], _digits(row[f'posts_{p}']))} {PROGRAMMES[p]}" for p in programmes]
+    # Each programme agreed with its own count, a programme without post left out: « 1 adulte-relais », not « 1 adultes-relais et 0 FONJEP ».
+    parts = [f"{text.number(row[f'posts_{p}'], _digits(row[f'posts_{p}']))} "
+             f"{text.plural(row[f'posts_{p}'], *_PROGRAMME_NOUNS.get(p, (PROGRAMMES[p], PROGRAMMES[p])))}"
+             for p in programmes if row[f"posts_{p}"]]
     total = text.number(row["posts"], _digits(row["posts"]))
-    detail = f" ({text.join(parts)})" if len(programmes) > 1 else ""
+    detail = f" ({text.join(parts)})" if len(programmes) > 1 and parts else ""
     shared = (f", dont {text.number(row['posts_shared'], 1)} du contrat intercommunal réparti au prorata de la "
               "population des QPV") if row.get("posts_shared", 0) > 0 else ""
     return f"{total} {text.plural(row['posts'], 'poste')} en place{detail}{shared}"
