@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic import __version__
+from diagnostic.analysis.decision import decide
 from diagnostic.analysis.indicators.cache import Indicators, compute
 from diagnostic.analysis.indicators.domains import label_services
 from diagnostic.analysis.indicators.needs import (
@@ -28,6 +29,7 @@ from diagnostic.analysis.indicators.needs import (
     rules_version,
 )
 from diagnostic.analysis.indicators.needs import load_rules as load_need_rules
+from diagnostic.analysis.indicators.posts import epci_names, membership
 from diagnostic.analysis.indicators.trends import evolutions
 from diagnostic.analysis.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.errors import ParameterError
@@ -88,6 +90,8 @@ class CommuneDiagnostic:
     posts_funded: dict[str, Any] | None = None
     #: First and last vintage of each indicator per territory (:func:`diagnostic.analysis.indicators.trends.evolutions`).
     evolutions: pd.DataFrame | None = None
+    #: The decision every document renders (:func:`diagnostic.analysis.decision.decide`; ``decision`` in ``resultats.json``).
+    decision: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fictional(self) -> bool:
@@ -138,18 +142,17 @@ def build(
     domains = list(domains or DOMAINS)
     indicators = indicators or compute(data, band_m=band_m, domains=domains, rules_path=needs_rules)
     commune = data.commune(code)
-    selected = qpv_codes or data.qpv_in(code)["code_qp"]
-    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(selected)].reset_index(drop=True)
-    has_qpv = not qpv.empty
-    level, key = ("qpv", "code_qp") if has_qpv else ("commune", "insee_com")
-    codes = list(qpv["code_qp"]) if has_qpv else [code]
+    need_rules = load_need_rules(needs_rules)
+    need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
+    cut = commune_slice(data, indicators, code, need_rules, qpv_codes)
+    qpv, has_qpv, level, key, codes = cut.qpv, cut.has_qpv, cut.level, cut.key, cut.codes
+    needs, evidence = cut.needs, cut.evidence
     social = indicators.qpv_social if has_qpv else indicators.commune_social
     social = social[social[key].isin(codes)].rename(columns={key: "code"}).reset_index(drop=True) if len(social) else pd.DataFrame(columns=["code", "indicator", "value"])
     commune_social = indicators.commune_social
     commune_social = commune_social[commune_social["insee_com"] == code].reset_index(drop=True) if len(commune_social) else pd.DataFrame()
-    need_rules = load_need_rules(needs_rules)
-    need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
-    needs, evidence = _commune_needs(indicators, level, codes, need_rules)
+    if has_qpv:
+        social = own_references(social, commune_social, commune["lib_com"])
     coverage = indicators.coverage[
         ((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
         | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code))
@@ -164,7 +167,7 @@ def build(
         services.loc[unnamed, "type_label"] = services.loc[unnamed, "type_code"].map(data.equipment_labels).fillna(
             services.loc[unnamed, "type_label"])
     context_shapes = data.communes[data.communes.intersects(shape.geometry.union_all().buffer(5000)) & (data.communes["insee_com"] != code)]
-    territories = _territories(qpv, commune, has_qpv)
+    territories = cut.territories
     share = indicators.qpv_share.set_index("insee_com").loc[code]
     partners = graph = gaps = None
     actor_types: set[str] = set()
@@ -182,14 +185,11 @@ def build(
     partial = partial_years(data.adultes_relais)
     commune_posts = data.posts_of(code)
     in_place = funded(commune_posts, partial)
-    ctx = Context(
-        commune_code=code, commune_name=commune["lib_com"], territories=territories, needs=needs,
-        evidence=evidence, social=social, observations=_observations(data, codes, key),
-        gaps=gaps, actor_types=actor_types, adulte_relais_posts=posts,
-        has_qpv=has_qpv, posts_in_place=in_place, **_adulte_relais_amount(data, partial),
-    )
+    ctx = cut.context(data, indicators, need_rules, social=social, gaps=gaps, actor_types=actor_types,
+                      adulte_relais_posts=posts, posts_in_place=in_place, **_adulte_relais_amount(data, partial))
     reco = load_rules(reco_rules)
     recs = recommend(ctx, reco, data.catalog.path.parent / LOCAL_FILE)
+    choice = ctx.decision
     frame = framing(ctx, recs, reco)
     params = {"commune": code, "band_m": float(band_m), "domains": domains,
               "needs_rules": str(needs_rules or "templates/besoins.yaml"),
@@ -206,7 +206,80 @@ def build(
         missing={role: text for role, text in OPTIONAL.items() if not data.catalog.all(role)},
         epci=data.epci_of(code), posts=commune_posts, posts_partial=partial, posts_funded=in_place,
         evolutions=evolutions(data.qpv_indicators.history if data.qpv_indicators is not None else None, codes),
+        decision=choice,
     )
+
+
+@dataclass
+class CommuneSlice:
+    """The catalogue-wide tables cut for one commune: what its needs and its decision are computed from."""
+
+    code: str
+    name: str
+    qpv: gpd.GeoDataFrame
+    codes: list[str]
+    parts: pd.DataFrame | None
+    needs: pd.DataFrame
+    evidence: pd.DataFrame
+    territories: pd.DataFrame
+
+    @property
+    def has_qpv(self) -> bool:
+        return not self.qpv.empty
+
+    @property
+    def level(self) -> str:
+        return "qpv" if self.has_qpv else "commune"
+
+    @property
+    def key(self) -> str:
+        return "code_qp" if self.has_qpv else "insee_com"
+
+    def context(self, data: TerritoryData, indicators: Indicators, need_rules: dict[str, Any], **extra: Any) -> Context:
+        """The recommendation context of this commune; ``extra`` adds what only the full report needs (partners…)."""
+        extra.setdefault("social", pd.DataFrame(columns=["code", "indicator", "value"]))
+        return Context(
+            commune_code=self.code, commune_name=self.name, territories=self.territories, needs=self.needs,
+            evidence=self.evidence, observations=_observations(data, self.codes, self.key), has_qpv=self.has_qpv,
+            parts=_members(data, indicators, self.codes) if self.has_qpv else None,
+            commune_posts=commune_posts_row(indicators, self.code),
+            post_domains=list((need_rules.get("mediation") or {}).get("domains", [])), **extra)
+
+
+def commune_slice(data: TerritoryData, indicators: Indicators, code: str, need_rules: dict[str, Any],
+                  qpv_codes: list[str] | None = None, *, detail: bool = True) -> CommuneSlice:
+    """Cut the catalogue-wide tables for commune ``code``: its QPVs, its part of each, its ranked needs.
+
+    ``detail`` adds each need's plain-French reason and robustness (the report's; the regional synthesis
+    needs neither, and the ranking does not depend on them).
+    """
+    commune = data.commune(code)
+    selected = qpv_codes or data.qpv_in(code)["code_qp"]
+    qpv = indicators.qpv[indicators.qpv["code_qp"].isin(selected)].reset_index(drop=True)
+    has_qpv = not qpv.empty
+    level = "qpv" if has_qpv else "commune"
+    codes = list(qpv["code_qp"]) if has_qpv else [code]
+    parts = commune_parts(indicators, codes, code) if has_qpv else None
+    needs, evidence = _commune_needs(indicators, level, codes, need_rules, parts, detail=detail)
+    return CommuneSlice(code=code, name=str(commune["lib_com"]), qpv=qpv, codes=codes, parts=parts, needs=needs,
+                        evidence=evidence, territories=_territories(qpv, commune, has_qpv, parts))
+
+
+def commune_decision(data: TerritoryData, indicators: Indicators, code: str, need_rules: dict[str, Any],
+                     reco: dict[str, Any], amount: dict[str, Any] | None = None) -> tuple[CommuneSlice, dict[str, Any]]:
+    """The decision figures of commune ``code`` without maps, partners nor report: needs, team, posts, target.
+
+    The same functions as :func:`build`, on the same tables, so the regional synthesis and the commune report
+    agree; funding and governance, which depend on the partners, are left out (``None``).
+    """
+    cut = commune_slice(data, indicators, code, need_rules, detail=False)
+    ctx = cut.context(data, indicators, need_rules, **(amount or {}))
+    return cut, decide(ctx, reco, choices=False)
+
+
+def adulte_relais_amount(data: TerritoryData) -> dict[str, Any]:
+    """:func:`_adulte_relais_amount` for the catalogue's own partial years."""
+    return _adulte_relais_amount(data, partial_years(data.adultes_relais))
 
 
 def _adulte_relais_amount(data: TerritoryData, partial: dict[int, str]) -> dict[str, Any]:
@@ -228,28 +301,96 @@ def method_version(need_rules: dict[str, Any], reco_rules: dict[str, Any]) -> st
     return f"méthode {METHOD_VERSION} · besoins {rules_version(need_rules)} · recommandations {rules_version(reco_rules)}"
 
 
-def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The needs of the commune's territories, ranked from 1 within the commune, each with its robustness."""
+def commune_parts(indicators: Indicators, codes: list[str], code: str) -> pd.DataFrame:
+    """Per QPV of ``codes``: the commune's part (``population``), the whole QPV (``population_total``), ``share``."""
+    parts = indicators.qpv_parts
+    whole = parts.groupby("code_qp")["population"].sum(min_count=1)
+    mine = parts[(parts["insee_com"] == code) & parts["code_qp"].isin(codes)].drop_duplicates("code_qp")
+    count = parts.groupby("code_qp")["insee_com"].nunique()
+    out = pd.DataFrame({"code": codes})
+    out["population"] = out["code"].map(mine.set_index("code_qp")["population"]).astype(float)
+    out["population_total"] = out["code"].map(whole).astype(float)
+    out["share"] = out["population"] / out["population_total"]
+    out["intercommunal"] = out["code"].map(count).fillna(1).astype(int) > 1
+    return out
+
+
+def _members(data: TerritoryData, indicators: Indicators, codes: list[str]) -> pd.DataFrame:
+    """The member communes of QPVs ``codes``: their part, name and EPCI (for joint services)."""
+    parts = indicators.qpv_parts[indicators.qpv_parts["code_qp"].isin(codes)]
+    names = data.communes.set_index("insee_com")["lib_com"]
+    out = parts[["code_qp", "insee_com", "population"]].reset_index(drop=True)
+    siren = out["insee_com"].map(membership(data))
+    return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(epci_names(data)))
+
+
+def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any] | None:
+    """The commune's posts in place (:func:`diagnostic.analysis.indicators.posts.posts_by_commune`), None when unknown."""
+    posts = indicators.posts
+    if posts is None or posts.empty:
+        return None
+    row = posts[posts["insee_com"] == code]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    return {"year": int(r["year"]), "posts": float(r["posts"]), "posts_fonjep": float(r.get("posts_fonjep", 0.0)),
+            "posts_shared": float(r["posts_shared"]), "qpv_population": float(r["qpv_population"])
+            if pd.notna(r["qpv_population"]) else None}
+
+
+def own_references(social: pd.DataFrame, commune_social: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The commune and EPCI reference columns of a QPV table are the viewing commune's, never another member's."""
+    if social.empty or commune_social.empty or "ref_commune" not in social:
+        return social
+    mine = commune_social.set_index("indicator")
+    out = social.copy()
+    out["lib_com"] = name
+    out["ref_commune"] = out["indicator"].map(mine["value"]).astype(float)
+    out["ref_epci"] = out["indicator"].map(mine["ref_epci"]).astype(float)
+    out["gap_commune"] = out["value"] - out["ref_commune"]
+    out["gap_epci"] = out["value"] - out["ref_epci"]
+    return out
+
+
+def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: dict[str, Any],
+                   parts: pd.DataFrame | None = None, *, detail: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The needs of the commune's territories, ranked from 1 within the commune, each with its robustness.
+
+    The people concerned are the commune's: its part of each QPV (``parts``), not the whole quartier.
+    """
     needs, evidence = indicators.needs, indicators.evidence
     if needs.empty:
         return needs, evidence
     needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes) & needs["domain"].isin(rules["domains"])]
     evidence = evidence[(evidence["level_territory"] == level) & evidence["code"].isin(codes)].reset_index(drop=True)
-    needs = describe(rank(needs), evidence, rules)
-    needs["robustness"] = robustness(needs, evidence, rules).to_numpy()
+    if parts is not None and len(needs):
+        part = needs["code"].map(parts.set_index("code")["population"])
+        needs = needs.assign(population=part.where(part.notna(), needs["population"]))
+        needs = needs.assign(priority=(needs["unmet"] * needs["population"]).round(0))
+    needs = rank(needs)
+    if detail:
+        needs = describe(needs, evidence, rules)
+        needs["robustness"] = robustness(needs, evidence, rules).to_numpy()
     return needs, evidence
 
 
-def _territories(qpv: gpd.GeoDataFrame, commune: pd.Series, has_qpv: bool) -> pd.DataFrame:
+def _territories(qpv: gpd.GeoDataFrame, commune: pd.Series, has_qpv: bool, parts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The territories of the report: the commune's part of each QPV (``population``) beside the whole quartier."""
     if has_qpv:
-        pop = qpv["population"] if "population" in qpv else pd.Series(float("nan"), index=qpv.index)
-        out = pd.DataFrame({"code": qpv["code_qp"], "name": qpv["lib_qp"], "population": pop,
-                            "communes": qpv["communes"]})
+        out = pd.DataFrame({"code": qpv["code_qp"], "name": qpv["lib_qp"], "communes": qpv["communes"]})
+        whole = qpv["population"] if "population" in qpv else pd.Series(float("nan"), index=qpv.index)
+        mine = parts.set_index("code") if parts is not None else pd.DataFrame(index=out["code"])
+        part = out["code"].map(mine["population"]) if "population" in mine else pd.Series(float("nan"), index=out.index)
+        out["population"] = part.where(part.notna(), whole).to_numpy()
+        out["population_total"] = whole.where(whole.notna(), out["code"].map(mine.get("population_total", pd.Series(dtype=float)))).to_numpy()
+        out["share"] = (out["population"] / out["population_total"]).to_numpy()
+        out["intercommunal"] = out["communes"].astype(str).str.contains(",")
         if "predecessors" in qpv:  # a 2024 QPV shown with the indicators of its 2015 predecessors
             out["predecessors"] = qpv["predecessors"].fillna("")
-        return out
+        return out.reset_index(drop=True)
     return pd.DataFrame({"code": [commune["insee_com"]], "name": [commune["lib_com"]],
-                         "population": [commune["population"]], "communes": [commune["insee_com"]]})
+                         "population": [commune["population"]], "population_total": [commune["population"]],
+                         "share": [1.0], "intercommunal": [False], "communes": [commune["insee_com"]]})
 
 
 def _observations(data: TerritoryData, codes: list[str], key: str) -> pd.DataFrame | None:
@@ -298,7 +439,9 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
         },
         "donnees_fictives": diag.fictional,
         "qpv": [
-            {"code": r["code"], "nom": r["name"], "population": r["population"], "communes": r["communes"].split(","),
+            {"code": r["code"], "nom": r["name"], "population": r["population"],
+             "population_quartier": r["population_total"], "part_commune": r["share"],
+             "intercommunal": bool(r["intercommunal"]), "communes": r["communes"].split(","),
              **({"predecesseurs_2015": [c for c in r["predecessors"].split(",") if c]} if "predecessors" in r else {})}
             for _, r in diag.territories.iterrows()
         ] if diag.has_qpv else [],
@@ -322,6 +465,7 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
             for r in diag.recommendations
         ],
         "cadrage": diag.framing,
+        "decision": diag.decision,
         "partenariat": None if diag.gaps is None else {
             "acteurs": int(diag.graph.number_of_nodes()), "relations": int(diag.graph.number_of_edges()),
             "liens_a_creer": diag.gaps.to_dict("records"),

@@ -19,7 +19,6 @@ recommendations in ``recommandations_locales.yaml`` beside the catalogue:
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from diagnostic import resources, text
+from diagnostic.analysis.decision import LEVEL_ORDER, decide, intervention_codes
 from diagnostic.analysis.indicators.needs import explain
 from diagnostic.errors import CatalogError
 from diagnostic.io.catalog import read_yaml
@@ -38,7 +38,6 @@ from diagnostic.io.sources.postes import euros as _euros
 RULES_FILE = resources.path("rules/recommandations.yaml")
 LOCAL_FILE = "recommandations_locales.yaml"
 TYPES = {"stratégique", "opérationnelle"}
-LEVEL_ORDER = {"fort": 0, "moyen": 1, "faible": 2, "indéterminé": 3}
 
 
 @dataclass
@@ -59,6 +58,26 @@ class Context:
     adulte_relais_year: str = ""
     has_qpv: bool = True
     posts_in_place: dict[str, Any] | None = None   # posts funded in the last complete year (diagnostic.io.sources.postes.funded)
+    #: The member communes of the territories (``code_qp``, ``insee_com``, ``lib_com``, ``population`` of the part,
+    #: ``siren_epci``, ``lib_epci``): a QPV with several rows is intercommunal.
+    parts: pd.DataFrame | None = None
+    #: The commune's posts in place (its row of :func:`diagnostic.analysis.indicators.posts.posts_by_commune`).
+    commune_posts: dict[str, Any] | None = None
+    #: Domains where the needs rules count an adulte-relais post as a response (None: the shipped rules').
+    post_domains: list[str] | None = None
+    #: The decision (:func:`diagnostic.analysis.decision.decide`), computed once by :func:`recommend`.
+    decision: dict[str, Any] | None = None
+
+    @property
+    def posts_known(self) -> bool:
+        return bool(self.needs["posts_known"].any()) if "posts_known" in self.needs and len(self.needs) else False
+
+    def mediation_domains(self) -> list[str]:
+        if self.post_domains is None:
+            from diagnostic.analysis.indicators.needs import load_rules as need_rules
+
+            self.post_domains = list((need_rules().get("mediation") or {}).get("domains", []))
+        return self.post_domains
 
 
 def load_rules(path: str | Path | None = None) -> dict[str, Any]:
@@ -98,19 +117,12 @@ def _need_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def intervention(ctx: Context, conf: dict[str, Any]) -> dict[str, Any]:
-    """The intervention territories: those with a need of the required level, in ranking order, capped.
-
-    Returns the codes kept, those left for a later phase, their population and the level required.
-    """
-    required = conf.get("team", {}).get("requires_level", "fort")
-    rows = ctx.needs[ctx.needs["level"].map(LEVEL_ORDER).fillna(9) <= LEVEL_ORDER[required]]
-    ordered = list(dict.fromkeys(rows.sort_values("rank")["code"]))
-    cap = int(conf.get("territories", {}).get("max_territories", 3))
-    kept, later = ordered[:cap], ordered[cap:]
+    """The intervention territories (:func:`diagnostic.analysis.decision.intervention_codes`) and the commune's
+    population in them (its part of each)."""
+    zone = intervention_codes(ctx, conf)
     pop = ctx.territories.set_index("code")["population"]
-    population = float(pop.reindex(kept).sum(min_count=1)) if kept else 0.0
-    return {"codes": kept, "later": later, "population": population, "required": required,
-            "rows": rows[rows["code"].isin(kept)]}
+    population = float(pop.reindex(zone["codes"]).sum(min_count=1)) if zone["codes"] else 0.0
+    return {**zone, "population": population}
 
 
 def _priority_territories(rule: dict, ctx: Context, conf: dict) -> list[dict]:
@@ -248,39 +260,11 @@ def _hours(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     return [rec]
 
 
-def team(ctx: Context, conf: dict) -> dict[str, Any]:
-    """Team size from the ratio on the intervention territories' population, with floor, cap and costs.
-
-    Every figure the text prints is a key of the result, so the sentence and the number cannot differ.
-    """
-    t, costs = conf.get("team", {}), conf.get("costs", {})
-    zone = intervention(ctx, conf)
-    ratio = float(t.get("mediators_per_10000_inhabitants", 2.5))
-    out: dict[str, Any] = {"codes": zone["codes"], "population": zone["population"], "ratio": ratio, "size": 0}
-    if not zone["codes"] or not zone["population"]:
-        return out
-    raw = zone["population"] * ratio / 10000
-    rounded = math.floor(raw + 0.5)
-    lo, hi = int(t.get("minimum", 2)), int(t.get("maximum", 12))
-    size = min(hi, max(lo, rounded))
-    pop = ctx.territories.set_index("code")
-    posts = float(ctx.needs.drop_duplicates("code").set_index("code")["mediation_posts"].reindex(zone["codes"]).fillna(0).sum()) \
-        if "mediation_posts" in ctx.needs else 0.0
-    posts_known = bool(ctx.needs["posts_known"].any()) if "posts_known" in ctx.needs else False
-    to_create = max(0, size - math.floor(posts)) if posts_known else size
-    moyen = ctx.needs[(ctx.needs["level"] == "moyen") & ~ctx.needs["code"].isin(zone["codes"] + zone["later"])]
-    extension = list(dict.fromkeys(moyen.sort_values("rank")["code"]))
-    extension_population = float(pop["population"].reindex(extension).sum()) if extension else 0.0
-    amount = ctx.adulte_relais_amount or float(costs.get("adulte_relais_amount", 22810.61))
-    year = ctx.adulte_relais_year if ctx.adulte_relais_amount else str(costs.get("adulte_relais_year", "2024"))
-    salary = float(costs.get("mediator_salary_cost", 36000))
-    out.update(raw=raw, rounded=rounded, size=size, floor=size > rounded, cap=size < rounded, posts=posts,
-               posts_known=posts_known, extension_codes=extension, extension_population=extension_population,
-               extension_raw=(zone["population"] + extension_population) * ratio / 10000,
-               to_create=to_create, salary=salary, cost=to_create * salary, amount=amount, amount_year=year,
-               aid=to_create * amount, remaining=to_create * (salary - amount),
-               names=_names(ctx, zone["codes"]), populations=[float(pop.loc[c, "population"]) for c in zone["codes"]])
-    return out
+def decision(ctx: Context, conf: dict) -> dict[str, Any]:
+    """The commune's decision (:func:`diagnostic.analysis.decision.decide`), computed once per context."""
+    if ctx.decision is None:
+        ctx.decision = decide(ctx, conf)
+    return ctx.decision
 
 
 def in_place_sentence(funded: dict[str, Any] | None) -> str:
@@ -325,10 +309,53 @@ def _in_place_evidence(funded: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
+def _calculation(team: dict[str, Any], conf: dict) -> str:
+    """« 26 000 × 2,5 ÷ 10 000 = 6,5, arrondi à 7 médiateurs », then the cap, floor and coordinator."""
+    t = conf.get("team", {})
+    out = (f"{text.number(team['population'])} × {text.number(team['ratio'], 1)} ÷ {text.number(10000)} = "
+           f"{text.number(team['calcul'], 1)}, arrondi à {text.count(team['arrondi'], 'médiateur')}.")
+    if team["plafond"]:
+        out += f" L'équipe est plafonnée à {team['taille']} : {t.get('maximum_reason', '')}."
+    if team["plancher"]:
+        out += f" L'équipe compte au moins {team['taille']} médiateurs : {t.get('minimum_reason', '')}."
+    if team["coordinateur"]:
+        out += " Dont un coordinateur."
+    return out
+
+
+def _money(n: int, d: dict[str, Any]) -> str:
+    if not n:
+        return ""
+    out = f" Coût annuel estimé : {n} × {_euros(d['salaire'])} = {_euros(d['cout_annuel'])}"
+    if d["aide_etat"]:
+        out += (f" ; s'ils sont conventionnés adultes-relais, l'État verse {n} × {_euros(d['montant_par_poste'])} "
+                f"= {_euros(d['aide_etat'])} (montant par poste {d['annee_montant']})")
+    return out + f", reste à financer {_euros(d['reste_a_financer'])}."
+
+
+def _joint_text(ctx: Context, j: dict[str, Any], conf: dict) -> str:
+    """One joint service, as the commune's report shows it: the whole quartier, then the commune's share."""
+    shares = text.join([f"{c['nom']} {text.number(c['population'])} habitants ({text.percent(100 * c['part'])})"
+                        for c in j["communes"] if c["part"] is not None])
+    out = (f"{j['nom']} est un quartier intercommunal ({shares}) : un service commun, porté par "
+           f"{j['porteur']['libelle']} ({j['porteur']['raison']}), est dimensionné sur ses "
+           f"{text.number(j['population'])} habitants : {_calculation(j['equipe'], conf)}")
+    if ctx.posts_known:
+        out += (f" Postes adultes-relais en place dans le quartier : {text.number(j['postes_en_place'], 1)} "
+                f"({j['raison_deduction']}) ; postes à créer : {j['postes_a_creer']}.")
+    out += _money(j["postes_a_creer"], j)
+    out += (f" Part {text.de(ctx.commune_name)} ({text.percent(100 * j['part_commune'])} des habitants du quartier) : "
+            f"{text.number(j['part_equipe'], 1)} {text.plural(j['part_equipe'], 'médiateur')} du service commun en équivalent temps plein"
+            + (f", {_euros(j['part_cout_annuel'])} par an dont {_euros(j['part_aide_etat'])} de l'État, reste "
+               f"{_euros(j['part_reste_a_financer'])}" if j["postes_a_creer"] else "") + ".")
+    return out
+
+
 def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     t = conf.get("team", {})
-    plan = team(ctx, conf)
-    if not plan["size"]:
+    d = decision(ctx, conf)
+    team, joint = d["equipe"], d["services_communs"]
+    if not team["taille"] and not joint:
         strong = _strong(ctx)
         level = t.get("requires_level", "fort")
         found = (f"{text.count(len(strong), 'besoin')} de niveau moyen, aucun de niveau {level}" if len(strong)
@@ -340,53 +367,61 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         rec = _make(rule, {"title": "Pas d'équipe à créer pour l'instant ; une option légère", "why": why}, [], why)
         rec["team_size"] = 0
         return [rec]
-    detail = text.join([f"{n} : {text.number(p)}" for n, p in zip(plan["names"], plan["populations"])])
-    why = (f"Pour les {text.number(plan['population'])} habitants des territoires d'intervention ({detail}), au ratio de "
-           f"{text.number(plan['ratio'], 1)} médiateurs pour 10 000 habitants ({t.get('ratio_source', '')}) : "
-           f"{text.number(plan['population'])} × {text.number(plan['ratio'], 1)} ÷ {text.number(10000)} = {text.number(plan['raw'], 1)}, "
-           f"arrondi à {text.count(plan['rounded'], 'médiateur')}.")
-    if plan["cap"]:
-        why += f" L'équipe est plafonnée à {plan['size']} : {t.get('maximum_reason', '')}."
-    if plan["floor"]:
-        why += f" L'équipe compte au moins {plan['size']} médiateurs : {t.get('minimum_reason', '')}."
-    if plan["size"] >= int(t.get("supervisor_from", 5)):
-        why += " Dont un coordinateur."
-    in_place = ctx.posts_in_place or {}
-    contract_posts = in_place.get("posts", {}).get("adulte-relais", 0)
-    share = (f" (leur part des {text.count(contract_posts, *POST_NOUNS['adulte-relais'])} du contrat de ville en "
-             f"{in_place['year']})" if contract_posts else "")
-    if plan["posts_known"]:
-        why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(plan['posts'], 1)}{share} ; "
-                f"postes à créer : {plan['to_create']}.")
+    why = ""
+    own = [x for x in d["territoires"] if not x["intercommunal"]]
+    if team["taille"]:
+        detail = text.join([f"{x['nom']} : {text.number(x['population'])}" for x in own])
+        why = (f"Pour les {text.number(team['population'])} habitants des territoires d'intervention situés dans la "
+               f"commune ({detail}), au ratio de {text.number(team['ratio'], 1)} {d['ratio_unite']} "
+               f"({t.get('ratio_source', '')}) : {_calculation(team, conf)}")
+        in_place = ctx.posts_in_place or {}
+        contract_posts = in_place.get("posts", {}).get("adulte-relais", 0)
+        share = (f" (leur part des {text.count(contract_posts, *POST_NOUNS['adulte-relais'])} du contrat de ville en "
+                 f"{in_place['year']})" if contract_posts else "")
+        posts = d["postes_en_place"]
+        if posts["connus"]:
+            why += (f" Postes adultes-relais déjà en place sur ces territoires : {text.number(posts['territoires'], 1)}"
+                    f"{share} ; {posts['raison_deduction']} ; postes à créer : {d['postes_a_creer']}.")
+        else:
+            why += (" Les postes adultes-relais en place ne sont pas connus pour ces quartiers dans les données : "
+                    f"à vérifier auprès de la préfecture et à déduire des {d['postes_a_creer']} postes à créer.")
+        ext = d["extension"]
+        if ext["codes"]:
+            why += (f" Étendre l'intervention aux quartiers de niveau moyen ({text.join(_names(ctx, ext['codes']))}, "
+                    f"{text.number(ext['population'])} habitants de plus) porterait le calcul à "
+                    f"{text.number(team['population'] + ext['population'])} × {text.number(team['ratio'], 1)} ÷ "
+                    f"{text.number(10000)} = {text.number(ext['calcul'], 1)} médiateurs, dans la limite de "
+                    f"{t.get('maximum', 12)}.")
+        if not d["postes_a_creer"]:
+            why += (" Les postes en place suffisent à l'équipe calculée : il s'agit de les organiser sur ces territoires "
+                    "et ces priorités, sans poste nouveau.")
+        else:
+            why += _money(d["postes_a_creer"], d)
+    for j in joint:
+        why = (why + " " if why else "") + _joint_text(ctx, j, conf)
+    if joint and team["taille"]:
+        total = d["total_commune"]
+        why += (f" En tout pour {ctx.commune_name} : {text.number(d['mediateurs_necessaires'], 1)} médiateurs, "
+                f"{_euros(total['cout_annuel'])} par an, dont {_euros(total['aide_etat'])} de l'État, reste "
+                f"{_euros(total['reste_a_financer'])}.")
+    evidence = [{"type": "calcul", "libelle": "Population des territoires d'intervention (part de la commune)",
+                 "valeur": d["population"]},
+                {"type": "calcul", "libelle": "Ratio de médiateurs pour 10 000 habitants des QPV", "valeur": d["ratio"]},
+                {"type": "calcul", "libelle": "Équipe de la commune", "valeur": team["taille"]},
+                {"type": "calcul", "libelle": "Postes adultes-relais en place", "valeur": d["postes_en_place"]["territoires"]},
+                {"type": "calcul", "libelle": "Postes à créer", "valeur": d["postes_a_creer"]}]
+    evidence += [{"type": "calcul", "libelle": f"Service commun de {j['nom']} : équipe", "valeur": j["equipe"]["taille"]}
+                 for j in joint]
+    if team["taille"]:
+        title = (f"Constituer une équipe de {text.count(team['taille'], 'médiateur')}" if d["postes_a_creer"] else
+                 f"Organiser les postes en place en une équipe de {text.count(team['taille'], 'médiateur')}")
+        if joint:
+            title += f", et participer {text.join(['au service commun de ' + j['nom'] for j in joint])}"
     else:
-        why += (" Les postes adultes-relais en place ne sont pas connus pour ces quartiers dans les données : "
-                f"à vérifier auprès de la préfecture et à déduire des {plan['to_create']} postes à créer.")
-    if plan["extension_codes"]:
-        why += (f" Étendre l'intervention aux quartiers de niveau moyen ({text.join(_names(ctx, plan['extension_codes']))}, "
-                f"{text.number(plan['extension_population'])} habitants de plus) porterait le calcul à "
-                f"{text.number(plan['population'] + plan['extension_population'])} × {text.number(plan['ratio'], 1)} ÷ "
-                f"{text.number(10000)} = {text.number(plan['extension_raw'], 1)} médiateurs, dans la limite de "
-                f"{t.get('maximum', 12)}.")
-    if not plan["to_create"]:
-        why += (" Les postes en place suffisent à l'équipe calculée : il s'agit de les organiser sur ces territoires "
-                "et ces priorités, sans poste nouveau.")
-    else:
-        why += (f" Coût annuel estimé : {plan['to_create']} × {_euros(plan['salary'])} = {_euros(plan['cost'])} ; "
-                f"s'ils sont conventionnés adultes-relais, l'État verse {plan['to_create']} × {_euros(plan['amount'])} "
-                f"= {_euros(plan['aid'])} (montant par poste {plan['amount_year']}), reste à financer "
-                f"{_euros(plan['remaining'])}.")
-    evidence = [{"type": "calcul", "libelle": "Population des territoires d'intervention", "valeur": plan["population"]},
-                {"type": "calcul", "libelle": "Ratio de médiateurs pour 10 000 habitants", "valeur": plan["ratio"]},
-                {"type": "calcul", "libelle": "Résultat du ratio", "valeur": round(plan["raw"], 2)},
-                {"type": "calcul", "libelle": "Équipe retenue", "valeur": plan["size"]},
-                {"type": "calcul", "libelle": "Postes adultes-relais en place", "valeur": plan["posts"]},
-                {"type": "calcul", "libelle": "Postes à créer", "valeur": plan["to_create"]}]
-    title = (f"Constituer une équipe de {text.count(plan['size'], 'médiateur')}" if plan["to_create"] else
-             f"Organiser les postes en place en une équipe de {text.count(plan['size'], 'médiateur')}")
+        title = "Participer " + text.join([f"au service commun de {j['nom']} ({text.count(j['equipe']['taille'], 'médiateur')})"
+                                           for j in joint])
     rec = _make(rule, {"title": title, "why": why}, evidence, why)
-    rec["team_size"] = plan["size"]
-    rec["team"] = {k: plan[k] for k in ("population", "ratio", "raw", "rounded", "size", "posts", "to_create",
-                                        "salary", "cost", "amount", "aid", "remaining")}
+    rec["team_size"] = team["taille"]
     return [rec]
 
 
@@ -408,29 +443,45 @@ def _partnerships(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     return [_make(rule, {"count": len(gaps), "why": why}, evidence, why)]
 
 
-def _choice_rec(rule: dict, ctx: Context, conf: dict, options: list[dict], what: str) -> list[dict]:
+def choose_option(ctx: Context, conf: dict, section: str) -> dict[str, Any] | None:
+    """The option of ``section`` (``funding`` or ``governance``) the rules recommend, with its reason and the others."""
     met = _conditions(ctx, conf)
-    chosen, others, not_met = _choose(options, met)
+    chosen, others, not_met = _choose(conf.get(section, []), met)
     if chosen is None:
+        return None
+    return {"recommande": chosen["id"], "libelle": chosen["label"],
+            "raison": chosen.get("why") or CONDITION_TEXT[chosen["condition"]],
+            "autres": [o["label"] for o in others],
+            "non_retenus": [{"libelle": o["label"], "condition": CONDITION_TEXT[o["condition"]]} for o in not_met]}
+
+
+def _choice_rec(rule: dict, ctx: Context, conf: dict, choice: dict[str, Any] | None, what: str) -> list[dict]:
+    if choice is None:
         return []
-    why = (f"Règle : la première option de la liste dont la condition est remplie. Recommandé : {chosen['label']}, car "
-           f"{chosen.get('why') or CONDITION_TEXT[chosen['condition']]}.")
-    held = [chosen, *others]
-    in_place = in_place_sentence(ctx.posts_in_place) if any(o["condition"] == "posts_in_place" for o in held) else ""
+    why = (f"Règle : la première option de la liste dont la condition est remplie. Recommandé : {choice['libelle']}, car "
+           f"{choice['raison']}.")
+    held = [choice["recommande"], *[o["id"] for o in conf.get(rule["kind"], []) if o["label"] in choice["autres"]]]
+    options = {o["id"]: o for o in conf.get(rule["kind"], [])}
+    in_place = (in_place_sentence(ctx.posts_in_place)
+                if any(options.get(i, {}).get("condition") == "posts_in_place" for i in held) else "")
     if in_place:
         why += f" {in_place}"
-    if any(o["id"] == "adultes_relais" for o in held):
+    if "adultes_relais" in held:
         amount = ctx.adulte_relais_amount or float(conf.get("costs", {}).get("adulte_relais_amount", 22810.61))
         year = ctx.adulte_relais_year if ctx.adulte_relais_amount else str(conf.get("costs", {}).get("adulte_relais_year", "2024"))
         why += f" Pour un poste adulte-relais nouveau, l'État verse {_euros(amount)} par an ({year})."
-    if others:
-        why += f" {what} aussi possibles : " + " ; ".join(o["label"] for o in others) + "."
-    if not_met:
-        why += " Non retenus : " + " ; ".join(f"{o['label']} ({CONDITION_TEXT[o['condition']]} : non)" for o in not_met) + "."
+    mix = choice.get("repartition") or []
+    if mix:
+        why += " Répartition recommandée du coût annuel : " + " ; ".join(
+            f"{m['financeur']} {_euros(m['montant'])}" for m in mix) + "."
+    if choice["autres"]:
+        why += f" {what} aussi possibles : " + " ; ".join(choice["autres"]) + "."
+    if choice["non_retenus"]:
+        why += " Non retenus : " + " ; ".join(f"{o['libelle']} ({o['condition']} : non)" for o in choice["non_retenus"]) + "."
     evidence = _in_place_evidence(ctx.posts_in_place) if in_place else []
-    rec = _make(rule, {"choice": chosen["label"], "why": why}, evidence, why)
-    rec["choice"] = chosen["id"]
-    rec["leads"] = [o["label"] for o in held]
+    rec = _make(rule, {"choice": choice["libelle"], "why": why}, evidence, why)
+    rec["choice"] = choice["recommande"]
+    rec["leads"] = [choice["libelle"], *choice["autres"]]
     if in_place:
         rec["in_place"] = in_place
     return [rec]
@@ -439,13 +490,11 @@ def _choice_rec(rule: dict, ctx: Context, conf: dict, options: list[dict], what:
 def _funding(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     if not _strong(ctx).shape[0]:
         return []
-    return _choice_rec(rule, ctx, conf, conf.get("funding", []), "Financements")
+    return _choice_rec(rule, ctx, conf, decision(ctx, conf)["financement"], "Financements")
 
 
 def _governance(rule: dict, ctx: Context, conf: dict) -> list[dict]:
-    if not team(ctx, conf)["size"]:
-        return []
-    return _choice_rec(rule, ctx, conf, conf.get("governance", []), "Portages")
+    return _choice_rec(rule, ctx, conf, decision(ctx, conf)["gouvernance"], "Portages")
 
 
 def _evaluation(rule: dict, ctx: Context, conf: dict) -> list[dict]:
@@ -492,6 +541,7 @@ def _make(rule: dict, fields: dict, evidence: list, reason: str = "") -> dict[st
 def recommend(ctx: Context, rules: dict[str, Any] | None = None, local: str | Path | None = None) -> list[dict[str, Any]]:
     """All recommendations for one commune, then the officer's local additions and changes."""
     rules = rules or load_rules()
+    ctx.decision = decide(ctx, rules)  # once per call: the context may have changed since the last one
     recs: list[dict[str, Any]] = []
     for rule in rules.get("rules", []):
         recs.extend(TRIGGERS[rule["kind"]](rule, ctx, rules))
@@ -526,6 +576,7 @@ def framing(ctx: Context, recs: list[dict[str, Any]], rules: dict[str, Any] | No
         "objectifs": objectives,
         "horaires": by_id["horaires"].get("hours", by_id["horaires"]["title"]) if "horaires" in by_id else DAYTIME,
         "equipe": by_id.get("equipe", {}).get("team_size"),
+        "services_communs": [j["code"] for j in (ctx.decision or {}).get("services_communs", [])] if "equipe" in by_id else [],
     }
 
 

@@ -24,40 +24,50 @@ NOTE_FILE = "note_conseil.docx"
 MAX_WORDS = 900
 
 
-def note_paragraphs(d, choice: dict | None = None) -> dict[str, list[str]]:
+def note_paragraphs(d) -> dict[str, list[str]]:
     """The note's text by part (``propose``, ``pourquoi``, ``decider``), from page one and the key messages."""
-    choice = summary.decision(d) if choice is None else choice
+    dec = summary.decision(d)
     e = summary.essentials(d)
-    why = [m["texte"] for m in e["messages"][:4]]
     asks = []
-    if choice["team"]:
+    if dec.get("mediateurs_necessaires"):
         asks.append("approuver le principe du service de médiation sociale décrit ci-dessus, ses territoires "
                     "d'intervention et ses publics prioritaires")
-        if choice["to_create"] and choice["aid"]:
+        if dec.get("postes_a_creer") and dec.get("aide_etat"):
             asks.append(f"autoriser le maire à solliciter les financements indiqués, dont "
-                        f"{text.count(choice['to_create'], 'poste', 'postes')} d'adulte-relais auprès de l'État")
-        if choice.get("governance"):
-            asks.append(f"engager avec les partenaires la mise en place du portage recommandé ({choice['governance']})")
-        elif choice["to_create"]:
+                        f"{text.count(dec['postes_a_creer'], 'poste', 'postes')} d'adulte-relais auprès de l'État")
+        elif (dec.get("total_commune") or {}).get("cout_annuel"):
             asks.append("autoriser le maire à solliciter les financements indiqués")
+        for joint in dec.get("services_communs") or []:
+            asks.append(f"engager avec {joint['porteur']['libelle']} la création du service commun "
+                        f"{text.of(joint['nom'])}")
+        if dec.get("gouvernance"):
+            asks.append(f"engager avec les partenaires la mise en place du portage recommandé "
+                        f"({dec['gouvernance']['libelle']})")
         asks.append("prévoir l'évaluation du service dès son démarrage, présentée au conseil après un an")
     else:
         asks.append("prendre acte du diagnostic et demander un point d'étape avec les partenaires dans un an")
-    return {"propose": [s["texte"] for s in summary.page_one(d, choice)], "pourquoi": why,
+    return {"propose": [s["texte"] for s in e["decision"]], "pourquoi": [m["texte"] for m in e["messages"][:4]],
             "decider": [text.sentence(a) for a in asks]}
 
 
-def cost_rows(d, choice: dict | None = None) -> list[tuple[str, str]]:
-    """The figures of page one as label–value rows: team, posts in place, to create, cost, each funder, remainder."""
-    c = summary.decision(d) if choice is None else choice
-    rows = [("Médiateurs nécessaires", text.number(c["team"])),
-            ("Postes d'adultes-relais déjà en place",
-             text.number(round(c["in_place"])) if c["posts_known"] else "non connus (absents des données)"),
-            ("Postes à créer", text.number(c["to_create"])),
-            ("Coût annuel des postes à créer", summary._euros(c["cost"]))]
-    rows += [(f"Financé par {summary._with_article(who)}", summary._euros(v)) for who, v in c["funders"]]
-    if c.get("governance"):
-        rows.append(("Portage recommandé", c["governance"]))
+def cost_rows(d) -> list[tuple[str, str]]:
+    """The figures of page one as label–value rows: mediators, posts in place, to create, cost, each funder."""
+    dec = summary.decision(d)
+    if not dec.get("mediateurs_necessaires"):
+        return []
+    in_place = summary.posts_in_place(dec)
+    rows = [("Médiateurs nécessaires", summary._number(dec["mediateurs_necessaires"])),
+            ("Postes d'adultes-relais déjà en place sur les territoires d'intervention",
+             summary._number(in_place) if in_place is not None else "non connus (absents des données)"),
+            ("Postes à créer par la commune", text.number(dec["postes_a_creer"]))]
+    rows += [(f"Postes à créer pour le service commun {text.of(j['nom'])} (part de la commune)",
+              f"{text.number(j['postes_a_creer'])} ({summary._number(j['part_postes_a_creer'])})")
+             for j in dec.get("services_communs") or []]
+    total = dec.get("total_commune") or {}
+    rows.append(("Coût annuel pour la commune", summary._euros(total.get("cout_annuel") or 0)))
+    rows += [(f"Financé par {who}", summary._euros(v)) for who, v in summary.funders(dec, d.name)]
+    if dec.get("gouvernance"):
+        rows.append(("Portage recommandé", dec["gouvernance"]["libelle"]))
     return rows
 
 
@@ -79,14 +89,15 @@ def write_note(d, path: Path, date: dt.date | None = None) -> Path:
     doc.add_heading("Ce qui est proposé", level=2)
     for sentence in parts["propose"]:
         doc.add_paragraph(sentence)
-    doc.add_heading("Ce qu'il en coûte et qui paie", level=2)
     rows = cost_rows(d)
-    table = doc.add_table(rows=len(rows), cols=2)
-    table.style = "Table Grid"
-    for row, (label, value) in zip(table.rows, rows):
-        row.cells[0].text, row.cells[1].text = label, value
-    doc.add_paragraph("Montants annuels : salaire chargé d'un médiateur et aide de l'État par poste d'adulte-relais, "
-                      "tels que le diagnostic les retient ; le détail du calcul figure dans le rapport.")
+    if rows:
+        doc.add_heading("Ce qu'il en coûte et qui paie", level=2)
+        table = doc.add_table(rows=len(rows), cols=2)
+        table.style = "Table Grid"
+        for row, (label, value) in zip(table.rows, rows):
+            row.cells[0].text, row.cells[1].text = label, value
+        doc.add_paragraph("Montants annuels : salaire chargé d'un médiateur et aide de l'État par poste d'adulte-relais, "
+                          "tels que le diagnostic les retient ; le détail du calcul figure dans le rapport.")
     doc.add_heading("Pourquoi", level=2)
     for sentence in parts["pourquoi"]:
         doc.add_paragraph(sentence, style="List Bullet")

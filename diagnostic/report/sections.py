@@ -632,12 +632,18 @@ def framing(d: CommuneDiagnostic) -> HTML:
     """The frame of the future service: territories, publics, objectives, hours, team."""
     f = d.framing
     territories = list(f.get("territoires") or [])
-    team = f.get("equipe")
+    dec = d.decision or {}
+    team = (dec.get("equipe") or {}).get("taille") if "equipe" in {r["id"] for r in d.recommendations} else None
+    joint = [f"part du service commun de {j['nom']} : {text.number(j['part_equipe'], 1)} sur "
+             f"{text.count(j['equipe']['taille'], 'médiateur')}" for j in dec.get("services_communs") or []] \
+        if team is not None else []
+    crew = text.join(([f"{text.count(team, 'médiateur', 'médiateurs')} (postes à créer : {dec['postes_a_creer']})"]
+                      if team else []) + joint)
     rows = [
         ("Territoires d'intervention", text.join(territories) or d.name),
         ("Publics prioritaires", f.get("publics") or "à préciser avec les partenaires"),
         ("Horaires de présence", f.get("horaires") or ""),
-        ("Équipe", f"{text.count(team, 'médiateur', 'médiateurs')} (voir le calcul ci-dessous)" if team else "à définir"),
+        ("Équipe", f"{crew} (voir le calcul ci-dessous)" if crew else "à définir"),
     ]
     objectives = list(f.get("objectifs") or [])
     return HTML(fragments.render("framing.html.j2", rows=rows, objectives=objectives))

@@ -16,6 +16,7 @@ import pandas as pd
 from diagnostic import text
 from diagnostic.io import reference
 from diagnostic.io.reference import department_regions
+from diagnostic.io.sources.postes import euros as _euros
 
 #: The report's sections: key → heading, in report order (the notebook's level-2 headings).
 SECTIONS = {
@@ -270,77 +271,127 @@ def _recommendation(d, rid: str) -> dict[str, Any] | None:
     return next((r for r in d.recommendations if r["id"] == rid), None)
 
 
-def _euros(value: float) -> str:
-    """« 288 000 € », « 182 484,88 € »: cents only when there are some."""
-    value = round(float(value), 2)
-    return text.number(value, 0 if value.is_integer() else 2, "€")
+def decision(d) -> dict[str, Any]:
+    """The decision the documents render (:mod:`diagnostic.analysis.decision`, ``resultats.json``'s ``decision``):
+    the one object page one, the council note and the body read, never re-derived from the text."""
+    return d.decision or {}
 
 
-def page_one(d, choice: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def _number(value: float) -> str:
+    """A count of mediators or posts: whole when it is, else one or two decimals (a commune's share: « 11,67 »)."""
+    value = round(float(value or 0), 2)
+    return text.number(value, 0 if value.is_integer() else 1 if round(value, 1) == value else 2)
+
+
+def _where(t: dict[str, Any]) -> str:
+    """« au Secteur Sud (45 704 habitants de la commune sur 47 011) », « à Négreneys (1 014 habitants) »."""
+    pop = text.count(t["population"], "habitant", "habitants")
+    if t.get("intercommunal"):
+        pop += f" de la commune sur {text.number(t['population_quartier'])} dans le quartier"
+    return f"{text.at(t['nom'])} ({pop})"
+
+
+def funders(dec: dict[str, Any], name: str) -> list[tuple[str, float]]:
+    """The recommended funding mix as (funder as a sentence names it, amount): « l'État (postes d'adultes-relais) »,
+    « la commune », « Métropole Européenne de Lille »."""
+    mix = ((dec.get("financement") or {}).get("repartition")) or []
+    names = {"État (postes adultes-relais)": "l'État (postes d'adultes-relais)", "commune": f"la commune ({name})"}
+    out: dict[str, float] = {}
+    for m in mix:  # one amount per funder: an EPCI carrying two joint services is named once
+        if m.get("montant"):
+            who = names.get(m["financeur"], m["financeur"])
+            out[who] = round(out.get(who, 0.0) + float(m["montant"]), 2)
+    return list(out.items())
+
+
+def posts_in_place(dec: dict[str, Any]) -> float | None:
+    """Adulte-relais posts in place on the commune's intervention territories: those of its own territories and its
+    share of those of each joint service; None when the posts file is absent (unknown, not zero)."""
+    in_place = dec.get("postes_en_place") or {}
+    if not in_place.get("connus"):
+        return None
+    return round(float(in_place.get("territoires") or 0) + sum(
+        float(j.get("postes_en_place") or 0) * float(j.get("part_commune") or 1) for j in dec.get("services_communs") or []), 2)
+
+
+def page_one(d, dec: dict[str, Any] | None = None) -> list[dict[str, str]]:
     """The five sentences that answer the mayor: what to do (with the recommended governance), where, for whom, how
     many mediators (needed, in place, to create), what it costs each year and who pays what. Every number and choice
-    is one of :func:`decision`'s; each sentence names the section that details it."""
-    c = decision(d) if choice is None else choice
-    names = text.join([text.at(n) for n in c["territories"]])
-    f = d.framing or {}
-    if not c["team"]:
-        return [{"texte": text.sentence(f"Le diagnostic ne relève à {d.name} aucun besoin non couvert de niveau fort ou "
-                                        "moyen : pas d'équipe de médiation à créer pour l'instant, mais un suivi des "
+    is one of the decision's (:func:`decision`); each sentence names the section that details it."""
+    dec = decision(d) if dec is None else dec
+    own = (dec.get("equipe") or {}).get("taille") or 0
+    joint = dec.get("services_communs") or []
+    if not own and not joint:
+        return [{"texte": text.sentence(f"Le diagnostic ne relève à {d.name} aucun besoin non couvert de niveau fort : "
+                                        "pas d'équipe de médiation à créer pour l'instant, mais un suivi des "
                                         "indicateurs et des besoins exprimés avec les partenaires"),
                  "section": "non_couverts"}]
-    if c["to_create"]:
-        what = (f"Le diagnostic propose à {d.name} de créer un service de médiation sociale" if not c["in_place"] else
-                f"Le diagnostic propose à {d.name} de renforcer la médiation sociale déjà en place")
-    else:
-        what = (f"Le diagnostic propose à {d.name} de coordonner en un service de médiation sociale les postes "
-                "d'adultes-relais déjà rattachés à ses quartiers, sans poste à créer pour l'instant")
-    if c.get("governance"):
-        what += f" ; portage recommandé : {c['governance']}" + (f", car {c['governance_reason']}"
-                                                                if c.get("governance_reason") else "")
-    out = [{"texte": text.sentence(what), "section": "gouvernance"}]
-    pop = f.get("population")
-    out.append({"texte": text.sentence(f"Il interviendrait d'abord {names}"
-                                       + (f", où vivent {text.count(pop, 'habitant', 'habitants')}" if pop else "")),
+    by_carrier: dict[str, list[str]] = {}
+    for j in joint:
+        by_carrier.setdefault(j["porteur"]["libelle"], []).append(
+            f"{text.of(j['nom'])} ({text.count(j['equipe']['taille'], 'médiateur', 'médiateurs')})")
+    shared = [f"de participer au service commun {items[0]}, porté par {carrier}" if len(items) == 1 else
+              f"de participer aux services communs {text.join(items)}, portés par {carrier}"
+              for carrier, items in by_carrier.items()]
+    what = [f"de créer une équipe de médiation sociale de {text.count(own, 'médiateur', 'médiateurs')}"] if own else []
+    governance = dec.get("gouvernance")
+    head = f"Le diagnostic propose à {d.name} {text.join(what + shared)}"
+    if governance:
+        head += (f" ; portage recommandé{' de son équipe' if joint and own else ''} : {governance['libelle']}, car "
+                 f"{governance['raison']}")
+    out = [{"texte": text.sentence(head), "section": "gouvernance"}]
+    out.append({"texte": text.sentence("Le service interviendrait d'abord "
+                                       + text.join([_where(t) for t in dec.get("territoires") or []])),
                 "section": "non_couverts"})
-    strong = d.needs[d.needs["level"].isin(STRONG) & d.needs["code"].isin(priority_codes(d))] if len(d.needs) else d.needs
-    domains = list(dict.fromkeys(strong["domain_label"]))[:4] if len(strong) else []
+    f = d.framing or {}
+    from diagnostic.io.reference import DOMAINS
+
+    domains = [DOMAINS.get(k, k) for k in dec.get("domaines") or []][:4]
     whom = f"Il s'adresserait d'abord {text.to(f['publics'])}" if f.get("publics") else "Il s'adresserait aux habitants"
     out.append({"texte": text.sentence(whom + (f", pour les besoins en {text.join(text.quoted(domains))}" if domains else "")),
                 "section": "cadrage"})
-    team = text.count(c["team"], "médiateur", "médiateurs")
-    if c["posts_known"]:
-        in_place = round(c["in_place"])
-        held = (f"{text.count(in_place, 'poste', 'postes')} d'adulte-relais {'déjà rattachés' if in_place >= 2 else 'déjà rattaché'}"
-                if in_place else "aucun poste d'adulte-relais déjà rattaché")
-        many = f"L'équipe nécessaire compte {team} : {held} à ces quartiers, {text.count(c['to_create'], 'poste', 'postes')} à créer"
-    else:
-        many = (f"L'équipe nécessaire compte {team}, soit {text.count(c['to_create'], 'poste', 'postes')} à créer, dont "
-                "il faudra déduire les postes d'adultes-relais déjà en place, que les données ne donnent pas")
-    out.append({"texte": text.sentence(many), "section": "cadrage"})
-    if c["to_create"]:
-        payers = text.join([f"{_euros(v)} par {_with_article(who)}" for who, v in c["funders"] if v])
-        cost = f"Le service coûterait {_euros(c['cost'])} par an" + (f", financés à hauteur de {payers}" if payers else "")
-    else:
-        cost = ("Sans poste à créer, le service ne demande pas de budget nouveau pour les postes : les postes en place "
-                "restent financés comme aujourd'hui")
-    out.append({"texte": text.sentence(cost), "section": "financements"})
+    out.append({"texte": _mediators_sentence(d, dec, own, joint), "section": "cadrage"})
+    out.append({"texte": _cost_sentence(d, dec), "section": "financements"})
     return out
 
 
-#: How page one names a funder or a governance form after « par » or « porté par ».
-_ARTICLES = {"service municipal": "un service municipal", "association": "une association",
-             "État (postes adultes-relais)": "l'État (postes d'adultes-relais)"}
+def _mediators_sentence(d, dec: dict[str, Any], own: int, joint: list[dict[str, Any]]) -> str:
+    """Mediators needed, posts in place (or that the posts file is absent), posts to create: the decision's figures."""
+    needed = f"Il faut {_number(dec['mediateurs_necessaires'])} {text.plural(dec['mediateurs_necessaires'], 'médiateur')}"
+    if joint:
+        needed += f" pour {d.name} : " + text.join(
+            ([f"{_number(own)} dans son équipe"] if own else [])
+            + [f"{_number(j['part_equipe'])} pour sa part du service commun {text.of(j['nom'])}" for j in joint])
+    in_place = dec.get("postes_en_place") or {}
+    n = posts_in_place(dec)
+    if n is None:
+        held = SOURCE_ABSENT["adultes_relais"] + " : les postes déjà en place sont à vérifier auprès de la préfecture"
+    else:
+        year = f" en {in_place['annee']}" if in_place.get("annee") else ""
+        held = (f"{_number(n)} {text.plural(n, 'poste', 'postes')} d'adulte-relais déjà en place sur ces quartiers{year}"
+                if n else "aucun poste d'adulte-relais déjà en place sur ces quartiers")
+        if n:
+            held += f" ({'' if in_place.get('deduits') else 'non '}{text.plural(n, 'déduit', 'déduits')} de l'équipe)"
+    create = [f"{text.count(dec['postes_a_creer'], 'poste', 'postes')} à créer{' pour son équipe' if joint else ''}"] if own or not joint else []
+    create += [f"{text.count(j['postes_a_creer'], 'poste', 'postes')} {'à créer ' if not create else ''}pour le service "
+               f"commun {text.of(j['nom'])} (dont {_number(j['part_postes_a_creer'])} pour sa part)" for j in joint]
+    return text.sentence(f"{needed} ; {held} ; {text.join(create)}")
 
 
-def _with_article(label: str) -> str:
-    """A funder or governance label after « par »: « l'État », « un service municipal », a name as it is."""
-    label = str(label)
-    if label in _ARTICLES:
-        return _ARTICLES[label]
-    if label.startswith(("groupement", "convention", "participation", "abattement", "postes")):
-        return ("une " if label.startswith(("convention", "participation")) else "un " if label.startswith("groupement")
-                else "l'" if label.startswith("abattement") else "des ") + label
-    return label
+def _cost_sentence(d, dec: dict[str, Any]) -> str:
+    """What it costs the commune each year, the recommended funding and who pays what (sums to the cost)."""
+    total = dec.get("total_commune") or {}
+    if not total.get("cout_annuel"):
+        return text.sentence("Sans poste à créer, le service ne demande pas de budget nouveau pour les postes : les postes "
+                             "en place restent financés comme aujourd'hui")
+    head = f"Coût annuel pour {d.name} : {_euros(total['cout_annuel'])}"
+    funding = dec.get("financement")
+    if funding:
+        head += f" ; financement recommandé : {funding['libelle']}"
+    payers = funders(dec, d.name)
+    if payers:
+        head += " ; " + text.join([f"{_euros(v)} par {who}" for who, v in payers])
+    return text.sentence(head)
 
 
 def key_messages(d) -> list[dict[str, str]]:
@@ -390,7 +441,7 @@ def key_messages(d) -> list[dict[str, str]]:
 def _answers_message(d) -> str:
     """What already answers, in the three states: the domains where the data count réponses (France Services,
     centres sociaux, médiation…), those where they hold none (unknown, not zero), or the absent source."""
-    posts = float(d.needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in d.needs else 0.0
+    posts = ((d.decision or {}).get("cible") or {}).get("postes_en_place") or 0.0  # the commune's own posts in place
     in_place = _posts_phrase(d, posts).replace("rattaché", "déjà rattaché")
     if "services" in d.missing:
         if not posts_known(d):
@@ -448,38 +499,3 @@ def essentials(d) -> dict[str, Any]:
         "decision": page_one(d),
     }
 
-
-def decision(d) -> dict[str, Any]:
-    """Page one's numbers and choices, read from the recommendation the body prints: territories, team needed,
-    posts in place, posts to create, annual cost, State aid, remainder, funding and governance (with its reason).
-
-    The one place the council note and « L'essentiel » read them from, so that neither re-derives them.
-    """
-    from diagnostic.analysis.commune import _adulte_relais_amount
-    from diagnostic.analysis.recommend import load_rules
-
-    team = _recommendation(d, "equipe")
-    figures = {e.get("libelle"): e.get("valeur") for e in (team or {}).get("evidence") or []}
-    size = int(figures.get("Équipe retenue") or (d.framing or {}).get("equipe") or 0)
-    in_place = float(figures.get("Postes adultes-relais en place") or 0.0)
-    to_create = int(figures.get("Postes à créer") or 0)
-    costs = load_rules(d.params["reco_rules"] if d.params["reco_rules"] != "templates/recommandations.yaml"
-                       else None).get("costs", {})
-    amount = _adulte_relais_amount(d.data, d.posts_partial).get("adulte_relais_amount") or float(
-        costs.get("adulte_relais_amount", 22810.61))
-    salary = float(costs.get("mediator_salary_cost", 36000))
-    funding, governance = _recommendation(d, "financements"), _recommendation(d, "gouvernance")
-    reason = ""
-    if governance is not None:
-        reason = governance["text"].split(", car ", 1)[-1].split(". ", 1)[0].rstrip(".") if ", car " in governance["text"] else ""
-    cost = to_create * salary
-    aid = round(to_create * amount, 2) if funding is not None and "adultes_relais" in (funding.get("choice") or "") else 0.0
-    return {
-        "territories": [territory_names(d).get(c, c) for c in priority_codes(d)],
-        "team": size, "in_place": in_place, "posts_known": posts_known(d), "to_create": to_create,
-        "cost": cost, "aid": aid, "remainder": round(cost - aid, 2),
-        "funding": (funding.get("leads") or [None])[0] if funding else None,
-        "funders": [("État (postes adultes-relais)", aid), (f"{d.name} et ses partenaires", round(cost - aid, 2))] if to_create else [],
-        "governance": (governance.get("leads") or [None])[0] if governance else None,
-        "governance_reason": reason,
-    }

@@ -56,7 +56,7 @@ def test_triggers_on_hand_made_case(context):
     assert first.index("Quartier A") < first.index("Quartier B") and "26\u202f000 habitants" in first
     # Team: 26,000 × 2.5 / 10,000 = 6.5 → 7 (half up), a coordinator from 5; 1 post in place → 6 to create.
     team = recs["equipe"]
-    assert team["team_size"] == 7 and team["team"]["to_create"] == 6
+    assert team["team_size"] == 7 and context.decision["postes_a_creer"] == 6
     assert "26\u202f000 × 2,5 ÷ 10\u202f000 = 6,5, arrondi à 7\u00a0médiateurs" in team["text"]
     assert "6 × 36\u202f000\u00a0€ = 216\u202f000\u00a0€" in team["text"]
     assert "6 × 22\u202f810,61\u00a0€ = 136\u202f863,66\u00a0€" in team["text"]  # the 2024 reference amount

@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from diagnostic import cli
+from diagnostic.analysis.indicators.posts import attribute_posts
 from diagnostic.analysis.region import posts as pt
 from diagnostic.analysis.region.rules import load_rules
 from diagnostic.analysis.region.synthesis import build_synthesis, results
-from diagnostic.analysis.region.territories import assess, attribute_posts, rank, reason, strongest
+from diagnostic.analysis.region.territories import assess, rank, reason, strongest
 from diagnostic.io.sources.employers import employer_type
 from diagnostic.report.region.page import (
     CSV_NAME,
@@ -42,27 +43,28 @@ def _territories(**columns) -> pd.DataFrame:
 
 
 def test_ranking_follows_the_documented_rule(rules):
-    # Target 12.5 per 10,000. A: fort, 10,000 inh., 5 posts → 7.5 missing. B: fort, 20,000 inh., 20 posts → 5 missing.
-    # C: moyen, 40,000 inh., 0 post → 50 missing (but moyen comes after fort). D: fort, well equipped (20 per 10,000).
-    # E: faible need, below target → not a prospect.
-    table = _territories(qpv_population=[10_000, 20_000, 40_000, 10_000, 10_000],
+    # Target: the one ratio, 2.5 per 10,000. A: fort, 20,000 inh., 1 post → 4 missing. B: fort, 10,000 inh., 1 post
+    # → 1.5 missing. C: moyen, 40,000 inh., 0 post → 10 missing (but moyen comes after fort). D: fort, well equipped
+    # (4 per 10,000). E: faible need, below target → not a prospect.
+    assert rules["target_per_10000"] == 2.5
+    table = _territories(qpv_population=[20_000, 10_000, 40_000, 10_000, 10_000],
                          need_level=["fort", "fort", "moyen", "fort", "faible"],
-                         posts=[5.0, 20.0, 0.0, 20.0, 1.0])
+                         posts=[1.0, 1.0, 0.0, 4.0, 1.0])
     assessed = assess(table, rules)
     assert list(assessed["status"]) == ["a_prospecter", "a_prospecter", "a_prospecter", "bien_dote", "sous_cible"]
-    assert assessed.loc[0, "ratio"] == pytest.approx(5.0)
-    assert assessed.loc[0, "missing_posts"] == pytest.approx(7.5)
-    assert assessed.loc[3, "gap"] == pytest.approx(7.5)
+    assert assessed.loc[0, "ratio"] == pytest.approx(0.5)
+    assert assessed.loc[0, "missing_posts"] == pytest.approx(4.0)
+    assert assessed.loc[3, "gap"] == pytest.approx(1.5)
     ranked = rank(assessed, rules)
     assert list(ranked["code"]) == ["A", "B", "C"]
     assert list(ranked["rank"]) == [1, 2, 3]
-    # The rule is the file's: population first puts C (40,000) ahead, then B (20,000), then A.
+    # The rule is the file's: population first puts C (40,000) ahead, then A (20,000), then B.
     by_population = rank(assessed, {**rules, "ranking": ["qpv_population"]})
-    assert list(by_population["code"]) == ["C", "B", "A"]
+    assert list(by_population["code"]) == ["C", "A", "B"]
     sentence = reason(ranked.iloc[0], rules).replace("\u202f", " ").replace("\xa0", " ")
-    assert "Besoin fort ; 10 000 habitants en QPV (1 QPV) ; 5 postes en place" in sentence
-    assert "soit 5,0 pour 10 000 habitants des QPV" in sentence
-    assert "sous la cible de 12,5 : 8 postes manquants" in sentence
+    assert "Besoin fort ; 20 000 habitants en QPV (1 QPV) ; 1 poste adulte-relais en place" in sentence
+    assert "soit 0,5 pour 10 000 habitants des QPV" in sentence
+    assert "sous la cible de 2,5 : 4 postes manquants" in sentence
 
 
 def test_unknown_population_is_undetermined_not_zero(rules):
@@ -91,7 +93,7 @@ def test_intercommunal_posts_shared_by_qpv_population():
     assert out.loc["59001", "posts_adulte-relais"] == pytest.approx(7.5)
     assert out.loc["59002", "posts_adulte-relais"] == pytest.approx(2.5)
     assert out.loc["59001", "posts_fonjep"] == pytest.approx(1.5)
-    assert out.loc["59001", "posts"] == pytest.approx(9.0)
+    assert out.loc["59001", "posts"] == pytest.approx(7.5)  # FONJEP posts are shown, not counted against the target
     assert out.loc["59003", "posts"] == 3 and out.loc["59003", "posts_shared"] == 0
 
 
@@ -126,11 +128,12 @@ def test_rules_file_errors_are_french(tmp_path):
     from diagnostic.errors import CatalogError
 
     bad = tmp_path / "region.yaml"
-    bad.write_text(yaml.safe_dump({"target_per_10000": 10, "ranking": ["hasard"]}), encoding="utf-8")
+    bad.write_text(yaml.safe_dump({"ranking": ["hasard"]}), encoding="utf-8")
     with pytest.raises(CatalogError, match="clé\\(s\\) de classement inconnue\\(s\\) : hasard"):
         load_rules(bad)
-    bad.write_text(yaml.safe_dump({"ranking": ["ratio"]}), encoding="utf-8")
-    with pytest.raises(CatalogError, match="target_per_10000"):
+    # The target is the one ratio of recommandations.yaml: a second number here is refused, not silently used.
+    bad.write_text(yaml.safe_dump({"target_per_10000": 10, "ranking": ["ratio"]}), encoding="utf-8")
+    with pytest.raises(CatalogError, match="ratio unique de recommandations.yaml"):
         load_rules(bad)
 
 
@@ -205,18 +208,28 @@ def test_synthesis_fits_a_phone(demo_region, offline_page):
 
 
 def test_links_to_commune_reports_of_a_batch(tmp_path):
-    """A report and a current manifest in the folder: the page links to the report and reuses its results."""
-    first = build_synthesis(DEMO_CATALOG, tmp_path)
-    code = first.communes.iloc[0]["code"]
+    """A report and a current manifest in the folder: the page links to the report and reuses its results when
+    their fingerprint is the current one, and computes them again when it is not."""
     from diagnostic.analysis.commune import build
     from diagnostic.analysis.commune import results as commune_results
+    from diagnostic.pipeline.manifest import input_hashes
+    from diagnostic.pipeline.run import run_parameters
+
+    first = build_synthesis(DEMO_CATALOG, tmp_path)
+    code = first.communes.iloc[0]["code"]
+    digest = input_hashes(first.data, {code: run_parameters(first.data, code)})[code]
 
     res = commune_results(build(first.data, code))
     res["besoins_non_couverts"] = [{"niveau": "fort", "domaine": "transports", "domaine_libelle": "Transports"}]
     (tmp_path / code).mkdir()
     (tmp_path / code / "resultats.json").write_text(json.dumps(res), encoding="utf-8")
     (tmp_path / code / "rapport.html").write_text("<html lang='fr'></html>", encoding="utf-8")
-    (tmp_path / "manifest.json").write_text(json.dumps({"communes": {code: {"statut": "ok"}}}), encoding="utf-8")
+    (tmp_path / "manifest.json").write_text(json.dumps({"communes": {code: {"statut": "ok", "empreinte": "ancienne"}}}),
+                                            encoding="utf-8")
+    stale = build_synthesis(first.data, tmp_path).communes.set_index("code").loc[code]
+    assert stale["results_origin"] == "calculé" and stale["strong_domains"] != ["Transports"]
+    (tmp_path / "manifest.json").write_text(json.dumps({"communes": {code: {"statut": "ok", "empreinte": digest}}}),
+                                            encoding="utf-8")
     synth = build_synthesis(first.data, tmp_path)
     row = synth.communes.set_index("code").loc[code]
     assert row["report"] == f"{code}/rapport.html" and row["results_origin"] == "lot"

@@ -34,13 +34,17 @@ def test_note_opens_is_short_and_carries_page_one(tmp_path, report_cache, catalo
     # The same five sentences as page one, and the same figures in the table.
     for sentence in summary.page_one(d):
         assert sentence["texte"] in body
-    c = summary.decision(d)
+    dec = summary.decision(d)
     table = dict(rows)
-    assert table["Médiateurs nécessaires"] == text.number(c["team"])
-    assert table["Postes à créer"] == text.number(c["to_create"])
-    assert table["Coût annuel des postes à créer"] == summary._euros(c["cost"])
-    for who, amount in c["funders"]:
-        assert table[f"Financé par {summary._with_article(who)}"] == summary._euros(amount)
+    assert table["Médiateurs nécessaires"] == summary._number(dec["mediateurs_necessaires"])
+    assert table["Postes à créer par la commune"] == text.number(dec["postes_a_creer"])
+    assert table["Coût annuel pour la commune"] == summary._euros(dec["total_commune"]["cout_annuel"])
+    paid = 0.0
+    for who, amount in summary.funders(dec, d.name):
+        assert table[f"Financé par {who}"] == summary._euros(amount)
+        paid += amount
+    assert paid == pytest.approx(dec["total_commune"]["cout_annuel"], abs=0.02)  # the funders pay the whole cost
+    assert table["Portage recommandé"] == dec["gouvernance"]["libelle"]
     assert ".csv" not in body and ".json" not in body and "docx" not in body
     assert ("Données fictives" in body) == d.fictional
 
@@ -52,6 +56,7 @@ def test_toulouse_note_figures(tmp_path, report_cache):
     d = build(OCCITANIE, "31555")
     _, rows, _ = _read(note.write_note(d, tmp_path / note.NOTE_FILE))
     table = dict(rows)
-    assert table["Coût annuel des postes à créer"] == "288\u202f000\u00a0€"
+    assert table["Coût annuel pour la commune"] == "288\u202f000\u00a0€"
     assert table["Financé par l'État (postes d'adultes-relais)"] == "182\u202f484,88\u00a0€"
-    assert table["Financé par Toulouse et ses partenaires"] == "105\u202f515,12\u00a0€"
+    assert table["Financé par la commune (Toulouse)"] == "105\u202f515,12\u00a0€"
+    assert table["Postes d'adultes-relais déjà en place sur les territoires d'intervention"] == "non connus (absents des données)"

@@ -24,19 +24,15 @@ from diagnostic import __version__
 from diagnostic._fs import temp_dir
 from diagnostic.analysis.indicators import social
 from diagnostic.analysis.indicators.coverage import COLUMNS as COVERAGE_COLUMNS
-from diagnostic.analysis.indicators.coverage import (
-    counted_coverage,
-    coverage,
-    mediation_posts_by_commune,
-)
+from diagnostic.analysis.indicators.coverage import counted_coverage, coverage
 from diagnostic.analysis.indicators.domains import service_domains
 from diagnostic.analysis.indicators.needs import METHOD_VERSION, RULES_FILE, load_rules, unmet_needs
+from diagnostic.analysis.indicators.posts import RATIO_FILE, posts_by_commune
 from diagnostic.io.reference import DOMAINS, DOMAINS_FILE, INDICATORS_FILE, equipment_domains
-from diagnostic.io.sources.postes import partial_years
 from diagnostic.io.territory import TerritoryData
 from diagnostic.options import BAND_M
 
-TABLES = ["qpv_social", "commune_social", "qpv_share", "coverage", "needs", "evidence"]
+TABLES = ["qpv_social", "commune_social", "qpv_share", "qpv_parts", "posts", "coverage", "needs", "evidence"]
 
 
 @dataclass
@@ -46,6 +42,10 @@ class Indicators:
     qpv_social: pd.DataFrame
     commune_social: pd.DataFrame
     qpv_share: pd.DataFrame
+    #: QPV population of each (QPV, commune) pair: the commune's part of each QPV (``code_qp``, ``insee_com``, ``population``, ``split``).
+    qpv_parts: pd.DataFrame
+    #: Posts in place per commune with QPVs (:func:`diagnostic.analysis.indicators.posts.posts_by_commune`).
+    posts: pd.DataFrame
     coverage: pd.DataFrame
     needs: pd.DataFrame
     evidence: pd.DataFrame
@@ -78,7 +78,7 @@ def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
     """What the cached tables depend on: the catalogue's files, the rules and tables, the parameters and the code."""
     h = hashlib.sha256()
     h.update(data.catalog.fingerprint().encode())
-    for f in (rules_path, INDICATORS_FILE, DOMAINS_FILE):
+    for f in (rules_path, RATIO_FILE, INDICATORS_FILE, DOMAINS_FILE):
         h.update(Path(f).read_bytes())
     h.update(json.dumps(params, sort_keys=True).encode())
     h.update(__version__.encode())
@@ -113,7 +113,8 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
     pairs = service_domains(data.services)
     qpv_social = social.qpv_social(data)
     commune_social = social.commune_social(data)
-    share = social.qpv_share(data)
+    parts = social.qpv_population_by_commune(data)
+    share = social.qpv_share(data, parts)
     qpv_pop = data.qpv_indicators.values["population"] if data.qpv_indicators is not None and "population" in data.qpv_indicators.values else pd.Series(dtype=float)
     com_pop = data.communes.set_index("insee_com")["population"]
     outlined = data.qpv[data.qpv.geometry.notna()]
@@ -127,22 +128,13 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
     if data.equipment_counts is not None:
         cov_com = with_counted_equipment(cov_com, data.equipment_counts)
     if len(outlined) < len(data.qpv):
-        cov_qpv = pd.concat([cov_qpv, commune_coverage_for_qpv(data.qpv[data.qpv.geometry.isna()], cov_com, qpv_pop)],
-                            ignore_index=True)
-    posts = data.adultes_relais
-    if posts is not None and "programme" in posts:
-        posts = posts[posts["programme"] == "adulte-relais"]  # FONJEP posts are not mediation posts
-    if posts is not None:  # the posts in place are those of the last complete year of the files
-        posts = posts[~posts["year"].isin(partial_years(data.adultes_relais))]
-    qpv = data.qpv
-    if "siren_epci" not in qpv and "siren_epci" in data.communes:
-        qpv = qpv.assign(siren_epci=qpv["insee_com"].map(data.communes.set_index("insee_com")["siren_epci"]))
-    if posts is not None and "siren_epci" in posts:
-        posts = posts.assign(codgeo=posts["codgeo"].where(posts["codgeo"].str.len() == 5, posts["siren_epci"]))
-    posts_com = mediation_posts_by_commune(posts, qpv, data.qpv_communes)
-    qpv_posts = _posts_by_qpv(posts_com, share, data)
-    # Posts that reach no commune of the catalogue (contracts of unknown EPCIs) leave the posts unknown, not 0.
-    has_posts = data.adultes_relais is not None and not posts_com.empty
+        unoutlined = parts[parts["code_qp"].isin(set(data.qpv.loc[data.qpv.geometry.isna(), "code_qp"]))]
+        cov_qpv = pd.concat([cov_qpv, commune_coverage_for_qpv(unoutlined, cov_com, com_pop, qpv_pop)], ignore_index=True)
+    posts = posts_by_commune(data, parts)
+    posts_com = posts.set_index("insee_com")["posts"] if len(posts) else pd.Series(dtype=float)
+    qpv_posts = _posts_by_qpv(posts_com, parts)
+    # Without posts files the posts in place are unknown, not 0.
+    has_posts = not posts.empty
     needs_frames, evidence_frames = [], []
     if not qpv_social.empty:
         n, e = unmet_needs(qpv_social, cov_qpv, data.observations, rules, code="code_qp", population=qpv_pop,
@@ -159,7 +151,7 @@ def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict
     qpv = data.qpv.copy()
     if data.qpv_indicators is not None:
         qpv = qpv.join(data.qpv_indicators.values, on="code_qp")
-    return Indicators(qpv_social, commune_social, share, pd.concat([cov_qpv, cov_com], ignore_index=True),
+    return Indicators(qpv_social, commune_social, share, parts, posts, pd.concat([cov_qpv, cov_com], ignore_index=True),
                       needs, evidence, qpv, params, key)
 
 
@@ -181,17 +173,30 @@ def with_counted_equipment(cov_com: pd.DataFrame, counts: pd.DataFrame) -> pd.Da
     return out
 
 
-def commune_coverage_for_qpv(qpv: gpd.GeoDataFrame, cov_com: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
-    """Coverage of QPVs without outlines: their commune's services (the band cannot be drawn), said so."""
-    rows = qpv[["code_qp", "insee_com"]].merge(cov_com.drop(columns=["level", "population"]),
-                                               left_on="insee_com", right_on="code")
-    rows = rows.drop(columns=["code", "insee_com"]).rename(columns={"code_qp": "code"})
-    rows["level"] = "qpv"
-    rows["population"] = rows["code"].map(population)
-    rows["services_band"] = rows["services_inside"]
-    rows["nearest_m"] = float("nan")  # per_1000 stays the commune's density of services
-    rows["method"] = "services de la commune (contours du QPV non fournis : pas de bande ni de distance)"
-    return rows
+def commune_coverage_for_qpv(parts: pd.DataFrame, cov_com: pd.DataFrame, com_pop: pd.Series,
+                             population: pd.Series) -> pd.DataFrame:
+    """Coverage of QPVs without outlines, from the communes they cover only, by a stated rule.
+
+    Without outlines nothing can be placed inside a QPV or its band: each commune the QPV covers gives it
+    a share of the services counted in the commune, in proportion to the part of the commune's population
+    living in that QPV (``parts``, the QPV population of each commune); distances stay unknown.
+    """
+    counts = ["services_inside", "services_band", "responses_band", "common_band", "places_band"]
+    rows = parts[["code_qp", "insee_com", "population"]].rename(columns={"population": "part"}).merge(
+        cov_com.drop(columns=["level", "population"]), left_on="insee_com", right_on="code")
+    weight = (rows["part"] / rows["insee_com"].map(com_pop)).clip(0, 1).fillna(0.0)
+    rows[counts] = rows[counts].astype(float).mul(weight, axis=0)
+    out = rows.groupby(["code_qp", "domain"], sort=False).agg(
+        **{c: (c, "sum") for c in counts}, responses_known=("responses_known", "any"),
+        domain_label=("domain_label", "first")).reset_index().rename(columns={"code_qp": "code"})
+    out[counts] = out[counts].round(1)
+    out["level"] = "qpv"
+    out["population"] = out["code"].map(population)
+    out["nearest_m"] = out["nearest_response_m"] = float("nan")
+    out["per_1000"] = 1000 * out["services_band"] / out["population"].where(out["population"] > 0)
+    out["method"] = ("services des communes du quartier au prorata de leurs habitants qui y vivent (contours du QPV "
+                     "non fournis : dans la commune, pas dans le quartier ni sa bande ; pas de distance)")
+    return out[COVERAGE_COLUMNS]
 
 
 def _national(data: TerritoryData) -> dict:
@@ -204,12 +209,11 @@ def _national(data: TerritoryData) -> dict:
     return {"reference": long.dropna(subset=["value"]), "reference_label": "QPV de France"}
 
 
-def _posts_by_qpv(posts_com: pd.Series, share: pd.DataFrame, data: TerritoryData) -> pd.Series:
-    """A commune's posts spread over its QPVs in proportion to their population."""
-    if posts_com.empty:
+def _posts_by_qpv(posts_com: pd.Series, parts: pd.DataFrame) -> pd.Series:
+    """Each QPV's posts: every commune it covers gives it its posts in proportion to the QPV population of its part."""
+    if posts_com.empty or parts.empty:
         return pd.Series(dtype=float)
-    pop = social.qpv_population_by_commune(data)
-    pop["commune_qpv_pop"] = pop.groupby("insee_com")["population"].transform("sum")
+    pop = parts.assign(commune_qpv_pop=parts.groupby("insee_com")["population"].transform("sum"))
     pop["posts"] = pop["insee_com"].map(posts_com).fillna(0) * pop["population"] / pop["commune_qpv_pop"]
     return pop.groupby("code_qp")["posts"].sum()
 

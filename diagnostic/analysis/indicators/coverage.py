@@ -133,28 +133,3 @@ def counted_coverage(table: IndicatorTable, population: pd.Series, roles: pd.Dat
     summed["domain_label"] = summed["domain"].map(DOMAINS)
     summed["method"] = "comptages publiés par QPV : " + summed.pop("columns")
     return summed[COLUMNS]
-
-
-def mediation_posts_by_commune(posts: pd.DataFrame | None, qpv: gpd.GeoDataFrame, pairs: pd.DataFrame) -> pd.Series:
-    """Adulte-relais posts of the latest year per commune.
-
-    A post belongs to its contrat de ville; a contract held by a commune goes to
-    that commune, one held by an EPCI to the communes of its QPVs (``siren_epci``),
-    split by their number of QPVs. Posts that reach no commune are left out here
-    and shown in the partner section by employer.
-    """
-    if posts is None or posts.empty or "codgeo" not in posts:
-        return pd.Series(dtype=float)
-    latest = posts[posts["year"] == posts["year"].max()]
-    per_contract = latest.groupby("codgeo").size()
-    direct = per_contract[per_contract.index.str.len() == 5]
-    parts = [direct.astype(float)]
-    if "siren_epci" in qpv:
-        epci_pairs = pairs.merge(qpv[["code_qp", "siren_epci"]], on="code_qp")
-        epci_pairs = epci_pairs[epci_pairs["siren_epci"].isin(per_contract.index)]
-        if len(epci_pairs):
-            qpv_count = epci_pairs.groupby(["siren_epci", "insee_com"]).size()
-            share = qpv_count / qpv_count.groupby(level=0).transform("sum")
-            spread = share * share.index.get_level_values(0).map(per_contract).to_numpy()
-            parts.append(spread.groupby(level=1).sum())
-    return pd.concat(parts).groupby(level=0).sum()

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostic import resources, text
+from diagnostic.analysis.indicators.posts import ratio
 from diagnostic.errors import CatalogError
 from diagnostic.io.catalog import read_yaml
 from diagnostic.io.reference import DOMAINS, indicator_table
@@ -58,6 +59,8 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
             if ind.get("direction", "up") not in ("up", "down"):
                 raise CatalogError(f"domaine « {domain} », indicateur « {key} » : « direction » vaut up ou down.",
                                    path=path)
+    # The one target ratio lives in recommandations.yaml: the response target and the team use the same number.
+    rules["response"] = {**(rules.get("response") or {}), "target_per_10000": ratio()}
     levels = rules.get("levels") or {}
     if not 0 < float(levels.get("moyen", 0.45)) < float(levels.get("fort", 0.65)) <= 1:
         raise CatalogError("« levels » : il faut 0 < moyen < fort ≤ 1.", path=path)

@@ -177,9 +177,9 @@ def _fit_to_totals(pairs: pd.DataFrame, totals: pd.Series, free: pd.Series, roun
     return pop
 
 
-def qpv_share(data: TerritoryData) -> pd.DataFrame:
-    """Per commune: population living in QPV and its share of the commune's population."""
-    pop = qpv_population_by_commune(data)
+def qpv_share(data: TerritoryData, parts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per commune: population living in QPV (the sum of its parts of QPVs) and its share of the commune's population."""
+    pop = qpv_population_by_commune(data) if parts is None else parts
     by_commune = pop.groupby("insee_com").agg(qpv_population=("population", "sum"), split=("split", "any"))
     out = data.communes.set_index("insee_com")[["lib_com", "population", "qpv_count"]].join(by_commune)
     out["qpv_population"] = out["qpv_population"].where(out["qpv_count"] > 0, 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from diagnostic.analysis.indicators.posts import RATIO_UNIT, ratio, ratio_source
 from diagnostic.errors import CatalogError
 from diagnostic.io.catalog import read_yaml
 from diagnostic.io.sources.employers import RULES_FILE, UNKNOWN_EMPLOYER, employer_rules
@@ -31,14 +32,18 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     if unknown:
         raise CatalogError(f"programme(s) inconnu(s) : {', '.join(unknown)}.", path=path,
                            hint=f"programmes possibles : {', '.join(PROGRAMMES)}.")
+    if "target_per_10000" in rules or "reference_year" in rules:
+        raise CatalogError("« target_per_10000 » et « reference_year » ne se règlent plus ici : la cible est le ratio "
+                           "unique de recommandations.yaml (team.mediators_per_10000_inhabitants), le même que celui "
+                           "des rapports communaux, et l'année est la dernière année complète des fichiers de postes.",
+                           path=path)
     try:
-        target = float(rules["target_per_10000"])
         well = float(rules.get("well_equipped", 1.0))
-    except (KeyError, TypeError, ValueError):
-        raise CatalogError("« target_per_10000 » (nombre de postes pour 10 000 habitants des QPV) est obligatoire "
-                           "et doit être un nombre ; « well_equipped » aussi.", path=path) from None
-    if target <= 0 or well <= 0:
-        raise CatalogError("« target_per_10000 » et « well_equipped » doivent être positifs.", path=path)
+    except (TypeError, ValueError):
+        raise CatalogError("« well_equipped » doit être un nombre.", path=path) from None
+    target = ratio()
+    if well <= 0:
+        raise CatalogError("« well_equipped » doit être positif.", path=path)
     ranking = list(rules.get("ranking") or ["need_level", "missing_posts", "qpv_population"])
     bad = [k for k in ranking if k not in RANKING_KEYS]
     if bad:
@@ -47,9 +52,6 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     levels = list(rules.get("prospect_levels") or ["fort", "moyen"])
     if set(levels) - set(LEVELS):
         raise CatalogError(f"« prospect_levels » : niveaux possibles {', '.join(LEVELS)}.", path=path)
-    year = rules.get("reference_year", "latest")
-    if year != "latest" and not str(year).isdigit():
-        raise CatalogError("« reference_year » vaut « latest » ou une année (ex. 2024).", path=path)
     types = rules.get("employer_types") or {}
     known = set(actor_types().index)
     for key, words in types.items():
@@ -58,7 +60,8 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
                                "et une liste de mots.", path=path, hint=f"types : {', '.join(sorted(known))}.")
     return {
         **rules, "path": str(path), "programmes": programmes, "target_per_10000": target, "well_equipped": well,
-        "ranking": ranking, "prospect_levels": levels, "reference_year": year,
+        "ranking": ranking, "prospect_levels": levels, "target_source": f"{RATIO_UNIT} : le ratio unique de l'atelier, celui qui "
+        f"dimensionne les équipes des rapports communaux ({ratio_source()})",
         "shown": int(rules.get("shown", 15)), **employer_rules(rules),
     }
 

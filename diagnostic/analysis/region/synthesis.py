@@ -20,12 +20,12 @@ import geopandas as gpd
 import pandas as pd
 
 from diagnostic import __version__, text
+from diagnostic.analysis.indicators.posts import MEDIATION_PROGRAMME, reference_year
 from diagnostic.analysis.region import posts as pt
 from diagnostic.analysis.region.rules import PROGRAMMES, RANKING_KEYS, employer_label, load_rules
 from diagnostic.analysis.region.territories import (
     STATUS_LABELS,
     assess,
-    attribute_posts,
     epci_table,
     rank,
     reason,
@@ -136,31 +136,68 @@ def epci_shapes(data: TerritoryData) -> gpd.GeoDataFrame | None:
     return shapes[["siren_epci", "lib_epci", "geometry"]].reset_index(drop=True)
 
 
-def commune_results(data: TerritoryData, codes: list[str], output: Path, indicators: Any) -> dict[str, dict]:
-    """Each commune's ``resultats.json``: the batch's when its manifest says it is current, else computed."""
-    from diagnostic.analysis.commune import build, results
-    from diagnostic.pipeline.manifest import read_manifest
+def batch_results(data: TerritoryData, codes: list[str], output: Path) -> dict[str, dict]:
+    """The ``resultats.json`` a batch wrote in ``output`` for ``codes``, where its fingerprint is still the
+    current one (same data, rules, code and default parameters: the figures would be the same)."""
+    if not (output / "manifest.json").is_file():
+        return {}
+    from diagnostic.pipeline.manifest import input_hashes, read_manifest
+    from diagnostic.pipeline.run import run_parameters
 
     entries = read_manifest(output)["communes"]
+    done = [c for c in codes if entries.get(c, {}).get("statut") in ("ok", "ignore")
+            and (output / c / "resultats.json").is_file()]
+    hashes = input_hashes(data, {c: run_parameters(data, c) for c in done}) if done else {}
     out = {}
-    for code in codes:
-        path = output / code / "resultats.json"
-        if entries.get(code, {}).get("statut") in ("ok", "ignore") and path.is_file():
-            try:
-                out[code] = {**json.loads(path.read_text(encoding="utf-8")), "_origine": "lot"}
-                continue
-            except ValueError:
-                pass
-        out[code] = {**results(build(data, code, indicators=indicators)), "_origine": "calculé"}
+    for code in done:
+        if entries[code].get("empreinte") != hashes[code]:
+            continue
+        try:
+            res = json.loads((output / code / "resultats.json").read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        if "decision" in res:
+            out[code] = res
     return out
 
 
-def _needs(res: dict) -> tuple[str, list[str], list[str]]:
-    rows = res.get("besoins_non_couverts") or []
+def _summary(rows: list[dict[str, Any]], dec: dict[str, Any]) -> dict[str, Any]:
+    """A commune's figures in the synthesis, from its needs rows (``resultats.json`` form) and its decision."""
     level = strongest([r.get("niveau") for r in rows])
     strong = list(dict.fromkeys(r.get("domaine_libelle") or r.get("domaine") for r in rows if r.get("niveau") == "fort"))
     medium = list(dict.fromkeys(r.get("domaine_libelle") or r.get("domaine") for r in rows if r.get("niveau") == "moyen"))
-    return level, strong, [d for d in medium if d not in strong]
+    concerned = {r.get("territoire"): r.get("population") for r in rows if r.get("niveau") in ("fort", "moyen")}
+    return {"need_level": level, "strong_domains": strong, "medium_domains": [d for d in medium if d not in strong],
+            "people": float(sum(v for v in concerned.values() if not text.is_missing(v))),
+            "team": dec["equipe"]["taille"], "joint_share": float(sum(j["part_equipe"] for j in dec["services_communs"])),
+            "needed": dec["mediateurs_necessaires"]}
+
+
+def commune_figures(data: TerritoryData, codes: list[str], output: Path, indicators: Any) -> dict[str, dict]:
+    """Per commune: need level and domains, people concerned (its inhabitants of the QPVs with a need of level
+    fort or moyen), its own team and its share of joint services.
+
+    From a batch's ``resultats.json`` when its fingerprint matches (``results_origin`` « lot »), else from
+    :func:`diagnostic.analysis.commune.commune_decision` on the catalogue-wide tables (« calculé »): the same
+    functions as the commune reports, without maps, partners nor report.
+    """
+    from diagnostic.analysis.commune import adulte_relais_amount, commune_decision
+    from diagnostic.analysis.indicators.needs import load_rules as need_rules
+    from diagnostic.analysis.recommend import load_rules as reco_rules
+
+    reused = batch_results(data, codes, output)
+    needs_conf, reco, amount = need_rules(), reco_rules(), adulte_relais_amount(data)
+    out = {}
+    for code in codes:
+        if code in reused:
+            res = reused[code]
+            out[code] = {**_summary(res.get("besoins_non_couverts") or [], res["decision"]), "results_origin": "lot"}
+            continue
+        cut, dec = commune_decision(data, indicators, code, needs_conf, reco, amount)
+        rows = [{"territoire": r.code, "niveau": r.level, "domaine": r.domain, "domaine_libelle": r.domain_label,
+                 "population": r.population} for r in cut.needs.itertuples(index=False)] if len(cut.needs) else []
+        out[code] = {**_summary(rows, dec), "results_origin": "calculé"}
+    return out
 
 
 def build_synthesis(
@@ -187,12 +224,9 @@ def build_synthesis(
     membership = epci_membership(data)
     names = epci_names(membership)
     in_region = region_posts(data, rules, membership)
-    year = _reference_year(in_region, rules)
+    year = reference_year(data.adultes_relais)
     current = in_region[in_region["year"] == year] if year is not None else in_region.iloc[0:0]
     missing = _missing(data, in_region, membership, rules)
-    if year is not None and rules["reference_year"] != "latest" and int(rules["reference_year"]) != year:
-        missing.append(f"L'année de référence {rules['reference_year']} des règles manque dans les fichiers de postes : "
-                       f"les postes en place sont ceux de {year}, la dernière année disponible.")
 
     indicators = compute(data)
     share = indicators.qpv_share.set_index("insee_com")
@@ -207,16 +241,16 @@ def build_synthesis(
     communes["siren_epci"] = communes["code"].map(membership.drop_duplicates("insee_com").set_index("insee_com")["siren_epci"])
     communes["lib_epci"] = communes["siren_epci"].map(names)
     in_scope = communes["insee_dep"].isin(scope)
-    res = commune_results(data, list(communes.loc[in_scope, "code"]), output, indicators)
-    needs = {code: _needs(r) for code, r in res.items()}
-    communes["need_level"] = communes["code"].map(lambda c: needs.get(c, ("indéterminé", [], []))[0])
-    communes["strong_domains"] = communes["code"].map(lambda c: needs.get(c, (None, [], []))[1])
-    communes["medium_domains"] = communes["code"].map(lambda c: needs.get(c, (None, [], []))[2])
-    communes["team"] = communes["code"].map(lambda c: (res.get(c, {}).get("cadrage") or {}).get("equipe"))
-    communes["results_origin"] = communes["code"].map(lambda c: res.get(c, {}).get("_origine"))
+    figures = commune_figures(data, list(communes.loc[in_scope, "code"]), output, indicators)
+    empty = {"need_level": "indéterminé", "strong_domains": [], "medium_domains": []}
+    for column in ("need_level", "strong_domains", "medium_domains", "people", "team", "joint_share", "needed",
+                   "results_origin"):
+        communes[column] = communes["code"].map(lambda c, k=column: figures.get(c, empty).get(k, empty.get(k)))
     communes["report"] = communes["code"].map(
         lambda c: f"{c}/rapport.html" if (output / c / "rapport.html").is_file() else "")
-    communes = attribute_posts(communes, current, rules["programmes"])
+    posts = indicators.posts.set_index("insee_com")
+    for column in [f"posts_{p}" for p in rules["programmes"]] + ["posts_shared", "posts"]:
+        communes[column] = communes["code"].map(posts[column]).fillna(0.0).astype(float) if len(posts) else 0.0
     epci = epci_table(communes, current, rules["programmes"], names)
     communes = communes[in_scope].reset_index(drop=True)
     if department:
@@ -259,16 +293,6 @@ def region_posts(data: TerritoryData, rules: dict[str, Any], membership: pd.Data
 def _catalogue_contracts(data: TerritoryData) -> set[str]:
     cv = data.contrats_de_ville
     return set(cv["code_cv"]) if cv is not None else set()
-
-
-def _reference_year(posts: pd.DataFrame, rules: dict[str, Any]) -> int | None:
-    if posts.empty:
-        return None
-    years = sorted(int(y) for y in posts["year"].unique())
-    wanted = rules["reference_year"]
-    if wanted == "latest":
-        return years[-1]
-    return int(wanted) if int(wanted) in years else years[-1]
 
 
 def _missing(data: TerritoryData, posts: pd.DataFrame, membership: pd.DataFrame, rules: dict[str, Any]) -> list[str]:
@@ -350,11 +374,12 @@ def _opportunities(data: TerritoryData, posts: pd.DataFrame, year: int | None, c
     out["employeurs_plusieurs_territoires"] = sorted(multi, key=lambda m: (-len(m["territoires"]), m["employeur"]))
     out["contrats_sans_operateur"] = None if registry.empty else _contracts_without_operator(data, communes, registry,
                                                                                             membership)
-    wanted = communes["team"].map(lambda t: isinstance(t, (int, float)) and not math.isnan(t) and t > 0)
+    wanted = communes["needed"].map(lambda t: isinstance(t, (int, float)) and not math.isnan(t) and t > 0)
     recommended = communes.loc[wanted.astype(bool)]
     out["communes_service_preconise"] = [
-        {"code": r["code"], "nom": r["name"], "equipe": int(r["team"]), "niveau": r["need_level"], "rapport": r["report"]}
-        for _, r in recommended.sort_values(["team", "code"], ascending=[False, True]).iterrows()
+        {"code": r["code"], "nom": r["name"], "equipe": int(r["team"]), "part_services_communs": r["joint_share"],
+         "mediateurs_necessaires": r["needed"], "niveau": r["need_level"], "rapport": r["report"]}
+        for _, r in recommended.sort_values(["needed", "code"], ascending=[False, True]).iterrows()
     ]
     return out
 
@@ -409,7 +434,9 @@ def _records(table: pd.DataFrame, rules: dict[str, Any]) -> list[dict[str, Any]]
             row["rang"] = int(r["rank"])
         if "insee_dep" in r:
             row |= {"departement": r["insee_dep"], "epci": r["siren_epci"], "rapport": r["report"] or None,
-                    "equipe_preconisee": r["team"], "resultats": r["results_origin"]}
+                    "habitants_concernes": r["people"], "equipe_preconisee": r["team"],
+                    "part_services_communs": r["joint_share"], "mediateurs_necessaires": r["needed"],
+                    "resultats": r["results_origin"]}
         else:
             row |= {"departements": list(r["departments"]), "communes": list(r["communes"])}
         rows.append(row)
@@ -435,7 +462,8 @@ def results(synth: Synthesis) -> dict[str, Any]:
         "annee_de_reference": synth.reference_year,
         "regles": {
             "fichier": Path(rules["path"]).name, "version": rules.get("version"),
-            "programmes": rules["programmes"], "cible_postes_pour_10000": rules["target_per_10000"],
+            "programmes": rules["programmes"], "programme_compte": MEDIATION_PROGRAMME,
+            "cible_postes_pour_10000": rules["target_per_10000"],
             "source_de_la_cible": rules.get("target_source", ""), "seuil_bien_dote": rules["well_equipped"],
             "niveaux_a_prospecter": rules["prospect_levels"],
             "classement": [{"cle": k, "libelle": RANKING_KEYS[k]} for k in rules["ranking"]],

@@ -2,11 +2,12 @@
 
 The rule (``diagnostic/resources/rules/region.yaml``, repeated in the page's method note):
 
-* posts in place in a territory are the posts of the reference year on its contrats de ville;
-  a commune's share of an intercommunal contract is in proportion to its QPV population
-  within the EPCI (posts of a commune-level contract go to that commune whole);
-* ratio = posts ÷ QPV population × 10 000; gap = ratio − target; missing posts =
-  target × QPV population ÷ 10 000 − posts, when positive;
+* posts in place in a commune are :func:`diagnostic.analysis.indicators.posts.posts_by_commune`'s, the
+  same as its report's (adulte-relais posts of the last complete year; a commune's share of an
+  intercommunal contract in proportion to its QPV population within the EPCI); an EPCI's are all the
+  posts of its contracts;
+* ratio = posts ÷ QPV population × 10 000; gap = ratio − target (the one ratio of
+  ``recommandations.yaml``); missing posts = :func:`~diagnostic.analysis.indicators.posts.missing`;
 * « à prospecter » when the ratio is below the target and the need level (strongest unmet
   need of the territory, from the commune diagnostics) is one of ``prospect_levels``;
   « bien doté » when the ratio reaches ``well_equipped`` × target;
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostic import text
+from diagnostic.analysis.indicators.posts import MEDIATION_PROGRAMME, missing
 from diagnostic.analysis.region.rules import LEVELS, PROGRAMMES
 
 STATUS_LABELS = {
@@ -39,33 +41,6 @@ def strongest(levels: Any) -> str:
     """The strongest need level of a list (fort > moyen > faible > indéterminé); indéterminé when empty."""
     known = [lv for lv in levels if lv in _LEVEL_ORDER]
     return min(known, key=_LEVEL_ORDER.get) if known else "indéterminé"
-
-
-def attribute_posts(communes: pd.DataFrame, posts: pd.DataFrame, programmes: list[str]) -> pd.DataFrame:
-    """Posts of ``posts`` (one year, with holders) per commune: ``posts_<programme>``, ``posts``, ``posts_shared``.
-
-    ``communes`` holds every commune with QPVs of the EPCIs concerned (``insee_com``,
-    ``siren_epci``, ``qpv_population``, ``qpv_count``), so that an intercommunal contract is
-    shared over all of them.
-    """
-    out = communes.copy()
-    pop = out["qpv_population"].astype(float)
-    by_epci = out.groupby("siren_epci", dropna=True)
-    pop_share = pop / by_epci["qpv_population"].transform("sum").astype(float)
-    count_share = out["qpv_count"] / by_epci["qpv_count"].transform("sum")
-    share = pop_share.where(np.isfinite(pop_share), count_share).fillna(0.0)
-    out["posts_shared"] = 0.0
-    total = pd.Series(0.0, index=out.index)
-    for programme in programmes:
-        mine = posts[posts["programme"] == programme]
-        direct = out["insee_com"].map(mine.groupby("holder_commune").size()).fillna(0.0)
-        intercommunal = mine[mine["holder_commune"].isna()].groupby("siren_epci").size()
-        shared = out["siren_epci"].map(intercommunal).fillna(0.0) * share
-        out[f"posts_{programme}"] = direct + shared
-        out["posts_shared"] += shared
-        total += direct + shared
-    out["posts"] = total
-    return out
 
 
 def epci_table(communes: pd.DataFrame, posts: pd.DataFrame, programmes: list[str],
@@ -90,12 +65,10 @@ def epci_table(communes: pd.DataFrame, posts: pd.DataFrame, programmes: list[str
     out["medium_domains"] = [[d for d in medium if d not in strong]
                              for strong, medium in zip(out["strong_domains"], out["medium_domains"])]
     out["name"] = out["code"].map(names).fillna(out["code"])
-    total = pd.Series(0.0, index=out.index)
     for programme in programmes:
         per_epci = posts[posts["programme"] == programme].groupby("siren_epci").size()
         out[f"posts_{programme}"] = out["code"].map(per_epci).fillna(0).astype(float)
-        total += out[f"posts_{programme}"]
-    out["posts"] = total
+    out["posts"] = out.get(f"posts_{MEDIATION_PROGRAMME}", pd.Series(0.0, index=out.index))
     out["posts_shared"] = 0.0
     return out
 
@@ -111,7 +84,7 @@ def assess(table: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
     pop = pd.to_numeric(out["qpv_population"], errors="coerce")
     out["ratio"] = (out["posts"] / pop * 10_000).where(pop > 0)
     out["gap"] = out["ratio"] - target
-    out["missing_posts"] = (target * pop / 10_000 - out["posts"]).clip(lower=0).where(pop > 0)
+    out["missing_posts"] = missing(pop, out["posts"], target)
     status = np.select(
         [out["ratio"].isna(), out["ratio"] >= well * target, out["ratio"] >= target,
          out["need_level"].isin(rules["prospect_levels"])],
@@ -145,20 +118,14 @@ def well_equipped(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["status"] == "bien_dote"].sort_values(["ratio", "code"], ascending=[False, True]).reset_index(drop=True)
 
 
-#: Singular and plural of each programme after a number of posts.
-_PROGRAMME_NOUNS = {"adulte-relais": ("adulte-relais", "adultes-relais"), "fonjep": ("FONJEP", "FONJEP")}
-
-
 def _posts_text(row: pd.Series, programmes: list[str]) -> str:
-    # Each programme agreed with its own count, a programme without post left out: « 1 adulte-relais », not « 1 adultes-relais et 0 FONJEP ».
-    parts = [f"{text.number(row[f'posts_{p}'], _digits(row[f'posts_{p}']))} "
-             f"{text.plural(row[f'posts_{p}'], *_PROGRAMME_NOUNS.get(p, (PROGRAMMES[p], PROGRAMMES[p])))}"
-             for p in programmes if row[f"posts_{p}"]]
+    others = [f"{text.number(row[f'posts_{p}'], _digits(row[f'posts_{p}']))} {PROGRAMMES[p]}" for p in programmes
+              if p != MEDIATION_PROGRAMME and row.get(f"posts_{p}", 0)]
     total = text.number(row["posts"], _digits(row["posts"]))
-    detail = f" ({text.join(parts)})" if len(programmes) > 1 and parts else ""
+    detail = f" (et {text.join(others)}, non comptés dans la cible)" if others else ""
     shared = (f", dont {text.number(row['posts_shared'], 1)} du contrat intercommunal réparti au prorata de la "
               "population des QPV") if row.get("posts_shared", 0) > 0 else ""
-    return f"{total} {text.plural(row['posts'], 'poste')} en place{detail}{shared}"
+    return f"{total} {text.plural(row['posts'], 'poste adulte-relais', 'postes adultes-relais')} en place{detail}{shared}"
 
 
 def _digits(value: float) -> int:

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from diagnostic import __version__, resources, text
 from diagnostic._fs import write_atomic
+from diagnostic.analysis.indicators.posts import MEDIATION_PROGRAMME
 from diagnostic.analysis.region.rules import PROGRAMMES, RANKING_KEYS
 from diagnostic.analysis.region.synthesis import Synthesis, results
 from diagnostic.io.sources.postes import partial_years
@@ -74,7 +75,8 @@ def context(synth: Synthesis, png: bytes | None) -> dict[str, Any]:
     target = rules["target_per_10000"]
     trends = synth.trends
     ref = synth.reference_year
-    scoped_ref = synth.posts[synth.posts["year"] == ref] if ref is not None else synth.posts.iloc[0:0]
+    scoped_ref = synth.posts[(synth.posts["year"] == ref) & (synth.posts["programme"] == MEDIATION_PROGRAMME)] \
+        if ref is not None else synth.posts.iloc[0:0]
     first = years[0] if years else None
     first_count = int((synth.posts["year"] == first).sum()) if first is not None else None
     main = synth.epci if len(synth.epci) else synth.communes
@@ -117,6 +119,7 @@ def context(synth: Synthesis, png: bytes | None) -> dict[str, Any]:
         "ranking": [RANKING_KEYS[k] for k in rules["ranking"]],
         "programmes": [PROGRAMMES[p] for p in rules["programmes"]],
         "programme_keys": rules["programmes"],
+        "counted": PROGRAMMES[MEDIATION_PROGRAMME],
         "reference_year": ref,
         "years": years,
         "first_year": first,
