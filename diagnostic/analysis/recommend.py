@@ -358,9 +358,9 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     if not team["taille"] and not joint:
         strong = _strong(ctx)
         level = t.get("requires_level", "fort")
-        found = (f"{text.count(len(strong), 'besoin')} de niveau moyen, aucun de niveau {level}" if len(strong)
-                 else "aucun besoin non couvert de niveau fort ou moyen")
-        why = (f"Pas d'équipe à créer : le diagnostic trouve {found}, alors qu'une équipe se justifie à partir d'un besoin "
+        found = (f"trouve {text.count(len(strong), 'besoin')} de niveau moyen, aucun de niveau {level}" if len(strong)
+                 else "ne trouve aucun besoin non couvert de niveau fort ou moyen")
+        why = (f"Pas d'équipe à créer : le diagnostic {found}, alors qu'une équipe se justifie à partir d'un besoin "
                f"de niveau {level}. À réexaminer si un besoin devient {level} : indicateurs d'un nouveau millésime, "
                f"réponse existante qui disparaît (fin de postes adultes-relais, fermeture d'un service), ou besoins exprimés "
                f"nombreux et de plusieurs sources. Option légère recommandée : {t.get('light_option', '')}.")

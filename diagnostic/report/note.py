@@ -55,11 +55,11 @@ def cost_rows(d) -> list[tuple[str, str]]:
     dec = summary.decision(d)
     if not dec.get("mediateurs_necessaires"):
         return []
-    in_place = summary.posts_in_place(dec)
-    rows = [("Médiateurs nécessaires", summary._number(dec["mediateurs_necessaires"])),
-            ("Postes d'adultes-relais déjà en place sur les territoires d'intervention",
-             summary._number(in_place) if in_place is not None else "non connus (absents des données)"),
-            ("Postes à créer par la commune", text.number(dec["postes_a_creer"]))]
+    places = summary.posts_in_place(dec)
+    rows = [("Médiateurs nécessaires", summary._number(dec["mediateurs_necessaires"]))]
+    rows += ([("Postes d'adultes-relais déjà en place", "non connus (absents des données)")] if places is None else
+             [(f"Postes d'adultes-relais déjà en place {where}", summary._number(n)) for where, n in places])
+    rows.append(("Postes à créer par la commune", text.number(dec["postes_a_creer"])))
     rows += [(f"Postes à créer pour le service commun {text.of(j['nom'])} (part de la commune)",
               f"{text.number(j['postes_a_creer'])} ({summary._number(j['part_postes_a_creer'])})")
              for j in dec.get("services_communs") or []]

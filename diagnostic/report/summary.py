@@ -9,6 +9,7 @@ that details it (a key of :data:`SECTIONS`), so the page can link to it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -278,9 +279,9 @@ def decision(d) -> dict[str, Any]:
 
 
 def _number(value: float) -> str:
-    """A count of mediators or posts: whole when it is, else one or two decimals (a commune's share: « 11,67 »)."""
-    value = round(float(value or 0), 2)
-    return text.number(value, 0 if value.is_integer() else 1 if round(value, 1) == value else 2)
+    """A count of mediators or posts as the body writes it: whole when it is, else one decimal (a share: « 11,7 »)."""
+    value = round(float(value or 0), 1)
+    return text.number(value, 0 if value.is_integer() else 1)
 
 
 def _where(t: dict[str, Any]) -> str:
@@ -292,26 +293,32 @@ def _where(t: dict[str, Any]) -> str:
 
 
 def funders(dec: dict[str, Any], name: str) -> list[tuple[str, float]]:
-    """The recommended funding mix as (funder as a sentence names it, amount): « l'État (postes d'adultes-relais) »,
-    « la commune », « Métropole Européenne de Lille »."""
-    mix = ((dec.get("financement") or {}).get("repartition")) or []
+    """The recommended funding mix as (funder as a sentence names it, amount), one row per row of the decision's
+    ``repartition``: « l'État (postes d'adultes-relais) », « la commune (Lille) », « Métropole Européenne de Lille
+    (service commun du Secteur Sud) » when one funder pays for several joint services."""
+    mix = [m for m in ((dec.get("financement") or {}).get("repartition")) or [] if m.get("montant")]
     names = {"État (postes adultes-relais)": "l'État (postes d'adultes-relais)", "commune": f"la commune ({name})"}
-    out: dict[str, float] = {}
-    for m in mix:  # one amount per funder: an EPCI carrying two joint services is named once
-        if m.get("montant"):
-            who = names.get(m["financeur"], m["financeur"])
-            out[who] = round(out.get(who, 0.0) + float(m["montant"]), 2)
-    return list(out.items())
+    seen = [m["financeur"] for m in mix]
+    out = []
+    for m in mix:
+        who = names.get(m["financeur"], m["financeur"])
+        service = re.search(r"service commun de (.+)$", str(m.get("base", "")))
+        if seen.count(m["financeur"]) > 1 and service:
+            who += f" (service commun {text.of(service.group(1))})"
+        out.append((who, float(m["montant"])))
+    return out
 
 
-def posts_in_place(dec: dict[str, Any]) -> float | None:
-    """Adulte-relais posts in place on the commune's intervention territories: those of its own territories and its
-    share of those of each joint service; None when the posts file is absent (unknown, not zero)."""
+def posts_in_place(dec: dict[str, Any]) -> list[tuple[str, float]] | None:
+    """Adulte-relais posts in place where the commune would act, as the body counts them: on its own intervention
+    territories, then in each joint service's whole quartier; None when the posts file is absent (unknown, not 0)."""
     in_place = dec.get("postes_en_place") or {}
     if not in_place.get("connus"):
         return None
-    return round(float(in_place.get("territoires") or 0) + sum(
-        float(j.get("postes_en_place") or 0) * float(j.get("part_commune") or 1) for j in dec.get("services_communs") or []), 2)
+    joint = dec.get("services_communs") or []
+    own = [] if joint and not (dec.get("equipe") or {}).get("taille") else [
+        ("sur ses propres quartiers" if joint else "sur ces quartiers", float(in_place.get("territoires") or 0))]
+    return own + [(f"dans le quartier {j['nom']}", float(j.get("postes_en_place") or 0)) for j in joint]
 
 
 def page_one(d, dec: dict[str, Any] | None = None) -> list[dict[str, str]]:
@@ -363,15 +370,14 @@ def _mediators_sentence(d, dec: dict[str, Any], own: int, joint: list[dict[str, 
             ([f"{_number(own)} dans son équipe"] if own else [])
             + [f"{_number(j['part_equipe'])} pour sa part du service commun {text.of(j['nom'])}" for j in joint])
     in_place = dec.get("postes_en_place") or {}
-    n = posts_in_place(dec)
-    if n is None:
+    places = posts_in_place(dec)
+    year = f" en {in_place['annee']}" if in_place.get("annee") else ""
+    if places is None:
         held = SOURCE_ABSENT["adultes_relais"] + " : les postes déjà en place sont à vérifier auprès de la préfecture"
+    elif not any(n for _, n in places):
+        held = f"aucun poste d'adulte-relais déjà en place sur ces quartiers{year}"
     else:
-        year = f" en {in_place['annee']}" if in_place.get("annee") else ""
-        held = (f"{_number(n)} {text.plural(n, 'poste', 'postes')} d'adulte-relais déjà en place sur ces quartiers{year}"
-                if n else "aucun poste d'adulte-relais déjà en place sur ces quartiers")
-        if n:
-            held += f" ({'' if in_place.get('deduits') else 'non '}{text.plural(n, 'déduit', 'déduits')} de l'équipe)"
+        held = f"postes d'adultes-relais déjà en place{year} : " + text.join([f"{_number(n)} {where}" for where, n in places])
     create = [f"{text.count(dec['postes_a_creer'], 'poste', 'postes')} à créer{' pour son équipe' if joint else ''}"] if own or not joint else []
     create += [f"{text.count(j['postes_a_creer'], 'poste', 'postes')} {'à créer ' if not create else ''}pour le service "
                f"commun {text.of(j['nom'])} (dont {_number(j['part_postes_a_creer'])} pour sa part)" for j in joint]

@@ -59,4 +59,4 @@ def test_toulouse_note_figures(tmp_path, report_cache):
     assert table["Coût annuel pour la commune"] == "288\u202f000\u00a0€"
     assert table["Financé par l'État (postes d'adultes-relais)"] == "182\u202f484,88\u00a0€"
     assert table["Financé par la commune (Toulouse)"] == "105\u202f515,12\u00a0€"
-    assert table["Postes d'adultes-relais déjà en place sur les territoires d'intervention"] == "non connus (absents des données)"
+    assert table["Postes d'adultes-relais déjà en place"] == "non connus (absents des données)"
