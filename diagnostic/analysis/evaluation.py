@@ -591,6 +591,9 @@ class Evaluation:
     fictional: bool = False
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: False when the log holds no intervention of the previous period (it starts in the evaluated one):
+    #: the previous period is then unknown, not zero.
+    previous_logged: bool = True
 
     @property
     def internal(self) -> bool:
@@ -741,7 +744,7 @@ def evaluate(
         area=data.communes[data.communes["insee_com"] == row["insee_com"]], qpv=qpv,
         geolocated=geolocated, total=total,
         fictional=data.catalog.fictional, source=src.citation() if src else "",
-        warnings=warnings,
+        warnings=warnings, previous_logged=bool(period.previous().contains(log["date"]).any()),
     )
 
 

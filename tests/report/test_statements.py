@@ -106,3 +106,21 @@ def test_reference_is_named_by_what_it_averages():
     assert summary._department_of("Ain", 5) == "de l'Ain"
     assert summary._department_of("Hauts-de-Seine", 4) == "des Hauts-de-Seine"
     assert text.of("Secteur Sud") == "du Secteur Sud" and text.at("Grande Résidence") == "à la Grande Résidence"
+
+
+def test_evaluation_without_previous_period_in_the_log(demo):
+    """The demo log starts on 1 January 2025: evaluating its first half has no previous period to compare with,
+    which is unknown, not « Période précédente 0 »."""
+    from diagnostic.analysis.evaluation import evaluate
+    from diagnostic.report import evaluation_sections as er
+
+    first = evaluate(demo, "99101", "2025-01-01", "2025-06-30")
+    assert not first.previous_logged
+    assert er.key_figures(first)[1] == ("—", er.NO_PREVIOUS)
+    assert er.NO_PREVIOUS in er.period_note(first)
+    for key in ("activite", "heures", "jours"):
+        assert not set(er.PREVIOUS_COLUMNS) & set(er.display(first.tables[key], first.previous_logged).columns)
+    _, alt = er.hour_chart(first)
+    assert "période précédente" not in alt.replace(er.NO_PREVIOUS, "")
+    second = evaluate(demo, "99101", "2025-07-01", "2025-12-31")
+    assert second.previous_logged and "Période précédente" in er.display(second.tables["activite"]).columns
