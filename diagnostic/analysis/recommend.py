@@ -155,6 +155,7 @@ def _domain_unmet(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         level = "fort" if (rows["level"] == "fort").any() else "moyen"
         fields = {"domain": domain, "domain_label": DOMAINS.get(domain, domain),
                   "territories": text.join(_names(ctx, list(rows["code"]))), "level": level,
+                  "at_territories": text.join([text.at(n) for n in _names(ctx, list(rows["code"]))]),
                   "domain_action": rule.get("domain_actions", {}).get(domain, "")}
         rec = _make(rule, fields, _need_evidence(ctx, rows), rows.iloc[0]["reason"])
         rec["domain"] = domain
@@ -567,7 +568,7 @@ def framing(ctx: Context, recs: list[dict[str, Any]], rules: dict[str, Any] | No
     objectives = []
     for domain, rows in zone["rows"].groupby("domain", sort=False):
         objectives.append(f"Réduire le besoin non couvert « {DOMAINS.get(domain, domain)} » (niveau "
-                          f"{'fort' if (rows['level'] == 'fort').any() else 'moyen'}) dans {text.join(_names(ctx, list(rows['code'])))}")
+                          f"{'fort' if (rows['level'] == 'fort').any() else 'moyen'}) {text.join([text.at(n) for n in _names(ctx, list(rows['code']))])}")
     return {
         "territoires": _names(ctx, zone["codes"]),
         "codes": zone["codes"],

@@ -254,23 +254,44 @@ def key_indicators_table(d: CommuneDiagnostic) -> HTML:
 
 
 def indicators_table(d: CommuneDiagnostic) -> HTML:
-    """All indicators beside their references (annex), the source said once."""
+    """All indicators beside their references (annex), the source said once. An indicator without any value for the
+    commune's territories is named once under the table instead of filling rows of « non disponible »; a reference
+    column without any value is left out."""
     s = d.social
     if s.empty:
         return paragraph("Aucun indicateur social n'est disponible pour ce territoire.", "missing")
+    valued = s.groupby("indicator")["value"].transform(lambda v: v.notna().any())
+    empty = list(dict.fromkeys(s.loc[~valued, "label"]))
+    s = s[valued]
+    if s.empty:
+        return paragraph("Aucun indicateur social n'a de valeur pour ce territoire.", "missing")
     names = summary.territory_names(d)
     table = pd.DataFrame({"Territoire": s["code"].map(names), "Indicateur": s["label"],
                           "Valeur": list(zip(s["value"], s["unit"], s["status"]))})
     numbers = {"Valeur": lambda v: text.measure(*v)}
+    sparse = []  # references known for a few indicators only: a small table of their own, one row per indicator
     for col, label in summary.references(d):
-        table[label] = list(zip(s[col], s["unit"], [""] * len(s)))
-        numbers[label] = lambda v: text.measure(*v)
+        if s[col].notna().mean() >= 0.75:
+            table[label] = list(zip(s[col], s["unit"], [""] * len(s)))
+            numbers[label] = lambda v: text.measure(*v)
+        elif s[col].notna().any():
+            sparse.append((col, label))
     if "reliability" in s and (s["reliability"].fillna("") != "").any():
         table["Fiabilité"] = s["reliability"].fillna("")
     note = ""
     if "ref_national_method" in s and s["ref_national_method"].notna().any():
         note = paragraph("Référence « Ensemble des QPV de France » : "
                          + " ; ".join(sorted(set(s["ref_national_method"].dropna()))) + ".", "note").data
+    if sparse:
+        known = s.drop_duplicates("indicator")
+        known = known[known[[c for c, _ in sparse]].notna().any(axis=1)]
+        refs = pd.DataFrame({"Indicateur": known["label"],
+                             **{label: list(zip(known[col], known["unit"], [""] * len(known))) for col, label in sparse}})
+        note += html_table(refs, caption="Références de la commune et des territoires qui l'englobent (indicateurs "
+                           "publiés à ces échelons)", numbers={label: lambda v: text.measure(*v) for _, label in sparse}).data
+    if empty:
+        note += paragraph(f"Sans valeur pour les territoires de la commune (secret statistique ou non publiés), donc "
+                          f"non repris : {text.join(text.quoted(empty))}.", "note").data
     return HTML(html_table(table, caption="Tous les indicateurs sociaux et leurs références", numbers=numbers,
                            source=_source(s)).data + note)
 
@@ -614,6 +635,16 @@ def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
     return list(dict.fromkeys(out))[:6]
 
 
+def _folded(value: str) -> str:
+    return " ".join(text.fold(value).replace("\u202f", " ").split()).rstrip(".")
+
+
+def _not_in(paragraph: str, sentences: list[str]) -> list[str]:
+    """The « Pourquoi » sentences that the card's paragraph does not already say (a choice's reason is its text)."""
+    said = _folded(paragraph)
+    return [s for s in sentences if _folded(s) not in said and not said.startswith(_folded(s)[:120])]
+
+
 def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: set[str] | None = None) -> HTML:
     """Recommendation cards: title, type, domain, priority, text, and why in sentences (visible, also in print)."""
     cards = []
@@ -624,7 +655,7 @@ def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: se
             continue
         cards.append({"title": r["title"], "priority": int(r["priority"]), "type": r["type"],
                       "domain": r["domain_label"], "local": r["origin"] != "règle", "text": r["text"],
-                      "why": _evidence_sentences(d, r)})
+                      "why": _not_in(r["text"], _evidence_sentences(d, r))})
     return HTML(fragments.render("recommendations.html.j2", cards=cards))
 
 
