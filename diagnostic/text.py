@@ -208,6 +208,41 @@ def to(phrase: str) -> str:
     return f"à {phrase}"
 
 
+#: Abbreviations of the ANCT's employer names, written out: « ASSOC ITINERAIRES » → « Association Itineraires ».
+_EXPANDED = {"ASSOC": "Association", "ASS": "Association", "ASSO": "Association", "COM": "Commune", "STE": "Société"}
+#: Acronyms kept in capitals (and any word of four capitals or fewer without a vowel).
+_ACRONYMS = {"CCAS", "CAF", "MJC", "CSC", "FONJEP", "ADEP", "UFCV", "AFEV", "APF", "OPH", "SAS", "SARL", "SCIC", "GIP",
+             "EPCI", "QPV", "CIAS", "CUCS", "ESS", "ALEFPA", "AREAS", "ARELI", "AFPA", "ACSE", "CDC", "SIVU", "SIVOM"}
+_SMALL_WORDS = {"de", "du", "des", "la", "le", "les", "et", "pour", "en", "au", "aux", "sur", "à", "d", "l"}
+
+
+def proper_case(name: Any) -> str:
+    """A name written in capitals by its source, as French writes it: « ASSOC EDUCATION PREVENTION » → « Association
+    Education Prevention », « COMITE DU SECOURS POPULAIRE » → « Comite du Secours Populaire », acronyms kept (« CCAS »);
+    a name already in mixed case is left as it is."""
+    name = " ".join(str(name).split())
+    if any(c.islower() for c in name):
+        return name
+    words = []
+    for i, word in enumerate(name.split(" ")):
+        parts = re.split(r"(['’-])", word)
+        out = []
+        for part in parts:
+            low = part.lower()
+            if part in ("'", "’", "-") or not part:
+                out.append(part)
+            elif part in _EXPANDED and len(parts) == 1:
+                out.append(_EXPANDED[part])
+            elif (i or out) and low in _SMALL_WORDS:
+                out.append(low)
+            elif part in _ACRONYMS or (len(part) <= 4 and part.isalpha() and not set(low) & set("aeiouyéèà")):
+                out.append(part)
+            else:
+                out.append(part[:1] + part[1:].lower())
+        words.append("".join(out))
+    return re.sub(r"^Commune (?!de |d')", "Commune de ", " ".join(words))
+
+
 def quoted(items: list[str]) -> list[str]:
     """Each item between French quotes (« … »), for labels that hold commas or « et »."""
     return [f"«{NBSP}{i}{NBSP}»" for i in items if i]

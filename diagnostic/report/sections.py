@@ -179,7 +179,6 @@ def posts_table(d: CommuneDiagnostic) -> HTML:
     A post counts once per year and programme; a partial year of the files is marked as such, and the
     employers are those of the last complete year.
     """
-    from diagnostic.analysis.recommend import in_place_sentence
     from diagnostic.io.sources.postes import PROGRAMMES
 
     p = d.posts
@@ -196,21 +195,41 @@ def posts_table(d: CommuneDiagnostic) -> HTML:
     numbers = {c: 0 for c in years.columns if c != contracts}
     last = d.posts_funded["year"] if d.posts_funded else int(p["year"].max())  # the last complete year
     employers = (p[p["year"] == last].groupby(["employer", "programme"])["post_id"].nunique().rename("Postes")
-                 .reset_index().sort_values("Postes", ascending=False).head(15)
-                 .rename(columns={"employer": "Employeur", "programme": "Programme"}))
+                 .reset_index().sort_values("Postes", ascending=False))
+    others = employers["employer"].map(lambda name: _other_commune(d, name))
+    left_out = int(others.sum())
+    employers = (employers[~others].head(15).rename(columns={"employer": "Employeur", "programme": "Programme"}))
+    employers["Employeur"] = employers["Employeur"].map(text.proper_case)
     employers["Programme"] = employers["Programme"].map(PROGRAMMES)
     holder = d.epci["nom"] if d.epci else d.name
     partial = [f"{y} : {reason}" for y, reason in d.posts_partial.items() if y in set(p["year"].dropna().astype(int))]
     note = paragraph("Année partielle dans les fichiers de l'ANCT, dont les postes et les montants ne se comparent pas "
                      "aux années complètes (l'État verse un montant fixe par poste et par an) : "
                      + " ; ".join(partial) + ".").data if partial else ""
+    aside = (f" Les communes et CCAS d'autres communes du contrat ({text.count(left_out, 'employeur', 'employeurs')}) ne "
+             "sont pas repris dans la liste des employeurs." if left_out else "")
     return HTML(
         paragraph(f"Réponses existantes et financements déjà en place : postes financés par l'État sur le contrat de "
-                  f"ville de {holder} (les postes d'un contrat intercommunal servent toutes ses communes). "
-                  + in_place_sentence(d.posts_funded)).data
+                  f"ville de {holder} (les postes d'un contrat intercommunal servent toutes ses communes ; les "
+                  "montants et ce qu'ils permettent de demander sont repris dans la préconisation de financement).").data
         + html_table(years, caption="Postes adultes-relais et FONJEP par année", numbers=numbers, index=True).data
         + note
-        + html_table(employers, caption=f"Principaux employeurs en {last}", numbers={"Postes": 0}).data)
+        + html_table(employers, caption=f"Principaux employeurs du contrat de ville en {last}",
+                     numbers={"Postes": 0}).data
+        + (paragraph(aside.strip(), "note").data if aside else ""))
+
+
+#: How the ANCT's files name a commune or its CCAS as an employer: « COM ROUBAIX », « CCAS TOURCOING ».
+_PUBLIC_EMPLOYER = re.compile(r"^(?:com|commune|ville|mairie|ccas|cias)\b(?: de| d'| du)?\s*(.*)$")
+
+
+def _other_commune(d: CommuneDiagnostic, employer: str) -> bool:
+    """True when an employer of the contract is another commune or its CCAS (« COM ROUBAIX » in Lille's list)."""
+    m = _PUBLIC_EMPLOYER.match(text.fold(employer))
+    if not m or not m.group(1).strip():
+        return False
+    rest = m.group(1).strip()
+    return not rest.startswith(text.fold(d.name))
 
 
 def _source(rows: pd.DataFrame) -> str:

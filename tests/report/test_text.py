@@ -104,3 +104,13 @@ def test_dates_after_de():
     from diagnostic import text
 
     assert text.of_date(dt.date(2024, 8, 1)) == "du 1er août 2024"
+
+
+def test_employer_names_in_capitals_are_written_as_names():
+    from diagnostic import text
+
+    assert text.proper_case("ASSOC ITINERAIRES") == "Association Itineraires"
+    assert text.proper_case("COM ROUBAIX") == "Commune de Roubaix"
+    assert text.proper_case("CCAS TOURCOING") == "CCAS Tourcoing"
+    assert text.proper_case("ASS DEVELOP DE L'EMPLOI METIERS NOUVEAUX") == "Association Develop de l'Emploi Metiers Nouveaux"
+    assert text.proper_case("Centre social Les Hauts") == "Centre social Les Hauts"
