@@ -8,6 +8,7 @@ screen (:func:`interactive_heat_map`) and a PNG for print (:func:`heat_map`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -118,6 +119,12 @@ def confidentiality_note(ev: Evaluation) -> str:
             "interventions : aucun lieu précis n'est publié. Les services signalés qui ne sont pas des "
             "partenaires du registre sont comptés ensemble (« autre service ») et la liste des signalements en "
             f"attente est réservée à la version interne. Cases masquées dans ce document : {ev.masked}.")
+
+
+def source_note(ev: Evaluation) -> str:
+    """« Source : Données fictives (journal d'activité…), millésime 2025. »: the log's citation without its file name."""
+    cited = re.sub(r",?\s*[\w.-]+\.(?:csv|xlsx?|ods|json)\b", "", ev.source).strip(" ,")
+    return f"Source : {cited}." if cited else ""
 
 
 def map_note(ev: Evaluation) -> str:

@@ -627,15 +627,19 @@ def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
 
 def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
     """Why a recommendation, in sentences: its own ``raison`` when given, else its evidence put in words."""
-    if isinstance(r.get("reason"), str) and r["reason"].strip():
+    need_reasons = set(d.needs["reason"]) if "reason" in d.needs else set()
+    if isinstance(r.get("reason"), str) and r["reason"].strip() and r["reason"] not in need_reasons:
         return [text.sentence(r["reason"])]
-    out = []
+    out = []  # a need's own reason is said in « Besoins non couverts »: a card names the needs it answers
     names = summary.territory_names(d)
     for e in r.get("evidence") or []:
         if "elements" in e:
             need = d.needs[(d.needs["code"] == e["territoire"]) & (d.needs["domain_label"] == e["domaine"])]
-            if len(need):
-                out.append(summary.need_sentence(d, need.iloc[0]))
+            if len(need):  # the need's full reason is in « Besoins non couverts »: here its level and rank only
+                row = need.iloc[0]
+                out.append(text.sentence(f"{names.get(row['code'], row['code'])} : besoin « {row['domain_label']} » de "
+                                         f"niveau {row['level']}, rang {int(row['rank'])} du classement de la commune "
+                                         f"(besoin non couvert {round(100 * float(row['unmet']))} sur 100)"))
             else:
                 out.append(text.sentence(f"{names.get(e['territoire'], e['territoire'])} : besoin « {e['domaine']} » "
                                          f"de niveau {e['niveau']}"))
