@@ -168,6 +168,7 @@ def run_territory(
             "subtitle": _subtitle(data, commune),
             "vintages": vintages_in_words(data),
             "fictional": data.catalog.fictional,
+            "mark": "Document interne",  # on every printed page of a report on real data (README)
             "place": str(commune["lib_com"]),
             "meta": _cover_meta(commune),
         },

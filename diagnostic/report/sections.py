@@ -333,8 +333,9 @@ def indicator_chart(d: CommuneDiagnostic, indicator: str = INDICATOR) -> HTML | 
             refs.append(f"{ref_label} : {text.measure(value, unit)}")
     ax.set_xlabel(label + ("" if unit in text.RATIO_UNITS else f" ({unit})"))
     ax.invert_yaxis()
-    if refs:
-        ax.legend(loc="lower right", fontsize=8)
+    if refs:  # below the axes, never over the bars
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.5 / fig.get_figheight() - 0.12), ncol=2, fontsize=8,
+                  frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.xaxis.set_major_formatter(lambda x, _: text.number(x, 0))
     values = [f"{names.get(c, c)} : {text.measure(v, unit, st)}" for c, v, st in zip(s["code"], s["value"], s["status"])]
@@ -400,9 +401,12 @@ def _no_outlines(d: CommuneDiagnostic) -> str:
 def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> maps.MapLayers:
     """What both versions of the commune map draw: the commune, its outlined QPVs, services, indicator, needs, band, context, partners."""
     label = None
-    if indicator and indicator in d.qpv:
-        labels = d.social.loc[d.social["indicator"] == indicator, "label"]
-        label = labels.iloc[0] if len(labels) else indicator
+    if indicator and indicator in d.qpv and d.qpv.geometry.notna().any():  # no outline: nothing to colour
+        rows = d.social.loc[d.social["indicator"] == indicator, ["label", "unit"]]
+        label = rows["label"].iloc[0] if len(rows) else indicator
+        unit = rows["unit"].iloc[0] if len(rows) else ""
+        if unit and unit not in text.RATIO_UNITS and f"({unit})" not in label:
+            label += f" ({unit})"  # the legend's classes are bare numbers: the unit is in its title
     else:
         indicator = None
     actors = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_shipped_pages_have_none_of_the_faults(request, name):
     found = {label: m.group(0) for label, rx in FAULTS.items() if (m := rx.search(joined))}
     assert found == {}, found
     # No block said twice in a row (« Donnée non disponible… » twice), no long sentence said four times (the 214 posts).
-    doubled = [a for a, b in zip(blocks, blocks[1:]) if a == b and len(a) > 40]
+    doubled = [a for a, b in pairwise(blocks) if a == b and len(a) > 40]
     assert doubled == [], doubled[:2]
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", joined) if len(s) > 150]
     repeated = {s for s in sentences if sentences.count(s) >= 4}
@@ -82,3 +83,11 @@ def test_shipped_csv_round_numbers_and_name_territories(request, name):
         head = body.splitlines()[0].split(";")
         if "territoire" in head:
             assert "territoire_nom" in head, csv.name
+
+
+def test_real_report_pages_say_internal(toulouse_report):
+    """Each printed page of a report on real data carries « Document interne » (README), after the cover."""
+    from diagnostic.report.pdf import page_texts
+
+    pages = page_texts((toulouse_report / "rapport.pdf").read_bytes())
+    assert all("Document interne" in p for p in pages[1:]) and "Données fictives" not in " ".join(pages)
