@@ -114,3 +114,16 @@ def test_page_one_is_the_decision_and_the_body(catalogues, catalog, code):
     # Posts in place: measured, or the absent posts file named (never « aucun » without the file).
     if "adultes_relais" in d.missing:
         assert "ne figurent pas dans les données" in page[3] and "aucun poste" not in page[3]
+
+
+def test_synthesis_share_counts_alike(catalogues):
+    """« Part du territoire » divides distinct records by distinct records: the 2025 FONJEP file repeats 1 204 of its
+    3 162 lines (1 958 distinct), so the Hauts-de-France share is 227 ÷ 1 958 = 11,6 %, not 227 ÷ 3 162 = 7,2 %."""
+    from diagnostic.analysis.region import posts as pt
+    from diagnostic.analysis.region.synthesis import file_lines
+
+    table = pt.region_and_france(file_lines(catalogues("hdf"))).set_index(["programme", "year"])
+    row = table.loc[("fonjep", 2025)]
+    assert (row["region"], row["france"]) == (227, 1958)
+    assert row["share"] == pytest.approx(100 * 227 / 1958)
+    assert all(10 < s < 15 for s in table["share"])  # every year and programme on the same counting
