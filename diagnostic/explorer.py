@@ -611,7 +611,9 @@ def location_html(found: dict[str, Any]) -> str:
         lines.append(f"Dans la bande de {text.number(found['band_m'])} m du QPV "
                      + ", ".join(f"{q['name']} ({q['code']}) à {text.number(q['distance_m'], unit='m')}"
                                  for q in band) + ".")
-    if not found["qpv"]:
+    if found.get("note"):
+        lines.append(found["note"])
+    elif not found["qpv"]:
         near = found["nearest_qpv"]
         lines.append("Hors des QPV et de leur bande" + (
             f" ; QPV le plus proche : {near['name']} ({near['code']}) à {text.number(near['distance_m'], unit='m')}."

@@ -29,7 +29,6 @@ from diagnostic.analysis.indicators.needs import (
     rules_version,
 )
 from diagnostic.analysis.indicators.needs import load_rules as load_need_rules
-from diagnostic.analysis.indicators.posts import epci_names, membership
 from diagnostic.analysis.indicators.trends import evolutions
 from diagnostic.analysis.recommend import LOCAL_FILE, Context, framing, load_rules, recommend
 from diagnostic.errors import ParameterError
@@ -181,12 +180,11 @@ def build(
                 code_qp=lambda d: d["code"] if has_qpv else None, insee_com=code)
             gaps = pt.gaps(partners, strong, graph)
             actor_types = set(partners.actors["type_label"])
-    posts = float(needs.drop_duplicates("code")["mediation_posts"].sum()) if "mediation_posts" in needs else 0.0
     partial = partial_years(data.adultes_relais)
     commune_posts = data.posts_of(code)
     in_place = funded(commune_posts, partial)
     ctx = cut.context(data, indicators, need_rules, social=social, gaps=gaps, actor_types=actor_types,
-                      adulte_relais_posts=posts, posts_in_place=in_place, **_adulte_relais_amount(data, partial))
+                      posts_in_place=in_place, **_adulte_relais_amount(data, partial))
     reco = load_rules(reco_rules)
     recs = recommend(ctx, reco, data.catalog.path.parent / LOCAL_FILE)
     choice = ctx.decision
@@ -320,22 +318,22 @@ def _members(data: TerritoryData, indicators: Indicators, codes: list[str]) -> p
     parts = indicators.qpv_parts[indicators.qpv_parts["code_qp"].isin(codes)]
     names = data.communes.set_index("insee_com")["lib_com"]
     out = parts[["code_qp", "insee_com", "population"]].reset_index(drop=True)
-    siren = out["insee_com"].map(membership(data))
-    return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(epci_names(data)))
+    siren = out["insee_com"].map(data.membership)
+    return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(data.epci_names))
 
 
-def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any] | None:
-    """The commune's posts in place (:func:`diagnostic.analysis.indicators.posts.posts_by_commune`), None when unknown."""
+def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any]:
+    """The commune's QPV population and posts in place (:func:`diagnostic.analysis.indicators.posts.posts_by_commune`);
+    ``posts`` and ``year`` are None when the catalogue has no posts files (unknown, not 0)."""
+    share = indicators.qpv_share.set_index("insee_com")["qpv_population"]
+    population = float(share[code]) if code in share.index and pd.notna(share[code]) else None
     posts = indicators.posts
-    if posts is None or posts.empty:
-        return None
-    row = posts[posts["insee_com"] == code]
+    row = posts[posts["insee_com"] == code] if posts is not None and len(posts) else pd.DataFrame()
     if row.empty:
-        return None
+        return {"year": None, "posts": None, "posts_fonjep": None, "posts_shared": None, "qpv_population": population}
     r = row.iloc[0]
     return {"year": int(r["year"]), "posts": float(r["posts"]), "posts_fonjep": float(r.get("posts_fonjep", 0.0)),
-            "posts_shared": float(r["posts_shared"]), "qpv_population": float(r["qpv_population"])
-            if pd.notna(r["qpv_population"]) else None}
+            "posts_shared": float(r["posts_shared"]), "qpv_population": population}
 
 
 def own_references(social: pd.DataFrame, commune_social: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -358,11 +356,11 @@ def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: 
 
     The people concerned are the commune's: its part of each QPV (``parts``), not the whole quartier.
     """
-    needs, evidence = indicators.needs, indicators.evidence
-    if needs.empty:
-        return needs, evidence
-    needs = needs[(needs["level_territory"] == level) & needs["code"].isin(codes) & needs["domain"].isin(rules["domains"])]
-    evidence = evidence[(evidence["level_territory"] == level) & evidence["code"].isin(codes)].reset_index(drop=True)
+    if indicators.needs.empty:
+        return indicators.needs, indicators.evidence
+    needs = indicators.rows_of("needs", level, codes)
+    needs = needs[needs["domain"].isin(rules["domains"])]
+    evidence = indicators.rows_of("evidence", level, codes).reset_index(drop=True)
     if parts is not None and len(needs):
         part = needs["code"].map(parts.set_index("code")["population"])
         needs = needs.assign(population=part.where(part.notna(), needs["population"]))

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from diagnostic import text
+from diagnostic.analysis.indicators.needs import LEVEL_ORDER
 from diagnostic.analysis.indicators.posts import MEDIATION_PROGRAMME, RATIO_UNIT, missing, target
 
 if TYPE_CHECKING:
     from diagnostic.analysis.recommend import Context
 
-LEVEL_ORDER = {"fort": 0, "moyen": 1, "faible": 2, "indéterminé": 3}
 #: Funders of the mix, in French.
 STATE = "État (postes adultes-relais)"
 COMMUNE = "commune"
@@ -97,6 +97,8 @@ def _posts(ctx: Context, codes: list[str]) -> float:
 
 def _deduction(ctx: Context, domains: list[str]) -> tuple[bool, str]:
     """Whether posts in place are deducted from a team for ``domains``: only where the needs rules count them."""
+    if not ctx.posts_known:
+        return False, "les postes adultes-relais en place ne sont pas connus dans les données : rien n'est déduit"
     answered = [d for d in domains if d in ctx.mediation_domains()]
     if answered:
         return True, (f"les postes adultes-relais comptent comme réponse dans les domaines de l'équipe "
@@ -112,7 +114,8 @@ def _carrier(members: list[dict[str, Any]], ctx: Context) -> dict[str, str]:
               if m["code"] in epci.index and "siren_epci" in epci and pd.notna(epci.at[m["code"], "siren_epci"])}
     if len(sirens) == 1 and len(members) == len([m for m in members if m["code"] in epci.index]):
         siren = sirens.pop()
-        name = str(epci[epci["siren_epci"] == siren]["lib_epci"].iloc[0]) if "lib_epci" in epci else siren
+        named = epci.loc[epci["siren_epci"] == siren, "lib_epci"].dropna() if "lib_epci" in epci else pd.Series()
+        name = str(named.iloc[0]) if len(named) else f"EPCI {siren}"
         return {"type": "epci", "code": siren, "nom": name, "libelle": f"l'intercommunalité {name}",
                 "raison": "le quartier s'étend sur plusieurs communes d'une même intercommunalité, qui signe le "
                           "contrat de ville : elle peut porter un service commun"}
@@ -186,7 +189,7 @@ def decide(ctx: Context, conf: dict[str, Any], *, choices: bool = True) -> dict[
     extension = list(dict.fromkeys(moyen.sort_values("rank")["code"])) if len(moyen) else []
     ext_pop = float(ctx.territories.set_index("code")["population"].reindex(extension).sum()) if extension else 0.0
     posts = ctx.commune_posts or {}
-    qpv_population = posts.get("qpv_population")
+    qpv_population = posts.get("qpv_population") if ctx.has_qpv else None
     ratio = team["ratio"]
     return {
         "territoires": territories,
@@ -216,3 +219,55 @@ def decide(ctx: Context, conf: dict[str, Any], *, choices: bool = True) -> dict[
             else float(missing(qpv_population, posts["posts"], ratio)),
         },
     }
+
+
+def rows(decision: dict[str, Any]) -> pd.DataFrame:
+    """The decision as a table (``decision.csv``): one row per figure, with its unit; numbers to two decimals,
+    written with a decimal comma (the column mixes numbers and names)."""
+    out: list[tuple[str, str, Any, str]] = []
+
+    def add(scope: str, label: str, value: Any, unit: str = "") -> None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # the CSV's decimal comma, 2 decimals
+            value = f"{float(value):.2f}".rstrip("0").rstrip(".").replace(".", ",")
+        out.append((scope, label, value, unit))
+
+    d = decision
+    add("commune", "territoires d'intervention", ", ".join(t["nom"] for t in d["territoires"]))
+    add("commune", "habitants de la commune dans ces territoires", d["population"], "habitants")
+    add("commune", "ratio", d["ratio"], d["ratio_unite"])
+    add("commune", "équipe propre", d["equipe"]["taille"], "médiateurs")
+    add("commune", "postes adultes-relais en place sur ses territoires", d["postes_en_place"]["territoires"], "postes")
+    add("commune", "postes à créer", d["postes_a_creer"], "postes")
+    add("commune", "coût annuel de l'équipe propre", d["cout_annuel"], "€")
+    add("commune", "aide de l'État", d["aide_etat"], "€")
+    add("commune", "reste à financer", d["reste_a_financer"], "€")
+    for j in d["services_communs"]:
+        scope = f"service commun {j['nom']} ({j['code']})"
+        add(scope, "porteur", j["porteur"]["nom"])
+        add(scope, "habitants du quartier", j["population"], "habitants")
+        add(scope, "équipe", j["equipe"]["taille"], "médiateurs")
+        add(scope, "postes à créer", j["postes_a_creer"], "postes")
+        add(scope, "coût annuel", j["cout_annuel"], "€")
+        add(scope, "part de la commune", 100 * j["part_commune"], "%")
+        add(scope, "médiateurs à la charge de la commune", j["part_equipe"], "médiateurs")
+        add(scope, "coût annuel pour la commune", j["part_cout_annuel"], "€")
+    add("commune", "médiateurs nécessaires (équipe propre et parts des services communs)", d["mediateurs_necessaires"],
+        "médiateurs")
+    for key, label in (("cout_annuel", "coût annuel total pour la commune"), ("aide_etat", "aide de l'État, total"),
+                       ("reste_a_financer", "reste à financer, total")):
+        add("commune", label, d["total_commune"][key], "€")
+    if d.get("financement"):
+        add("financement", "recommandé", d["financement"]["libelle"])
+        for m in d["financement"]["repartition"]:
+            add("financement", m["financeur"], m["montant"], "€")
+    if d.get("gouvernance"):
+        add("portage", "recommandé", d["gouvernance"]["libelle"])
+        add("portage", "raison", d["gouvernance"]["raison"])
+    cible = d["cible"]
+    for key, label, unit in (("population_qpv", "habitants en QPV", "habitants"),
+                             ("postes_en_place", "postes adultes-relais en place", "postes"),
+                             ("postes_cibles", "postes visés par le ratio", "postes"),
+                             ("postes_manquants", "postes manquants", "postes")):
+        if cible.get(key) is not None:
+            add(f"cible {cible.get('annee') or ''}".strip(), label, cible[key], unit)
+    return pd.DataFrame(out, columns=["perimetre", "element", "valeur", "unite"])

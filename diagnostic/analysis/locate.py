@@ -4,6 +4,10 @@ A point is given by coordinates (WGS84 longitude and latitude by default, or
 Lambert-93), or by the name or identifier of a place the data already
 geolocate: a service or a partner. Distances are in metres, in Lambert-93,
 from the point to the QPV's edge (0 inside) and to each service.
+
+Without QPV outlines (the observatory's lists give QPVs as tables), nothing can be placed inside a QPV or its
+band: the answer names the point's commune and that commune's QPVs, and says it cannot tell whether the point
+lies in one of them; it never names another commune's QPV as the nearest.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import Point
 
+from diagnostic import text
 from diagnostic.analysis.indicators.domains import service_domains
 from diagnostic.errors import ParameterError
 from diagnostic.io.reference import DOMAINS
@@ -55,7 +60,9 @@ def locate(
     """
     point = gpd.GeoSeries([Point(float(x), float(y))], crs=crs).to_crs(LAMBERT93).iloc[0]
     communes = data.communes[data.communes.covers(point)]
-    qpv = data.qpv.assign(distance_m=data.qpv.distance(point).round(1)).sort_values("distance_m")
+    commune = None if communes.empty else {"code": communes.iloc[0]["insee_com"], "name": communes.iloc[0]["lib_com"]}
+    outlined = data.qpv[data.qpv.geometry.notna()]
+    qpv = outlined.assign(distance_m=outlined.distance(point).round(1)).sort_values("distance_m")
     near = [
         {"code": r.code_qp, "name": r.lib_qp, "distance_m": float(r.distance_m),
          "position": "inside" if r.distance_m == 0 else "band"}
@@ -65,18 +72,33 @@ def locate(
     if len(qpv):
         first = qpv.iloc[0]
         nearest_qpv = {"code": first["code_qp"], "name": first["lib_qp"], "distance_m": float(first["distance_m"])}
+    own = data.qpv_in(commune["code"]) if commune else data.qpv.iloc[0:0]
+    unplaced = own[own.geometry.isna()]
     return {
         "x_l93": round(point.x, 1),
         "y_l93": round(point.y, 1),
         "band_m": float(band_m),
-        "commune": None if communes.empty else {"code": communes.iloc[0]["insee_com"],
-                                                "name": communes.iloc[0]["lib_com"]},
+        "commune": commune,
         "inside_qpv": any(q["position"] == "inside" for q in near),
         "in_band": bool(near),
         "qpv": near,
         "nearest_qpv": nearest_qpv,
+        "outlines": bool(len(outlined)),
+        "commune_qpv": [{"code": r.code_qp, "name": r.lib_qp} for r in own.itertuples()],
+        "note": _without_outlines(commune, unplaced, band_m),
         "services": nearest_services(data, point, per_domain),
     }
+
+
+def _without_outlines(commune: dict[str, Any] | None, unplaced: gpd.GeoDataFrame, band_m: float) -> str:
+    """What cannot be said without outlines, in French: empty when the commune's QPVs all have theirs."""
+    if commune is None or unplaced.empty:
+        return ""
+    names = text.join([f"{r.lib_qp} ({r.code_qp})" for r in unplaced.itertuples()])
+    word = "le quartier prioritaire" if len(unplaced) == 1 else "les quartiers prioritaires"
+    return (f"Les contours des QPV ne sont pas fournis : {commune['name']} compte {word} {names} ; sans leurs "
+            f"contours, impossible de dire si le point est dans l'un d'eux ou à moins de {text.number(band_m)} m, "
+            "et la largeur de bande n'a pas d'effet ici.")
 
 
 def nearest_services(data: TerritoryData, point: Point, per_domain: int = 3) -> list[dict[str, Any]]:

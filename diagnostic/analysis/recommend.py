@@ -53,7 +53,6 @@ class Context:
     observations: pd.DataFrame | None = None
     gaps: pd.DataFrame | None = None   # partnership gaps (diagnostic.analysis.partners.gaps)
     actor_types: set[str] = field(default_factory=set)
-    adulte_relais_posts: float = 0.0
     adulte_relais_amount: float | None = None   # State amount per post in the data (latest year)
     adulte_relais_year: str = ""
     has_qpv: bool = True

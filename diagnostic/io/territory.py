@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from diagnostic.io.sources.epci import EpciData, load_epci
 from diagnostic.io.sources.france_services import load_france_services
 from diagnostic.io.sources.insee import IndicatorTable, load_indicator_table
 from diagnostic.io.sources.partners import load_partners, with_adultes_relais
-from diagnostic.io.sources.postes import load_posts
+from diagnostic.io.sources.postes import contract_label, load_posts
 from diagnostic.io.sources.qpv import load_qpv
 from diagnostic.io.sources.services import COLUMNS as SERVICE_COLUMNS
 from diagnostic.io.sources.services import DEFAULT_TOLERANCE_M, load_services_csv
@@ -91,6 +92,29 @@ class TerritoryData:
         ``qpv_indicators.national_reference`` holds the national value of each indicator.
         """
         return None if self.qpv_indicators is None else self.qpv_indicators.national
+
+    @functools.cached_property
+    def membership(self) -> pd.Series:
+        """Commune → EPCI SIREN: INSEE's composition when the catalogue has it, else the QPV table's ``siren_epci``."""
+        if self.epci is not None:
+            table = self.epci.membership
+        elif "siren_epci" in self.qpv and len(self.qpv):
+            table = self.qpv_communes.merge(pd.DataFrame(self.qpv[["code_qp", "siren_epci"]]), on="code_qp")
+        else:
+            return pd.Series(dtype="string")
+        table = table.dropna(subset=["siren_epci"]).drop_duplicates("insee_com")
+        return table.set_index("insee_com")["siren_epci"].astype("string")
+
+    @functools.cached_property
+    def epci_names(self) -> pd.Series:
+        """SIREN → EPCI name: INSEE's list when the catalogue has it, else the name of the contrat de ville it holds."""
+        if self.epci is not None:
+            return self.epci.epci.set_index("siren_epci")["lib_epci"]
+        cv = self.contrats_de_ville
+        if cv is None or cv.empty:
+            return pd.Series(dtype="string")
+        held = cv[cv["codgeo"].astype(str).str.len() == 9].drop_duplicates("codgeo")
+        return held.set_index("codgeo")["lib_cv"].map(contract_label)
 
     def epci_of(self, code: str) -> dict[str, Any] | None:
         """The EPCI of commune ``code``: SIREN, name, nature and number of communes, or None."""

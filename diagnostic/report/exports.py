@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostic.analysis.commune import CommuneDiagnostic, write_json
+from diagnostic.analysis.decision import rows as decision_rows
 from diagnostic.report.note import NOTE_FILE, write_note
 
 CSV_OPTIONS = {"sep": ";", "index": False, "encoding": "utf-8-sig", "decimal": ",", "lineterminator": "\n"}
@@ -71,6 +72,9 @@ def write_tables(diag: CommuneDiagnostic, dest: Path) -> list[Path]:
     recs = pd.DataFrame(diag.recommendations)
     files.append(_csv(recs, {"priority": "priorite", "type": "type", "domain_label": "domaine", "title": "titre",
                              "text": "texte", "reason": "raison", "origin": "origine"}, dest / "recommandations.csv"))
+    if diag.decision:
+        table = decision_rows(diag.decision)
+        files.append(_csv(table, {c: c for c in table.columns}, dest / "decision.csv"))
     gpkg = dest / "territoire.gpkg"
     gpkg.unlink(missing_ok=True)
     diag.commune_shape.to_file(gpkg, layer="commune", driver="GPKG")

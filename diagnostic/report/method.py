@@ -118,14 +118,35 @@ def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str =
         f"{text.number(team.get('mediators_per_10000_inhabitants', 2.5), 1)} ÷ 10 000, arrondi au médiateur le plus "
         f"proche ({team.get('ratio_source', '')}) ; au moins {team.get('minimum', 2)} ({team.get('minimum_reason', '')}), "
         f"au plus {team.get('maximum', 12)} ({team.get('maximum_reason', '')}). Les postes adultes-relais en place sont "
-        f"déduits. Le coût annuel d'un médiateur est estimé à {text.number(costs.get('mediator_salary_cost', 36000), 0, '€')} "
+        f"déduits de l'équipe seulement quand l'un de ses domaines est un de ceux où ils comptent comme réponse (étape 3), "
+        f"la même règle dans les deux sens. Le coût annuel d'un médiateur est estimé à {text.number(costs.get('mediator_salary_cost', 36000), 0, '€')} "
         f"({costs.get('mediator_salary_source', '')}) ; l'aide de l'État pour un poste adulte-relais est lue dans les "
         f"données de l'ANCT quand elles donnent les montants, sinon {text.number(costs.get('adulte_relais_amount', 22810.61), 2, '€')} "
         f"({costs.get('adulte_relais_year', '2024')}). Sans besoin de niveau {team.get('requires_level', 'fort')}, aucune "
         "équipe n'est recommandée : le rapport dit ce qui ferait réexaminer la question et propose une option légère."),
+        ("**Quartiers intercommunaux.** Un quartier prioritaire peut s'étendre sur plusieurs communes : chaque commune "
+        "en a sa part, ses habitants qui y vivent (population de la commune dans le quartier publiée par "
+        "l'observatoire de la politique de la ville, ou surface du quartier dans la commune quand les contours sont "
+        "fournis). Tout chiffre de la commune l'utilise : population en quartier prioritaire, habitants concernés, "
+        "équipe, coût, postes en place, services. Les indicateurs du quartier restent ceux du quartier entier ; la "
+        "colonne de référence est celle de la commune du rapport et de son intercommunalité. Sans contours, les "
+        "services d'un quartier sont ceux des communes qu'il couvre, chacune au prorata de ses habitants qui y "
+        "vivent : ils sont « dans la commune », pas « dans le quartier » ni dans sa bande. Pour un quartier "
+        "intercommunal retenu comme territoire d'intervention, un seul service commun est recommandé, dimensionné sur "
+        "tout le quartier et porté par l'intercommunalité (ou par une convention entre les communes quand elles "
+        "relèvent de plusieurs) ; chaque commune y voit sa part (médiateurs, coût, aide de l'État), et l'équipe propre "
+        "de la commune ne porte que sur ses quartiers situés dans la commune seule."),
+        (f"**Un seul ratio.** {text.number(team.get('mediators_per_10000_inhabitants', 2.5), 1)} médiateurs pour 10 000 "
+        "habitants des quartiers prioritaires : ce nombre dimensionne l'équipe, fixe la cible de la réponse (étape 3) "
+        "et sert de cible à la synthèse régionale, où les postes manquants d'une commune = ratio × ses habitants en "
+        "quartier prioritaire ÷ 10 000 − ses postes adultes-relais en place (dernière année complète des fichiers, "
+        "postes d'un contrat intercommunal répartis entre les communes au prorata de leurs habitants en quartier "
+        "prioritaire). Les postes FONJEP sont montrés à part : ce ne sont pas des postes de médiation."),
         ("**9. Horaires, publics, partenariats, financements, portage.** Chacun est choisi par une règle écrite : la "
         "première option dont la condition est remplie est recommandée, avec sa raison ; les autres sont listées, "
-        "avec la condition qui les écarte."),
+        "avec la condition qui les écarte. Le financement recommandé répartit le coût annuel entre l'État (aide aux "
+        "postes adultes-relais), la commune (reste de son équipe) et le porteur de chaque service commun (part de la "
+        "commune de son reste à financer)."),
         ("**Références.** Indicateurs des quartiers prioritaires de l'INSEE (revenus Filosofi, démographie, demandeurs "
         "d'emploi de France Travail), base permanente des équipements de l'INSEE, liste des France Services et postes "
         "adultes-relais de l'ANCT ; cadre professionnel : norme AFNOR de la médiation sociale (XP X60-600)."),

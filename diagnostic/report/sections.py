@@ -124,15 +124,28 @@ def territory_table(d: CommuneDiagnostic) -> HTML:
         return paragraph(f"{d.name} ne compte aucun quartier prioritaire : le diagnostic est conduit à l'échelle "
                          "de la commune.")
     communes = d.data.communes.set_index("insee_com")["lib_com"]
+    parts = d.indicators.qpv_parts.set_index(["code_qp", "insee_com"])["population"]
+
+    def members(code: str, cs: str, whole: float) -> str:
+        codes = str(cs).split(",")
+        if len(codes) < 2:
+            return ", ".join(communes.get(c, c) for c in codes)
+        return "quartier intercommunal : " + ", ".join(
+            f"{communes.get(c, c)} ({text.percent(100 * parts.get((code, c), float('nan')) / whole, 0)})" for c in codes)
+
     t = pd.DataFrame({
         "Quartier": d.territories["name"],
-        "Population": d.territories["population"],
-        "Communes": d.territories["communes"].map(lambda cs: ", ".join(communes.get(c, c) for c in str(cs).split(","))),
+        "Population dans la commune": d.territories["population"],
+        "Population du quartier": d.territories["population_total"],
+        "Communes": [members(c, cs, w) for c, cs, w in
+                     zip(d.territories["code"], d.territories["communes"], d.territories["population_total"])],
     })
     if "predecessors" in d.territories:  # 2024 QPVs: their figures are those of the 2015 QPVs they replace
         t["Indicateurs repris des QPV 2015"] = d.territories["predecessors"].replace("", "aucun (nouveau QPV)")
     return HTML(epci_paragraph(d).data
-                + html_table(t, caption="Quartiers prioritaires de la commune", numbers={"Population": 0}).data)
+                + html_table(t, caption="Quartiers prioritaires de la commune (un quartier intercommunal compte pour la commune "
+                     "à hauteur de ses habitants qui y vivent)",
+                     numbers={"Population dans la commune": 0, "Population du quartier": 0}).data)
 
 
 def epci_paragraph(d: CommuneDiagnostic) -> HTML:

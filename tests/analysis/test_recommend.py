@@ -37,7 +37,6 @@ def context() -> Context:
                                   "population": [21000.0, 5000.0], "communes": ["00001", "00001"]}),
         needs=needs, evidence=pd.DataFrame(columns=["code", "domain"]), social=social,
         observations=observations, actor_types={"bailleur social", "commune / services municipaux"},
-        adulte_relais_posts=1.0,
     )
 
 

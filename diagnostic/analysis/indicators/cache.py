@@ -53,6 +53,19 @@ class Indicators:
     params: dict = field(default_factory=dict)
     key: str = ""
 
+    def rows_of(self, table: str, level: str, codes: list[str]) -> pd.DataFrame:
+        """The rows of ``needs`` or ``evidence`` for territories ``codes`` of ``level``, from a grouping made once
+        per table and level (a catalogue's tables are sliced for every commune: the regional synthesis does it
+        for each of its communes)."""
+        groups = self.__dict__.setdefault("_grouped", {})
+        if (table, level) not in groups:
+            frame = getattr(self, table)
+            frame = frame[frame["level_territory"] == level] if len(frame) else frame
+            groups[(table, level)] = dict(iter(frame.groupby("code", sort=False))) if len(frame) else {}
+        found = groups[(table, level)]
+        parts = [found[c] for c in codes if c in found]
+        return pd.concat(parts) if parts else getattr(self, table).iloc[0:0]
+
 
 def cache_dir() -> Path:
     """``DIAGNOSTIC_CACHE`` or the user's cache folder."""

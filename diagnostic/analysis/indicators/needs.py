@@ -28,7 +28,7 @@ from diagnostic.io.reference import DOMAINS, indicator_table
 
 RULES_FILE = resources.path("rules/besoins.yaml")
 #: Version of the method (the code's steps); the rules files carry their own ``version``.
-METHOD_VERSION = "2"
+METHOD_VERSION = "3"
 LEVEL_ORDER = {"fort": 0, "moyen": 1, "faible": 2, "indéterminé": 3}
 UNDETERMINED = "indéterminé"
 OFFER = "offre_droit_commun"

@@ -25,7 +25,7 @@ import pandas as pd
 
 from diagnostic import resources
 from diagnostic.io.catalog import read_yaml
-from diagnostic.io.sources.postes import PROGRAMMES, contract_label, partial_years
+from diagnostic.io.sources.postes import PROGRAMMES, partial_years
 
 #: The programme whose posts count as mediation posts (needs response, team deduction, target).
 MEDIATION_PROGRAMME = "adulte-relais"
@@ -67,29 +67,6 @@ def reference_year(posts: pd.DataFrame | None) -> int | None:
         return None
     complete = sorted(set(posts["year"].dropna().astype(int)) - set(partial_years(posts)))
     return complete[-1] if complete else None
-
-
-def membership(data: Any) -> pd.Series:
-    """Commune → EPCI SIREN: INSEE's composition when the catalogue has it, else the QPV table's ``siren_epci``."""
-    if data.epci is not None:
-        table = data.epci.membership
-    elif "siren_epci" in data.qpv and len(data.qpv):
-        table = data.qpv_communes.merge(pd.DataFrame(data.qpv[["code_qp", "siren_epci"]]), on="code_qp")
-    else:
-        return pd.Series(dtype="string")
-    table = table.dropna(subset=["siren_epci"]).drop_duplicates("insee_com")
-    return table.set_index("insee_com")["siren_epci"].astype("string")
-
-
-def epci_names(data: Any) -> pd.Series:
-    """SIREN → EPCI name: INSEE's list when the catalogue has it, else the name of the contrat de ville it holds."""
-    if data.epci is not None:
-        return data.epci.epci.set_index("siren_epci")["lib_epci"]
-    cv = data.contrats_de_ville
-    if cv is None or cv.empty:
-        return pd.Series(dtype="string")
-    held = cv[cv["codgeo"].astype(str).str.len() == 9].drop_duplicates("codgeo")
-    return held.set_index("codgeo")["lib_cv"].map(contract_label)
 
 
 def holders(posts: pd.DataFrame, of_commune: pd.Series) -> pd.DataFrame:
@@ -156,7 +133,7 @@ def posts_by_commune(data: Any, parts: pd.DataFrame) -> pd.DataFrame:
     year = reference_year(raw)
     if year is None or "codgeo" not in raw or data.qpv.empty:
         return pd.DataFrame(columns=columns)
-    of_commune = membership(data)
+    of_commune = data.membership
     current = holders(unique_posts(raw[raw["year"] == year]), of_commune)
     qpv_pop = parts.groupby("insee_com")["population"].sum(min_count=1)
     codes = data.communes.loc[data.communes["qpv_count"] > 0, ["insee_com", "qpv_count"]]

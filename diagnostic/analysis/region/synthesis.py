@@ -105,28 +105,11 @@ def file_lines(data: TerritoryData) -> pd.DataFrame:
 
 
 def epci_membership(data: TerritoryData) -> pd.DataFrame:
-    """Commune → EPCI (``insee_com``, ``siren_epci``, ``lib_epci``): INSEE's composition when the catalogue has
-    it, else the ``siren_epci`` of the QPV outlines; EPCI names from the contrats de ville when nothing else."""
-    if data.epci is not None:
-        names = data.epci.epci.set_index("siren_epci")["lib_epci"]
-        table = data.epci.membership[["insee_com", "siren_epci"]].assign(lib_epci=lambda d: d["siren_epci"].map(names))
-    elif "siren_epci" in data.qpv and len(data.qpv):
-        table = data.qpv_communes.merge(pd.DataFrame(data.qpv[["code_qp", "siren_epci"]]), on="code_qp")
-        table = table[["insee_com", "siren_epci"]].drop_duplicates("insee_com")
-    else:
-        table = pd.DataFrame({"insee_com": pd.Series(dtype="string"), "siren_epci": pd.Series(dtype="string")})
-    if "lib_epci" not in table:
-        names = _contract_names(data)
-        table = table.assign(lib_epci=table["siren_epci"].map(names))
-    return table.astype({"insee_com": "string", "siren_epci": "string"}).reset_index(drop=True)
-
-
-def _contract_names(data: TerritoryData) -> pd.Series:
-    cv = data.contrats_de_ville
-    if cv is None or cv.empty:
-        return pd.Series(dtype="string")
-    held = cv[cv["codgeo"].str.len() == 9]
-    return held.drop_duplicates("codgeo").set_index("codgeo")["lib_cv"].str.replace(r"^\d\w\s*-\s*", "", regex=True)
+    """Commune → EPCI (``insee_com``, ``siren_epci``, ``lib_epci``): :attr:`TerritoryData.membership` with the names
+    of :attr:`TerritoryData.epci_names`."""
+    m = data.membership
+    table = pd.DataFrame({"insee_com": pd.Series(m.index, dtype="string"), "siren_epci": pd.Series(m.to_numpy(), dtype="string")})
+    return table.assign(lib_epci=table["siren_epci"].map(data.epci_names)).reset_index(drop=True)
 
 
 def epci_shapes(data: TerritoryData) -> gpd.GeoDataFrame | None:
