@@ -268,10 +268,6 @@ def territory_sentence(d, code: str) -> str:
     return text.sentence(" ; ".join(parts))
 
 
-def _recommendation(d, rid: str) -> dict[str, Any] | None:
-    return next((r for r in d.recommendations if r["id"] == rid), None)
-
-
 def decision(d) -> dict[str, Any]:
     """The decision the documents render (:mod:`diagnostic.analysis.decision`, ``resultats.json``'s ``decision``):
     the one object page one, the council note and the body read, never re-derived from the text."""

@@ -127,3 +127,9 @@ def test_synthesis_share_counts_alike(catalogues):
     assert (row["region"], row["france"]) == (227, 1958)
     assert row["share"] == pytest.approx(100 * 227 / 1958)
     assert all(10 < s < 15 for s in table["share"])  # every year and programme on the same counting
+
+
+def test_commune_names_are_the_cog_names(catalogues):
+    """The 2018 outlines write « Fère », « Portel », « Quesnoy »: the catalogue's COG table gives the official names."""
+    names = catalogues("hdf").communes.set_index("insee_com")["lib_com"]
+    assert (names["02304"], names["62667"], names["59481"]) == ("La Fère", "Le Portel", "Le Quesnoy")
