@@ -154,7 +154,9 @@ def _domain_unmet(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         level = "fort" if (rows["level"] == "fort").any() else "moyen"
         fields = {"domain": domain, "domain_label": DOMAINS.get(domain, domain),
                   "territories": text.join(_names(ctx, list(rows["code"]))), "level": level,
-                  "at_territories": text.join([text.at(n) for n in _names(ctx, list(rows["code"]))]),
+                  # each territory with its own level: « au Grand Mirail (fort) et à Empalot (moyen) »
+                  "at_territories": text.join([f"{text.at(n)} (niveau {lvl})" for n, lvl in
+                                               zip(_names(ctx, list(rows["code"])), rows["level"])]),
                   "domain_action": rule.get("domain_actions", {}).get(domain, "")}
         rec = _make(rule, fields, _need_evidence(ctx, rows), rows.iloc[0]["reason"])
         rec["domain"] = domain
