@@ -188,24 +188,27 @@ def locative(preposition: str, name: str) -> str:
     return f"{preposition}{name}" if preposition.endswith(("'", "\u2019")) else f"{preposition} {name}"
 
 
+def _contracted(phrase: str, plural: str, masculine: str) -> tuple[str, str]:
+    """``phrase`` stripped of « les » / « le » and the contracted preposition that replaces the article, or « »."""
+    phrase = str(phrase).strip()
+    for article, contraction in (("les ", plural), ("le ", masculine)):
+        if phrase.startswith(article):
+            return contraction, phrase[len(article):]
+    return "", phrase
+
+
 def de(phrase: str) -> str:
     """« de » before a phrase, contracted with its article: « des jeunes », « du quartier », « de la commune »."""
-    phrase = str(phrase).strip()
-    if phrase.startswith("les "):
-        return f"des {phrase[4:]}"
-    if phrase.startswith("le "):
-        return f"du {phrase[3:]}"
-    return f"d'{phrase}" if _elides(phrase) else f"de {phrase}"
+    contraction, rest = _contracted(phrase, "des", "du")
+    if contraction:
+        return f"{contraction} {rest}"
+    return f"d'{rest}" if _elides(rest) else f"de {rest}"
 
 
 def to(phrase: str) -> str:
     """« à » before a phrase, contracted with its article: « aux jeunes », « au quartier », « à la commune »."""
-    phrase = str(phrase).strip()
-    if phrase.startswith("les "):
-        return f"aux {phrase[4:]}"
-    if phrase.startswith("le "):
-        return f"au {phrase[3:]}"
-    return f"à {phrase}"
+    contraction, rest = _contracted(phrase, "aux", "au")
+    return f"{contraction or 'à'} {rest}"
 
 
 #: Abbreviations of the ANCT's employer names, written out: « ASSOC ITINERAIRES » → « Association Itineraires ».
