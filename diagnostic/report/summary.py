@@ -445,6 +445,8 @@ def _answers_message(d) -> str:
     centres sociaux, médiation…), those where they hold none (unknown, not zero), or the absent source."""
     posts = ((d.decision or {}).get("cible") or {}).get("postes_en_place") or 0.0  # the commune's own posts in place
     in_place = _posts_phrase(d, posts).replace("rattaché", "déjà rattaché")
+    if posts_known(d) and posts:  # all the commune's quartiers: page one counts those of the intervention territories
+        in_place += " à l'ensemble de ses quartiers prioritaires" if d.has_qpv else f" {text.at(d.name)}"
     if "services" in d.missing:
         if not posts_known(d):
             return text.sentence("Ni les équipements et services ni les postes d'adultes-relais ne figurent dans les "
