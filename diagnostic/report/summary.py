@@ -467,8 +467,9 @@ def _answers_message(d) -> str:
     else:
         head = f"Les données ne recensent aucune structure de réponse (médiation, accès aux droits…) {where}"
     if unknown and len(counted):
-        head += (f" ; en {text.join(text.quoted(unknown[:3]))}" + (" et d'autres domaines" if len(unknown) > 3 else "")
-                 + ", les données ne recensent aucune réponse : elle n'y est pas mesurée")
+        named = text.quoted(unknown[:3]) + ([text.count(len(unknown) - 3, "autre domaine", "autres domaines")]
+                                            if len(unknown) > 3 else [])
+        head += f" ; en {text.join(named)}, les données ne recensent aucune réponse : elle n'y est pas mesurée"
     return text.sentence(f"{head} ; {in_place}")
 
 
