@@ -64,7 +64,15 @@ def plural(n: float, singular: str, plural_form: str | None = None) -> str:
         return plural_form
     if " " in singular:
         raise ValueError(f"pluriel de « {singular} » à donner explicitement")
-    return singular if singular.endswith(("s", "x", "z")) else singular + "s"
+    if singular.endswith(("s", "x", "z")):
+        return singular
+    if singular.endswith(("au", "eu")) and singular not in _PLURAL_S:
+        return singular + "x"  # « niveaux », « lieux », « réseaux »
+    return singular + "s"
+
+
+#: Words in -au or -eu whose plural takes an « s »: « landaus », « pneus », « bleus ».
+_PLURAL_S = {"landau", "sarrau", "bleu", "pneu", "émeu", "lieu-dit"}
 
 
 #: Units of whole quantities: people, households, euros (a median income has no useful cents).
@@ -96,8 +104,31 @@ def date(day: dt.date) -> str:
     return f"{first} {MONTHS[day.month - 1]} {day.year}"
 
 
+def of_date(day: dt.date) -> str:
+    """« du 2 décembre 2026 », « du 1er août 2024 »: a date after « de »."""
+    return f"du {date(day)}"
+
+
+#: A whole number of four digits or more counting something (« 7137 valeurs », « 1201 QPV »), not a year.
+_BARE_COUNT = re.compile(r"(?<![\w,.\u202f])(?<!en )(?<!de )(?<!du )(?<!depuis )(?<!millésime )(?<!année )"
+                         r"(\d{4,})(?=[ \u00a0][A-Za-zÀ-ÿ])")
+
+
+def numbers_in(text: str) -> str:
+    """Thousands separators in the counts of a message written elsewhere (a loader's remark): « 7137 valeurs » →
+    « 7 137 valeurs », « 1201 QPV » → « 1 201 QPV »; years (« en 2024 », « de 2022 », any 1900 to 2099 before a
+    word) are left alone."""
+    def group(m: re.Match) -> str:
+        n = int(m.group(1))
+        return m.group(1) if 1900 <= n <= 2099 else number(n)
+
+    return _BARE_COUNT.sub(group, str(text))
+
+
 #: Words that open a place name said with « le » though the name has no article: « au Grand Mirail », « du Centre Ville ».
-_MASCULINE_HEADS = ("Grand ", "Centre", "Quartier ")
+_MASCULINE_HEADS = ("Grand ", "Centre", "Quartier ", "Secteur ", "Faubourg ", "Vieux ")
+#: Words that open a place name said with « la »: « à la Grande Résidence », « de la Cité 4 ».
+_FEMININE_HEADS = ("Grande ", "Cité ", "Résidence ", "Cité-")
 #: Words that open a place name said with « les »: « des Hauts-de-France », « des Pays de la Loire ».
 _PLURAL_HEADS = ("Hauts-", "Hauts ", "Pays ")
 
@@ -129,6 +160,8 @@ def of(name: str) -> str:
         return f"du {rest}"
     if article == "les" or (not article and name.startswith(_PLURAL_HEADS)):
         return f"des {rest}"
+    if not article and name.startswith(_FEMININE_HEADS):
+        return f"de la {name}"
     if not article and _elides(name):
         return f"d'{name}"
     return f"de {name}"
@@ -143,6 +176,8 @@ def at(name: str) -> str:
         return f"au {rest}"
     if article == "les" or (not article and name.startswith(_PLURAL_HEADS)):
         return f"aux {rest}"
+    if not article and name.startswith(_FEMININE_HEADS):
+        return f"à la {name}"
     return f"à {name}"
 
 
@@ -153,14 +188,62 @@ def locative(preposition: str, name: str) -> str:
     return f"{preposition}{name}" if preposition.endswith(("'", "\u2019")) else f"{preposition} {name}"
 
 
+def _contracted(phrase: str, plural: str, masculine: str) -> tuple[str, str]:
+    """``phrase`` stripped of « les » / « le » and the contracted preposition that replaces the article, or « »."""
+    phrase = str(phrase).strip()
+    for article, contraction in (("les ", plural), ("le ", masculine)):
+        if phrase.startswith(article):
+            return contraction, phrase[len(article):]
+    return "", phrase
+
+
 def de(phrase: str) -> str:
     """« de » before a phrase, contracted with its article: « des jeunes », « du quartier », « de la commune »."""
-    phrase = str(phrase).strip()
-    if phrase.startswith("les "):
-        return f"des {phrase[4:]}"
-    if phrase.startswith("le "):
-        return f"du {phrase[3:]}"
-    return f"d'{phrase}" if _elides(phrase) else f"de {phrase}"
+    contraction, rest = _contracted(phrase, "des", "du")
+    if contraction:
+        return f"{contraction} {rest}"
+    return f"d'{rest}" if _elides(rest) else f"de {rest}"
+
+
+def to(phrase: str) -> str:
+    """« à » before a phrase, contracted with its article: « aux jeunes », « au quartier », « à la commune »."""
+    contraction, rest = _contracted(phrase, "aux", "au")
+    return f"{contraction or 'à'} {rest}"
+
+
+#: Abbreviations of the ANCT's employer names, written out: « ASSOC ITINERAIRES » → « Association Itineraires ».
+_EXPANDED = {"ASSOC": "Association", "ASS": "Association", "ASSO": "Association", "COM": "Commune", "STE": "Société"}
+#: Acronyms kept in capitals (and any word of four capitals or fewer without a vowel).
+_ACRONYMS = {"CCAS", "CAF", "MJC", "CSC", "FONJEP", "ADEP", "UFCV", "AFEV", "APF", "OPH", "SAS", "SARL", "SCIC", "GIP",
+             "EPCI", "QPV", "CIAS", "CUCS", "ESS", "ALEFPA", "AREAS", "ARELI", "AFPA", "ACSE", "CDC", "SIVU", "SIVOM"}
+_SMALL_WORDS = {"de", "du", "des", "la", "le", "les", "et", "pour", "en", "au", "aux", "sur", "à", "d", "l"}
+
+
+def proper_case(name: Any) -> str:
+    """A name written in capitals by its source, as French writes it: « ASSOC EDUCATION PREVENTION » → « Association
+    Education Prevention », « COMITE DU SECOURS POPULAIRE » → « Comite du Secours Populaire », acronyms kept (« CCAS »);
+    a name already in mixed case is left as it is."""
+    name = " ".join(str(name).split())
+    if any(c.islower() for c in name):
+        return name
+    words = []
+    for i, word in enumerate(name.split(" ")):
+        parts = re.split(r"(['’-])", word)
+        out = []
+        for part in parts:
+            low = part.lower()
+            if part in ("'", "’", "-") or not part:
+                out.append(part)
+            elif part in _EXPANDED and len(parts) == 1:
+                out.append(_EXPANDED[part])
+            elif (i or out) and low in _SMALL_WORDS:
+                out.append(low)
+            elif part in _ACRONYMS or (len(part) <= 4 and part.isalpha() and not set(low) & set("aeiouyéèà")):
+                out.append(part)
+            else:
+                out.append(part[:1] + part[1:].lower())
+        words.append("".join(out))
+    return re.sub(r"^Commune (?!de |d')", "Commune de ", " ".join(words))
 
 
 def quoted(items: list[str]) -> list[str]:

@@ -595,6 +595,9 @@ class Evaluation:
     history: list[dict[str, Any]] = field(default_factory=list)
     record: dict[str, Any] | None = None
     earlier: int = 0
+    #: False when the log holds no intervention of the previous period (it starts in the evaluated one):
+    #: the previous period is then unknown, not zero.
+    previous_logged: bool = True
 
     @property
     def internal(self) -> bool:
@@ -763,6 +766,7 @@ def evaluate(
         geolocated=geolocated, total=total,
         fictional=data.catalog.fictional, source=src.citation() if src else "",
         warnings=warnings, history=history,
+        previous_logged=bool(period.previous().contains(log["date"]).any()),
     )
     if masked is not None:
         ev.record, ev.earlier = publication_record(ev, masked), len(earlier)

@@ -153,6 +153,9 @@ def _domain_unmet(rule: dict, ctx: Context, conf: dict) -> list[dict]:
         level = "fort" if (rows["level"] == "fort").any() else "moyen"
         fields = {"domain": domain, "domain_label": DOMAINS.get(domain, domain),
                   "territories": text.join(_names(ctx, list(rows["code"]))), "level": level,
+                  # each territory with its own level: « au Grand Mirail (fort) et à Empalot (moyen) »
+                  "at_territories": text.join([f"{text.at(n)} (niveau {lvl})" for n, lvl in
+                                               zip(_names(ctx, list(rows["code"])), rows["level"])]),
                   "domain_action": rule.get("domain_actions", {}).get(domain, "")}
         rec = _make(rule, fields, _need_evidence(ctx, rows), rows.iloc[0]["reason"])
         rec["domain"] = domain
@@ -356,9 +359,9 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
     if not team["taille"] and not joint:
         strong = _strong(ctx)
         level = t.get("requires_level", "fort")
-        found = (f"{text.count(len(strong), 'besoin')} de niveau moyen, aucun de niveau {level}" if len(strong)
-                 else "aucun besoin non couvert de niveau fort ou moyen")
-        why = (f"Pas d'équipe à créer : le diagnostic trouve {found}, alors qu'une équipe se justifie à partir d'un besoin "
+        found = (f"trouve {text.count(len(strong), 'besoin')} de niveau moyen, aucun de niveau {level}" if len(strong)
+                 else "ne trouve aucun besoin non couvert de niveau fort ou moyen")
+        why = (f"Pas d'équipe à créer : le diagnostic {found}, alors qu'une équipe se justifie à partir d'un besoin "
                f"de niveau {level}. À réexaminer si un besoin devient {level} : indicateurs d'un nouveau millésime, "
                f"réponse existante qui disparaît (fin de postes adultes-relais, fermeture d'un service), ou besoins exprimés "
                f"nombreux et de plusieurs sources. Option légère recommandée : {t.get('light_option', '')}.")
@@ -565,7 +568,7 @@ def framing(ctx: Context, recs: list[dict[str, Any]], rules: dict[str, Any] | No
     objectives = []
     for domain, rows in zone["rows"].groupby("domain", sort=False):
         objectives.append(f"Réduire le besoin non couvert « {DOMAINS.get(domain, domain)} » (niveau "
-                          f"{'fort' if (rows['level'] == 'fort').any() else 'moyen'}) dans {text.join(_names(ctx, list(rows['code'])))}")
+                          f"{'fort' if (rows['level'] == 'fort').any() else 'moyen'}) {text.join([text.at(n) for n in _names(ctx, list(rows['code']))])}")
     return {
         "territoires": _names(ctx, zone["codes"]),
         "codes": zone["codes"],

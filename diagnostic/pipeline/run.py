@@ -177,6 +177,7 @@ def run_territory(
             "subtitle": _subtitle(data, commune),
             "vintages": vintages_in_words(data),
             "fictional": data.catalog.fictional,
+            "mark": "Document interne",  # on every printed page of a report on real data (README)
             "place": str(commune["lib_com"]),
             "meta": _cover_meta(commune),
         },
@@ -212,19 +213,26 @@ def _subtitle(data: TerritoryData, commune) -> str:
 
 
 def vintages_in_words(data: TerritoryData) -> str:
-    """The data vintages as a sentence: « indicateurs par QPV de 2021, équipements et services de 2024 et 2025… »."""
+    """The data vintages as a sentence: « indicateurs par QPV de 2021, équipements et services de 2024 et du 1er août
+    2025… »; QPVs known as a list without outlines are called « liste des QPV », not « contours »."""
     import datetime as dt
 
     years: dict[str, list[str]] = {}
+    days: dict[str, list[dt.date]] = {}
+    outlines = "geometry" in data.qpv and data.qpv.geometry.notna().any()
     for v in data.vintages():
         if v["millesime"]:
+            role = v["role"] if outlines or v["role"] != "contours des QPV" else "liste des QPV"
             value = str(v["millesime"])
             try:
-                value = text.date(dt.date.fromisoformat(value))
+                day = dt.date.fromisoformat(value)
             except ValueError:
-                pass
-            years.setdefault(v["role"], [])
-            if value not in years[v["role"]]:
-                years[v["role"]].append(value)
-    parts = [f"{role} de {text.join(sorted(ys))}" for role, ys in years.items()]
+                if value not in years.setdefault(role, []):
+                    years[role].append(value)
+            else:
+                if day not in days.setdefault(role, []):
+                    days[role].append(day)
+    parts = [f"{role} " + text.join([f"de {text.join(sorted(years.get(role, [])))}" if years.get(role) else "",
+                                     *[text.of_date(day) for day in sorted(days.get(role, []))]])
+             for role in dict.fromkeys([*years, *days])]
     return text.sentence(" ; ".join(parts)) if parts else ""

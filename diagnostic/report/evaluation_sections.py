@@ -8,6 +8,7 @@ screen (:func:`interactive_heat_map`) and a PNG for print (:func:`heat_map`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -40,10 +41,17 @@ def _number(value: Any) -> str:
     return fr_number(value, 0 if float(value).is_integer() else 1)
 
 
-def display(table: Table) -> pd.DataFrame:
-    """The table as French text for :func:`diagnostic.report.export.html_table`: « masqué » or « — » when absent."""
+#: The columns that compare with the previous period, left out when the log holds none of it.
+PREVIOUS_COLUMNS = ("Période précédente", "Évolution (%)")
+NO_PREVIOUS = "pas de période précédente dans le journal"
+
+
+def display(table: Table, previous_logged: bool = True) -> pd.DataFrame:
+    """The table as French text for :func:`diagnostic.report.export.html_table`: « masqué » or « — » when absent;
+    without the previous period in the log, its columns are left out (said once, by :func:`period_note`)."""
     masked = table.is_masked()
-    columns = [c for c in table.frame.columns if not c.startswith("_")]
+    columns = [c for c in table.frame.columns if not c.startswith("_")
+               and (previous_logged or c not in PREVIOUS_COLUMNS)]
     out = {}
     for column in columns:
         cells = []
@@ -75,10 +83,12 @@ def key_figures(ev: Evaluation) -> list[tuple[str, str]]:
     def figure(key: str, unit: str = "", signed: bool = False) -> str:
         return _figure_text(ev.headline[key], unit, signed, key in ev.masked_figures)
 
+    evolution = ((figure("evolution_pct", "%", True),
+                  f"par rapport à la période précédente ({figure('interventions_periode_precedente')})")
+                 if ev.previous_logged else ("—", NO_PREVIOUS))
     return [
         (figure("interventions"), f"interventions {ev.period.label()}"),
-        (figure("evolution_pct", "%", True),
-         f"par rapport à la période précédente ({figure('interventions_periode_precedente')})"),
+        evolution,
         (figure("couverture_qpv_pct", "%"), "des QPV couverts chaque mois par la présence active"),
         (figure("part_conflits_resolus_pct", "%"), f"des conflits résolus (conflits traités : {figure('conflits')})"),
         (figure("delai_median_jours", "jours"), "délai médian de résolution des signalements"),
@@ -88,6 +98,9 @@ def key_figures(ev: Evaluation) -> list[tuple[str, str]]:
 
 def period_note(ev: Evaluation) -> str:
     scope = f" — opérateur : {ev.operator}" if ev.operator else ""
+    if not ev.previous_logged:
+        return (f"Période évaluée : {ev.period.label()}{scope}. Le journal d'activité commence dans cette période : "
+                f"{NO_PREVIOUS} ({ev.previous.label()}), les chiffres ne sont donc comparés à aucune période.")
     return (f"Période évaluée : {ev.period.label()}{scope}. Chaque chiffre est comparé à la période précédente "
             f"de même durée, {ev.previous.label()}.")
 
@@ -110,6 +123,12 @@ def confidentiality_note(ev: Evaluation) -> str:
             f"attente est réservée à la version interne. Cases masquées dans ce document : {ev.masked}.")
 
 
+def source_note(ev: Evaluation) -> str:
+    """« Source : Données fictives (journal d'activité…), millésime 2025. »: the log's citation without its file name."""
+    cited = re.sub(r",?\s*[\w.-]+\.(?:csv|xlsx?|ods|json)\b", "", ev.source).strip(" ,")
+    return f"Source : {cited}." if cited else ""
+
+
 def map_note(ev: Evaluation) -> str:
     if ev.geolocated is None:
         return ("Seules les interventions qui ont des coordonnées figurent sur la carte ; les autres ne sont situées "
@@ -118,26 +137,29 @@ def map_note(ev: Evaluation) -> str:
             "sur la carte ; les autres ne sont situées que par leur QPV et sont comptées dans le tableau par lieu.")
 
 
-def _bars(table: Table, label: str, title: str) -> tuple[Figure, str]:
+def _bars(table: Table, label: str, title: str, previous_logged: bool = True) -> tuple[Figure, str]:
     frame = table.frame
     now = pd.to_numeric(frame["Interventions"], errors="coerce")
     before = pd.to_numeric(frame["Période précédente"], errors="coerce")
     fig = Figure(figsize=(9, 3.6))
     ax = fig.add_subplot()
     x = np.arange(len(frame))
-    ax.bar(x - 0.2, now.fillna(0), width=0.4, color=ACCENT, label="Période évaluée")
-    ax.bar(x + 0.2, before.fillna(0), width=0.4, color=SOFT, label="Période précédente")
+    ax.bar(x - 0.2 * previous_logged, now.fillna(0), width=0.4, color=ACCENT, label="Période évaluée")
+    if previous_logged:
+        ax.bar(x + 0.2, before.fillna(0), width=0.4, color=SOFT, label="Période précédente")
     ax.set_xticks(x, frame[label].astype(str), rotation=0, fontsize=8)
     ax.set_ylabel("Interventions")
     ax.set_title(title, fontsize=11, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    alt = f"Diagramme en barres : {title.lower()}, période évaluée et période précédente."
+    alt = (f"Diagramme en barres : {title.lower()}, période évaluée et période précédente." if previous_logged else
+           f"Diagramme en barres : {title.lower()}, période évaluée ({NO_PREVIOUS}).")
     if now.notna().any() and now.max() > 0:
         top = int(now.idxmax())
-        alt += (f" Le plus grand nombre est {frame[label].iloc[top]} ({_number(now.iloc[top])} interventions, "
-                f"contre {_figure_text(before.iloc[top], masked=pd.isna(before.iloc[top]))} avant).")
+        alt += (f" Le plus grand nombre est {frame[label].iloc[top]} ({_number(now.iloc[top])} interventions"
+                + (f", contre {_figure_text(before.iloc[top], masked=pd.isna(before.iloc[top]))} avant)." if previous_logged
+                   else ")."))
     if now.isna().any():
         hidden = int(now.isna().sum())
         alt += f" {text.count(hidden, 'barre masquée', 'barres masquées')} (petits effectifs)."
@@ -146,12 +168,12 @@ def _bars(table: Table, label: str, title: str) -> tuple[Figure, str]:
 
 def hour_chart(ev: Evaluation) -> tuple[Figure, str]:
     """Interventions by starting hour, both periods; returns the figure and its alt text."""
-    return _bars(ev.tables["heures"], "Heure", "Interventions par heure de début")
+    return _bars(ev.tables["heures"], "Heure", "Interventions par heure de début", ev.previous_logged)
 
 
 def weekday_chart(ev: Evaluation) -> tuple[Figure, str]:
     """Interventions by day of the week, both periods; returns the figure and its alt text."""
-    return _bars(ev.tables["jours"], "Jour", "Interventions par jour de la semaine")
+    return _bars(ev.tables["jours"], "Jour", "Interventions par jour de la semaine", ev.previous_logged)
 
 
 def heat_classes(ev: Evaluation) -> Classes:

@@ -170,6 +170,7 @@ def export_html(
     meta: Iterable[tuple[str, str]] = (),
     head_scripts: Iterable[str] = (),
     head_styles: Iterable[str] = (),
+    mark: str | None = None,
 ) -> Path:
     """Export an executed notebook to ``out_path`` (written to a temporary file, then moved).
 
@@ -183,7 +184,9 @@ def export_html(
         extra_template_basedirs=[str(TEMPLATE_DIR.parent)], template_name=TEMPLATE_DIR.name, exclude_input=True
     )
     date = date or text.date(dt.date.today())
-    mark = "Données fictives" if fictional else "Document interne" if internal else ""
+    # The running mark of every printed page (``mark`` overrides it: a commune's report on real data is internal
+    # until the council adopts it, without being the evaluation's unmasked internal version).
+    mark = mark if mark is not None and not fictional else "Données fictives" if fictional else "Document interne" if internal else ""
     resources = {
         "diagnostic": {
             "title": title,

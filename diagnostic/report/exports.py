@@ -1,4 +1,4 @@
-"""Files a diagnostic leaves beside its report: CSV tables, GeoPackage, resultats.json.
+"""Files a diagnostic leaves beside its report: CSV tables, GeoPackage, resultats.json, the council note.
 
 CSV files use French headers, UTF-8 with a byte-order mark and ``;`` as
 separator, so that French spreadsheets open them as they are; a text cell that a
@@ -16,20 +16,21 @@ import pandas as pd
 
 from diagnostic.analysis.commune import CommuneDiagnostic, write_json
 from diagnostic.analysis.decision import rows as decision_rows
+from diagnostic.report.note import NOTE_FILE, write_note
 
 CSV_OPTIONS = {"sep": ";", "index": False, "encoding": "utf-8-sig", "decimal": ",", "lineterminator": "\n"}
-SOCIAL_HEADERS = {"code": "territoire", "label": "indicateur", "value": "valeur", "unit": "unite", "status": "statut",
+SOCIAL_HEADERS = {"code": "territoire", "name": "territoire_nom", "label": "indicateur", "value": "valeur", "unit": "unite", "status": "statut",
                   "ref_all_qpv": "reference_moyenne_qpv", "ref_commune": "reference_commune",
                   "ref_department": "reference_departement", "ref_region": "reference_region",
                   "ref_catalog": "reference_catalogue",
                   "source": "source", "vintage": "millesime"}
-COVERAGE_HEADERS = {"level": "niveau", "code": "territoire", "domain_label": "domaine",
+COVERAGE_HEADERS = {"level": "niveau", "code": "territoire", "name": "territoire_nom", "domain_label": "domaine",
                     "services_inside": "services_dans_le_territoire", "services_band": "services_dans_la_bande",
                     "responses_band": "reponses_dans_la_bande", "common_band": "offre_droit_commun_dans_la_bande",
                     "places_band": "lieux_d_intervention_dans_la_bande",
                     "nearest_m": "distance_plus_proche_m", "per_1000": "services_pour_1000_hab",
                     "population": "population", "method": "methode"}
-NEEDS_HEADERS = {"rank": "rang", "code": "territoire", "domain_label": "domaine", "level": "niveau",
+NEEDS_HEADERS = {"rank": "rang", "code": "territoire", "name": "territoire_nom", "domain_label": "domaine", "level": "niveau",
                  "level_measured": "niveau_mesure", "population": "population", "need": "besoin",
                  "response": "reponse", "unmet": "score_non_couvert", "priority": "priorite",
                  "responses_band": "reponses_dans_la_bande", "nearest_response_m": "distance_reponse_plus_proche_m",
@@ -69,19 +70,25 @@ def neutralise(value: Any) -> Any:
 def _csv(df: pd.DataFrame, headers: dict[str, str], path: Path) -> Path:
     """Write the ``headers`` columns of ``df`` as a French CSV; text cells are :func:`neutralise`-d."""
     cols = [c for c in headers if c in df.columns]
-    table = df[cols].apply(_numeric)
+    table = df[cols].apply(_numeric).round(2)  # 2 decimals at most
     table = table.apply(lambda c: c.map(neutralise) if c.dtype == object or pd.api.types.is_string_dtype(c) else c)
     table.rename(columns=headers).to_csv(path, **CSV_OPTIONS)
     return path
 
 
 def write_tables(diag: CommuneDiagnostic, dest: Path) -> list[Path]:
-    """Indicator, coverage, needs and recommendation tables as CSV; geometries as GeoPackage."""
+    """Indicator, coverage, needs and recommendation tables as CSV (territories by code and name, 2 decimals at most);
+    geometries as GeoPackage; ``resultats.json``; the council note."""
     dest.mkdir(parents=True, exist_ok=True)
+    names = {**diag.territories.set_index("code")["name"].to_dict(), diag.code: diag.name}
+
+    def named(df: pd.DataFrame) -> pd.DataFrame:  # a territory keyed by its code and its name
+        return df.assign(name=df["code"].map(names)) if "code" in df else df
+
     files = [
-        _csv(diag.social, SOCIAL_HEADERS, dest / "indicateurs.csv"),
-        _csv(diag.coverage, COVERAGE_HEADERS, dest / "couverture.csv"),
-        _csv(diag.needs, NEEDS_HEADERS, dest / "besoins_non_couverts.csv"),
+        _csv(named(diag.social), SOCIAL_HEADERS, dest / "indicateurs.csv"),
+        _csv(named(diag.coverage), COVERAGE_HEADERS, dest / "couverture.csv"),
+        _csv(named(diag.needs), NEEDS_HEADERS, dest / "besoins_non_couverts.csv"),
     ]
     recs = pd.DataFrame(diag.recommendations)
     files.append(_csv(recs, {"priority": "priorite", "type": "type", "domain_label": "domaine", "title": "titre",
@@ -98,4 +105,5 @@ def write_tables(diag: CommuneDiagnostic, dest: Path) -> list[Path]:
         diag.services.to_file(gpkg, layer="services", driver="GPKG")
     files.append(gpkg)
     files.append(write_json(diag, dest / "resultats.json"))
+    files.append(write_note(diag, dest / NOTE_FILE))
     return files

@@ -7,6 +7,7 @@ name, command or parameter name appears in it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from diagnostic import text
@@ -47,6 +48,19 @@ def _roles() -> list[str]:
     return lines
 
 
+def _version_sentence(version: str) -> str:
+    """« méthode 2 · besoins 2 · recommandations 3 » (``resultats.json``) said for a reader: « Ce rapport suit la version 2
+    de la méthode, avec les règles des besoins en version 2 et celles des préconisations en version 3. »"""
+    found = dict(re.findall(r"(méthode|besoins|recommandations) (\S+)", version or ""))
+    if not found:
+        return ""
+    rules = text.join([f"{label} en version {found[key]}" for key, label in
+                       (("besoins", "les règles des besoins"), ("recommandations", "celles des préconisations"))
+                       if key in found])
+    head = f"Ce rapport suit la version {found['méthode']} de la méthode" if "méthode" in found else "Ce rapport suit"
+    return text.sentence(head + (f", avec {rules}" if rules and "méthode" in found else f" {rules}" if rules else ""))
+
+
 def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str = "") -> str:
     """The method annex as Markdown, from the rules the report used."""
     lv = need_rules.get("levels") or {}
@@ -59,7 +73,7 @@ def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str =
     costs = reco_rules.get("costs", {})
     terr = reco_rules.get("territories", {})
     out = [
-        f"Méthode : {version}." if version else "",
+        _version_sentence(version),
         ("**1. Situer chaque quartier.** Chaque indicateur d'un quartier est placé parmi les mêmes indicateurs de "
         "tous les quartiers de référence : tous les quartiers prioritaires de France quand les données nationales "
         "sont fournies, sinon tous les quartiers prioritaires des données, et, pour une commune sans quartier "

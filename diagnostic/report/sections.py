@@ -63,7 +63,7 @@ def reader_text(value: str) -> str:
     """A data loader's remark as an elected official reads it: no code in brackets, no sentence naming a file or a
     command, agreed plurals. The loaders write their warnings for the command line (« 2 valeur(s) conservée(s) »,
     « diagnostic data fetch le télécharge »); rules and recommendations are written right where they are built."""
-    return text.agree(_TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip())
+    return text.numbers_in(text.agree(_TOOL_SENTENCE.sub("", _CODE_IN_TEXT.sub("", str(value))).strip()))
 
 
 def cover_figures(d: CommuneDiagnostic) -> HTML:
@@ -81,13 +81,15 @@ def cover_figures(d: CommuneDiagnostic) -> HTML:
 
 
 def essentials(d: CommuneDiagnostic) -> HTML:
-    """« L'essentiel »: key messages, priority territories and the recommended service, each linking to its section."""
+    """« L'essentiel »: what is proposed (five sentences), key messages and priority territories, each linking to its
+    section."""
     e = summary.essentials(d)
     def linked(item: dict) -> dict:
         return {"text": item["texte"], "link": Markup(section_link(item["section"]))}
 
-    return HTML(fragments.render("essentials.html.j2", messages=[linked(m) for m in e["messages"]],
-                                 territories=[linked(t) for t in e["territoires"]], service=linked(e["service"])))
+    return HTML(fragments.render("essentials.html.j2", decision=[linked(m) for m in e["decision"]],
+                                 messages=[linked(m) for m in e["messages"]],
+                                 territories=[linked(t) for t in e["territoires"]]))
 
 
 def officer(d: CommuneDiagnostic, section: str) -> HTML | None:
@@ -95,11 +97,22 @@ def officer(d: CommuneDiagnostic, section: str) -> HTML | None:
     return officer_text(d.data.catalog.texts_dir, section)
 
 
+#: Source labels (:data:`~diagnostic.io.catalog.ROLE_LABELS`) that are singular, with their article.
+_SINGULAR_ARTICLE = {"registre": "le", "journal": "le", "correspondance": "la"}
+
+
+def absent_source(label: str) -> str:
+    """« les contours des QPV ne figurent pas », « le registre des partenaires ne figure pas »: a source's label as
+    the subject of its absence, agreed."""
+    article = _SINGULAR_ARTICLE.get(label.split()[0])
+    return f"{article} {label} ne figure pas" if article else f"les {label} ne figurent pas"
+
+
 def missing(d: CommuneDiagnostic, role: str) -> HTML | None:
     """Say which optional data this diagnostic lacks, in words (how to add it is in the README)."""
     if role not in d.missing:
         return None
-    return HTML(fragments.render("missing.html.j2", label=ROLE_LABELS.get(role, role)))
+    return HTML(fragments.render("missing.html.j2", absent=absent_source(ROLE_LABELS.get(role, role))))
 
 
 def territory_table(d: CommuneDiagnostic) -> HTML:
@@ -179,7 +192,6 @@ def posts_table(d: CommuneDiagnostic) -> HTML:
     A post counts once per year and programme; a partial year of the files is marked as such, and the
     employers are those of the last complete year.
     """
-    from diagnostic.analysis.recommend import in_place_sentence
     from diagnostic.io.sources.postes import PROGRAMMES
 
     p = d.posts
@@ -196,21 +208,41 @@ def posts_table(d: CommuneDiagnostic) -> HTML:
     numbers = {c: 0 for c in years.columns if c != contracts}
     last = d.posts_funded["year"] if d.posts_funded else int(p["year"].max())  # the last complete year
     employers = (p[p["year"] == last].groupby(["employer", "programme"])["post_id"].nunique().rename("Postes")
-                 .reset_index().sort_values("Postes", ascending=False).head(15)
-                 .rename(columns={"employer": "Employeur", "programme": "Programme"}))
+                 .reset_index().sort_values("Postes", ascending=False))
+    others = employers["employer"].map(lambda name: _other_commune(d, name))
+    left_out = int(others.sum())
+    employers = (employers[~others].head(15).rename(columns={"employer": "Employeur", "programme": "Programme"}))
+    employers["Employeur"] = employers["Employeur"].map(text.proper_case)
     employers["Programme"] = employers["Programme"].map(PROGRAMMES)
     holder = d.epci["nom"] if d.epci else d.name
     partial = [f"{y} : {reason}" for y, reason in d.posts_partial.items() if y in set(p["year"].dropna().astype(int))]
     note = paragraph("Année partielle dans les fichiers de l'ANCT, dont les postes et les montants ne se comparent pas "
                      "aux années complètes (l'État verse un montant fixe par poste et par an) : "
                      + " ; ".join(partial) + ".").data if partial else ""
+    aside = (f" Les communes et CCAS d'autres communes du contrat ({text.count(left_out, 'employeur', 'employeurs')}) ne "
+             "sont pas repris dans la liste des employeurs." if left_out else "")
     return HTML(
         paragraph(f"Réponses existantes et financements déjà en place : postes financés par l'État sur le contrat de "
-                  f"ville de {holder} (les postes d'un contrat intercommunal servent toutes ses communes). "
-                  + in_place_sentence(d.posts_funded)).data
+                  f"ville de {holder} (les postes d'un contrat intercommunal servent toutes ses communes ; les "
+                  "montants et ce qu'ils permettent de demander sont repris dans la préconisation de financement).").data
         + html_table(years, caption="Postes adultes-relais et FONJEP par année", numbers=numbers, index=True).data
         + note
-        + html_table(employers, caption=f"Principaux employeurs en {last}", numbers={"Postes": 0}).data)
+        + html_table(employers, caption=f"Principaux employeurs du contrat de ville en {last}",
+                     numbers={"Postes": 0}).data
+        + (paragraph(aside.strip(), "note").data if aside else ""))
+
+
+#: How the ANCT's files name a commune or its CCAS as an employer: « COM ROUBAIX », « CCAS TOURCOING ».
+_PUBLIC_EMPLOYER = re.compile(r"^(?:com|commune|ville|mairie|ccas|cias)\b(?: de| d'| du)?\s*(.*)$")
+
+
+def _other_commune(d: CommuneDiagnostic, employer: str) -> bool:
+    """True when an employer of the contract is another commune or its CCAS (« COM ROUBAIX » in Lille's list)."""
+    m = _PUBLIC_EMPLOYER.match(text.fold(employer))
+    if not m or not m.group(1).strip():
+        return False
+    rest = m.group(1).strip()
+    return not rest.startswith(text.fold(d.name))
 
 
 def _source(rows: pd.DataFrame) -> str:
@@ -254,23 +286,44 @@ def key_indicators_table(d: CommuneDiagnostic) -> HTML:
 
 
 def indicators_table(d: CommuneDiagnostic) -> HTML:
-    """All indicators beside their references (annex), the source said once."""
+    """All indicators beside their references (annex), the source said once. An indicator without any value for the
+    commune's territories is named once under the table instead of filling rows of « non disponible »; a reference
+    column without any value is left out."""
     s = d.social
     if s.empty:
         return paragraph("Aucun indicateur social n'est disponible pour ce territoire.", "missing")
+    valued = s.groupby("indicator")["value"].transform(lambda v: v.notna().any())
+    empty = list(dict.fromkeys(s.loc[~valued, "label"]))
+    s = s[valued]
+    if s.empty:
+        return paragraph("Aucun indicateur social n'a de valeur pour ce territoire.", "missing")
     names = summary.territory_names(d)
     table = pd.DataFrame({"Territoire": s["code"].map(names), "Indicateur": s["label"],
                           "Valeur": list(zip(s["value"], s["unit"], s["status"]))})
     numbers = {"Valeur": lambda v: text.measure(*v)}
+    sparse = []  # references known for a few indicators only: a small table of their own, one row per indicator
     for col, label in summary.references(d):
-        table[label] = list(zip(s[col], s["unit"], [""] * len(s)))
-        numbers[label] = lambda v: text.measure(*v)
+        if s[col].notna().mean() >= 0.75:
+            table[label] = list(zip(s[col], s["unit"], [""] * len(s)))
+            numbers[label] = lambda v: text.measure(*v)
+        elif s[col].notna().any():
+            sparse.append((col, label))
     if "reliability" in s and (s["reliability"].fillna("") != "").any():
         table["Fiabilité"] = s["reliability"].fillna("")
     note = ""
     if "ref_national_method" in s and s["ref_national_method"].notna().any():
         note = paragraph("Référence « Ensemble des QPV de France » : "
                          + " ; ".join(sorted(set(s["ref_national_method"].dropna()))) + ".", "note").data
+    if sparse:
+        known = s.drop_duplicates("indicator")
+        known = known[known[[c for c, _ in sparse]].notna().any(axis=1)]
+        refs = pd.DataFrame({"Indicateur": known["label"],
+                             **{label: list(zip(known[col], known["unit"], [""] * len(known))) for col, label in sparse}})
+        note += html_table(refs, caption="Références de la commune et des territoires qui l'englobent (indicateurs "
+                           "publiés à ces échelons)", numbers={label: lambda v: text.measure(*v) for _, label in sparse}).data
+    if empty:
+        note += paragraph(f"Sans valeur pour les territoires de la commune (secret statistique ou non publiés), donc "
+                          f"non repris : {text.join(text.quoted(empty))}.", "note").data
     return HTML(html_table(table, caption="Tous les indicateurs sociaux et leurs références", numbers=numbers,
                            source=_source(s)).data + note)
 
@@ -293,8 +346,9 @@ def indicator_chart(d: CommuneDiagnostic, indicator: str = INDICATOR) -> HTML | 
             refs.append(f"{ref_label} : {text.measure(value, unit)}")
     ax.set_xlabel(label + ("" if unit in text.RATIO_UNITS else f" ({unit})"))
     ax.invert_yaxis()
-    if refs:
-        ax.legend(loc="lower right", fontsize=8)
+    if refs:  # below the axes, never over the bars
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.5 / fig.get_figheight() - 0.12), ncol=2, fontsize=8,
+                  frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.xaxis.set_major_formatter(lambda x, _: text.number(x, 0))
     values = [f"{names.get(c, c)} : {text.measure(v, unit, st)}" for c, v, st in zip(s["code"], s["value"], s["status"])]
@@ -360,9 +414,12 @@ def _no_outlines(d: CommuneDiagnostic) -> str:
 def _map_layers(d: CommuneDiagnostic, indicator: str | None) -> maps.MapLayers:
     """What both versions of the commune map draw: the commune, its outlined QPVs, services, indicator, needs, band, context, partners."""
     label = None
-    if indicator and indicator in d.qpv:
-        labels = d.social.loc[d.social["indicator"] == indicator, "label"]
-        label = labels.iloc[0] if len(labels) else indicator
+    if indicator and indicator in d.qpv and d.qpv.geometry.notna().any():  # no outline: nothing to colour
+        rows = d.social.loc[d.social["indicator"] == indicator, ["label", "unit"]]
+        label = rows["label"].iloc[0] if len(rows) else indicator
+        unit = rows["unit"].iloc[0] if len(rows) else ""
+        if unit and unit not in text.RATIO_UNITS and f"({unit})" not in label:
+            label += f" ({unit})"  # the legend's classes are bare numbers: the unit is in its title
     else:
         indicator = None
     actors = None
@@ -465,7 +522,7 @@ def consultation(d: CommuneDiagnostic) -> HTML | None:
     from diagnostic.io.sources.places import INSIDE
 
     if d.data.consultation is None:
-        return missing(d, "observations")
+        return None  # the absent observations are said once, by expressed_needs just above
     c = _heard_here(d)
     codes = set(d.territories["code"]) | {d.code}
     obs = d.data.observations
@@ -587,15 +644,19 @@ def partners_tables(d: CommuneDiagnostic) -> list[HTML]:
 
 def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
     """Why a recommendation, in sentences: its own ``raison`` when given, else its evidence put in words."""
-    if isinstance(r.get("reason"), str) and r["reason"].strip():
+    need_reasons = set(d.needs["reason"]) if "reason" in d.needs else set()
+    if isinstance(r.get("reason"), str) and r["reason"].strip() and r["reason"] not in need_reasons:
         return [text.sentence(r["reason"])]
-    out = []
+    out = []  # a need's own reason is said in « Besoins non couverts »: a card names the needs it answers
     names = summary.territory_names(d)
     for e in r.get("evidence") or []:
         if "elements" in e:
             need = d.needs[(d.needs["code"] == e["territoire"]) & (d.needs["domain_label"] == e["domaine"])]
-            if len(need):
-                out.append(summary.need_sentence(d, need.iloc[0]))
+            if len(need):  # the need's full reason is in « Besoins non couverts »: here its level and rank only
+                row = need.iloc[0]
+                out.append(text.sentence(f"{names.get(row['code'], row['code'])} : besoin « {row['domain_label']} » de "
+                                         f"niveau {row['level']}, rang {int(row['rank'])} du classement de la commune "
+                                         f"(besoin non couvert {round(100 * float(row['unmet']))} sur 100)"))
             else:
                 out.append(text.sentence(f"{names.get(e['territoire'], e['territoire'])} : besoin « {e['domaine']} » "
                                          f"de niveau {e['niveau']}"))
@@ -614,6 +675,16 @@ def _evidence_sentences(d: CommuneDiagnostic, r: dict) -> list[str]:
     return list(dict.fromkeys(out))[:6]
 
 
+def _folded(value: str) -> str:
+    return " ".join(text.fold(value).replace("\u202f", " ").split()).rstrip(".")
+
+
+def _not_in(paragraph: str, sentences: list[str]) -> list[str]:
+    """The « Pourquoi » sentences that the card's paragraph does not already say (a choice's reason is its text)."""
+    said = _folded(paragraph)
+    return [s for s in sentences if _folded(s) not in said and not said.startswith(_folded(s)[:120])]
+
+
 def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: set[str] | None = None,
                     added: bool = False) -> HTML:
     """Recommendation cards: title, type, domain, priority, text, and why in sentences (visible, also in print).
@@ -630,7 +701,7 @@ def recommendations(d: CommuneDiagnostic, kinds: set[str] | None = None, ids: se
             continue
         cards.append({"title": r["title"], "priority": int(r["priority"]), "type": r["type"],
                       "domain": r["domain_label"], "local": r["origin"] != "règle", "text": r["text"],
-                      "why": _evidence_sentences(d, r)})
+                      "why": _not_in(r["text"], _evidence_sentences(d, r))})
     return HTML(fragments.render("recommendations.html.j2", cards=cards))
 
 

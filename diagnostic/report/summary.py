@@ -9,6 +9,7 @@ that details it (a key of :data:`SECTIONS`), so the page can link to it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -56,16 +57,44 @@ def department_name(d) -> str:
     return reference.department_name(d.department) or f"département {d.department}"
 
 
-def reference_names(d) -> dict[str, str]:
-    """The French name of each reference column of ``d.social``: « Moyenne des 83 QPV d'Occitanie », « Toulouse »…"""
-    qpv_count = int(d.indicators.qpv["code_qp"].nunique()) if len(d.indicators.qpv) else 0
+def _qpv_scope(d) -> str:
+    """What the catalogue's QPVs cover, named for « Moyenne des N QPV … »: a whole region (« d'Occitanie »),
+    one department (« de la Haute-Garonne »), else « des données » (never a region the data only touch)."""
     table = department_regions()
-    with_qpv = d.data.communes[d.data.communes["qpv_count"] > 0] if "qpv_count" in d.data.communes else d.data.communes
-    regions = {table["libelle_region"].get(dep) for dep in set(with_qpv["insee_dep"])}
+    codes = set(d.indicators.qpv["code_qp"]) if len(d.indicators.qpv) else set()
+    communes = d.data.communes
+    with_qpv = communes[communes["qpv_count"] > 0] if "qpv_count" in communes else communes
+    deps = {dep for dep in set(with_qpv["insee_dep"]) if dep in table.index}
+    if not codes or not deps:
+        return "des données"
+    if len(deps) == 1:
+        (dep,) = deps
+        return _department_of(table.at[dep, "libelle"], int(table.at[dep, "tncc"]))
+    regions = set(table.loc[sorted(deps), "libelle_region"])
+    if len(regions) == 1:
+        (region,) = regions
+        whole = set(table.index[table["libelle_region"] == region])
+        if deps == whole:
+            return text.of(region)
+    return "des données"
+
+
+def _department_of(name: str, tncc: int) -> str:
+    """« de » before a department's name by INSEE's article type (``tncc``): « du Nord », « de la Haute-Garonne »,
+    « de l'Ain », « des Hauts-de-Seine »."""
+    return {2: f"du {name}", 3: f"de la {name}", 4: f"des {name}", 5: f"de l'{name}", 1: f"d'{name}"}.get(
+        tncc, f"de {name}")
+
+
+def reference_names(d) -> dict[str, str]:
+    """The French name of each reference column of ``d.social``: « Moyenne des 83 QPV d'Occitanie », « Toulouse »…
+
+    The catalogue's average is named by what it averages: a region only when the catalogue covers all of it.
+    """
+    qpv_count = int(d.indicators.qpv["code_qp"].nunique()) if len(d.indicators.qpv) else 0
     region = region_name(d)
-    scope = text.of(region) if regions == {region} and region else "des données"
     return {
-        "ref_all_qpv": f"Moyenne des {text.count(qpv_count, 'QPV', 'QPV')} {scope}",
+        "ref_all_qpv": f"Moyenne des {text.count(qpv_count, 'QPV', 'QPV')} {_qpv_scope(d)}",
         "ref_commune": d.name,
         "ref_department": department_name(d),
         "ref_region": region or "Région",
@@ -94,12 +123,13 @@ def reference_phrase(d, col: str, name: str | None = None) -> str:
 
 
 def references(d) -> list[tuple[str, str]]:
-    """The reference columns worth showing (some value, not a copy of another one), with their names."""
+    """The reference columns worth showing (some value, not a copy of another one), with their names; the national
+    per-QPV reference first when the catalogue has it, so sentences compare with all the QPVs of France."""
     names = reference_names(d)
     s = d.social
     shown: list[tuple[str, str]] = []
     seen: list[pd.Series] = []
-    for col in ("ref_all_qpv", "ref_national", "ref_commune", "ref_epci", "ref_department", "ref_region",
+    for col in ("ref_national", "ref_all_qpv", "ref_commune", "ref_epci", "ref_department", "ref_region",
                 "ref_catalog"):
         if col not in s or s[col].notna().sum() == 0:
             continue
@@ -134,11 +164,58 @@ def compared(d, code: str, indicator: str, who: str = " des habitants") -> str:
     return f"{row['label'][0].lower()}{row['label'][1:]} de {value}{against}"
 
 
-def _posts_phrase(posts: float) -> str:
+#: What each absent source leaves unknown, as a sentence names it (never as « aucun »).
+SOURCE_ABSENT = {
+    "services": "les équipements et services ne figurent pas dans les données",
+    "adultes_relais": "les postes d'adultes-relais ne figurent pas dans les données",
+    "qpv": "les contours des quartiers prioritaires ne figurent pas dans les données",
+}
+
+
+def posts_known(d) -> bool:
+    """True when the posts file is in the catalogue: a count of 0 posts is then a true zero."""
+    return "adultes_relais" not in d.missing
+
+
+def distances_known(d, code: str) -> bool:
+    """True when services were counted around the territory's outline (a band and distances exist), not per
+    commune for a QPV without outline, nor from counts published per QPV."""
+    if "services" in d.missing:
+        return False
+    rows = d.coverage[d.coverage["code"] == code]
+    return bool(len(rows)) and rows["method"].astype(str).str.startswith("services géolocalisés").all()
+
+
+def _posts_phrase(d, posts: float) -> str:
+    """« environ 4 postes d'adulte-relais rattachés », a true « aucun poste… » or, without the posts file, that it is absent."""
+    if not posts_known(d):
+        return SOURCE_ABSENT["adultes_relais"]
     n = round(float(posts or 0))
     if n == 0:
         return "aucun poste d'adulte-relais rattaché" if not posts else "moins d'un poste d'adulte-relais rattaché"
     return f"environ {text.count(n, 'poste', 'postes')} d'adulte-relais rattaché{'s' if n >= 2 else ''}"
+
+
+def services_phrase(d, row) -> str:
+    """What the data say of one (territory, domain)'s services, in one of three states: counted (« 3 services de ce
+    domaine à moins de 300 m »), a true zero (« aucun service … ni à moins de 300 m », only around an outline), or
+    unknown, naming the absent source."""
+    if "services" in d.missing:
+        return SOURCE_ABSENT["services"]
+    if text.is_missing(row.get("services_band")):
+        return "services de ce domaine non comptés dans les données"
+    n = round(float(row["services_band"]))
+    band = text.number(d.params["band_m"], 0, "m")
+    if not distances_known(d, row["code"]):
+        where = ("dans la commune (contours du quartier absents des données)"
+                 if str(row.get("method", "")).startswith("services de la commune") else "d'après les comptages publiés")
+        return (f"{text.count(n, 'service', 'services')} de ce domaine {where}" if n
+                else f"aucun service de ce domaine recensé {where}")
+    if n == 0:
+        nearest = row.get("nearest_m")
+        far = f", le plus proche à {text.number(nearest, 0, 'm')}" if not text.is_missing(nearest) else ""
+        return f"aucun service de ce domaine dans le quartier ni à moins de {band}{far}"
+    return f"{text.count(n, 'service', 'services')} de ce domaine à moins de {band}"
 
 
 def need_sentence(d, row: pd.Series) -> str:
@@ -154,17 +231,10 @@ def need_sentence(d, row: pd.Series) -> str:
         if phrase:
             parts.append(phrase)
             break
-    band = d.params["band_m"]
-    if not text.is_missing(row.get("services_band")):
-        n = round(float(row["services_band"]))
-        if n == 0:
-            nearest = row.get("nearest_m")
-            far = f", le plus proche à {text.number(nearest, 0, 'm')}" if not text.is_missing(nearest) else ""
-            parts.append(f"aucun service de ce domaine dans le quartier ni à moins de {text.number(band, 0, 'm')}{far}")
-        else:
-            parts.append(f"{text.count(n, 'service', 'services')} de ce domaine à moins de {text.number(band, 0, 'm')}")
+    if "services_band" in row or "services" in d.missing:
+        parts.append(services_phrase(d, row))
     if "mediation_posts" in row:
-        parts.append(_posts_phrase(row["mediation_posts"]))
+        parts.append(_posts_phrase(d, row["mediation_posts"]))
     if row.get("obs_count"):
         parts.append(f"{text.count(row['obs_count'], 'observation', 'observations')} d'habitants et de partenaires")
     head = f"{names.get(row['code'], row['code'])}, « {row['domain_label']} » (besoin {row['level']})"
@@ -194,54 +264,136 @@ def territory_sentence(d, code: str) -> str:
         domains = [f"{q} ({r.level})" for q, r in zip(text.quoted(list(rows["domain_label"].head(3))), rows.head(3).itertuples())]
         parts.append(f"{'besoin non couvert' if len(domains) < 2 else 'besoins non couverts'} : {text.join(domains)}")
     if "mediation_posts" in rows and len(rows):
-        parts.append(_posts_phrase(rows["mediation_posts"].iloc[0]))
+        parts.append(_posts_phrase(d, rows["mediation_posts"].iloc[0]))
     return text.sentence(" ; ".join(parts))
 
 
-def _recommendation(d, rid: str) -> dict[str, Any] | None:
-    return next((r for r in d.recommendations if r["id"] == rid), None)
+def decision(d) -> dict[str, Any]:
+    """The decision the documents render (:mod:`diagnostic.analysis.decision`, ``resultats.json``'s ``decision``):
+    the one object page one, the council note and the body read, never re-derived from the text."""
+    return d.decision or {}
 
 
-def service_paragraph(d) -> str:
-    """The recommended service in one paragraph: territories, publics, domains, hours, team, funding, governance."""
-    names = territory_names(d)
-    codes = priority_codes(d)
-    f = d.framing or {}
-    strong = d.needs[d.needs["level"].isin(STRONG)] if len(d.needs) else d.needs
-    domains = list(dict.fromkeys(strong["domain_label"])) if len(strong) else []
-    dec = d.decision or {}
-    team = (dec.get("equipe") or {}).get("taille")
+def _number(value: float) -> str:
+    """A count of mediators or posts as the body writes it: whole when it is, else one decimal (a share: « 11,7 »)."""
+    value = round(float(value or 0), 1)
+    return text.number(value, 0 if value.is_integer() else 1)
+
+
+def _where(t: dict[str, Any]) -> str:
+    """« au Secteur Sud (45 704 habitants de la commune sur 47 011) », « à Négreneys (1 014 habitants) »."""
+    pop = text.count(t["population"], "habitant", "habitants")
+    if t.get("intercommunal"):
+        pop += f" de la commune sur {text.number(t['population_quartier'])} dans le quartier"
+    return f"{text.at(t['nom'])} ({pop})"
+
+
+def funders(dec: dict[str, Any], name: str) -> list[tuple[str, float]]:
+    """The recommended funding mix as (funder as a sentence names it, amount), one row per row of the decision's
+    ``repartition``: « l'État (postes d'adultes-relais) », « la commune (Lille) », « Métropole Européenne de Lille
+    (service commun du Secteur Sud) » when one funder pays for several joint services."""
+    mix = [m for m in ((dec.get("financement") or {}).get("repartition")) or [] if m.get("montant")]
+    names = {"État (postes adultes-relais)": "l'État (postes d'adultes-relais)", "commune": f"la commune ({name})"}
+    seen = [m["financeur"] for m in mix]
+    out = []
+    for m in mix:
+        who = names.get(m["financeur"], m["financeur"])
+        service = re.search(r"service commun de (.+)$", str(m.get("base", "")))
+        if seen.count(m["financeur"]) > 1 and service:
+            who += f" (service commun {text.of(service.group(1))})"
+        out.append((who, float(m["montant"])))
+    return out
+
+
+def posts_in_place(dec: dict[str, Any]) -> list[tuple[str, float]] | None:
+    """Adulte-relais posts in place where the commune would act, as the body counts them: on its own intervention
+    territories, then in each joint service's whole quartier; None when the posts file is absent (unknown, not 0)."""
+    in_place = dec.get("postes_en_place") or {}
+    if not in_place.get("connus"):
+        return None
     joint = dec.get("services_communs") or []
-    who = f"une équipe de médiation sociale de {text.count(team, 'médiateur', 'médiateurs')}" if team else "un service de médiation sociale"
-    if joint:
-        who = (f"{who}, et " if team else "") + text.join(
-            [f"la participation {text.de(d.name)} au service commun de {j['nom']} ({text.count(j['equipe']['taille'], 'médiateur')}, "
-             f"porté par {j['porteur']['libelle']})" for j in joint])
-    where = (f", présent d'abord {text.join([text.at(names.get(c, c)) for c in codes])}" if codes
-             else f" {text.at(d.name)}")
-    sentences = [f"Le diagnostic recommande {who}{where}"
-                 + (f", auprès {text.de(f['publics'])}" if f.get("publics") else "")
-                 + (f", dans les domaines {text.join(text.quoted(domains[:4]))}" if domains else "")]
-    if team:
-        sentences.append(f"Postes à créer : {dec['postes_a_creer']}")
-    if f.get("horaires"):
-        sentences.append(f"Il est présent {f['horaires']}")
-    total = dec.get("total_commune") or {}
-    if total.get("cout_annuel"):
-        sentences.append(f"Coût annuel pour la commune : {_euros(total['cout_annuel'])}, dont {_euros(total['aide_etat'])} "
-                         f"d'aide de l'État ; reste à financer {_euros(total['reste_a_financer'])}")
-    funding, card = dec.get("financement"), _recommendation(d, "financements")
-    if funding and card is not None:
-        sentences.append(f"Financement recommandé : {funding['libelle']}")
-        if funding.get("repartition"):
-            sentences.append("Répartition : " + " ; ".join(f"{m['financeur']} {_euros(m['montant'])}"
-                                                            for m in funding["repartition"]))
-        if card.get("in_place"):
-            sentences.append(card["in_place"])
+    own = [] if joint and not (dec.get("equipe") or {}).get("taille") else [
+        ("sur ses propres quartiers" if joint else "sur ces quartiers", float(in_place.get("territoires") or 0))]
+    return own + [(f"dans le quartier {j['nom']}", float(j.get("postes_en_place") or 0)) for j in joint]
+
+
+def page_one(d, dec: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The five sentences that answer the mayor: what to do (with the recommended governance), where, for whom, how
+    many mediators (needed, in place, to create), what it costs each year and who pays what. Every number and choice
+    is one of the decision's (:func:`decision`); each sentence names the section that details it."""
+    dec = decision(d) if dec is None else dec
+    own = (dec.get("equipe") or {}).get("taille") or 0
+    joint = dec.get("services_communs") or []
+    if not own and not joint:
+        return [{"texte": text.sentence(f"Le diagnostic ne relève à {d.name} aucun besoin non couvert de niveau fort : "
+                                        "pas d'équipe de médiation à créer pour l'instant, mais un suivi des "
+                                        "indicateurs et des besoins exprimés avec les partenaires"),
+                 "section": "non_couverts"}]
+    by_carrier: dict[str, list[str]] = {}
+    for j in joint:
+        by_carrier.setdefault(j["porteur"]["libelle"], []).append(
+            f"{text.of(j['nom'])} ({text.count(j['equipe']['taille'], 'médiateur', 'médiateurs')})")
+    shared = [f"de participer au service commun {items[0]}, porté par {carrier}" if len(items) == 1 else
+              f"de participer aux services communs {text.join(items)}, portés par {carrier}"
+              for carrier, items in by_carrier.items()]
+    what = [f"de créer une équipe de médiation sociale de {text.count(own, 'médiateur', 'médiateurs')}"] if own else []
     governance = dec.get("gouvernance")
-    if governance and _recommendation(d, "gouvernance") is not None:
-        sentences.append(f"Portage recommandé : {governance['libelle']}, car {governance['raison']}")
-    return " ".join(text.sentence(s) for s in sentences)
+    head = f"Le diagnostic propose à {d.name} {text.join(what + shared)}"
+    if governance:
+        head += (f" ; portage recommandé{' de son équipe' if joint and own else ''} : {governance['libelle']}, car "
+                 f"{governance['raison']}")
+    out = [{"texte": text.sentence(head), "section": "gouvernance"}]
+    out.append({"texte": text.sentence("Le service interviendrait d'abord "
+                                       + text.join([_where(t) for t in dec.get("territoires") or []])),
+                "section": "non_couverts"})
+    f = d.framing or {}
+    from diagnostic.io.reference import DOMAINS
+
+    domains = [DOMAINS.get(k, k) for k in dec.get("domaines") or []][:4]
+    whom = f"Il s'adresserait d'abord {text.to(f['publics'])}" if f.get("publics") else "Il s'adresserait aux habitants"
+    out.append({"texte": text.sentence(whom + (f", pour les besoins en {text.join(text.quoted(domains))}" if domains else "")),
+                "section": "cadrage"})
+    out.append({"texte": _mediators_sentence(d, dec, own, joint), "section": "cadrage"})
+    out.append({"texte": _cost_sentence(d, dec), "section": "financements"})
+    return out
+
+
+def _mediators_sentence(d, dec: dict[str, Any], own: int, joint: list[dict[str, Any]]) -> str:
+    """Mediators needed, posts in place (or that the posts file is absent), posts to create: the decision's figures."""
+    needed = f"Il faut {_number(dec['mediateurs_necessaires'])} {text.plural(dec['mediateurs_necessaires'], 'médiateur')}"
+    if joint:
+        needed += f" pour {d.name} : " + text.join(
+            ([f"{_number(own)} dans son équipe"] if own else [])
+            + [f"{_number(j['part_equipe'])} pour sa part du service commun {text.of(j['nom'])}" for j in joint])
+    in_place = dec.get("postes_en_place") or {}
+    places = posts_in_place(dec)
+    year = f" en {in_place['annee']}" if in_place.get("annee") else ""
+    if places is None:
+        held = SOURCE_ABSENT["adultes_relais"] + " : les postes déjà en place sont à vérifier auprès de la préfecture"
+    elif not any(n for _, n in places):
+        held = f"aucun poste d'adulte-relais déjà en place sur ces quartiers{year}"
+    else:
+        held = f"postes d'adultes-relais déjà en place{year} : " + text.join([f"{_number(n)} {where}" for where, n in places])
+    create = [f"{text.count(dec['postes_a_creer'], 'poste', 'postes')} à créer{' pour son équipe' if joint else ''}"] if own or not joint else []
+    create += [f"{text.count(j['postes_a_creer'], 'poste', 'postes')} {'à créer ' if not create else ''}pour le service "
+               f"commun {text.of(j['nom'])} (dont {_number(j['part_postes_a_creer'])} pour sa part)" for j in joint]
+    return text.sentence(f"{needed} ; {held} ; {text.join(create)}")
+
+
+def _cost_sentence(d, dec: dict[str, Any]) -> str:
+    """What it costs the commune each year, the recommended funding and who pays what (sums to the cost)."""
+    total = dec.get("total_commune") or {}
+    if not total.get("cout_annuel"):
+        return text.sentence("Sans poste à créer, le service ne demande pas de budget nouveau pour les postes : les postes "
+                             "en place restent financés comme aujourd'hui")
+    head = f"Coût annuel pour {d.name} : {_euros(total['cout_annuel'])}"
+    funding = dec.get("financement")
+    if funding:
+        head += f" ; financement recommandé : {funding['libelle']}"
+    payers = funders(dec, d.name)
+    if payers:
+        head += " ; " + text.join([f"{_euros(v)} par {who}" for who, v in payers])
+    return text.sentence(head)
 
 
 def key_messages(d) -> list[dict[str, str]]:
@@ -289,22 +441,48 @@ def key_messages(d) -> list[dict[str, str]]:
 
 
 def _answers_message(d) -> str:
-    if "services" in d.missing:
-        return ("Les équipements et services ne figurent pas dans les données de ce diagnostic : la réponse existante "
-                "n'est mesurée que par les postes de médiation.")
-    c = d.coverage[d.coverage["level"] != "commune"] if d.has_qpv else d.coverage
-    covered = c.groupby("domain_label")["services_band"].sum().sort_values(ascending=False)
-    covered = covered[covered > 0]
+    """What already answers, in the three states: the domains where the data count réponses (France Services,
+    centres sociaux, médiation…), those where they hold none (unknown, not zero), or the absent source."""
     posts = ((d.decision or {}).get("cible") or {}).get("postes_en_place") or 0.0  # the commune's own posts in place
-    where = "dans les quartiers prioritaires et à leurs abords" if d.has_qpv else text.at(d.name)
-    head = (f"Les réponses existantes {where} concernent surtout {text.join(text.quoted(list(covered.index[:3])))}"
-            if len(covered) else f"Aucun service de médiation ou d'accès aux droits n'est recensé {where}")
-    return text.sentence(head + " ; " + _posts_phrase(posts).replace("rattaché", "déjà rattaché"))
+    in_place = _posts_phrase(d, posts).replace("rattaché", "déjà rattaché")
+    if posts_known(d) and posts:  # all the commune's quartiers: page one counts those of the intervention territories
+        in_place += " à l'ensemble de ses quartiers prioritaires" if d.has_qpv else f" {text.at(d.name)}"
+    if "services" in d.missing:
+        if not posts_known(d):
+            return text.sentence("Ni les équipements et services ni les postes d'adultes-relais ne figurent dans les "
+                                 "données de ce diagnostic : la réponse existante n'y est pas mesurée")
+        return text.sentence("Les équipements et services ne figurent pas dans les données de ce diagnostic : la "
+                             f"réponse existante n'est mesurée que par les postes de médiation ; {in_place}")
+    c = d.coverage[d.coverage["level"] != "commune"] if d.has_qpv else d.coverage
+    outlined = d.has_qpv and all(distances_known(d, code) for code in set(c["code"]))
+    where = ("dans les quartiers prioritaires et à leurs abords" if outlined
+             else "dans les quartiers prioritaires" if d.has_qpv else text.at(d.name))
+    known = c[c["responses_known"].astype(bool)]
+    counted = known.groupby("domain_label")["responses_band"].sum().sort_values(ascending=False)
+    unknown = list(dict.fromkeys(c.loc[~c["responses_known"].astype(bool), "domain_label"]))
+    if len(counted[counted > 0]):
+        head = f"Les réponses existantes {where} concernent surtout {text.join(text.quoted(list(counted[counted > 0].index[:3])))}"
+    elif len(counted):
+        head = f"Aucune réponse des domaines {text.join(text.quoted(list(counted.index)))} n'est recensée {where}"
+    else:
+        head = f"Les données ne recensent aucune structure de réponse (médiation, accès aux droits…) {where}"
+    if unknown and len(counted):
+        named = text.quoted(unknown[:3]) + ([text.count(len(unknown) - 3, "autre domaine", "autres domaines")]
+                                            if len(unknown) > 3 else [])
+        head += f" ; en {text.join(named)}, les données ne recensent aucune réponse : elle n'y est pas mesurée"
+    return text.sentence(f"{head} ; {in_place}")
 
 
 def _missing_message(d, strong: pd.DataFrame) -> str:
+    """Where a strong need has no service at all, said only where the data can show it: services counted around a
+    QPV's outline, in a domain the data cover (a domain with no service anywhere in the catalogue is unknown)."""
+    if "services" in d.missing or "services_band" not in strong:
+        return ""
     names = territory_names(d)
-    empty = strong[strong["services_band"].fillna(0) == 0] if "services_band" in strong else strong.iloc[0:0]
+    all_cov = d.indicators.coverage
+    covered = set(all_cov.loc[all_cov["services_band"].fillna(0) > 0, "domain"]) if len(all_cov) else set()
+    empty = strong[(strong["services_band"] == 0) & strong["domain"].isin(covered)
+                   & strong["code"].map(lambda c: distances_known(d, c))]
     if empty.empty:
         return ""
     band = text.number(d.params["band_m"], 0, "m")
@@ -317,10 +495,12 @@ def _missing_message(d, strong: pd.DataFrame) -> str:
 
 
 def essentials(d) -> dict[str, Any]:
-    """« L'essentiel » of a diagnostic: ``messages``, ``territoires`` (one sentence each) and ``service``."""
+    """« L'essentiel » of a diagnostic: ``decision`` (the five sentences of :func:`page_one`, first), ``messages``
+    and ``territoires`` (one sentence each)."""
     return {
         "messages": key_messages(d),
         "territoires": [{"code": c, "nom": territory_names(d).get(c, c), "texte": territory_sentence(d, c),
                          "section": "non_couverts"} for c in priority_codes(d)],
-        "service": {"texte": service_paragraph(d), "section": "preconisations"},
+        "decision": page_one(d),
     }
+

@@ -47,7 +47,7 @@ def by_id(recs):
 def test_triggers_on_hand_made_case(context):
     recs = by_id(recommend(context))
     assert recs["domaine_espace_public"]["priority"] == 1 and recs["domaine_sante"]["priority"] == 2
-    assert "dans Quartier A et Quartier B (niveau moyen)" in recs["domaine_sante"]["text"]
+    assert "au Quartier A (niveau moyen) et au Quartier B (niveau moyen)" in recs["domaine_sante"]["text"]
     assert not any("(QP" in r["text"] or "(QP" in r["reason"] for r in recs.values())  # names, not codes
     assert "domaine_habitat" not in recs
     # Intervention territories: both have a « fort » need, in the order of the ranking.
@@ -144,7 +144,7 @@ def test_framing_follows_the_recommendations(context, tmp_path):
     assert frame["territoires"] == ["Quartier A", "Quartier B"] and frame["population"] == 26000
     assert frame["equipe"] == 7 and frame["horaires"].startswith("en soirée")
     assert frame["objectifs"][0] == ("Réduire le besoin non couvert « Espace public et tranquillité » (niveau fort) "
-                                     "dans Quartier A")
+                                     "au Quartier A")
     local = tmp_path / "recommandations_locales.yaml"
     local.write_text("retirer: [horaires, equipe]\n", encoding="utf-8")
     frame = framing(context, recommend(context, local=local))

@@ -19,7 +19,14 @@ from diagnostic.analysis.region.rules import load_rules
 from diagnostic.analysis.region.synthesis import build_synthesis, results
 from diagnostic.analysis.region.territories import assess, rank, reason, strongest
 from diagnostic.io.sources.employers import employer_type
-from diagnostic.report.region.page import HTML_NAME, JSON_NAME, PDF_NAME, PNG_NAME, write_synthesis
+from diagnostic.report.region.page import (
+    CSV_NAME,
+    HTML_NAME,
+    JSON_NAME,
+    PDF_NAME,
+    PNG_NAME,
+    write_synthesis,
+)
 from tests.util import DEMO_CATALOG
 
 
@@ -170,6 +177,34 @@ def test_pdf_of_the_synthesis(demo_region):
     assert pdf.startswith(b"%PDF")
     text = " ".join(" ".join(page_texts(pdf)).split())
     assert "Communes à prospecter" in text and "Villeneuve-sur-Lys" in text
+
+
+def test_pdf_of_the_synthesis_is_a_document(demo_region):
+    """Every printed page says « Page n sur N »; the contents give pages; the static map is printed, not the
+    Leaflet map with its zoom buttons and attribution; no file name for the reader."""
+    from diagnostic.report.pdf import page_texts
+
+    pages = page_texts((demo_region / PDF_NAME).read_bytes())
+    for n, page in enumerate(pages, 1):
+        assert f"Page {n} sur {len(pages)}" in page, n
+    joined = " ".join(" ".join(pages).split())
+    assert "Leaflet" not in joined and "Zoom in" not in joined and "+ −" not in joined
+    assert "Carte imprimable" in joined
+    contents = " ".join(pages[0].split())
+    assert "p. 2" in contents  # « En bref » starts on page 2, after the cover and contents
+    for name in ("synthese_regionale.json", "region.yaml", ".csv", "--rules", "rôle «"):
+        assert name not in joined, name
+    assert (demo_region / CSV_NAME).read_text(encoding="utf-8-sig").startswith("commune;commune_nom;")
+
+
+@pytest.mark.browser
+def test_synthesis_fits_a_phone(demo_region, offline_page):
+    """At 390 px nothing overflows sideways: every table scrolls inside its own container."""
+    page, _ = offline_page(demo_region / HTML_NAME)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert page.evaluate("Array.from(document.querySelectorAll('table')).every(t => t.closest('.table-wrap'))")
 
 
 def test_links_to_commune_reports_of_a_batch(tmp_path):

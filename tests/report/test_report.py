@@ -95,7 +95,7 @@ def test_essentials_from_the_diagnostic_objects(report_cache):
     hauts = next(t["texte"] for t in e["territoires"] if t["nom"] == "Les Hauts de Lys")
     assert hauts.startswith("Les Hauts de Lys : 6\u202f840\u00a0habitants, dont 44,6\u202f% sous le seuil de pauvreté, "
                             "contre 42,1\u202f% en moyenne dans les 3\u00a0QPV")
-    assert f"{saved['cadrage']['equipe']}\u00a0médiateurs" in e["service"]["texte"]
+    assert any(f"{saved['cadrage']['equipe']}\u00a0médiateurs" in s["texte"] for s in e["decision"])
     assert all(m["section"] in summary.SECTIONS for m in e["messages"])
 
 

@@ -79,3 +79,38 @@ def test_locative_elides_after_l():
     assert text.locative("dans l'", "Ain") == "dans l'Ain"
     assert text.locative("en", " Haute-Garonne") == "en Haute-Garonne"
     assert text.locative("à", "La Réunion") == "à La Réunion"
+
+
+def test_plurals_in_au_and_eu():
+    """« 2 niveaus » was printed: words in -au and -eu take an x, a few take an s."""
+    from diagnostic import text
+
+    assert text.count(2, "niveau") == "2\u00a0niveaux" and text.plural(3, "lieu") == "lieux"
+    assert text.plural(2, "pneu") == "pneus" and text.plural(1, "niveau") == "niveau"
+
+
+def test_counts_in_remarks_get_thousands_separators_not_years():
+    """Loader remarks shown in the sources table: « 7137 valeurs » → « 7 137 valeurs », years left alone."""
+    from diagnostic import text
+
+    assert text.numbers_in("7137 valeurs sous secret statistique") == "7\u202f137 valeurs sous secret statistique"
+    assert text.numbers_in("1201 QPV hors du territoire") == "1\u202f201 QPV hors du territoire"
+    assert text.numbers_in("postes de 2024 et millésime 2022 retenu") == "postes de 2024 et millésime 2022 retenu"
+
+
+def test_dates_after_de():
+    import datetime as dt
+
+    from diagnostic import text
+
+    assert text.of_date(dt.date(2024, 8, 1)) == "du 1er août 2024"
+
+
+def test_employer_names_in_capitals_are_written_as_names():
+    from diagnostic import text
+
+    assert text.proper_case("ASSOC ITINERAIRES") == "Association Itineraires"
+    assert text.proper_case("COM ROUBAIX") == "Commune de Roubaix"
+    assert text.proper_case("CCAS TOURCOING") == "CCAS Tourcoing"
+    assert text.proper_case("ASS DEVELOP DE L'EMPLOI METIERS NOUVEAUX") == "Association Develop de l'Emploi Metiers Nouveaux"
+    assert text.proper_case("Centre social Les Hauts") == "Centre social Les Hauts"

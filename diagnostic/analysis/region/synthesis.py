@@ -100,7 +100,8 @@ def file_lines(data: TerritoryData) -> pd.DataFrame:
             if report is None or not str(item.vintage or "").isdigit():
                 continue
             rows.append({"programme": str(src.options.get("programme", "adulte-relais")), "year": int(item.vintage),
-                         "region": report.rows_kept, "france": report.rows_read})
+                         "region": report.rows_kept,  # distinct records: France on the same counting
+                         "france": report.rows_distinct if report.rows_distinct is not None else report.rows_read})
     return pd.DataFrame(rows, columns=["programme", "year", "region", "france"])
 
 

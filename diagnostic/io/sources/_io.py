@@ -55,6 +55,8 @@ class LoadReport:
     path: Path
     rows_read: int = 0
     rows_kept: int = 0
+    #: Distinct records read, where a loader counts exact duplicates once (the same counting as ``rows_kept``).
+    rows_distinct: int | None = None
     crs: str | None = None
     warnings: list[str] = field(default_factory=list)
 

@@ -9,6 +9,7 @@ or kept apart in place of it (``plm: arrondissements``); ``data check`` says whi
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -19,6 +20,7 @@ from diagnostic.io.reference import department_regions
 from diagnostic.io.sources._io import (
     LoadReport,
     check_codes,
+    check_exists,
     check_geometries,
     check_unique,
     read_geo,
@@ -75,8 +77,19 @@ def load_communes(source: Source) -> tuple[gpd.GeoDataFrame, LoadReport]:
     else:
         out["insee_reg"] = out["insee_dep"].map(department_regions()["reg"])
     out = arrondissements(out, source, report)
+    if source.options.get("labels_file"):
+        out["lib_com"] = official_names(Path(source.options["labels_file"]), out["insee_com"]).fillna(out["lib_com"])
     report.rows_kept = len(out)
     return out[["insee_com", "lib_com", "insee_dep", "insee_reg", "geometry"]], report
+
+
+def official_names(path: Path, codes: pd.Series) -> pd.Series:
+    """The communes' names as INSEE's COG writes them (« La Fère », « Le Portel », « Le Quesnoy »), by code, from
+    its commune table (columns ``COM`` and ``LIBELLE``; ``labels_file`` of the communes source): old outlines
+    drop the article (« Fère »). Codes the table lacks give NaN (the outline's name is kept)."""
+    check_exists(path, "communes")
+    table = pd.read_csv(path, dtype=str, usecols=["COM", "LIBELLE"], encoding="utf-8-sig")
+    return codes.map(table.drop_duplicates("COM").set_index("COM")["LIBELLE"])
 
 
 def arrondissements(out: gpd.GeoDataFrame, source: Source, report: LoadReport) -> gpd.GeoDataFrame:

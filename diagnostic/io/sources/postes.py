@@ -75,6 +75,7 @@ def _load_json(source: Source, contrats: gpd.GeoDataFrame | None, departments: s
     report = LoadReport(source.role, source.path)
     df = _read_json(source)
     report.rows_read = len(df)
+    report.rows_distinct = int((~df.astype(str).duplicated()).sum())  # France, duplicates once, as rows_kept below
     keep = df["insee_dep"].isin(departments)
     no_dep = int((df["insee_dep"] == "").sum())
     if no_dep:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from diagnostic._fs import write_atomic
 from diagnostic.analysis.indicators.posts import MEDIATION_PROGRAMME
 from diagnostic.analysis.region.rules import PROGRAMMES, RANKING_KEYS
 from diagnostic.analysis.region.synthesis import Synthesis, results
-from diagnostic.report.export import TEMPLATE_DIR
+from diagnostic.io.sources.postes import partial_years
+from diagnostic.report.export import TEMPLATE_DIR, page_css
 from diagnostic.report.maps.offline import check_offline, map_assets, map_fragment
 from diagnostic.report.region.maps import CLASSES, UNKNOWN, gap_class, region_map, static_region_map
 
@@ -30,6 +32,13 @@ HTML_NAME = "synthese_regionale.html"
 JSON_NAME = "synthese_regionale.json"
 PNG_NAME = "synthese_regionale_carte.png"
 PDF_NAME = "synthese_regionale.pdf"
+CSV_NAME = "synthese_regionale_communes.csv"
+#: The page's sections (id, heading), in order: the contents lists them and the PDF numbers their pages.
+TOC = (("en-bref", "En bref"), ("territoires", "Besoins et médiation par territoire"), ("carte", "Carte"),
+       ("evolution", "Évolution des postes"), ("partenariats", "Opportunités de partenariat"),
+       ("methode", "Méthode et sources"))
+#: What the catalogue lacks, said for a reader: the role names and options of the command line are left out.
+_TOOL_WORDS = re.compile(r"\s*\((?:rôle|option|fichier)[^)]*\)")
 
 
 def environment() -> jinja2.Environment:
@@ -81,22 +90,31 @@ def context(synth: Synthesis, png: bytes | None) -> dict[str, Any]:
     rf = trends["region_france"]
     for table in (synth.epci, synth.communes):
         table["class_label"] = [gap_class(r, target)[1] for r in table["ratio"]] if len(table) else []
+    partial = partial_years(synth.data.adultes_relais)
+    mark = "Données fictives" if synth.data.catalog.fictional else "Document interne"
+    today = text.date(dt.date.today())
     return {
         "title": synth.title,
+        "page_css": Markup(page_css(f"{synth.data.catalog.name} — {today}", mark)),
+        "toc": [*TOC, *((("annexe-communes", "Annexe : toutes les communes avec QPV"),) if len(synth.communes) else ())],
+        "partial": set(partial),
+        "partial_note": text.join([f"{y} est une année partielle dans les fichiers de l'ANCT ({reason}) : ses postes "
+                                   "ne se comparent pas aux années complètes" for y, reason in partial.items()]),
+        "headline": headline(synth, partial),
         "catalog": synth.data.catalog.name,
         "fictional": synth.data.catalog.fictional,
         "department": synth.department,
-        "date": dt.date.today().strftime("%d/%m/%Y"),
+        "date": today,
         "version": __version__,
-        "css": (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")
-        + (REGION_TEMPLATES / "region.css").read_text(encoding="utf-8"),
+        "css": Markup((TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")  # our own style sheets, not data
+                      + (REGION_TEMPLATES / "region.css").read_text(encoding="utf-8")),
         "map_assets": Markup(map_assets()),
         "map": Markup(map_fragment(region_map(synth.epci, synth.communes, synth.epci_shapes, synth.data.communes,
                                               target), height="620px")) if len(synth.communes) else None,
         "png": base64.b64encode(png).decode("ascii") if png else None,
         "classes": [{"colour": c, "label": lab} for _, c, lab in CLASSES] + [{"colour": UNKNOWN[0], "label": UNKNOWN[1]}],
         "class_colours": {lab: c for _, c, lab in CLASSES} | {UNKNOWN[1]: UNKNOWN[0]},
-        "missing": synth.missing,
+        "missing": [_TOOL_WORDS.sub("", m) for m in synth.missing],
         "rules": rules,
         "ranking": [RANKING_KEYS[k] for k in rules["ranking"]],
         "programmes": [PROGRAMMES[p] for p in rules["programmes"]],
@@ -128,6 +146,41 @@ def context(synth: Synthesis, png: bytes | None) -> dict[str, Any]:
     }
 
 
+def headline(synth: Synthesis, partial: dict[int, str]) -> list[dict[str, Any]]:
+    """The trend of each programme, posts counted once per year (as in the tables below): from the first year of the
+    files to the reference year (the last complete one), so that a falling programme shows beside a stable total."""
+    long = synth.trends["departements"]
+    if long.empty or synth.reference_year is None:
+        return []
+    per_year = long.groupby(["programme", "year"])["posts"].sum()
+    out = []
+    for programme in synth.rules["programmes"]:
+        if programme not in per_year.index.get_level_values(0):
+            continue
+        series = per_year.loc[programme]
+        years = [int(y) for y in series.index if int(y) not in partial and int(y) <= synth.reference_year]
+        if len(years) < 2:
+            continue
+        first, last = int(series.loc[years[0]]), int(series.loc[years[-1]])
+        direction = "en hausse" if last > first else "en baisse" if last < first else "stable"
+        out.append({"label": PROGRAMMES.get(programme, programme), "first_year": years[0], "last_year": years[-1],
+                    "first": first, "last": last, "direction": direction})
+    return out
+
+
+def communes_csv(synth: Synthesis, path: Path) -> Path:
+    """The communes with QPV of the synthesis as a CSV for spreadsheets (the page's annex), names beside codes."""
+    from diagnostic.report.exports import CSV_OPTIONS
+
+    columns = {"code": "commune", "name": "commune_nom", "insee_dep": "departement", "qpv_count": "qpv",
+               "qpv_population": "habitants_qpv", "need_level": "niveau_besoin", "posts": "postes_en_place",
+               "ratio": "postes_pour_10000_hab_qpv", "gap": "ecart_cible", "class_label": "classe", "status_label": "situation"}
+    table = synth.communes[[c for c in columns if c in synth.communes]].rename(columns=columns).round(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {k: v for k, v in CSV_OPTIONS.items() if k != "encoding"}
+    return write_atomic(path, "\ufeff" + table.to_csv(**options))  # the byte-order mark French spreadsheets expect
+
+
 def render(synth: Synthesis, png: bytes | None = None) -> str:
     """The regional page as one self-contained HTML string."""
     return check_offline(environment().get_template("synthese.html.j2").render(**context(synth, png)))
@@ -147,7 +200,9 @@ def write_synthesis(synth: Synthesis, output: str | Path, *, pdf: bool = False) 
         png = png_path.read_bytes()
         written.append(png_path)
     written.append(write_atomic(output / JSON_NAME, json.dumps(results(synth), ensure_ascii=False, indent=2) + "\n"))
-    page = write_atomic(output / HTML_NAME, render(synth, png))
+    page = write_atomic(output / HTML_NAME, render(synth, png))  # computes the map classes communes_csv writes
+    if len(synth.communes):
+        written.append(communes_csv(synth, output / CSV_NAME))
     written.append(page)
     if pdf:
         from diagnostic.report.pdf import write_pdf
