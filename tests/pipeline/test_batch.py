@@ -354,15 +354,18 @@ def test_sixteen_kernels_started_at_once_all_run():
     """Kernels started together cannot collide on a port (they once did: « Address already in use »)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from diagnostic.pipeline.warm import WarmKernel
+    from diagnostic.pipeline.execution import start_kernel
+
+    # start_kernel is what run, batch and the warm kernels start their kernels with.
 
     def start_and_run(i: int) -> tuple[str, str]:
-        kernel = WarmKernel()
+        km, kc = start_kernel()
         try:
-            reply = kernel.kc.execute_interactive(f"n = {i} * 3", user_expressions={"n": "n"}, timeout=60)
-            return kernel.km.transport, reply["content"]["user_expressions"]["n"]["data"]["text/plain"]
+            reply = kc.execute_interactive(f"n = {i} * 3", user_expressions={"n": "n"}, timeout=60)
+            return km.transport, reply["content"]["user_expressions"]["n"]["data"]["text/plain"]
         finally:
-            kernel.shutdown()
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(start_and_run, range(16)))
