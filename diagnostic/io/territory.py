@@ -158,7 +158,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
         catalog = load_catalog(catalog, data_dir)
     if _remembered is None:
         return _load(catalog)
-    key = tuple((str(f), *(f.stat()[6:9] if f.exists() else ())) for f in catalog.files())  # size, times
+    key = tuple((str(f), *((f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else ())) for f in catalog.files())
     if key not in _remembered:
         _remembered.clear()
         _remembered[key] = _load(catalog)

@@ -386,3 +386,20 @@ def test_run_and_batch_share_one_lock(tmp_path):
         with pytest.raises(ParameterError) as err:
             run_commune(DEMO_CATALOG, "99101", output)
         assert err.value.exit_code == 22
+
+
+def test_warm_kernel_keeps_the_territory_until_a_file_changes(tmp_path, monkeypatch):
+    """What a warm kernel does between notebooks: the catalogue is read once, and again when one of its files changes."""
+    from diagnostic.io import territory
+
+    shutil.copytree(DEMO_CATALOG.parent, tmp_path / "demo")
+    catalog = tmp_path / "demo" / "catalogue.yaml"
+    assert territory.load_territory(catalog) is not territory.load_territory(catalog)  # by default: read each time
+    monkeypatch.setattr(territory, "_remembered", None)
+    territory.remember_territories()
+    first = territory.load_territory(catalog)
+    assert territory.load_territory(str(catalog)) is first
+    communes = first.catalog.get("communes").path
+    os.utime(communes, ns=(time.time_ns(), communes.stat().st_mtime_ns + 1_000_000_000))
+    again = territory.load_territory(catalog)
+    assert again is not first and territory.load_territory(catalog) is again
