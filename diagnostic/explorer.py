@@ -120,8 +120,11 @@ def _with_readout(slider: w.FloatSlider | w.IntSlider, digits: int, unit: str = 
 
 
 def _fit(width: str = "440px") -> w.Layout:
-    """A control as wide as ``width`` when there is room, narrower (never cut) when its column is."""
-    return w.Layout(width="100%", max_width=width, min_width="0")
+    """A control as wide as ``width`` when there is room, narrower (never cut) when its column is.
+
+    No side margin: with ipywidgets' 2 px a full-width control would stick out and scroll its column.
+    """
+    return w.Layout(width="100%", max_width=width, min_width="0", margin="2px 0")
 
 
 def _row(*children: w.Widget) -> w.HBox:
@@ -259,7 +262,9 @@ class Explorer:
         self.band = w.IntSlider(value=int(BAND_M), min=0, max=1000, step=50, description="Bande",
                                 continuous_update=False, readout=False, style=wide, layout=_fit("300px"))
         self.indicator = w.Dropdown(description="Indicateur de la carte", style=wide, layout=_fit())
-        self.domains = {key: w.Checkbox(value=True, description=label, indent=False) for key, label in DOMAINS.items()}
+        self.domains = {key: w.Checkbox(value=True, description=label, indent=False,
+                                          layout=w.Layout(width="auto", min_width="0"))
+                        for key, label in DOMAINS.items()}
         self.expressed_weight = _slider(float(self.base_rules["expressed"]["min_observations"]), 100.0, 1.0,
                                         "Observations pour relever un niveau")
         self.weights: dict[tuple[str, str], w.FloatSlider] = {}
@@ -275,7 +280,7 @@ class Explorer:
             panels.append(w.VBox(rows))
         self.rules_panel = w.Accordion(children=panels, titles=[DOMAINS[d] for d in self.base_rules["domains"]])
         self.status = w.HTML()
-        self.map = w.HTML(layout=w.Layout(width="100%"))
+        self.map = w.HTML(layout=w.Layout(width="100%", margin="2px 0"))
         self.figures = w.HTML()
         self.needs = w.HTML()
         self.recommendations = w.HTML()

@@ -170,11 +170,37 @@ class TerritoryData:
         ]
 
 
+#: Territories kept in this process once :func:`remember_territories` is called (a warm kernel's), by files' state.
+_remembered: dict[tuple, TerritoryData] | None = None
+
+
+def remember_territories() -> None:
+    """Keep the last territory loaded in this process, reused while none of its files changed.
+
+    A warm kernel of a batch runs one notebook per commune of the same catalogue;
+    each notebook loads the catalogue, which then costs its reading once. The
+    notebooks only read the data they share.
+    """
+    global _remembered
+    if _remembered is None:
+        _remembered = {}
+
+
 def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = None) -> TerritoryData:
     """Load every source of a catalogue, validate it and cross-check codes between files."""
     if not isinstance(catalog, Catalog):
         catalog = load_catalog(catalog, data_dir)
     check_officer_files(catalog.path.parent, catalog.texts_dir)  # published as written: checked before any work
+    if _remembered is None:
+        return _load(catalog)
+    key = tuple((str(f), *((f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else ())) for f in catalog.files())
+    if key not in _remembered:
+        _remembered.clear()
+        _remembered[key] = _load(catalog)
+    return _remembered[key]
+
+
+def _load(catalog: Catalog) -> TerritoryData:
     reports: list[LoadReport] = []
     communes_src = _required(catalog, "communes")
     communes, rep = load_communes(communes_src)

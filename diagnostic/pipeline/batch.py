@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,8 @@ def _submit_and_gather(client: Any, todo: list[str], data: TerritoryData, output
                 bar.set_postfix_str(text_fr.count(failed, "échec"))
     finally:
         bar.close()
-    client.unregister_worker_plugin(WarmKernels.name)
+    with suppress(*GONE):  # every report is in: a scheduler lost now costs nothing
+        client.unregister_worker_plugin(WarmKernels.name)
 
 
 def check_options(scheduler: str | None, workers: int | None, worker_timeout_s: float) -> None:

@@ -44,6 +44,11 @@ def _reset():
     get_ipython().reset(new_session=True)
 _reset()
 """
+_PREPARE = """\
+import diagnostic.analysis.commune, diagnostic.report.sections, diagnostic.report.exports
+from diagnostic.io.territory import remember_territories
+remember_territories()
+"""
 _LEFT = "sorted(k for k in get_ipython().user_ns if not k.startswith('_') and k not in get_ipython().user_ns_hidden)"
 
 
@@ -73,6 +78,13 @@ class WarmKernel:
     def __init__(self, kernel_name: str = KERNEL) -> None:
         self.km, self.kc = start_kernel(kernel_name)
         self.runs = 0
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Import the workbench in the kernel and let it keep the catalogue loaded from one notebook to the next."""
+        reply = self.kc.execute_interactive(_PREPARE, silent=True, store_history=False, timeout=120)
+        if reply["content"]["status"] != "ok":
+            raise KernelStateError(f"préparation du noyau impossible : {reply['content']}")
 
     def reset(self, cwd: Path | str) -> None:
         """Fresh IPython session in ``cwd``; raise if any user variable survived."""
@@ -100,6 +112,7 @@ class WarmKernel:
     def restart(self) -> None:
         self.km.restart_kernel(now=True)
         self.kc.wait_for_ready(timeout=60)
+        self._prepare()
 
     def shutdown(self) -> None:
         self.kc.stop_channels()

@@ -354,15 +354,18 @@ def test_sixteen_kernels_started_at_once_all_run():
     """Kernels started together cannot collide on a port (they once did: « Address already in use »)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from diagnostic.pipeline.warm import WarmKernel
+    from diagnostic.pipeline.execution import start_kernel
+
+    # start_kernel is what run, batch and the warm kernels start their kernels with.
 
     def start_and_run(i: int) -> tuple[str, str]:
-        kernel = WarmKernel()
+        km, kc = start_kernel()
         try:
-            reply = kernel.kc.execute_interactive(f"n = {i} * 3", user_expressions={"n": "n"}, timeout=60)
-            return kernel.km.transport, reply["content"]["user_expressions"]["n"]["data"]["text/plain"]
+            reply = kc.execute_interactive(f"n = {i} * 3", user_expressions={"n": "n"}, timeout=60)
+            return km.transport, reply["content"]["user_expressions"]["n"]["data"]["text/plain"]
         finally:
-            kernel.shutdown()
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(start_and_run, range(16)))
@@ -383,3 +386,20 @@ def test_run_and_batch_share_one_lock(tmp_path):
         with pytest.raises(ParameterError) as err:
             run_commune(DEMO_CATALOG, "99101", output)
         assert err.value.exit_code == 22
+
+
+def test_warm_kernel_keeps_the_territory_until_a_file_changes(tmp_path, monkeypatch):
+    """What a warm kernel does between notebooks: the catalogue is read once, and again when one of its files changes."""
+    from diagnostic.io import territory
+
+    shutil.copytree(DEMO_CATALOG.parent, tmp_path / "demo")
+    catalog = tmp_path / "demo" / "catalogue.yaml"
+    assert territory.load_territory(catalog) is not territory.load_territory(catalog)  # by default: read each time
+    monkeypatch.setattr(territory, "_remembered", None)
+    territory.remember_territories()
+    first = territory.load_territory(catalog)
+    assert territory.load_territory(str(catalog)) is first
+    communes = first.catalog.get("communes").path
+    os.utime(communes, ns=(time.time_ns(), communes.stat().st_mtime_ns + 1_000_000_000))
+    again = territory.load_territory(catalog)
+    assert again is not first and territory.load_territory(catalog) is again

@@ -724,3 +724,40 @@ def test_unexpected_failure_gives_the_command_line(ex, monkeypatch):
     assert "Exporter" not in status and "onglet" not in status
     assert "diagnostic --debug run --catalog" in status and "--commune 99101" in status
     assert "--domains habitat,emploi" in status
+
+
+#: Controls of the explorer that stick out of its box on the right, and elements scrolled or scrollable sideways.
+_LAYOUT = """() => {
+    const root = document.querySelector('.diag-explorateur');
+    const panel = root.closest('.jp-NotebookPanel-notebook') || root.closest('.jp-Notebook');
+    const right = Math.min(root.getBoundingClientRect().right, panel.getBoundingClientRect().right);
+    const controls = root.querySelectorAll('.widget-dropdown, .widget-text, .widget-select, .widget-select-multiple,'
+                                           + ' .widget-slider, .widget-checkbox, .widget-button');
+    const cut = [...controls].filter(e => e.offsetParent && e.getBoundingClientRect().right
+                                                            > Math.min(right, e.parentElement.getBoundingClientRect().right) + 0.5)
+                             .map(e => e.textContent.trim().slice(0, 40) || e.className);
+    const sideways = [root, ...root.querySelectorAll('*')].filter(e => e.offsetParent && !e.closest('iframe')
+        && (e.scrollLeft > 0 || (['auto', 'scroll'].includes(getComputedStyle(e).overflowX)
+                                 && e.scrollWidth > e.clientWidth + 1)))
+        .filter(e => !e.matches('select, select *, .widget-html-content *, .leaflet-container *'))
+        .map(e => e.className);
+    return {cut, sideways, panel: panel.scrollWidth - panel.clientWidth};
+}"""
+
+
+@pytest.mark.browser
+def test_jupyterlab_controls_fit_beside_the_file_browser(explorer_lab):
+    """At 1,400 px with the file browser open, no control is cut and typing a search scrolls nothing sideways."""
+    lab, page = explorer_lab, explorer_lab.page
+    browser = page.locator("#filebrowser")
+    if not browser.is_visible():
+        page.locator(".jp-SideBar [data-id='filebrowser']").click()
+    browser.wait_for(state="visible")
+    assert browser.bounding_box()["width"] > 150
+    page.wait_for_timeout(500)
+    assert page.evaluate(_LAYOUT) == {"cut": [], "sideways": [], "panel": 0}
+    lab.field("Rechercher").fill("Mont")  # the demo's Mont-Clair, or Montauban if Occitanie was chosen before
+    lab.wait_html(re.compile(r"Mont\S* \(\d{5}\) — mis à jour"), timeout=60_000)
+    assert page.evaluate(_LAYOUT) == {"cut": [], "sideways": [], "panel": 0}
+    lab.field("Rechercher").fill("")
+    lab.check_clean()
