@@ -301,25 +301,27 @@ def method_version(need_rules: dict[str, Any], reco_rules: dict[str, Any]) -> st
 
 def commune_parts(indicators: Indicators, codes: list[str], code: str) -> pd.DataFrame:
     """Per QPV of ``codes``: the commune's part (``population``), the whole QPV (``population_total``), ``share``."""
-    parts = indicators.qpv_parts
-    whole = parts.groupby("code_qp")["population"].sum(min_count=1)
-    mine = parts[(parts["insee_com"] == code) & parts["code_qp"].isin(codes)].drop_duplicates("code_qp")
-    count = parts.groupby("code_qp")["insee_com"].nunique()
-    out = pd.DataFrame({"code": codes})
-    out["population"] = out["code"].map(mine.set_index("code_qp")["population"]).astype(float)
-    out["population_total"] = out["code"].map(whole).astype(float)
-    out["share"] = out["population"] / out["population_total"]
-    out["intercommunal"] = out["code"].map(count).fillna(1).astype(int) > 1
-    return out
+    parts = indicators.parts_of()
+    rows = []
+    for qpv in codes:
+        members = parts.get(qpv, [])
+        mine = next((pop for com, pop in members if com == code), math.nan)
+        known = [pop for _, pop in members if not math.isnan(pop)]
+        whole = sum(known) if known else math.nan
+        rows.append({"code": qpv, "population": mine, "population_total": whole,
+                     "share": mine / whole if whole else math.nan, "intercommunal": len(members) > 1})
+    return pd.DataFrame(rows, columns=["code", "population", "population_total", "share", "intercommunal"])
 
 
 def _members(data: TerritoryData, indicators: Indicators, codes: list[str]) -> pd.DataFrame:
     """The member communes of QPVs ``codes``: their part, name and EPCI (for joint services)."""
-    parts = indicators.qpv_parts[indicators.qpv_parts["code_qp"].isin(codes)]
-    names = data.communes.set_index("insee_com")["lib_com"]
-    out = parts[["code_qp", "insee_com", "population"]].reset_index(drop=True)
-    siren = out["insee_com"].map(data.membership)
-    return out.assign(lib_com=out["insee_com"].map(names), siren_epci=siren, lib_epci=siren.map(data.epci_names))
+    parts = indicators.parts_of()
+    rows = [(qpv, com, pop) for qpv in codes for com, pop in parts.get(qpv, [])]
+    names, epci, epci_names = data.commune_names, data.membership, data.epci_names
+    return pd.DataFrame([{"code_qp": q, "insee_com": c, "population": p, "lib_com": names.get(c),
+                          "siren_epci": epci.get(c), "lib_epci": epci_names.get(epci.get(c)) if epci.get(c) else None}
+                         for q, c, p in rows],
+                        columns=["code_qp", "insee_com", "population", "lib_com", "siren_epci", "lib_epci"])
 
 
 def commune_posts_row(indicators: Indicators, code: str) -> dict[str, Any]:

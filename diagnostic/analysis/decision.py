@@ -64,13 +64,18 @@ def costs(to_create: int, conf: dict[str, Any], ctx: Context, state_aid: bool) -
 
 
 def intervention_codes(ctx: Context, conf: dict[str, Any]) -> dict[str, Any]:
-    """The intervention territories: a need of the required level, in ranking order, at most ``max_territories``."""
+    """The intervention territories: a need of the required level, in ranking order, at most ``max_territories``
+    for the commune's first phase; an intercommunal quartier at that level is kept beyond the cap, since its joint
+    service is decided with the other communes and every member shows it."""
     required = conf.get("team", {}).get("requires_level", "fort")
     rows = ctx.needs[ctx.needs["level"].map(LEVEL_ORDER).fillna(9) <= LEVEL_ORDER[required]] if len(ctx.needs) else ctx.needs
     ordered = list(dict.fromkeys(rows.sort_values("rank")["code"])) if len(rows) else []
     cap = int(conf.get("territories", {}).get("max_territories", 3))
-    return {"codes": ordered[:cap], "later": ordered[cap:], "required": required,
-            "rows": rows[rows["code"].isin(ordered[:cap])] if len(rows) else rows}
+    terr = ctx.territories
+    shared = set(terr.loc[terr["intercommunal"].astype(bool), "code"]) if "intercommunal" in terr else set()
+    kept = ordered[:cap] + [c for c in ordered[cap:] if c in shared]
+    return {"codes": kept, "later": [c for c in ordered if c not in kept], "required": required,
+            "rows": rows[rows["code"].isin(kept)] if len(rows) else rows}
 
 
 def _territory(ctx: Context, code: str) -> dict[str, Any]:

@@ -94,6 +94,11 @@ class TerritoryData:
         return None if self.qpv_indicators is None else self.qpv_indicators.national
 
     @functools.cached_property
+    def commune_names(self) -> pd.Series:
+        """INSEE code → commune name."""
+        return self.communes.set_index("insee_com")["lib_com"]
+
+    @functools.cached_property
     def membership(self) -> pd.Series:
         """Commune → EPCI SIREN: INSEE's composition when the catalogue has it, else the QPV table's ``siren_epci``."""
         if self.epci is not None:

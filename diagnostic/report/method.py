@@ -135,7 +135,9 @@ def annex(need_rules: dict[str, Any], reco_rules: dict[str, Any], version: str =
         "intercommunal retenu comme territoire d'intervention, un seul service commun est recommandé, dimensionné sur "
         "tout le quartier et porté par l'intercommunalité (ou par une convention entre les communes quand elles "
         "relèvent de plusieurs) ; chaque commune y voit sa part (médiateurs, coût, aide de l'État), et l'équipe propre "
-        "de la commune ne porte que sur ses quartiers situés dans la commune seule."),
+        "de la commune ne porte que sur ses quartiers situés dans la commune seule. Un quartier intercommunal au "
+        "niveau requis est retenu même au-delà du nombre de quartiers d'une première phase : son service commun se "
+        "décide avec les autres communes, et chacune le montre."),
         (f"**Un seul ratio.** {text.number(team.get('mediators_per_10000_inhabitants', 2.5), 1)} médiateurs pour 10 000 "
         "habitants des quartiers prioritaires : ce nombre dimensionne l'équipe, fixe la cible de la réponse (étape 3) "
         "et sert de cible à la synthèse régionale, où les postes manquants d'une commune = ratio × ses habitants en "

@@ -154,6 +154,22 @@ def test_no_team_sized_beyond_the_commune_own_quartiers(hdf, hdf_decisions):
             assert len(j["communes"]) > 1 and j["population"] > j["population"] * j["part_commune"]
 
 
+def test_every_member_shows_the_same_joint_service(hdf_decisions):
+    """A joint service appears in the decision of each of its member communes, sized the same (Douai's two
+    intercommunal quartiers rank after its first three: they are still shown, as in Sin-le-Noble and Waziers)."""
+    seen: dict[str, list[dict]] = {}
+    for _, dec in hdf_decisions.values():
+        for j in dec["services_communs"]:
+            seen.setdefault(j["code"], []).append(j)
+    assert seen
+    for code, services in seen.items():
+        members = {c["code"] for c in services[0]["communes"]}
+        assert len(services) == len(members & set(hdf_decisions)), code
+        whole = [{k: v for k, v in j.items() if not k.startswith("part")} for j in services]
+        assert all(w == whole[0] for w in whole), code
+        assert sum(j["part_commune"] for j in services) == pytest.approx(1.0, abs=0.01), code
+
+
 @pytest.mark.parametrize("code", ["59346", "59163", "59220"])  # Lezennes, Croix, Faches-Thumesnil
 def test_small_members_show_their_share_of_a_joint_service(hdf_decisions, code):
     _, dec = hdf_decisions[code]

@@ -53,6 +53,17 @@ class Indicators:
     params: dict = field(default_factory=dict)
     key: str = ""
 
+    def parts_of(self) -> dict[str, list[tuple[str, float]]]:
+        """Each QPV's member communes and the population of their part (from :attr:`qpv_parts`), made once: a
+        catalogue's tables are cut for each of its communes."""
+        cache = self.__dict__.setdefault("_grouped", {})
+        if "parts" not in cache:
+            out: dict[str, list[tuple[str, float]]] = {}
+            for qpv, com, pop in zip(self.qpv_parts["code_qp"], self.qpv_parts["insee_com"], self.qpv_parts["population"]):
+                out.setdefault(str(qpv), []).append((str(com), float(pop)))
+            cache["parts"] = out
+        return cache["parts"]
+
     def rows_of(self, table: str, level: str, codes: list[str]) -> pd.DataFrame:
         """The rows of ``needs`` or ``evidence`` for territories ``codes`` of ``level``, from a grouping made once
         per table and level (a catalogue's tables are sliced for every commune: the regional synthesis does it

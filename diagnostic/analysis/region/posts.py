@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
+from diagnostic.analysis.indicators.posts import holders
 from diagnostic.analysis.region.rules import PROGRAMMES
 from diagnostic.io.sources.employers import employer_type
 
@@ -50,18 +51,14 @@ def stack(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
 def with_holders(posts: pd.DataFrame, membership: pd.DataFrame, rules: dict) -> pd.DataFrame:
     """Add the contract's holder commune (``holder_commune``), its EPCI (``siren_epci``) and the employer type.
 
-    The contract's EPCI as the loader found it is kept (a 2015 contract may name a former SIREN);
-    otherwise ``membership`` (``insee_com`` → ``siren_epci``) gives a commune-level contract the
-    commune's EPCI, and an EPCI-level contract keeps its own SIREN.
+    Holders as :func:`diagnostic.analysis.indicators.posts.holders` finds them (``membership``:
+    ``insee_com`` → ``siren_epci``); the type is decided once per employer (name and SIRET).
     """
-    codgeo = posts["codgeo"].astype("string")
-    commune = codgeo.where(codgeo.str.len() == 5)
     of_commune = (membership.drop_duplicates("insee_com").set_index("insee_com")["siren_epci"] if len(membership)
                   else pd.Series(dtype="string"))
-    epci = posts["siren_epci"].astype("string").fillna(codgeo.where(codgeo.str.len() == 9))
-    epci = epci.fillna(commune.map(of_commune).astype("string"))
-    kinds = [employer_type(n, s, rules) for n, s in zip(posts["employer"], posts["employer_siret"])]
-    return posts.assign(holder_commune=commune, siren_epci=epci, employer_type=kinds)
+    pairs = list(zip(posts["employer"], posts["employer_siret"]))
+    kinds = {pair: employer_type(*pair, rules) for pair in dict.fromkeys(pairs)}
+    return holders(posts, of_commune).assign(employer_type=[kinds[pair] for pair in pairs])
 
 
 def counts(posts: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:

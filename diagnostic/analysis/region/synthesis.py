@@ -1,11 +1,12 @@
 """The regional synthesis of one catalogue: where mediation employment should grow, and how it has moved.
 
 :func:`build_synthesis` gathers, from the same library functions as the commune diagnostics,
-the needs of every commune with QPVs (its ``resultats.json`` when a batch produced it in the
-output folder, else :func:`diagnostic.analysis.commune.build`), the posts in place, the gap to the target
-of ``diagnostic/resources/rules/region.yaml``, the ranking, the trends and the partnership opportunities;
-:func:`results` is ``synthese_regionale.json`` (documented in the README), written from the
-same objects as the page.
+the needs and decision of every commune with QPVs (its ``resultats.json`` when a batch produced it in the
+output folder with the current fingerprint, else :func:`diagnostic.analysis.commune.commune_decision` on the
+catalogue-wide tables), the posts in place and the gap to the one target ratio
+(:mod:`diagnostic.analysis.indicators.posts`), the ranking of ``diagnostic/resources/rules/region.yaml``, the
+trends and the partnership opportunities; :func:`results` is ``synthese_regionale.json`` (documented in the
+README), written from the same objects as the page.
 """
 
 from __future__ import annotations
