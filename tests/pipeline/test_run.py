@@ -21,7 +21,7 @@ SECTIONS = [
     "Besoins non couverts", "Maillage partenarial", "Préconisations stratégiques et opérationnelles",
     "Cadrage du projet", "Financements", "Portage et gouvernance", "Annexes",
 ]
-EXPECTED_FILES = {"rapport.html", "diagnostic.ipynb", "resultats.json", "parametres.json", "indicateurs.csv",
+EXPECTED_FILES = {"rapport.html", "diagnostic.ipynb", "resultats.json", "parametres.json", "indicateurs.csv", "note_conseil.docx",
                   "couverture.csv", "besoins_non_couverts.csv", "recommandations.csv", "territoire.gpkg", "carte.png"}
 
 
