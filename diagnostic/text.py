@@ -273,6 +273,14 @@ def agree(text: Any) -> str:
     return re.sub(r"(?<![\w,])(\d[\d\u202f]*),0+(?=[\s\u00a0]\D)", r"\1", "".join(out))
 
 
+_FILE_NAME = re.compile(r",?\s*[\w.-]+\.(?:csv|xlsx?|ods|json|geojson|gpkg|parquet|zip)\b")
+
+
+def without_file_names(citation: str) -> str:
+    """A source's citation as a reader sees it: « INSEE, indicateurs QPV, qpv.csv » → « INSEE, indicateurs QPV »."""
+    return _FILE_NAME.sub("", str(citation)).strip(" ,")
+
+
 def sentence(text: Any) -> str:
     """A sentence with its first letter in capitals and a final full stop."""
     text = str(text).strip()

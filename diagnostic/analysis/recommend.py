@@ -94,6 +94,12 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
     return rules
 
 
+def _mediators(value: float) -> str:
+    """A computed number of mediators: « 4 médiateurs » (not « 4,0 »), « 1,5 médiateur », « 11,7 médiateurs »."""
+    n = round(float(value), 1)
+    return f"{text.number(n, 0 if n.is_integer() else 1)} {text.plural(n, 'médiateur')}"
+
+
 def _names(ctx: Context, codes: list[str]) -> list[str]:
     """The territories' names as the texts say them (their codes are in the evidence and ``cadrage.codes``)."""
     names = ctx.territories.set_index("code")["name"]
@@ -391,7 +397,7 @@ def _team_size(rule: dict, ctx: Context, conf: dict) -> list[dict]:
             why += (f" Étendre l'intervention aux quartiers de niveau moyen ({text.join(_names(ctx, ext['codes']))}, "
                     f"{text.number(ext['population'])} habitants de plus) porterait le calcul à "
                     f"{text.number(team['population'] + ext['population'])} × {text.number(team['ratio'], 1)} ÷ "
-                    f"{text.number(10000)} = {text.number(ext['calcul'], 1)} médiateurs, dans la limite de "
+                    f"{text.number(10000)} = {_mediators(ext['calcul'])}, dans la limite de "
                     f"{t.get('maximum', 12)}.")
         if not d["postes_a_creer"]:
             why += (" Les postes en place suffisent à l'équipe calculée : il s'agit de les organiser sur ces territoires "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diagnostic import resources
+from diagnostic import resources, text
 from diagnostic._fs import output_lock
 from diagnostic.analysis.evaluation import (
     DEFAULT_THRESHOLD,
@@ -101,7 +101,7 @@ def run_evaluation(
                 "title": f"Évaluation de la médiation sociale — {row['lib_com']}",
                 "subtitle": f"{period.label().capitalize()}{f' — {operator}' if operator else ''} ({edition})",
                 "kind": KIND,
-                "vintages": cat.get("activity").citation(),
+                "vintages": text.without_file_names(cat.get("activity").citation()),  # for a reader
                 "fictional": cat.fictional,
                 "internal": mode == "interne",
                 "place": str(row["lib_com"]),

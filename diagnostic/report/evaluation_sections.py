@@ -8,7 +8,6 @@ screen (:func:`interactive_heat_map`) and a PNG for print (:func:`heat_map`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -124,8 +123,8 @@ def confidentiality_note(ev: Evaluation) -> str:
 
 
 def source_note(ev: Evaluation) -> str:
-    """« Source : Données fictives (journal d'activité…), millésime 2025. »: the log's citation without its file name."""
-    cited = re.sub(r",?\s*[\w.-]+\.(?:csv|xlsx?|ods|json)\b", "", ev.source).strip(" ,")
+    """« Source : Données fictives (journal d'activité…), millésime 2025. »"""
+    cited = text.without_file_names(ev.source)
     return f"Source : {cited}." if cited else ""
 
 

@@ -85,7 +85,7 @@ def write_note(d, path: Path, date: dt.date | None = None) -> Path:
         mark.runs[0].bold = True
     doc.add_heading(f"Note de synthèse pour le conseil municipal {text.of(d.name)}", level=1)
     doc.add_paragraph(f"Objet : diagnostic territorial partagé de la médiation sociale — "
-                             f"{text.date(date or dt.date.today())}")
+                      f"{text.date(date or dt.date.today())}")
     doc.add_heading("Ce qui est proposé", level=2)
     for sentence in parts["propose"]:
         doc.add_paragraph(sentence)

@@ -249,7 +249,7 @@ def _source(rows: pd.DataFrame) -> str:
     """The sources of some indicator rows, said once: « INSEE, indicateurs QPV (2021) »."""
     seen = []
     for src, vintage in zip(rows.get("source", []), rows.get("vintage", [])):
-        src = re.sub(r",?\s*[\w.-]+\.(?:csv|xlsx?|geojson|gpkg|parquet|zip)\b", "", str(src)).strip(" ,")
+        src = text.without_file_names(src)
         src = re.sub(r",?\s*millésime \d{4}", "", src).strip(" ,")
         label = f"{src} ({vintage})" if vintage and str(vintage) not in src else src
         if label and label not in seen:

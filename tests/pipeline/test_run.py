@@ -21,7 +21,7 @@ SECTIONS = [
     "Besoins non couverts", "Maillage partenarial", "Préconisations stratégiques et opérationnelles",
     "Cadrage du projet", "Financements", "Portage et gouvernance", "Annexes",
 ]
-EXPECTED_FILES = {"rapport.html", "diagnostic.ipynb", "resultats.json", "parametres.json", "indicateurs.csv",
+EXPECTED_FILES = {"rapport.html", "diagnostic.ipynb", "resultats.json", "parametres.json", "indicateurs.csv", "note_conseil.docx",
                   "couverture.csv", "besoins_non_couverts.csv", "recommandations.csv", "territoire.gpkg", "carte.png"}
 
 
@@ -38,7 +38,7 @@ def test_demo_run_files(demo_run):
     assert not [p for p in demo_run.parent.iterdir() if p.name.startswith(".") and p.name != LOCK_FILE], \
         "temporary folder left behind"
     csv = (demo_run / "besoins_non_couverts.csv").read_bytes()
-    assert csv.startswith(b"\xef\xbb\xbf") and b"rang;territoire;domaine;niveau" in csv.splitlines()[0]
+    assert csv.startswith(b"\xef\xbb\xbf") and b"rang;territoire;territoire_nom;domaine;niveau" in csv.splitlines()[0]
     import pyogrio
 
     layers = {name for name, _ in pyogrio.list_layers(demo_run / "territoire.gpkg")}

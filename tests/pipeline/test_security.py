@@ -440,8 +440,9 @@ def test_kernels_keep_no_history(tmp_path, monkeypatch):
     assert list((tmp_path / "ipython").rglob("history.sqlite")) == []
 
 
-#: Files that carry the date or timings of their run (the report's date, the executed notebook, GeoPackage times).
-DATED = {"rapport.html", "diagnostic.ipynb", "territoire.gpkg"}
+#: Files that carry the date or timings of their run (the report's date, the executed notebook, GeoPackage times, the
+#: council note's date and its Word properties).
+DATED = {"rapport.html", "diagnostic.ipynb", "territoire.gpkg", "note_conseil.docx"}
 
 
 def test_outputs_identical_cold_and_warm_cache(tmp_path, monkeypatch):

@@ -33,7 +33,7 @@ BAD_TEXT = {
         rf"(?<![\d,\u202f]){_SPACE}?\b[01]{_SPACE}(?:besoins|postes|observations|services|quartiers|acteurs|"
         r"médiateurs|liens|interventions|habitants|préconisations)\b"),
     "singulier après 2 ou plus": re.compile(
-        rf"\b(?:[2-9]|\d{{2,}}){_SPACE}(?:besoin|poste|observation|service|quartier|acteur|médiateur|lien|"
+        rf"(?<![\d,\u202f])\b(?:[2-9]|\d{{2,}}){_SPACE}(?:besoin|poste|observation|service|quartier|acteur|médiateur|lien|"
         r"intervention|préconisation)\b(?!s)"),
 }
 #: Words of the tool that an elected official's document never shows.
