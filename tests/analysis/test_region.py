@@ -349,8 +349,10 @@ def test_page_with_epci_outlines_opens_offline(tmp_path, offline_page):
     write_synthesis(synth, tmp_path)
     page, log = offline_page(tmp_path / HTML_NAME)
     assert log.external_requests == [] and log.console_errors == [] and log.page_errors == []
-    # The EPCI and its two communes (3.0 posts per 10,000 against 12.5) are in the first class, dark red.
-    assert page.locator('path.leaflet-interactive[fill="#b2182b"]').count() == 3  # the EPCI and its 2 communes
+    # The EPCI and its two communes (3.0 posts per 10,000 against the one target of 2.5: ratio 1.2) are in the
+    # class « de la cible à 1,5 fois la cible », light blue.
+    assert page.locator('path.leaflet-interactive[fill="#67a9cf"]').count() == 3  # the EPCI and its 2 communes
+    assert page.locator('path.leaflet-interactive[fill="#b2182b"]').count() == 0
 
 
 @pytest.fixture(scope="module")

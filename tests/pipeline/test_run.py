@@ -54,7 +54,12 @@ def test_demo_results_equal_library(demo_run, indicator_cache):
     assert saved["commune"]["nom"] == "Villeneuve-sur-Lys"
     assert saved["donnees_fictives"] is True
     assert [q["code"] for q in saved["qpv"]] == ["QN09901A", "QN09902B", "QN09903C"]
-    assert [q["population"] for q in saved["qpv"]] == [6840, 2310, 4105]
+    assert [q["population_quartier"] for q in saved["qpv"]] == [6840, 2310, 4105]
+    # La Garenne – Les Tilleuls is intercommunal: the commune's part is its own inhabitants in it.
+    garenne = saved["qpv"][2]
+    assert garenne["intercommunal"] is True and 0 < garenne["part_commune"] < 1
+    assert garenne["population"] == pytest.approx(4105 * garenne["part_commune"])
+    assert [q["population"] for q in saved["qpv"][:2]] == [6840, 2310]
     assert saved["qpv"][2]["communes"] == ["99101", "99103"]
     assert saved["besoins_non_couverts"][0]["preuves"], "each unmet need carries its evidence"
     kinds = {r["id"] for r in saved["recommandations"]}
