@@ -66,7 +66,8 @@ def test_roadmap_follows_the_demo_diagnostic(demo_report, roadmap):
     results = json.loads((demo_report / "resultats.json").read_text(encoding="utf-8"))
     frame, road = results["cadrage"], _saved(roadmap)
     team = road["equipe"]
-    assert team["total"] == frame["equipe"] == 3
+    # The commune's own team, as the decision sizes it (its share of the joint intercommunal service is apart).
+    assert team["total"] == frame["equipe"] == results["decision"]["equipe"]["taille"] == 2
     assert team["mediateurs"] + int(team["coordinateur"]) == frame["equipe"]
     assert team["coordinateur"] is (frame["equipe"] >= team["coordinateur_a_partir_de"])
     profiles = {p["id"]: p for p in road["profils"]}
