@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -403,3 +404,6 @@ def test_warm_kernel_keeps_the_territory_until_a_file_changes(tmp_path, monkeypa
     os.utime(communes, ns=(time.time_ns(), communes.stat().st_mtime_ns + 1_000_000_000))
     again = territory.load_territory(catalog)
     assert again is not first and territory.load_territory(catalog) is again
+    shipped = pickle.loads(pickle.dumps(again))  # what a batch gives its kernels
+    territory.remember_territories(shipped)
+    assert territory.load_territory(catalog) is shipped
