@@ -174,16 +174,25 @@ class TerritoryData:
 _remembered: dict[tuple, TerritoryData] | None = None
 
 
-def remember_territories() -> None:
+def remember_territories(data: TerritoryData | None = None) -> None:
     """Keep the last territory loaded in this process, reused while none of its files changed.
 
     A warm kernel of a batch runs one notebook per commune of the same catalogue;
     each notebook loads the catalogue, which then costs its reading once. The
-    notebooks only read the data they share.
+    notebooks only read the data they share. ``data``: a territory already loaded
+    (a batch ships its own to its kernels), kept as if loaded here.
     """
     global _remembered
     if _remembered is None:
         _remembered = {}
+    if data is not None:
+        _remembered.clear()
+        _remembered[_files_state(data.catalog)] = data
+
+
+def _files_state(catalog: Catalog) -> tuple:
+    """The catalogue's files with their sizes and modification times: a change to any of them changes it."""
+    return tuple((str(f), *((f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else ())) for f in catalog.files())
 
 
 def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = None) -> TerritoryData:
@@ -193,7 +202,7 @@ def load_territory(catalog: Catalog | str | Path, data_dir: str | Path | None = 
     check_officer_files(catalog.path.parent, catalog.texts_dir)  # published as written: checked before any work
     if _remembered is None:
         return _load(catalog)
-    key = tuple((str(f), *((f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else ())) for f in catalog.files())
+    key = _files_state(catalog)
     if key not in _remembered:
         _remembered.clear()
         _remembered[key] = _load(catalog)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -108,8 +110,11 @@ def clean_leftovers(output: Path) -> list[Path]:
 
 
 def _run_task(catalog: str, data_dir: str | None, code: str, output: str, notebook: str,
-              options: dict[str, Any]) -> dict[str, Any]:
-    """One commune, on a Dask worker: never raises, returns its manifest entry."""
+              options: dict[str, Any], shipped: str | None = None) -> dict[str, Any]:
+    """One commune, on a Dask worker: never raises, returns its manifest entry.
+
+    ``shipped``: the batch's loaded territory, pickled (read instead of the catalogue where it is seen).
+    """
     from distributed import get_worker
 
     from diagnostic.pipeline.run import method_of, run_territory
@@ -119,8 +124,11 @@ def _run_task(catalog: str, data_dir: str | None, code: str, output: str, notebo
     plugin: WarmKernels = get_worker().plugins[WarmKernels.name]
     entry: dict[str, Any] = {"statut": "echec", "fichiers": [], "erreur": None, "chemin_erreur": None}
     try:
-        data = plugin.territory(catalog, data_dir)
+        pickled = Path(shipped) if shipped else None
+        data = plugin.territory(catalog, data_dir, pickled)
         with plugin.kernel() as kernel:
+            if pickled is not None and pickled.is_file():
+                kernel.remember(pickled)
             result = run_territory(data, code, output, notebook=Path(notebook), executor=kernel.execute, **options)
         entry.update(statut="ok", fichiers=result.files, methode=method_of(result.folder))
     except DiagnosticError as exc:
@@ -137,10 +145,10 @@ def _submit_and_gather(client: Any, todo: list[str], data: TerritoryData, output
                        quiet: bool) -> None:
     """Run the ``todo`` communes on ``client``'s cluster, recording each outcome in the manifest as it comes.
 
+    The loaded territory is pickled once into a private folder, where the workers
+    and their kernels read it instead of loading the catalogue again.
     Raises :class:`NoWorkers` when every worker or the scheduler is lost (what finished is kept).
     """
-    from tqdm import tqdm
-
     from diagnostic.pipeline.warm import WarmKernels
 
     try:
@@ -150,12 +158,28 @@ def _submit_and_gather(client: Any, todo: list[str], data: TerritoryData, output
             entries[code] = {"nom": names[code], "statut": "echec", "fichiers": [], "erreur": NO_WORKER,
                              "chemin_erreur": None, "duree_s": None, "empreinte": hashes[code]}
         raise NoWorkers(len(todo)) from None
-    futures = {
-        client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code, str(output),
-                      str(notebook), {**per_commune[code], "pdf": pdf},
-                      key=f"diagnostic-{code}-{hashes[code][:12]}", pure=False): code
-        for code in todo
-    }
+    shipped = Path(tempfile.mkdtemp(prefix="diagnostic-lot-")) / "territoire.pickle"  # private folder (700)
+    shipped.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    try:
+        futures = {
+            client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code, str(output),
+                          str(notebook), {**per_commune[code], "pdf": pdf}, str(shipped),
+                          key=f"diagnostic-{code}-{hashes[code][:12]}", pure=False): code
+            for code in todo
+        }
+        _gather_into(client, futures, todo, output, hashes, names, entries, manifest, worker_timeout_s, quiet)
+    finally:
+        shutil.rmtree(shipped.parent, ignore_errors=True)
+    with suppress(*GONE):  # every report is in: a scheduler lost now costs nothing
+        client.unregister_worker_plugin(WarmKernels.name)
+
+
+def _gather_into(client: Any, futures: dict[Any, str], todo: list[str], output: Path, hashes: dict[str, str],
+                 names: Any, entries: dict[str, Any], manifest: dict[str, Any], worker_timeout_s: float,
+                 quiet: bool) -> None:
+    """Record each commune's outcome in the manifest as it comes, with a progress bar."""
+    from tqdm import tqdm
+
     bar = tqdm(total=len(futures), unit="rapport", disable=quiet, desc="Rapports", smoothing=0.1)
     try:
         for code, entry in gather(client, futures, worker_timeout_s):
@@ -167,8 +191,6 @@ def _submit_and_gather(client: Any, todo: list[str], data: TerritoryData, output
                 bar.set_postfix_str(text_fr.count(failed, "échec"))
     finally:
         bar.close()
-    with suppress(*GONE):  # every report is in: a scheduler lost now costs nothing
-        client.unregister_worker_plugin(WarmKernels.name)
 
 
 def check_options(scheduler: str | None, workers: int | None, worker_timeout_s: float) -> None:

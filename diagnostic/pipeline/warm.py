@@ -12,6 +12,7 @@ plugin holding one pool of them per worker.
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,6 +79,7 @@ class WarmKernel:
     def __init__(self, kernel_name: str = KERNEL) -> None:
         self.km, self.kc = start_kernel(kernel_name)
         self.runs = 0
+        self.shipped: Path | None = None
         self._prepare()
 
     def _prepare(self) -> None:
@@ -109,9 +111,21 @@ class WarmKernel:
             self.restart()
             raise
 
+    def remember(self, shipped: Path) -> None:
+        """Give the kernel the territory pickled in ``shipped`` (by the batch, in its private folder), once."""
+        if self.shipped == shipped:
+            return
+        code = (f"import pickle\nfrom diagnostic.io.territory import remember_territories\n"
+                f"with open({str(shipped)!r}, 'rb') as f:\n    remember_territories(pickle.load(f))\n")
+        reply = self.kc.execute_interactive(code, silent=True, store_history=False, timeout=120)
+        if reply["content"]["status"] != "ok":
+            raise KernelStateError(f"territoire non transmis au noyau : {reply['content']}")
+        self.shipped = shipped
+
     def restart(self) -> None:
         self.km.restart_kernel(now=True)
         self.kc.wait_for_ready(timeout=60)
+        self.shipped = None
         self._prepare()
 
     def shutdown(self) -> None:
@@ -158,10 +172,15 @@ class WarmKernels(WorkerPlugin):
             if not healthy and not kernel.km.is_alive():
                 kernel.shutdown()
 
-    def territory(self, catalog: str, data_dir: str | None) -> TerritoryData:
-        """The catalogue's data, loaded once per worker and batch."""
+    def territory(self, catalog: str, data_dir: str | None, shipped: Path | None = None) -> TerritoryData:
+        """The catalogue's data, once per worker and batch: unpickled from ``shipped`` when this machine sees
+        that file (the batch's own, loaded once), else loaded from the catalogue."""
         key = (catalog, data_dir)
         with self._lock:
             if key not in self._territories:
-                self._territories[key] = load_territory(catalog, data_dir)
+                if shipped is not None and shipped.is_file():
+                    with shipped.open("rb") as f:
+                        self._territories[key] = pickle.load(f)
+                else:
+                    self._territories[key] = load_territory(catalog, data_dir)
             return self._territories[key]

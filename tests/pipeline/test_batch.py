@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -331,16 +332,20 @@ def _listening(psutil) -> list:
 
 def test_local_cluster_listens_on_this_machine_only():
     psutil = pytest.importorskip("psutil")
+    from distributed import Scheduler
+
     from diagnostic.pipeline.cluster import dask_client
 
     with dask_client(workers=1) as client:  # no dashboard: no HTTP server at all (/metrics, identity, logs)
         info = client.scheduler_info()
         assert info["services"] == {}
         (address, worker), = info["workers"].items()
-        dask_ports = {int(a.rsplit(":", 1)[1]) for a in (info["address"], address, worker["nanny"])}
-        listening = _listening(psutil)
-        assert {a.port for a in listening} == dask_ports  # the scheduler, the worker and its nanny: Dask's protocol
-        assert {a.ip for a in listening} == {"127.0.0.1"}
+        ours = {int(a.rsplit(":", 1)[1]) for a in (info["address"], address, worker["nanny"])}
+        dask_ports = {int(a.rsplit(":", 1)[1]) for s in Scheduler._instances if s.address  # with the module's cluster
+                      for a in [s.address, *s.workers, *(w.nanny for w in s.workers.values() if w.nanny)]}
+        listening = {a.port for a in _listening(psutil)}
+        assert ours <= listening <= dask_ports  # schedulers, workers and nannies: Dask's protocol, nothing else
+        assert {a.ip for a in _listening(psutil)} == {"127.0.0.1"}
     with dask_client(workers=1, dashboard=True) as client:
         info = client.scheduler_info()
         assert all(a.startswith("tcp://127.0.0.1:") for a in [info["address"], *info["workers"]])
@@ -403,3 +408,6 @@ def test_warm_kernel_keeps_the_territory_until_a_file_changes(tmp_path, monkeypa
     os.utime(communes, ns=(time.time_ns(), communes.stat().st_mtime_ns + 1_000_000_000))
     again = territory.load_territory(catalog)
     assert again is not first and territory.load_territory(catalog) is again
+    shipped = pickle.loads(pickle.dumps(again))  # what a batch gives its kernels
+    territory.remember_territories(shipped)
+    assert territory.load_territory(catalog) is shipped
