@@ -211,7 +211,7 @@ def test_lille_report_qpv_level(lille_report):
 
     text = html.unescape(page)
     assert "<th scope=\"row\">2025 (année partielle)</th>" in text
-    assert "Année partielle dans les fichiers de l'ANCT" in text and "Principaux employeurs en 2024" in text
+    assert "Année partielle dans les fichiers de l'ANCT" in text and "Principaux employeurs du contrat de ville en 2024" in text
     assert "214\u00a0postes adultes-relais et 64\u00a0postes FONJEP sont déjà financés par l'État en 2024" in text
 
 
