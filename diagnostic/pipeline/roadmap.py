@@ -16,7 +16,7 @@ from pathlib import Path
 from diagnostic import resources
 from diagnostic._fs import output_lock
 from diagnostic.analysis.roadmap import FOLDER, STEM, load_rules, read_results, results_path
-from diagnostic.errors import ParameterError
+from diagnostic.options import iso_day
 from diagnostic.pipeline.execution import execute_staged
 
 NOTEBOOK = resources.path("notebooks/feuille_de_route.ipynb")
@@ -37,13 +37,7 @@ def decision_date(value: str | dt.date | None, today: dt.date | None = None) -> 
     if value is None or value == "":
         today = today or dt.date.today()
         return dt.date(today.year + today.month // 12, today.month % 12 + 1, 1)
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ParameterError(f"la date de décision « {value} » n'est pas une date ISO valide.",
-                             hint="écrivez-la AAAA-MM-JJ, par exemple 2026-03-01.") from None
+    return iso_day(value, "la date de décision", "2026-03-01")
 
 
 def run_roadmap(

@@ -30,6 +30,7 @@ from diagnostic.analysis.structure import (
 )
 from diagnostic.errors import MissingFileError, ParameterError
 from diagnostic.io.sources.assessment import read_answers, read_staff
+from diagnostic.options import iso_day
 from diagnostic.pipeline.execution import execute_staged
 
 NOTEBOOK = resources.path("notebooks/diagnostic_structure.ipynb")
@@ -51,13 +52,7 @@ def assessment_day(value: str | dt.date | None) -> dt.date:
     """The assessment's date (AAAA-MM-JJ), today by default."""
     if value is None or value == "":
         return dt.date.today()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ParameterError(f"la date « {value} » n'est pas une date ISO valide.",
-                             hint="écrivez-la AAAA-MM-JJ, par exemple 2025-11-15.") from None
+    return iso_day(value, "la date", "2025-11-15")
 
 
 def _resolved(path: str | Path | None) -> str | None:
