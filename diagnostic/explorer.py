@@ -518,7 +518,12 @@ class Explorer:
         self.map.value, self.figures.value = drawn, shown.figures
         self.needs.value, self.recommendations.value = shown.needs, shown.recommendations
         self.last_update_s = time.perf_counter() - start
-        if not d.data.qpv_in(d.code).empty:
+        bare = d.has_qpv and d.qpv.geometry.isna().all()
+        self.band.disabled = bool(bare)  # without outlines there is no band to draw or count in
+        if bare:
+            note = (" Contours des QPV absents des données : la carte ne montre pas les quartiers, la bande autour "
+                    "d'eux ne s'applique pas et les services d'un quartier sont ceux de ses communes.")
+        elif not d.data.qpv_in(d.code).empty:
             note = "" if self.qpv.value else " Aucun QPV coché : tous les QPV de la commune sont retenus."
         else:
             note = " Commune sans QPV : le diagnostic porte sur la commune entière."
@@ -561,7 +566,7 @@ class Explorer:
         )
         page, end, rest = maps.map_html(m).rpartition("</html>")  # folium's own script follows </body>
         page = f"{page}{refit}{end}{rest}" if end else rest + refit
-        return fragments.render("explorer/map_frame.html.j2", page=page, name=d.name)
+        return fragments.render("explorer/map_frame.html.j2", page=page, name=d.name, bare=sections.no_outlines(d))
 
     @staticmethod
     def figures_html(d: CommuneDiagnostic) -> str:

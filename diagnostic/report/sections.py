@@ -401,12 +401,12 @@ def commune_map(d: CommuneDiagnostic, indicator: str | None = INDICATOR, tiles: 
     """The interactive map, offline (its printable twin is :func:`static_map`), with its text alternative."""
     m = interactive_map(d, indicator, tiles)
     return HTML(fragments.render(
-        "commune_map.html.j2", bare=_no_outlines(d),
+        "commune_map.html.j2", bare=no_outlines(d),
         label=f"Carte interactive {text.of(d.name)} (la même information figure dans le tableau qui suit)",
         assets=Markup(maps.map_assets()), map=Markup(maps.map_fragment(m))))
 
 
-def _no_outlines(d: CommuneDiagnostic) -> str:
+def no_outlines(d: CommuneDiagnostic) -> str:
     """The QPVs the map cannot draw, in words: known by their indicators only, their outlines missing from the catalogue."""
     return text.join(list(d.qpv.loc[d.qpv.geometry.isna(), "lib_qp"]))
 

@@ -761,3 +761,19 @@ def test_jupyterlab_controls_fit_beside_the_file_browser(explorer_lab):
     assert page.evaluate(_LAYOUT) == {"cut": [], "sideways": [], "panel": 0}
     lab.field("Rechercher").fill("")
     lab.check_clean()
+
+
+def test_without_outlines_the_map_says_so_and_the_band_is_off(tmp_path):
+    """QPVs known by a list only: the map names them as not drawn, the band slider is disabled and the status says why."""
+    import shutil
+
+    shutil.copytree(DEMO_CATALOG.parent, tmp_path / "demo")
+    catalog = tmp_path / "demo" / "catalogue.yaml"
+    conf = yaml.safe_load(catalog.read_text(encoding="utf-8"))
+    conf["sources"]["qpv"]["outlines"] = False
+    catalog.write_text(yaml.safe_dump(conf, allow_unicode=True), encoding="utf-8")
+    ex = Explorer(catalog, "99101", output=tmp_path / "sorties")
+    assert ex.diagnostic is not None and ex.diagnostic.qpv.geometry.isna().all()
+    assert ex.band.disabled
+    assert "Contours des QPV non fournis : Les Hauts de Lys" in html.unescape(ex.map.value.split("<iframe")[0])
+    assert "la bande autour d'eux ne s'applique pas" in html.unescape(ex.status.value)
