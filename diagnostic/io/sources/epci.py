@@ -10,6 +10,7 @@ at this level, so the EPCI is a reference territory beside the commune.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -36,8 +37,16 @@ def read_sheet(path: Path, sheet: str, codes: list[str], max_rows: int | None = 
     """One sheet of an INSEE workbook as text, its table starting at the row holding ``codes``.
 
     ``max_rows`` reads only that many rows (enough to check the layout of a
-    national workbook without reading its 35,000 communes).
+    national workbook without reading its 35,000 communes). A workbook takes seconds to
+    read: the table is kept for the process while the file keeps its size and date.
     """
+    stat = Path(path).stat()
+    return _read_sheet(Path(path), stat.st_size, stat.st_mtime_ns, sheet, tuple(codes), max_rows).copy()
+
+
+@lru_cache(maxsize=8)
+def _read_sheet(path: Path, _size: int, _mtime_ns: int, sheet: str, codes: tuple[str, ...],
+                max_rows: int | None) -> pd.DataFrame:
     from openpyxl import load_workbook
 
     try:
