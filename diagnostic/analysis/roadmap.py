@@ -64,6 +64,8 @@ class Roadmap:
     indicators: pd.DataFrame
     method: str
     warnings: list[str] = field(default_factory=list)
+    #: The joint services of intercommunal quartiers the commune takes a share of (``decision.services_communs``).
+    joint: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def start(self) -> dt.date:
@@ -368,7 +370,7 @@ def build(results: dict[str, Any], decision: dt.date, rules: dict[str, Any] | No
         conventions=agreements,
         indicators=targets(rules, mediators + part / 100, share, len(named)),
         method=f"feuille de route {rules.get('version', '?')} · {(results.get('versions') or {}).get('methode', '')}".strip(" ·"),
-        warnings=warnings,
+        warnings=warnings, joint=list((results.get("decision") or {}).get("services_communs") or []),
     )
 
 

@@ -34,7 +34,16 @@ def summary(r: Roadmap) -> str:
     return (f"Le diagnostic de {r.commune} recommande une équipe de {team} pour {text.join(r.territories)}, "
             f"{r.hours}, auprès d'abord {text.de(r.publics)}. La décision est prise en {month_label(r.decision)} : "
             f"l'équipe commence sur le terrain en {month_label(r.start)} et la première évaluation a lieu douze mois "
-            f"plus tard." + "".join(f" {text.sentence(x)}" for x in (r.funding, r.governance) if x))
+            f"plus tard." + "".join(f" {text.sentence(x)}" for x in (r.funding, r.governance) if x)
+            + "".join(_joint_sentence(r.commune, j) for j in r.joint))
+
+
+def _joint_sentence(commune: str, joint: dict) -> str:
+    """The commune's share of a joint intercommunal service, which its own roadmap does not staff."""
+    return (f" {commune} participe aussi au service commun du quartier intercommunal {joint['nom']} "
+            f"({text.count(joint['equipe']['taille'], 'médiateur')}, porté par {joint['porteur']['libelle']}), "
+            f"pour une part de {text.number(joint['part_equipe'], 1)} médiateur : ses étapes se décident avec "
+            "les autres communes du quartier.")
 
 
 def calendar_table(r: Roadmap) -> pd.DataFrame:

@@ -8,6 +8,7 @@ assessment run once for the module. Levels are recomputed here from the raw answ
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from diagnostic import text
 from diagnostic.cli import main
 from diagnostic.demo import DEMO_DIR
 from diagnostic.io.reference import DOMAINS
@@ -92,6 +94,11 @@ def test_roadmap_follows_the_demo_diagnostic(demo_report, roadmap):
     modules = {m["id"]: m for m in road["formation"]}
     assert {"posture", "conflits", "sante", "habitat"} <= set(modules) and "coordination" not in modules
     assert modules["conflits"]["heures_total"] == 35 * team["mediateurs"]
+    # The share of the joint service of the intercommunal quartier is said beside the commune's own team.
+    joint = results["decision"]["services_communs"][0]
+    page = html.unescape(roadmap.read_text(encoding="utf-8"))
+    assert (f"participe aussi au service commun du quartier intercommunal {joint['nom']}" in page
+            and f"pour une part de {text.number(joint['part_equipe'], 1)} médiateur" in page)
 
 
 def test_roadmap_targets_are_the_evaluation_indicators(roadmap, evaluation_report):
