@@ -24,7 +24,13 @@ import pandas as pd
 
 from diagnostic import text
 from diagnostic.analysis.indicators.needs import LEVEL_ORDER
-from diagnostic.analysis.indicators.posts import MEDIATION_PROGRAMME, RATIO_UNIT, missing, target
+from diagnostic.analysis.indicators.posts import (
+    MEDIATION_PROGRAMME,
+    RATIO_UNIT,
+    missing,
+    ratio,
+    target,
+)
 
 if TYPE_CHECKING:
     from diagnostic.analysis.recommend import Context
@@ -41,12 +47,12 @@ def _round2(value: float) -> float:
 def size(population: float, conf: dict[str, Any]) -> dict[str, Any]:
     """A team for ``population`` inhabitants: ratio, rounding half up, then the rules' floor and cap."""
     t = conf.get("team", {})
-    ratio = float(t.get("mediators_per_10000_inhabitants", 2.5))
-    raw = float(target(population, ratio)) if population else 0.0
+    per_10000 = ratio(conf)
+    raw = float(target(population, per_10000)) if population else 0.0
     rounded = math.floor(raw + 0.5)
     lo, hi = int(t.get("minimum", 2)), int(t.get("maximum", 12))
     n = min(hi, max(lo, rounded)) if population else 0
-    return {"population": float(population or 0.0), "ratio": ratio, "calcul": raw, "arrondi": rounded, "taille": n,
+    return {"population": float(population or 0.0), "ratio": per_10000, "calcul": raw, "arrondi": rounded, "taille": n,
             "plancher": n > rounded, "plafond": n < rounded,
             "coordinateur": n >= int(t.get("supervisor_from", 5))}
 
