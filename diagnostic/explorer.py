@@ -472,10 +472,10 @@ class Explorer:
             "qpv_codes": None if not qpv or len(qpv) == len(self.qpv.options) else qpv,
         }
 
-    def _indicator_tables(self, band_m: float, domains: list[str] | None, rules: str | None) -> Indicators:
-        key = (str(self.data.catalog.path), band_m, tuple(domains or DOMAINS), rules)
+    def _indicator_tables(self, band_m: float, rules: str | None) -> Indicators:
+        key = (str(self.data.catalog.path), band_m, rules)
         if key not in self._indicators:
-            self._indicators[key] = compute(self.data, band_m=band_m, domains=domains, rules_path=rules)
+            self._indicators[key] = compute(self.data, band_m=band_m, rules_path=rules)
         return self._indicators[key]
 
     # Outputs -----------------------------------------------------------------
@@ -490,7 +490,7 @@ class Explorer:
         if key in self._shown:
             self._shown.move_to_end(key)
             return self._shown[key]
-        indicators = self._indicator_tables(opts["band_m"], opts["domains"], opts["needs_rules"])
+        indicators = self._indicator_tables(opts["band_m"], opts["needs_rules"])
         d = build(self.data, code, band_m=opts["band_m"], domains=opts["domains"],
                   needs_rules=opts["needs_rules"], indicators=indicators, qpv_codes=opts["qpv_codes"])
         shown = Shown(d, self.figures_html(d), sections.needs_table(d).data, sections.recommendations(d).data)

@@ -139,7 +139,7 @@ def build(
     code = str(code).strip()
     validate_params(data, code, band_m, domains, qpv_codes)
     domains = list(domains or DOMAINS)
-    indicators = indicators or compute(data, band_m=band_m, domains=domains, rules_path=needs_rules)
+    indicators = indicators or compute(data, band_m=band_m, rules_path=needs_rules)
     commune = data.commune(code)
     need_rules = load_need_rules(needs_rules)
     need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
@@ -153,8 +153,9 @@ def build(
     if has_qpv:
         social = own_references(social, commune_social, commune["lib_com"])
     coverage = indicators.coverage[
-        ((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
-        | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code))
+        (((indicators.coverage["level"] == level) & indicators.coverage["code"].isin(codes))
+         | ((indicators.coverage["level"] == "commune") & (indicators.coverage["code"] == code)))
+        & indicators.coverage["domain"].isin(domains)
     ].reset_index(drop=True)
     shape = data.communes[data.communes["insee_com"] == code]
     area = shape.geometry.union_all()
@@ -416,7 +417,7 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
     """The content of ``resultats.json`` (documented in the README), without dates: reruns compare equal."""
     needs = []
     names = diag.territories.set_index("code")["name"]
-    for _, row in diag.needs.iterrows():
+    for row, proofs in zip(diag.needs.to_dict("records"), explain(diag.needs, diag.evidence)):
         needs.append({
             "territoire": row["code"], "territoire_nom": names.get(row["code"], row["code"]),
             "domaine": row["domain"], "domaine_libelle": row["domain_label"], "niveau": row["level"],
@@ -425,7 +426,7 @@ def results(diag: CommuneDiagnostic) -> dict[str, Any]:
             "reponse": row["response"], "score_non_couvert": row["unmet"], "priorite": row["priority"],
             "raison": row["reason"], "robustesse": row["robustness"], "demande_exprimee": row["expressed_reason"],
             "donnees_manquantes": row["missing"], "remarque": row["note"],
-            "preuves": explain(row, diag.evidence),
+            "preuves": proofs,
         })
     return _clean({
         "schema": SCHEMA,

@@ -112,12 +112,10 @@ def _strong(ctx: Context, min_level: str = "moyen") -> pd.DataFrame:
 
 
 def _need_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for _, row in rows.iterrows():
-        out.append({"territoire": row["code"], "domaine": row["domain_label"], "niveau": row["level"],
-                    "rang": int(row["rank"]), "score_besoin_non_couvert": row["unmet"], "raison": row["reason"],
-                    "robustesse": row.get("robustness", ""), "elements": explain(row, ctx.evidence)})
-    return out
+    return [{"territoire": row["code"], "domaine": row["domain_label"], "niveau": row["level"],
+             "rang": int(row["rank"]), "score_besoin_non_couvert": row["unmet"], "raison": row["reason"],
+             "robustesse": row.get("robustness", ""), "elements": proofs}
+            for row, proofs in zip(rows.to_dict("records"), explain(rows, ctx.evidence))]
 
 
 def intervention(ctx: Context, conf: dict[str, Any]) -> dict[str, Any]:

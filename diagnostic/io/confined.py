@@ -11,6 +11,8 @@ aliases counted and its expanded size bounded, before anything is built from it.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -181,7 +183,18 @@ def read_yaml(path: str | Path, what: str, roots: list[Path] | None = None, **wh
         text = raw.decode("utf-8-sig") if not raw.startswith((b"\xff\xfe", b"\xfe\xff")) else raw.decode("utf-16")
     except UnicodeDecodeError:
         raise CatalogError(f"{what} : le fichier n'est pas du texte UTF-8 (un YAML est attendu).", path=path) from None
-    return load_yaml(text, path, what)
+    key = hashlib.sha256(raw).digest()
+    if key not in _PARSED:
+        _PARSED[key] = load_yaml(text, path, what)
+        while len(_PARSED) > PARSED_SIZE:
+            _PARSED.pop(next(iter(_PARSED)))
+    return copy.deepcopy(_PARSED[key])
+
+
+#: Documents already parsed and checked, by the digest of their bytes: the rules files are read at every step
+#: of a report, and a batch worker reads them for every commune. Callers get their own copy.
+_PARSED: dict[bytes, Any] = {}
+PARSED_SIZE = 64
 
 
 def require_file(path: Path, role: str) -> None:

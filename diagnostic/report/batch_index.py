@@ -27,8 +27,7 @@ STATUS_LABELS = {"ok": "produit", "ignore": "inchangé", "echec": "échec"}
 
 def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> tuple[pd.Series, str]:
     """``key`` per commune for the overview map: the commune's value, or else its QPVs' weighted mean."""
-    ind = compute(data, band_m=indicators.get("band_m", BAND_M), domains=indicators.get("domains"),
-                  rules_path=indicators.get("needs_rules"))
+    ind = compute(data, band_m=indicators.get("band_m", BAND_M), rules_path=indicators.get("needs_rules"))
     try:
         label = str(indicator_table().loc[key, "libelle"])
     except KeyError:

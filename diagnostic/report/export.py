@@ -15,20 +15,20 @@ import io
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mistune
-import nbformat
 import pandas as pd
 from IPython.display import HTML
 from markupsafe import Markup
-from nbconvert import HTMLExporter
-from nbconvert.filters.strings import _convert_header_id
 
 from diagnostic import __version__, resources, text
 from diagnostic._fs import write_atomic
 from diagnostic.io.officer import image_data, image_refusal, read_text
 from diagnostic.report import fragments
+
+if TYPE_CHECKING:  # nbformat and nbconvert are imported by the export only: the notebook's kernel never needs them
+    import nbformat
 
 TEMPLATE_DIR = resources.path("report")
 
@@ -135,6 +135,8 @@ def officer_text(texts_dir: Path, section: str) -> HTML | None:
 
 def _heading_id(text: str) -> str:
     """The id nbconvert gives a Markdown heading, so table-of-contents links resolve."""
+    from nbconvert.filters.strings import _convert_header_id
+
     return _convert_header_id(text.strip())
 
 
@@ -177,6 +179,9 @@ def export_html(
     ``place`` (the commune) and the date head every printed page, with the fictional or
     internal mark; cells tagged :data:`OFFICER_TAG` are left out.
     """
+    import nbformat
+    from nbconvert import HTMLExporter
+
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(notebook, as_version=4)
     nb = nbformat.from_dict(nb)
     nb.cells = [c for c in nb.cells if OFFICER_TAG not in c.get("metadata", {}).get("tags", [])]

@@ -254,7 +254,7 @@ def test_occitanie_needs_carry_evidence(occ_result):
     assert (needs["rank"] == np.arange(1, len(needs) + 1)).all()
     assert needs["level"].map(LEVEL_ORDER).is_monotonic_increasing
     top = needs.iloc[0]
-    items = explain(top, occ_result.evidence)
+    items = explain(needs.iloc[[0]], occ_result.evidence)[0]
     indicators = [i for i in items if i["type"] == "indicateur"]
     assert indicators, "a need without figures"
     for item in indicators:
@@ -287,9 +287,9 @@ def test_expressed_needs_raise_a_level_or_say_why_not(demo_result, demo):
     assert row["level"] == "fort" and LEVEL_ORDER[row["level"]] <= LEVEL_ORDER[row["level_measured"]]
     assert "marche exploratoire : 6" in row["obs_sources"]
     flat = demo_result.needs
-    flat_row = flat[(flat["level_territory"] == "qpv") & (flat["code"] == "QN09901A")
-                    & (flat["domain"] == "espace_public")].iloc[0]
-    expressed_items = [i for i in explain(flat_row, demo_result.evidence) if i["type"] == "besoin exprime"]
+    flat_rows = flat[(flat["level_territory"] == "qpv") & (flat["code"] == "QN09901A")
+                     & (flat["domain"] == "espace_public")]
+    expressed_items = [i for i in explain(flat_rows, demo_result.evidence)[0] if i["type"] == "besoin exprime"]
     assert expressed_items and expressed_items[0]["valeur"] == 11 and expressed_items[0]["poids"] == 11.0
     described = describe(demo_result.needs[demo_result.needs["level_territory"] == "qpv"], demo_result.evidence,
                          load_rules()).set_index(["code", "domain"])
@@ -333,8 +333,12 @@ def test_cache_second_call_reads_from_disk(demo, monkeypatch, tmp_path):
         raise AssertionError("recomputed instead of reading the cache")
 
     monkeypatch.setattr(cache_mod, "_compute", boom)
+    monkeypatch.setattr(cache_mod, "_RECENT", {})  # a new process: nothing in memory yet
     second = compute(demo)
-    assert second.key == first.key
+    assert second.key == first.key and second is not first
+    # In the same process (a warm kernel, a batch worker), the tables read are kept: not read again.
+    monkeypatch.setattr(cache_mod, "_read", boom)
+    assert compute(demo) is second
     pd.testing.assert_frame_equal(second.needs.reset_index(drop=True), first.needs.reset_index(drop=True),
                                   check_dtype=False)
     pd.testing.assert_frame_equal(second.coverage, first.coverage, check_dtype=False)

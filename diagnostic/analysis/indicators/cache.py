@@ -116,24 +116,46 @@ def compute(
     data: TerritoryData,
     *,
     band_m: float = BAND_M,
-    domains: list[str] | None = None,
     rules_path: str | Path | None = None,
     use_cache: bool = True,
 ) -> Indicators:
-    """Every indicator table for the whole catalogue, read from the cache when inputs are unchanged."""
+    """Every indicator table for the whole catalogue, read from the cache when inputs are unchanged.
+
+    Every domain is computed: a domain's needs depend on its own indicators and responses only, so a
+    report on some domains keeps their rows (:func:`diagnostic.analysis.commune.build`), and the
+    explorer changes domains without computing anything again.
+    """
     rules_path = Path(rules_path) if rules_path else RULES_FILE
-    params = {"band_m": float(band_m), "domains": sorted(domains or DOMAINS), "rules": rules_path.name}
+    params = {"band_m": float(band_m), "rules": rules_path.name}
     key = cache_key(data, params, rules_path)
     folder = cache_dir() / key
+    if use_cache and key in _RECENT and (folder / "done").exists():
+        return _RECENT[key]
     if use_cache and (folder / "done").exists():
-        return _read(folder, params, key)
-    result = _compute(data, band_m, list(domains or DOMAINS), load_rules(rules_path), params, key)
+        return _recent(_read(folder, params, key))
+    result = _compute(data, band_m, load_rules(rules_path), params, key)
     if use_cache:
         _write(result, folder)
+        _recent(result)
     return result
 
 
-def _compute(data: TerritoryData, band_m: float, domains: list[str], rules: dict, params: dict, key: str) -> Indicators:
+#: The tables last computed or read in this process, by cache key: a warm kernel or worker cuts the same
+#: catalogue's tables for commune after commune (they are read, never changed, by their users).
+_RECENT: dict[str, Indicators] = {}
+RECENT_SIZE = 4
+
+
+def _recent(result: Indicators) -> Indicators:
+    _RECENT.pop(result.key, None)
+    _RECENT[result.key] = result
+    while len(_RECENT) > RECENT_SIZE:
+        _RECENT.pop(next(iter(_RECENT)))
+    return result
+
+
+def _compute(data: TerritoryData, band_m: float, rules: dict, params: dict, key: str) -> Indicators:
+    domains = list(DOMAINS)
     rules = {**rules, "domains": {d: s for d, s in rules["domains"].items() if d in domains}}
     pairs = service_domains(data.services)
     qpv_social = social.qpv_social(data)

@@ -214,7 +214,7 @@ def _response(cov: pd.DataFrame, rules: dict[str, Any], service_weight: float, p
     known_posts = cov["posts_known"] & cov["domain"].isin((rules.get("mediation") or {}).get("domains", []))
     capacity = (cov["responses_band"].fillna(0) * service_weight).where(known_services, 0.0) \
         + _posts_counted(cov, rules) * post_weight
-    response = (capacity / target.where(target > 0)).clip(0, 1).round(2)
+    response = (capacity / target.where(target > 0)).astype(float).clip(0, 1).round(2)
     return response.where(known_services | known_posts)
 
 
@@ -247,6 +247,11 @@ def expressed_need(observations: pd.DataFrame | None, code: str) -> pd.DataFrame
 # --------------------------------------------------------------------------- the table
 
 
+#: The coverage's figures, floats in the needs table (a cold computation and the Parquet cache give the same JSON).
+COUNT_COLUMNS = ["services_inside", "services_band", "responses_band", "common_band", "places_band", "nearest_m",
+                 "nearest_response_m", "per_1000"]
+
+
 def unmet_needs(
     social: pd.DataFrame,
     coverage: pd.DataFrame,
@@ -272,6 +277,8 @@ def unmet_needs(
     cov = coverage.drop_duplicates(["code", "domain"]).set_index(["code", "domain"]).reindex(grid)
     out = cov.drop(columns=["population", "level", "domain_label"], errors="ignore")
     out = out.join(_intensity(evidence)[["need", "S", "W"]]).reset_index()
+    counts = [c for c in COUNT_COLUMNS if c in out]  # floats however the coverage parts were concatenated
+    out[counts] = out[counts].astype(float)
     pop = population if population is not None else pd.Series(dtype=float)
     out["population"] = out["code"].map(pop)
     out["domain_label"] = out["domain"].map(DOMAINS)
@@ -289,7 +296,7 @@ def unmet_needs(
     expressed = expressed_need(observations, code)
     out = out.merge(expressed, on=["code", "domain"], how="left")
     out["obs_count"] = out["obs_count"].fillna(0).astype(int)
-    out["obs_weight"] = out["obs_weight"].fillna(0.0)
+    out["obs_weight"] = out["obs_weight"].fillna(0.0).astype(float)
     out["obs_source_count"] = out["obs_source_count"].fillna(0).astype(int)
     out["obs_sources"] = out["obs_sources"].fillna("")
     exp = rules.get("expressed") or {}
@@ -394,7 +401,9 @@ def _reason(r: Any, evidence: list[dict[str, Any]], rules: dict[str, Any]) -> st
     else:
         answered = []
         if r.responses_known and r.responses_band:
-            answered.append(text.count(r.responses_band, "réponse existante", "réponses existantes") + " dans la bande")
+            band = float(r.responses_band)  # a share of the communes' services when the QPV has no outline: « 0,1 »
+            answered.append(f"{text.number(band, 0 if band.is_integer() else 1)}{text.NBSP}"
+                            f"{text.plural(band, 'réponse existante', 'réponses existantes')} dans la bande")
         if r.posts_counted:
             n_domains = len((rules.get("mediation") or {}).get("domains", []))
             answered.append(f"des postes adultes-relais comptés pour {text.number(r.posts_counted, 2)} (ceux du territoire, "
@@ -448,6 +457,16 @@ def _weights(rules: dict[str, Any]) -> list[tuple[str, str, float]]:
             for i, s in (spec.get("indicators") or {}).items() if float(s.get("weight", 1)) > 0]
 
 
+def _levels_of(unmet: np.ndarray, raised: np.ndarray, fort: float, moyen: float) -> np.ndarray:
+    """:func:`_level` then :func:`_raise` on plain arrays (the sensitivity computes them many times)."""
+    with np.errstate(invalid="ignore"):
+        level = np.select([unmet >= fort, unmet >= moyen], ["fort", "moyen"], "faible").astype(object)
+    level[np.isnan(unmet)] = UNDETERMINED
+    up = {"faible": "moyen", "moyen": "fort", "fort": "fort", UNDETERMINED: "moyen"}
+    level[raised] = [up[v] for v in level[raised]]
+    return level
+
+
 def sensitivity(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
     """Level of each need row when each weight of the rules is moved by ± ``robustness.factor``.
 
@@ -458,29 +477,32 @@ def sensitivity(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, An
     fort, moyen = _levels(rules)
     base = needs.set_index(["code", "domain"])
     agg = _intensity(evidence).reindex(base.index)
-    ev = evidence[evidence["position"].notna() & (evidence["weight"] > 0)].set_index(["code", "domain"])
+    need0, s0, w0 = (agg[c].to_numpy(dtype=float) for c in ("need", "S", "W"))
+    firm = agg["firm"].fillna(False).to_numpy(dtype=bool)
+    answered = 1 - base["response"].fillna(0).to_numpy(dtype=float)
+    raised = base["raised"].fillna(False).to_numpy(dtype=bool)
+    ev = evidence[evidence["position"].notna() & (evidence["weight"] > 0)]
+    at = base.index.get_indexer(pd.MultiIndex.from_arrays([ev["code"], ev["domain"]]))
     labels = evidence.drop_duplicates("indicator").set_index("indicator")["label"]
-    cols: dict[tuple[str, str], pd.Series] = {}
+    cols: dict[tuple[str, str], np.ndarray] = {}
     for domain, indicator, _ in _weights(rules):
-        rows = ev[(ev.index.get_level_values("domain") == domain) & (ev["indicator"] == indicator)]
+        mine = ((ev["domain"] == domain) & (ev["indicator"] == indicator)).to_numpy() & (at >= 0)
+        idx, pos, weight = at[mine], ev["position"].to_numpy(dtype=float)[mine], ev["weight"].to_numpy(dtype=float)[mine]
+        name = f"poids de « {labels.get(indicator, OFFER_LABEL if indicator == OFFER else indicator)} » en {DOMAINS[domain].lower()}"
         for sign, k in (("+", 1 + f), ("−", 1 - f)):
-            need = agg["need"].copy()
-            if len(rows):
-                idx = rows.index
-                s = agg.loc[idx, "S"] + rows["position"] * rows["weight"] * (k - 1)
-                w = agg.loc[idx, "W"] + rows["weight"] * (k - 1)
-                need.loc[idx] = (s / w).where(agg.loc[idx, "firm"]).round(2)
-            unmet = (need * (1 - base["response"].fillna(0))).round(2)
-            name = f"poids de « {labels.get(indicator, OFFER_LABEL if indicator == OFFER else indicator)} » en {DOMAINS[domain].lower()}"
-            cols[(name, sign)] = _raise(_level(unmet, fort, moyen), base["raised"])
+            need = need0.copy()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                moved = np.round((s0[idx] + pos * weight * (k - 1)) / (w0[idx] + weight * (k - 1)), 2)
+            need[idx] = np.where(firm[idx], moved, np.nan)
+            cols[(name, sign)] = _levels_of(np.round(need * answered, 2), raised, fort, moyen)
     conf = rules.get("response") or {}
     sw, pw = float(conf.get("service_weight", 1)), float(conf.get("post_weight", 1))
     frame = base.reset_index()
     for name, (a, b) in (("poids des réponses existantes", (1, 0)), ("poids des postes adultes-relais", (0, 1))):
         for sign, k in (("+", 1 + f), ("−", 1 - f)):
-            resp = _response(frame, rules, sw * (k if a else 1), pw * (k if b else 1)).to_numpy()
-            unmet = (base["need"] * (1 - pd.Series(resp, index=base.index).fillna(0))).round(2)
-            cols[(name, sign)] = _raise(_level(unmet, fort, moyen), base["raised"])
+            resp = _response(frame, rules, sw * (k if a else 1), pw * (k if b else 1)).fillna(0).to_numpy(dtype=float)
+            unmet = np.round(base["need"].to_numpy(dtype=float) * (1 - resp), 2)
+            cols[(name, sign)] = _levels_of(unmet, raised, fort, moyen)
     return pd.DataFrame(cols, index=base.index)
 
 
@@ -489,28 +511,37 @@ def robustness(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, Any
     if needs.empty:
         return pd.Series(dtype=str)
     levels = sensitivity(needs, evidence, rules)
-    base = needs.set_index(["code", "domain"])["level"]
     f = float((rules.get("robustness") or {}).get("factor", 0.5))
+    variants, moved_levels = list(levels.columns), levels.to_numpy()
     out = []
-    for key, level in base.items():
+    for level, row in zip(needs["level"], moved_levels):
         if level not in ("fort", "moyen"):
             out.append("")
             continue
-        row = levels.loc[key]
-        moved = [f"{name} {sign}{text.number(100 * f)} % → {new}" for (name, sign), new in row.items() if new != level]
+        moved = [f"{name} {sign}{text.number(100 * f)} % → {new}" for (name, sign), new in zip(variants, row) if new != level]
         out.append("robuste" if not moved else "dépend des hypothèses : " + " ; ".join(moved))
     return pd.Series(out, index=needs.index)
 
 
-def explain(row: pd.Series, evidence: pd.DataFrame) -> list[dict[str, Any]]:
-    """The evidence of one unmet need as plain records (figures, references, sources)."""
-    ev = evidence[(evidence["code"] == row["code"]) & (evidence["domain"] == row["domain"])]
+def explain(rows: pd.DataFrame, evidence: pd.DataFrame) -> list[list[dict[str, Any]]]:
+    """The evidence of each unmet need of ``rows`` as plain records (figures, references, sources).
+
+    The evidence is grouped once for all the rows: a report explains each of its needs in several places.
+    """
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for r in evidence[evidence["code"].isin(set(rows["code"]))].itertuples(index=False):
+        groups.setdefault((r.code, r.domain), []).append(r)
+    return [_explained(row, groups.get((row["code"], row["domain"]), [])) for row in rows.to_dict("records")]
+
+
+def _explained(row: dict[str, Any], ev: list[Any]) -> list[dict[str, Any]]:
+    """One need's records: its indicators (``ev``), the existing responses, the posts and the observations."""
     items = [
         {"type": "indicateur", "indicateur": r.indicator, "libelle": r.label, "valeur": _num(r.value), "unite": r.unit,
          "position_sur_100": _num(None if pd.isna(r.position) else 100 * r.position), "poids": _num(r.weight),
          "ambigu": bool(r.ambiguous), "reference": _num(r.reference_median), "reference_libelle":
          f"médiane des {r.reference_label}", "statut": r.status, "source": r.source, "millesime": r.vintage}
-        for r in ev.itertuples()
+        for r in ev
     ]
     items.append({"type": "couverture", "libelle": f"Réponses existantes du domaine dans la bande ({row['method']})"
                   if isinstance(row.get("method"), str) else "Réponses existantes du domaine",

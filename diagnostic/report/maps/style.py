@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-import mapclassify
 import numpy as np
 import pandas as pd
 from markupsafe import escape
@@ -110,6 +109,8 @@ def classify(values: pd.Series, *, k: int = 5, scheme: str = "natural_breaks") -
     if n == distinct.size:
         bins = tuple(float(v) for v in distinct)
     else:
+        import mapclassify  # with scipy and scikit-learn: 2 s to import, for the maps only
+
         method = mapclassify.FisherJenks if scheme == "natural_breaks" else mapclassify.Quantiles
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # no numba; fewer classes than asked
