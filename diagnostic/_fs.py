@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
+import hashlib
 import os
 import shutil
 import tempfile
@@ -18,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import diagnostic
 from diagnostic.errors import BatchError, NotebookExecutionError, ParameterError
 
 #: Where failed notebooks are kept, inside the output folder.
@@ -28,6 +31,41 @@ LOCK_FILE = ".diagnostic.lock"
 TEMP_SUFFIX = ".tmp"
 #: What marks the previous version of a folder while the new one is swapped in.
 OLD_MARK = ".old-"
+
+
+def cache_root() -> Path:
+    """``DIAGNOSTIC_CACHE`` or the user's cache folder: tables and loaded catalogues kept between runs."""
+    root = os.environ.get("DIAGNOSTIC_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "diagnostic"
+    return Path(root)
+
+
+#: The installed package's folder, whose source files and tables :func:`code_fingerprint` hashes.
+PACKAGE_DIR = Path(diagnostic.__file__).resolve().parent
+
+
+@functools.cache
+def code_fingerprint(package: Path = PACKAGE_DIR) -> str:
+    """A hash of the package's own source files and reference tables: what an earlier version of the code
+    cached is never reused."""
+    h = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), *(package / "resources" / "tables").rglob("*.csv")]):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """:func:`write_atomic_bytes` for a cache entry of this user only (mode 600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def write_atomic(path: Path, text: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ import pandas as pd
 
 from diagnostic.demo import DEMO_DIR
 from diagnostic.io.catalog import DEFAULT_DATA_DIR, PROJECT_ROOT
+from diagnostic.io.territory import STORED_FOLDER
 
 REAL = DEFAULT_DATA_DIR
 DEMO_CATALOG = DEMO_DIR / "catalogue.yaml"
@@ -22,7 +24,16 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @contextmanager
 def cache_in(path: Path) -> Iterator[Path]:
-    """``DIAGNOSTIC_CACHE`` pointed at ``path`` while the block runs (kernels and workers inherit it), then restored."""
+    """``DIAGNOSTIC_CACHE`` pointed at ``path`` while the block runs (kernels and workers inherit it), then restored.
+
+    The indicator tables start empty there; the loaded catalogues (``territoires``, kept by the content of
+    their files and the code) are shared by every test of this machine, as a user's runs share them.
+    """
+    shared = Path(tempfile.gettempdir()) / f"diagnostic-tests-{os.getuid()}" / STORED_FOLDER
+    shared.mkdir(parents=True, exist_ok=True)
+    if not (path / STORED_FOLDER).exists():
+        path.mkdir(parents=True, exist_ok=True)
+        (path / STORED_FOLDER).symlink_to(shared, target_is_directory=True)
     old = os.environ.get("DIAGNOSTIC_CACHE")
     os.environ["DIAGNOSTIC_CACHE"] = str(path)
     try:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import pickle
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -149,7 +147,7 @@ def _submit_and_gather(client: Any, todo: list[str], data: TerritoryData, output
     and their kernels read it instead of loading the catalogue again.
     Raises :class:`NoWorkers` when every worker or the scheduler is lost (what finished is kept).
     """
-    from diagnostic.pipeline.warm import WarmKernels
+    from diagnostic.pipeline.warm import WarmKernels, shipped
 
     try:
         client.register_plugin(WarmKernels())
@@ -158,18 +156,14 @@ def _submit_and_gather(client: Any, todo: list[str], data: TerritoryData, output
             entries[code] = {"nom": names[code], "statut": "echec", "fichiers": [], "erreur": NO_WORKER,
                              "chemin_erreur": None, "duree_s": None, "empreinte": hashes[code]}
         raise NoWorkers(len(todo)) from None
-    shipped = Path(tempfile.mkdtemp(prefix="diagnostic-lot-")) / "territoire.pickle"  # private folder (700)
-    shipped.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
-    try:
+    with shipped(data) as pickled:
         futures = {
             client.submit(_run_task, str(data.catalog.path), str(data.catalog.data_dir), code, str(output),
-                          str(notebook), {**per_commune[code], "pdf": pdf}, str(shipped),
+                          str(notebook), {**per_commune[code], "pdf": pdf}, str(pickled),
                           key=f"diagnostic-{code}-{hashes[code][:12]}", pure=False): code
             for code in todo
         }
         _gather_into(client, futures, todo, output, hashes, names, entries, manifest, worker_timeout_s, quiet)
-    finally:
-        shutil.rmtree(shipped.parent, ignore_errors=True)
     with suppress(*GONE):  # every report is in: a scheduler lost now costs nothing
         client.unregister_worker_plugin(WarmKernels.name)
 

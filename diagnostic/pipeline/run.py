@@ -137,8 +137,10 @@ def run_commune(
         chromium_path()  # a wrong DIAGNOSTIC_CHROMIUM is refused before any work
     data = catalog if isinstance(catalog, TerritoryData) else load_territory(catalog, data_dir)
     run_parameters(data, code, **{k: v for k, v in options.items() if k != "pdf"})  # refused before writing
-    with output_lock(Path(output).resolve()):
-        result = run_territory(data, code, output, notebook=notebook, **options)
+    from diagnostic.pipeline.warm import kernel_for
+
+    with output_lock(Path(output).resolve()), kernel_for(data) as kernel:  # the kernel reads the data loaded here
+        result = run_territory(data, code, output, notebook=notebook, executor=kernel.execute, **options)
     result.seconds = time.perf_counter() - start
     return result
 

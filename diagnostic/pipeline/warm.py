@@ -13,6 +13,8 @@ plugin holding one pool of them per worker.
 from __future__ import annotations
 
 import pickle
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +133,31 @@ class WarmKernel:
     def shutdown(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
+
+
+@contextmanager
+def shipped(data: TerritoryData) -> Iterator[Path]:
+    """``data`` pickled into a private folder (mode 700), removed afterwards: kernels read it
+    (:meth:`WarmKernel.remember`) instead of loading the catalogue again (10 s for Hauts-de-France, 0.02 s so)."""
+    folder = Path(tempfile.mkdtemp(prefix="diagnostic-territoire-"))
+    try:
+        path = folder / "territoire.pickle"
+        path.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def kernel_for(data: TerritoryData) -> Iterator[WarmKernel]:
+    """A kernel for one run that already holds ``data``, the territory its caller loaded; shut down afterwards."""
+    with shipped(data) as path:
+        kernel = WarmKernel()
+        try:
+            kernel.remember(path)
+            yield kernel
+        finally:
+            kernel.shutdown()
 
 
 class WarmKernels(WorkerPlugin):

@@ -133,3 +133,35 @@ def test_fingerprint_follows_file_content(tmp_path):
     rel = tmp_path / "demo" / "partenaires_relations.csv"
     rel.write_text(rel.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert load_catalog(path).fingerprint() not in (first, second)
+
+
+def test_loaded_catalogue_kept_on_disk_by_content(tmp_path, monkeypatch):
+    """A catalogue is read from its files once, then from the cache, until one byte of one file changes
+    (same size and same date included): the cached territory is the one the files give."""
+    import os
+
+    import pandas as pd
+
+    from diagnostic.io import territory
+
+    monkeypatch.setenv("DIAGNOSTIC_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(DEMO_CATALOG.parent, tmp_path / "demo")
+    catalog = tmp_path / "demo" / "catalogue.yaml"
+    reads = []
+    real_load = territory._load
+    monkeypatch.setattr(territory, "_load", lambda c: reads.append(c.path) or real_load(c))
+    first = territory.load_territory(catalog)
+    assert len(reads) == 1 and len(list((tmp_path / "cache" / territory.STORED_FOLDER).glob("*.pickle"))) == 1
+    again = territory.load_territory(catalog)
+    assert len(reads) == 1 and again is not first
+    pd.testing.assert_frame_equal(again.communes, first.communes)
+    pd.testing.assert_frame_equal(again.qpv_indicators.values, first.qpv_indicators.values)
+    path = tmp_path / "demo" / "qpv_indicateurs.csv"
+    before = path.stat()
+    path.write_text(path.read_text(encoding="utf-8").replace(",44.6,", ",44.7,", 1), encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    changed = territory.load_territory(catalog)
+    assert len(reads) == 2
+    value = changed.qpv_indicators.values.loc["QN09901A", "poverty_rate"]
+    assert value == 44.7 and first.qpv_indicators.values.loc["QN09901A", "poverty_rate"] == 44.6

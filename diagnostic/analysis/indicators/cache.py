@@ -8,7 +8,6 @@ Parquet files; the QPV layer with its indicators is GeoParquet.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -19,9 +18,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-import diagnostic
 from diagnostic import __version__
-from diagnostic._fs import temp_dir
+from diagnostic._fs import cache_root, code_fingerprint, temp_dir
 from diagnostic.analysis.indicators import social
 from diagnostic.analysis.indicators.coverage import COLUMNS as COVERAGE_COLUMNS
 from diagnostic.analysis.indicators.coverage import counted_coverage, coverage
@@ -80,23 +78,8 @@ class Indicators:
 
 
 def cache_dir() -> Path:
-    """``DIAGNOSTIC_CACHE`` or the user's cache folder."""
-    root = os.environ.get("DIAGNOSTIC_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "diagnostic"
-    return Path(root) / "indicateurs"
-
-
-#: The installed package's folder, whose source files :func:`code_fingerprint` hashes.
-PACKAGE_DIR = Path(diagnostic.__file__).resolve().parent
-
-
-@functools.cache
-def code_fingerprint(package: Path = PACKAGE_DIR) -> str:
-    """A hash of the package's own source files: tables cached by an earlier version of the code are never reused."""
-    h = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        h.update(path.relative_to(package).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    """Where the tables are kept: ``indicateurs`` in the cache folder (:func:`diagnostic._fs.cache_root`)."""
+    return cache_root() / "indicateurs"
 
 
 def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
