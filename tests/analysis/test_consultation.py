@@ -404,7 +404,7 @@ def test_demo_report_shows_who_was_heard_and_the_route(demo_report):
     assert "Questionnaire aux habitants" in html and "110\u00a0réponses" in html
     assert "Effet de ce qui a été dit" in html and "Étapes des marches exploratoires" in html
     assert "diag-marche" in html and "diag-etape" in html  # the route and its stops on the commune map
-    assert "Abribus cassé" in html and "On se parle moins qu'avant" in html
+    assert "Abribus cassé" in html and "On se parle moins qu&#39;avant" in html  # as escaped from the data
     assert "Paroles retenues" in html
 
 

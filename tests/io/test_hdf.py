@@ -201,7 +201,7 @@ def test_lille_report_qpv_level(lille_report):
     assert "en 2017 → 52,1\u202f% en 2022" in page and "à lire avec prudence" in page
     # The EPCI named, its reference column, and the MEL posts.
     assert saved["commune"]["epci"]["nom"] == "Métropole Européenne de Lille"
-    assert "appartient à l'intercommunalité Métropole Européenne de Lille (métropole, 95" in page
+    assert "appartient à l&#39;intercommunalité Métropole Européenne de Lille (métropole, 95" in page
     assert "<td>Métropole Européenne de Lille</td>" in page  # the EPCI as a reference row
     posts = {(p["annee"], p["programme"], p["contrat_de_ville"]): p["postes"] for p in saved["postes"]}
     assert posts[(2024, "adulte-relais", "CN05911M")] == 214 and posts[(2023, "adulte-relais", "CV192")] == 270

@@ -6,6 +6,7 @@ extracts are there, the demo evaluation with its PDF and a batch index) and shar
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -104,9 +105,9 @@ def test_essentiel_is_the_first_section_and_links_to_sections(demo_report):
     main = page[page.index('<main id="contenu">'):]
     first = re.search(r"<h2 id=\"([^\"]+)\"", main)
     assert first and first.group(1) == "L'essentiel"
-    ids = set(re.findall(r'\sid="([^"]+)"', page))
+    ids = {html.unescape(i) for i in re.findall(r'\sid="([^"]+)"', page)}  # attributes as the browser reads them
     essentiel = main[main.index('<div class="essentiel">'):main.index("Territoire-et-contexte")]
-    links = re.findall(r'<a href="#([^"]+)"', essentiel)
+    links = [html.unescape(link) for link in re.findall(r'<a href="#([^"]+)"', essentiel)]
     assert len(links) >= 6 and set(links) <= ids, set(links) - ids
     assert len(re.findall(r"<li>", essentiel)) >= 5
 
