@@ -19,6 +19,7 @@ recommendations in ``recommandations_locales.yaml`` beside the catalogue:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,12 @@ class Context:
     #: The decision (:func:`diagnostic.analysis.decision.decide`), computed once by :func:`recommend`.
     decision: dict[str, Any] | None = None
 
+    @functools.cached_property
+    def proofs(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """The evidence records of each need (:func:`~diagnostic.analysis.indicators.needs.explain`), made once:
+        several recommendations cite the same needs."""
+        return dict(zip(zip(self.needs["code"], self.needs["domain"]), explain(self.needs, self.evidence)))
+
     @property
     def posts_known(self) -> bool:
         return bool(self.needs["posts_known"].any()) if "posts_known" in self.needs and len(self.needs) else False
@@ -112,10 +119,11 @@ def _strong(ctx: Context, min_level: str = "moyen") -> pd.DataFrame:
 
 
 def _need_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{"territoire": row["code"], "domaine": row["domain_label"], "niveau": row["level"],
-             "rang": int(row["rank"]), "score_besoin_non_couvert": row["unmet"], "raison": row["reason"],
-             "robustesse": row.get("robustness", ""), "elements": proofs}
-            for row, proofs in zip(rows.to_dict("records"), explain(rows, ctx.evidence))]
+    return [{"territoire": code, "domaine": label, "niveau": level, "rang": int(rank), "score_besoin_non_couvert": unmet,
+             "raison": reason, "robustesse": robust, "elements": ctx.proofs[(code, domain)]}
+            for code, domain, label, level, rank, unmet, reason, robust in zip(
+                rows["code"], rows["domain"], rows["domain_label"], rows["level"], rows["rank"], rows["unmet"],
+                rows["reason"], rows["robustness"] if "robustness" in rows else [""] * len(rows))]
 
 
 def intervention(ctx: Context, conf: dict[str, Any]) -> dict[str, Any]:

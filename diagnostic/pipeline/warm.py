@@ -32,9 +32,12 @@ from diagnostic.io.territory import TerritoryData, load_territory
 from diagnostic.pipeline.execution import KERNEL, execute, start_kernel
 
 ENGINE = "diagnostic-noyau-chaud"
+#: What a kernel keeps from one notebook to the next (the workbench's modules, the loaded catalogue, the tables in
+#: memory) is moved out of the garbage collector's reach (``gc.freeze``) once a reset has collected the rest:
+#: otherwise every collection, IPython's own after each notebook included, walks a region's tables again.
 _RESET = """\
 def _reset():
-    import os, sys, warnings
+    import gc, os, sys, warnings
     os.chdir({cwd!r})
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
@@ -45,12 +48,15 @@ def _reset():
             registry.clear()
     warnings.onceregistry.clear()
     get_ipython().reset(new_session=True)
+    gc.freeze()
 _reset()
 """
 _PREPARE = """\
+import gc
 import diagnostic.analysis.commune, diagnostic.report.sections, diagnostic.report.exports
 from diagnostic.io.territory import remember_territories
 remember_territories()
+gc.freeze()
 """
 _LEFT = "sorted(k for k in get_ipython().user_ns if not k.startswith('_') and k not in get_ipython().user_ns_hidden)"
 
@@ -117,8 +123,8 @@ class WarmKernel:
         """Give the kernel the territory pickled in ``shipped`` (by the batch, in its private folder), once."""
         if self.shipped == shipped:
             return
-        code = (f"import pickle\nfrom diagnostic.io.territory import remember_territories\n"
-                f"with open({str(shipped)!r}, 'rb') as f:\n    remember_territories(pickle.load(f))\n")
+        code = (f"import gc, pickle\nfrom diagnostic.io.territory import remember_territories\n"
+                f"with open({str(shipped)!r}, 'rb') as f:\n    remember_territories(pickle.load(f))\ngc.freeze()\n")
         reply = self.kc.execute_interactive(code, silent=True, store_history=False, timeout=120)
         if reply["content"]["status"] != "ok":
             raise KernelStateError(f"territoire non transmis au noyau : {reply['content']}")
