@@ -39,16 +39,17 @@ def cache_root() -> Path:
     return Path(root)
 
 
-#: The installed package's folder, whose source files and tables :func:`code_fingerprint` hashes.
+#: The installed package's folder, whose files :func:`code_fingerprint` hashes.
 PACKAGE_DIR = Path(diagnostic.__file__).resolve().parent
 
 
 @functools.cache
 def code_fingerprint(package: Path = PACKAGE_DIR) -> str:
-    """A hash of the package's own source files and reference tables: what an earlier version of the code
-    cached is never reused."""
+    """A hash of the package's own source files and resources (tables, rules, templates): what an earlier
+    version of the code cached is never reused."""
     h = hashlib.sha256()
-    for path in sorted([*package.rglob("*.py"), *(package / "resources" / "tables").rglob("*.csv")]):
+    files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    for path in sorted(files):
         h.update(path.relative_to(package).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()

@@ -65,6 +65,8 @@ SOURCE_KEYS = {
 
 #: Source options that name another file (confined like ``path:``).
 FILE_OPTIONS = ("relations", "outlines_file", "labels_file", "mots_cles")
+#: The partners' relations file looked for beside the registry when the catalogue names none.
+DEFAULT_RELATIONS = "partenaires_relations.csv"
 
 #: The checkout: its ``data/`` holds the demo and the shipped catalogues (the package's own files are in
 #: :mod:`diagnostic.resources`, so nothing else needs the checkout).
@@ -124,13 +126,16 @@ class Catalog:
     def files(self) -> list[Path]:
         """Every input file the catalogue points to (for hashing and provenance)."""
         out = [self.path]
-        for items in self.sources.values():
+        for role, items in self.sources.items():
             for s in items:
                 out += sorted(p for p in s.path.iterdir() if p.is_file()) if s.path.is_dir() else [s.path]
                 out.extend(e.path for e in s.earlier)
                 for extra in FILE_OPTIONS:
                     if extra in s.options:
                         out.append(Path(s.options[extra]))
+                default = s.path.with_name(DEFAULT_RELATIONS)  # read when the registry names no relations file
+                if role == "partners" and "relations" not in s.options and (default.exists() or default.is_symlink()):
+                    out.append(default)
         return out
 
     def fingerprint(self) -> str:

@@ -219,12 +219,17 @@ STORED_FOLDER, STORED_KEPT = "territoires", 12
 def _stored_load(catalog: Catalog) -> TerritoryData:
     """:func:`_load`, kept on disk under a key made of the content of every file the catalogue reads, their
     paths, and the workbench's code and tables: reading a region's official files takes 10 to 20 s (the
-    INSEE EPCI workbook alone 4 to 9 s), reading them back 0.1 s. A changed byte anywhere loads again."""
+    INSEE EPCI workbook alone 4 to 9 s), reading them back 0.1 s. A changed byte or link anywhere loads again,
+    and the loader's own checks (confinement, sizes, formats) ran on exactly these files before they were kept."""
     from diagnostic import __version__
     from diagnostic._fs import cache_root, code_fingerprint, write_private
 
+    files = catalog.files()
+    if not all(f.is_file() for f in files):  # a missing file, a pipe or a device: the loader says so, never the cache
+        return _load(catalog)
     h = hashlib.sha256()
-    for part in (catalog.fingerprint(), *(str(f) for f in catalog.files()), __version__, code_fingerprint()):
+    # The paths as written and as resolved: a file swapped for a link elsewhere is read (and refused) again.
+    for part in (catalog.fingerprint(), *(f"{f}>{f.resolve()}" for f in files), __version__, code_fingerprint()):
         h.update(part.encode() + b"\0")
     folder = cache_root() / STORED_FOLDER
     path = folder / f"{h.hexdigest()[:32]}.pickle"

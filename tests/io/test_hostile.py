@@ -448,6 +448,19 @@ def test_default_relations_file_linked_outside_refused(demo_copy, capsys, tmp_pa
     assert code == 10 and "hors du dossier du registre" in message, message
 
 
+def test_file_linked_outside_after_a_good_load_refused(demo_copy, capsys, tmp_path, monkeypatch):
+    """A catalogue read once is kept (by content), yet the same bytes through a link outside are read and refused."""
+    monkeypatch.setenv("DIAGNOSTIC_CACHE", str(tmp_path / "cache"))
+    _edit_catalog(demo_copy, lambda c: c["sources"]["partners"].pop("relations"))
+    assert _check(demo_copy, capsys)[0] == 0
+    assert len(list((tmp_path / "cache" / "territoires").glob("*.pickle"))) == 1
+    shutil.copy(demo_copy / "partenaires_relations.csv", tmp_path / "ailleurs.csv")
+    (demo_copy / "partenaires_relations.csv").unlink()
+    (demo_copy / "partenaires_relations.csv").symlink_to(tmp_path / "ailleurs.csv")
+    code, message = _check(demo_copy, capsys)
+    assert code == 10 and "hors du dossier du registre" in message, message
+
+
 def test_meeting_record_in_latin1_read(demo_copy, capsys):
     path = demo_copy / "reunion_conseil_citoyen.md"
     path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252", errors="replace"))

@@ -47,7 +47,7 @@ from diagnostic.errors import (
     ValueFormatError,
     closest,
 )
-from diagnostic.io.catalog import Source
+from diagnostic.io.catalog import DEFAULT_RELATIONS, Source
 from diagnostic.io.confined import confine
 from diagnostic.io.reference import DOMAINS
 from diagnostic.io.sources._io import (
@@ -315,7 +315,7 @@ def _points(
 
 def _relations(source: Source, known: set[str], report: LoadReport) -> pd.DataFrame:
     path = Path(source.options.get("relations")  # confined by the catalogue; the default beside the registry here
-                or confine(source.path.with_name("partenaires_relations.csv"), [source.path.parent],
+                or confine(source.path.with_name(DEFAULT_RELATIONS), [source.path.parent],
                            "le fichier des relations", source.path, "du dossier du registre"))
     sheet = source.options.get("relations_sheet")
     with sheet_errors(path, sheet):
