@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from diagnostic.io.catalog import DEFAULT_DATA_DIR, load_catalog
 from diagnostic.io.territory import load_territory
 from diagnostic.pipeline.run import NOTEBOOK, run_parameters
+from diagnostic.text import number, plural
 
 OCCITANIE = ROOT / "data" / "catalogues" / "occitanie.yaml"
 HDF = ROOT / "data" / "catalogues" / "hauts-de-france.yaml"
@@ -149,24 +150,25 @@ def case(label: str, catalog: Path, sample: int, workers: int | None, tmp: Path)
     print(f"\n== {label} : {len(codes)} communes ==", flush=True)
     naive_s, naive_gb = naive(catalog, picked, tmp / "naif")
     naive_rate = 60 * len(picked) / naive_s
-    print(f"boucle naïve   : {len(picked)} communes en {naive_s:.1f} s → {naive_rate:.1f} rapports/min "
-          f"(extrapolé à {len(codes)} communes : {len(codes) / naive_rate:.1f} min), pic mémoire {naive_gb:.2f} Go",
-          flush=True)
+    print(f"boucle naïve   : {len(picked)} communes en {number(naive_s, 1)} s → {number(naive_rate, 1)} rapports/min "
+          f"(extrapolé à {len(codes)} communes : {number(len(codes) / naive_rate, 1)} min), "
+          f"pic mémoire {number(naive_gb, 2)} Go", flush=True)
     batch_s, batch_gb = batch(catalog, tmp / "lot", workers)
     batch_rate = 60 * len(codes) / batch_s
-    print(f"diagnostic batch : {len(codes)} communes en {batch_s:.1f} s → {batch_rate:.1f} rapports/min, "
-          f"pic mémoire {batch_gb:.2f} Go")
+    print(f"diagnostic batch : {len(codes)} communes en {number(batch_s, 1)} s → {number(batch_rate, 1)} rapports/min, "
+          f"pic mémoire {number(batch_gb, 2)} Go")
     ratio = batch_rate / naive_rate
-    print(f"rapport batch/naïf : {ratio:.1f}× (objectif ≥ {GOAL_RATIO:.0f}×) ; mémoire "
-          f"{'< ' if batch_gb < GOAL_GB else '≥ '}{GOAL_GB:.0f} Go")
+    print(f"rapport batch/naïf : {number(ratio, 1)}× (objectif ≥ {number(GOAL_RATIO)}×) ; mémoire "
+          f"{'< ' if batch_gb < GOAL_GB else '≥ '}{number(GOAL_GB)} Go")
     manifest = json.loads((tmp / "lot" / "manifest.json").read_text(encoding="utf-8"))
     n = workers or os.cpu_count() or 1
     durations = sorted(e["duree_s"] for e in manifest["communes"].values() if e.get("duree_s"))
     warm = durations[:-n] or durations  # each worker's first report starts its kernel
     marginal = statistics.median(warm) if warm else float("nan")
     startup = batch_s - sum(durations) / n
-    print(f"démarrage (cluster, noyaux, indicateurs du catalogue) : {startup:.1f} s ; coût marginal d'un rapport "
-          f"après mise en route : {marginal:.2f} s d'un cœur (médiane ; objectif ≤ {GOAL_MARGINAL_S:.0f} s)")
+    print(f"démarrage (cluster, noyaux, indicateurs du catalogue) : {number(startup, 1)} s ; coût marginal d'un "
+          f"rapport après mise en route : {number(marginal, 2)} s d'un cœur (médiane ; objectif ≤ "
+          f"{number(GOAL_MARGINAL_S)} s)")
     same = [c for c in picked if json.loads((tmp / "naif" / c / "resultats.json").read_text(encoding="utf-8"))
             == json.loads((tmp / "lot" / c / "resultats.json").read_text(encoding="utf-8"))]
     ok = sum(manifest["communes"][c]["statut"] == "ok" for c in codes)
@@ -183,8 +185,9 @@ def main() -> None:
     args = parser.parse_args()
     if not (DEFAULT_DATA_DIR / "PROVENANCE.md").exists():
         raise SystemExit(f"extraits réels absents ({DEFAULT_DATA_DIR})")
-    print(f"Machine : {os.cpu_count()} cœur(s), {psutil.virtual_memory().total / 1e9:.1f} Go ; charge moyenne "
-          f"{os.getloadavg()[0]:.2f} ; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    cores = os.cpu_count() or 1
+    print(f"Machine : {cores} {plural(cores, 'cœur')}, {number(psutil.virtual_memory().total / 1e9, 1)} Go ; "
+          f"charge moyenne {number(os.getloadavg()[0], 2)} ; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     os.environ.setdefault("DIAGNOSTIC_CACHE", tempfile.mkdtemp(prefix="diag-cache-"))
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         tmp = Path(tmp)
