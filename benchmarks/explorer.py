@@ -118,7 +118,7 @@ def timed(page, action, expect: str) -> tuple[float, float]:
 def steps(page, with_occitanie: bool) -> list[tuple[str, str, object, str]]:
     """(description, « nouveau » or « déjà vu », action, commune shown after it) in order."""
     commune = page.locator(".widget-select select").first
-    band = page.locator(".widget-slider", has_text="Bande").locator(".noUi-handle")
+    band = page.locator(".noUi-handle[aria-valuemax=\"1000.0\"]")  # the band slider (0 to 1 000 m), not a weight
     sante = page.get_by_role("checkbox", name="Santé", exact=True)
     occitanie = "Occitanie — QPV 2015 et indicateurs INSEE"
 

@@ -139,15 +139,35 @@ class Catalog:
         return out
 
     def fingerprint(self) -> str:
-        """SHA-256 over the catalogue and every file it reads (content, not dates)."""
-        h = hashlib.sha256()
-        for f in self.files():
-            h.update(str(f.name).encode())
-            if f.exists():
-                with open(f, "rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
-        return h.hexdigest()
+        """SHA-256 over the catalogue and every file it reads (content, not dates).
+
+        Kept for the process while no file changes its size, dates (the change time, which no one can set,
+        included) or inode: a report asks for it three times, a batch worker for every commune.
+        """
+        files = self.files()
+        state = tuple((str(f), *((s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino) if (s := _stat(f)) else ()))
+                      for f in files)
+        if state not in _FINGERPRINTS:
+            h = hashlib.sha256()
+            for f in files:
+                h.update(str(f.name).encode())
+                if f.exists():
+                    with open(f, "rb") as fh:
+                        for chunk in iter(lambda: fh.read(1 << 20), b""):
+                            h.update(chunk)
+            _FINGERPRINTS[state] = h.hexdigest()
+        return _FINGERPRINTS[state]
+
+
+#: Fingerprints already computed in this process, by the state of the files (size, dates, inode).
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:

@@ -154,8 +154,8 @@ def execute_staged(
     from diagnostic.report.export import export_html
 
     with staged_folder(output, relative, keep=keep) as folder:
-        executor(notebook, folder / executed, {**parameters, "output_dir": str(folder)}, cwd=notebook.parent)
-        report = export_html(folder / executed, folder / page, **export)
+        done = executor(notebook, folder / executed, {**parameters, "output_dir": str(folder)}, cwd=notebook.parent)
+        report = export_html(done, folder / page, **export)  # the executed notebook as written, not read back
         if pdf:
             from diagnostic.report.pdf import write_pdf
 
