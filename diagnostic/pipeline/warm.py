@@ -84,8 +84,10 @@ class KernelStateError(RuntimeError):
 class WarmKernel:
     """One running kernel that executes notebooks one after another, isolated from each other."""
 
-    def __init__(self, kernel_name: str = KERNEL) -> None:
+    def __init__(self, kernel_name: str = KERNEL, *, reused: bool = True) -> None:
+        """``reused``: more notebooks follow, so a kernel that failed one is restarted (not for a single run)."""
         self.km, self.kc = start_kernel(kernel_name)
+        self.reused = reused
         self.runs = 0
         self.shipped: Path | None = None
         self._prepare()
@@ -116,7 +118,8 @@ class WarmKernel:
             return execute(notebook, output, parameters, engine_name=ENGINE, kernel=self,
                            request_save_on_cell_execute=False)
         except NotebookExecutionError:
-            self.restart()
+            if self.reused:
+                self.restart()
             raise
 
     def remember(self, shipped: Path) -> None:
@@ -158,7 +161,7 @@ def shipped(data: TerritoryData) -> Iterator[Path]:
 def kernel_for(data: TerritoryData) -> Iterator[WarmKernel]:
     """A kernel for one run that already holds ``data``, the territory its caller loaded; shut down afterwards."""
     with shipped(data) as path:
-        kernel = WarmKernel()
+        kernel = WarmKernel(reused=False)
         try:
             kernel.remember(path)
             yield kernel
