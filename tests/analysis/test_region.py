@@ -253,11 +253,18 @@ def test_catalogue_without_posts_says_so(tmp_path):
     synth = build_synthesis(_catalogue_without(tmp_path, "adultes_relais"), tmp_path / "out",
                             data_dir=DEMO_CATALOG.parent)
     assert any("pas de postes adultes-relais ni FONJEP" in m for m in synth.missing)
-    assert synth.reference_year is None and (synth.communes["posts"] == 0).all()
+    # Unknown, never 0: no ratio, no missing posts, no territory « à prospecter » or « bien doté » on posts unseen.
+    assert synth.reference_year is None and synth.communes["posts"].isna().all() and synth.epci["posts"].isna().all()
+    assert (synth.communes["status"] == "postes_inconnus").all() and synth.communes["missing_posts"].isna().all()
+    assert all("postes adultes-relais en place inconnus" in r and "ratio incalculable sans les postes en place" in r
+               for r in synth.communes["reason"])
     data = results(synth)
+    assert all(c["postes"]["total"] is None and c["postes_manquants"] is None for c in data["communes"])
     assert data["evolution_des_postes"]["departements"] == []
     write_synthesis(synth, tmp_path / "out")
-    assert "Aucun poste adultes-relais ni FONJEP" in (tmp_path / "out" / HTML_NAME).read_text(encoding="utf-8")
+    page = (tmp_path / "out" / HTML_NAME).read_text(encoding="utf-8")
+    assert "Aucun poste adultes-relais ni FONJEP" in page and "aucun territoire ne peut être classé" in page
+    assert "Postes en place (None)" not in page and "Postes en place inconnus (aucun fichier de postes)" in page
 
 
 def test_catalogue_without_qpv_says_so(tmp_path):

@@ -32,6 +32,7 @@ STATUS_LABELS = {
     "proche_cible": "entre la cible et le seuil « bien doté »",
     "sous_cible": "sous la cible, sans besoin retenu",
     "indetermine": "indéterminé (population des QPV inconnue)",
+    "postes_inconnus": "indéterminé (postes en place inconnus)",
 }
 _LEVEL_ORDER = {level: i for i, level in enumerate(LEVELS)}
 PER = f"pour {text.number(10_000)} habitants des QPV"
@@ -44,8 +45,9 @@ def strongest(levels: Any) -> str:
 
 
 def epci_table(communes: pd.DataFrame, posts: pd.DataFrame, programmes: list[str],
-               names: pd.Series) -> pd.DataFrame:
-    """One row per EPCI having communes with QPVs: QPV population, strongest need, posts of all its contracts."""
+               names: pd.Series, *, posts_known: bool = True) -> pd.DataFrame:
+    """One row per EPCI having communes with QPVs: QPV population, strongest need, posts of all its contracts
+    (NaN when the catalogue has no posts files: unknown, not 0)."""
     known = communes[communes["siren_epci"].notna()]
     if known.empty:
         return pd.DataFrame(columns=["code", "name", "departments", "communes", "qpv_count", "qpv_population",
@@ -67,9 +69,9 @@ def epci_table(communes: pd.DataFrame, posts: pd.DataFrame, programmes: list[str
     out["name"] = out["code"].map(names).fillna(out["code"])
     for programme in programmes:
         per_epci = posts[posts["programme"] == programme].groupby("siren_epci").size()
-        out[f"posts_{programme}"] = out["code"].map(per_epci).fillna(0).astype(float)
-    out["posts"] = out.get(f"posts_{MEDIATION_PROGRAMME}", pd.Series(0.0, index=out.index))
-    out["posts_shared"] = 0.0
+        out[f"posts_{programme}"] = out["code"].map(per_epci).fillna(0).astype(float) if posts_known else math.nan
+    out["posts"] = out.get(f"posts_{MEDIATION_PROGRAMME}", pd.Series(0.0 if posts_known else math.nan, index=out.index))
+    out["posts_shared"] = 0.0 if posts_known else math.nan
     return out
 
 
@@ -86,9 +88,9 @@ def assess(table: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
     out["gap"] = out["ratio"] - target
     out["missing_posts"] = missing(pop, out["posts"], target)
     status = np.select(
-        [out["ratio"].isna(), out["ratio"] >= well * target, out["ratio"] >= target,
+        [out["posts"].isna(), out["ratio"].isna(), out["ratio"] >= well * target, out["ratio"] >= target,
          out["need_level"].isin(rules["prospect_levels"])],
-        ["indetermine", "bien_dote", "proche_cible", "a_prospecter"], default="sous_cible")
+        ["postes_inconnus", "indetermine", "bien_dote", "proche_cible", "a_prospecter"], default="sous_cible")
     out["status"] = status
     return out
 
@@ -119,6 +121,8 @@ def well_equipped(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _posts_text(row: pd.Series, programmes: list[str]) -> str:
+    if text.is_missing(row["posts"]):
+        return "postes adultes-relais en place inconnus (aucun fichier de postes dans le catalogue)"
     others = [f"{text.number(row[f'posts_{p}'], _digits(row[f'posts_{p}']))} {PROGRAMMES[p]}" for p in programmes
               if p != MEDIATION_PROGRAMME and row.get(f"posts_{p}", 0)]
     total = text.number(row["posts"], _digits(row["posts"]))
@@ -148,6 +152,8 @@ def reason(row: pd.Series, rules: dict[str, Any]) -> str:
     qpv = text.count(row["qpv_count"], "QPV", "QPV")
     need = _need_text(row)
     head = f"{need[0].upper()}{need[1:]} ; {pop} en QPV ({qpv}) ; {_posts_text(row, rules['programmes'])}"
+    if row["status"] == "postes_inconnus":
+        return f"{head} ; ratio incalculable sans les postes en place."
     if row["status"] == "indetermine":
         return f"{head} ; ratio incalculable sans la population des QPV."
     ratio = text.number(row["ratio"], 1)

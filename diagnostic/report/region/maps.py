@@ -47,7 +47,8 @@ def _tip(row: pd.Series, target: float, *, popup: bool = False) -> str:
     """A territory's tooltip (posts, ratio to the target, need); as a popup, with the link to its report."""
     if pd.isna(row["code"]):  # an EPCI without communes with QPVs
         return render("region/territory_tooltip.html.j2", name=st.blank(row["lib_epci"]), posts=None, popup=False)
-    return render("region/territory_tooltip.html.j2", name=st.blank(row["name"]), posts=text.number(row["posts"], 1),
+    return render("region/territory_tooltip.html.j2", name=st.blank(row["name"]), known=not pd.isna(row["posts"]),
+                  posts=text.number(row["posts"], 1),
                   posts_word=text.plural(row["posts"], "poste"), ratio=text.number(row["ratio"], 1, missing="indéterminé"),
                   target=text.number(target, 1), need=st.blank(row["need_level"]), popup=popup,
                   link=st.blank(row["report"]) if popup else "")

@@ -81,7 +81,7 @@ def context(synth: Synthesis, png: bytes | None) -> dict[str, Any]:
     first_count = int((synth.posts["year"] == first).sum()) if first is not None else None
     main = synth.epci if len(synth.epci) else synth.communes
     qpv_pop = float(main["qpv_population"].sum()) if len(main) else None
-    posts_total = float(main["posts"].sum()) if len(main) else None
+    posts_total = float(main["posts"].sum()) if len(main) and main["posts"].notna().any() else None
     epci_names = synth.epci.set_index("code")["name"].to_dict() if len(synth.epci) else {}
     employer_labels = trends["types_employeurs"].drop_duplicates("employer_type").set_index("employer_type")[
         "employer_label"].to_dict() if len(trends["types_employeurs"]) else {}
@@ -124,10 +124,10 @@ def context(synth: Synthesis, png: bytes | None) -> dict[str, Any]:
         "years": years,
         "first_year": first,
         "first_count": first_count,
-        "ref_count": len(scoped_ref),
+        "ref_count": len(scoped_ref) if ref is not None else None,  # no posts file: unknown, not 0
         "qpv_population": qpv_pop,
         "posts_total": posts_total,
-        "ratio": posts_total / qpv_pop * 10_000 if qpv_pop else None,
+        "ratio": posts_total / qpv_pop * 10_000 if qpv_pop and posts_total is not None else None,
         "epci": synth.epci.to_dict("records"),
         "communes": synth.communes.sort_values(["insee_dep", "name"]).to_dict("records") if len(synth.communes) else [],
         "prospects": {k: v.to_dict("records") for k, v in synth.prospects.items()},
