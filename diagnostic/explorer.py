@@ -80,7 +80,11 @@ _STYLE = """<style>
 
 
 def rules_file(rules: dict[str, Any], folder: Path) -> Path:
-    """Write need rules to ``folder/besoins-<hash>.yaml`` (same rules, same file) and return its path."""
+    """Write need rules to ``folder/besoins-<hash>.yaml`` (same rules, same file) and return its path.
+
+    The response target is left out: it is the one ratio of the recommendation rules, given when read.
+    """
+    rules = {**rules, "response": {k: v for k, v in (rules.get("response") or {}).items() if k != "target_per_10000"}}
     text = ("# Règles des besoins modifiées dans l'explorateur, à partir de diagnostic/resources/rules/besoins.yaml.\n"
             + yaml.safe_dump(rules, allow_unicode=True, sort_keys=False))
     path = Path(folder) / f"besoins-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"

@@ -139,9 +139,9 @@ def build(
     code = str(code).strip()
     validate_params(data, code, band_m, domains, qpv_codes)
     domains = list(domains or DOMAINS)
-    indicators = indicators or compute(data, band_m=band_m, rules_path=needs_rules)
+    indicators = indicators or compute(data, band_m=band_m, rules_path=needs_rules, reco_path=reco_rules)
     commune = data.commune(code)
-    need_rules = load_need_rules(needs_rules)
+    need_rules = load_need_rules(needs_rules, reco_rules)
     need_rules = {**need_rules, "domains": {k: v for k, v in need_rules["domains"].items() if k in domains}}
     cut = commune_slice(data, indicators, code, need_rules, qpv_codes)
     qpv, has_qpv, level, key, codes = cut.qpv, cut.has_qpv, cut.level, cut.key, cut.codes

@@ -250,7 +250,8 @@ def run_batch(
                 todo.append(code)
         write_manifest(output, manifest)
         if todo:
-            compute(data, band_m=options.get("band_m", BAND_M), rules_path=options.get("needs_rules"))
+            compute(data, band_m=options.get("band_m", BAND_M), rules_path=options.get("needs_rules"),
+                    reco_path=options.get("reco_rules"))
             with dask_client(scheduler, workers, dashboard, timeout_s=min(30.0, worker_timeout_s)) as client:
                 try:
                     _submit_and_gather(client, todo, data, output, notebook, per_commune, pdf, hashes, names,

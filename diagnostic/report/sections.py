@@ -768,6 +768,7 @@ def method(d: CommuneDiagnostic | None = None) -> HTML:
 
     if d is None:
         return markdown(annex(need_rules(), reco_rules()))
-    return markdown(annex(need_rules(d.params["needs_rules"] if d.params["needs_rules"] != "templates/besoins.yaml" else None),
-                          reco_rules(d.params["reco_rules"] if d.params["reco_rules"] != "templates/recommandations.yaml" else None),
-                          d.params.get("methode", "")))
+    reco = d.params["reco_rules"] if d.params["reco_rules"] != "templates/recommandations.yaml" else None
+    return markdown(annex(need_rules(d.params["needs_rules"] if d.params["needs_rules"] != "templates/besoins.yaml" else None,
+                                     reco),
+                          reco_rules(reco), d.params.get("methode", "")))

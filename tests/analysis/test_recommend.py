@@ -176,3 +176,37 @@ def test_posts_in_place_are_the_first_funding_lead(context):
     context.posts_in_place = None
     funding = by_id(recommend(context))["financements"]
     assert funding["choice"] == "adultes_relais" and "in_place" not in funding and not funding["evidence"]
+
+
+def test_one_ratio_sizes_the_needs_and_the_team_from_the_run_reco_rules(tmp_path, capsys):
+    """A ratio changed in the run's recommendation rules is the needs' response target and the team's ratio;
+    a second target written in the needs rules is refused (code 10) before any work."""
+    import yaml
+
+    from diagnostic import cli
+    from diagnostic.analysis.commune import build, results
+    from diagnostic.analysis.indicators.needs import RULES_FILE
+    from diagnostic.analysis.indicators.posts import RATIO_FILE
+    from tests.util import DEMO_CATALOG, cache_in
+
+    raw = yaml.safe_load(RATIO_FILE.read_text(encoding="utf-8"))
+    raw["team"]["mediators_per_10000_inhabitants"] = 5
+    reco = tmp_path / "recommandations.yaml"
+    reco.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with cache_in(tmp_path / "cache"):
+        d = build(DEMO_CATALOG, "99101", reco_rules=reco)
+    saved = results(d)
+    assert saved["decision"]["ratio"] == saved["decision"]["cible"]["ratio"] == 5
+    whole = d.territories.loc[d.territories["share"] == 1, "code"]  # the target is sized on the whole quartier
+    known = d.needs[d.needs["population"].notna() & d.needs["code"].isin(whole)]
+    assert len(known) and (known["response_target"] == (known["population"] / 10_000 * 5).round(1)).all()
+    answered = [r for r in d.needs["reason"] if "Réponse :" in r]
+    assert answered and all("(5,0 pour 10 000 habitants)" in r for r in answered), answered[:1]
+
+    needs = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    needs.setdefault("response", {})["target_per_10000"] = 4
+    (tmp_path / "besoins.yaml").write_text(yaml.safe_dump(needs, allow_unicode=True), encoding="utf-8")
+    code = cli.main(["run", "--catalog", str(DEMO_CATALOG), "--commune", "99101", "--output", str(tmp_path / "out"),
+                     "--needs-rules", str(tmp_path / "besoins.yaml")])
+    assert code == 10 and "ratio unique" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -82,11 +82,11 @@ def cache_dir() -> Path:
     return cache_root() / "indicateurs"
 
 
-def cache_key(data: TerritoryData, params: dict, rules_path: Path) -> str:
+def cache_key(data: TerritoryData, params: dict, rules_path: Path, reco_path: Path = RATIO_FILE) -> str:
     """What the cached tables depend on: the catalogue's files, the rules and tables, the parameters and the code."""
     h = hashlib.sha256()
     h.update(data.catalog.fingerprint().encode())
-    for f in (rules_path, RATIO_FILE, INDICATORS_FILE, DOMAINS_FILE):
+    for f in (rules_path, reco_path, INDICATORS_FILE, DOMAINS_FILE):
         h.update(Path(f).read_bytes())
     h.update(json.dumps(params, sort_keys=True).encode())
     h.update(__version__.encode())
@@ -100,6 +100,7 @@ def compute(
     *,
     band_m: float = BAND_M,
     rules_path: str | Path | None = None,
+    reco_path: str | Path | None = None,
     use_cache: bool = True,
 ) -> Indicators:
     """Every indicator table for the whole catalogue, read from the cache when inputs are unchanged.
@@ -109,14 +110,15 @@ def compute(
     explorer changes domains without computing anything again.
     """
     rules_path = Path(rules_path) if rules_path else RULES_FILE
+    reco_path = Path(reco_path) if reco_path else RATIO_FILE  # where the one ratio, the needs' response target, is
     params = {"band_m": float(band_m), "rules": rules_path.name}
-    key = cache_key(data, params, rules_path)
+    key = cache_key(data, params, rules_path, reco_path)
     folder = cache_dir() / key
     if use_cache and key in _RECENT and (folder / "done").exists():
         return _RECENT[key]
     if use_cache and (folder / "done").exists():
         return _recent(_read(folder, params, key))
-    result = _compute(data, band_m, load_rules(rules_path), params, key)
+    result = _compute(data, band_m, load_rules(rules_path, reco_path), params, key)
     if use_cache:
         _write(result, folder)
         _recent(result)

@@ -42,8 +42,12 @@ EVIDENCE_COLUMNS = ["code", "domain", "indicator", "label", "unit", "value", "st
 # --------------------------------------------------------------------------- rules
 
 
-def load_rules(path: str | Path | None = None) -> dict[str, Any]:
-    """Read the need rules (safe YAML) and check what the method relies on."""
+def load_rules(path: str | Path | None = None, reco: str | Path | None = None) -> dict[str, Any]:
+    """Read the need rules (safe YAML) and check what the method relies on.
+
+    The response target is the one ratio of the run's recommendation rules (``reco``, else the shipped
+    ``recommandations.yaml``): the needs and the team are sized with the same number, written once.
+    """
     path = Path(path) if path else RULES_FILE
     rules = read_yaml(path, "règles des besoins")
     domains = rules.get("domains") or {}
@@ -59,7 +63,7 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
             if ind.get("direction", "up") not in ("up", "down"):
                 raise CatalogError(f"domaine « {domain} », indicateur « {key} » : « direction » vaut up ou down.",
                                    path=path)
-    for section, keys in (("response", ("service_weight", "post_weight", "target_per_10000")),
+    for section, keys in (("response", ("service_weight", "post_weight")),
                           ("robustness", ("factor",)), ("expressed", ("min_observations", "min_sources"))):
         for key in keys:
             value = (rules.get(section) or {}).get(key, 1)
@@ -67,7 +71,12 @@ def load_rules(path: str | Path | None = None) -> dict[str, Any]:
                 raise CatalogError(f"« {section} » → « {key} » doit être un nombre positif ou nul (lu : {value!r}).",
                                    path=path)
     # The one target ratio lives in recommandations.yaml: the response target and the team use the same number.
-    rules["response"] = {**(rules.get("response") or {}), "target_per_10000": ratio()}
+    if "target_per_10000" in (rules.get("response") or {}):
+        raise CatalogError("« response » → « target_per_10000 » ne se règle pas dans les règles des besoins : la cible "
+                           "est le ratio unique des règles des recommandations.", path=path,
+                           hint="réglez « team » → « mediators_per_10000_inhabitants » dans recommandations.yaml "
+                                "(ou le fichier donné à --reco-rules), et retirez cette ligne.")
+    rules["response"] = {**(rules.get("response") or {}), "target_per_10000": ratio(reco)}
     levels = rules.get("levels") or {}
     if not 0 < float(levels.get("moyen", 0.45)) < float(levels.get("fort", 0.65)) <= 1:
         raise CatalogError("« levels » : il faut 0 < moyen < fort ≤ 1.", path=path)
