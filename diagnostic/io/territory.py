@@ -22,6 +22,7 @@ from diagnostic.errors import (
     UnknownFormatError,
 )
 from diagnostic.io.catalog import Catalog, Source, load_catalog
+from diagnostic.io.confined import allow_outside
 from diagnostic.io.officer import check_officer_files
 from diagnostic.io.sources._io import LoadReport
 from diagnostic.io.sources.activity import load_activity
@@ -228,8 +229,10 @@ def _stored_load(catalog: Catalog) -> TerritoryData:
     if not all(f.is_file() for f in files):  # a missing file, a pipe or a device: the loader says so, never the cache
         return _load(catalog)
     h = hashlib.sha256()
-    # The paths as written and as resolved: a file swapped for a link elsewhere is read (and refused) again.
-    for part in (catalog.fingerprint(), *(f"{f}>{f.resolve()}" for f in files), __version__, code_fingerprint()):
+    # The paths as written and as resolved: a file swapped for a link elsewhere is read (and refused) again; a
+    # catalogue read with --allow-outside is not reused without it.
+    for part in (catalog.fingerprint(), *(f"{f}>{f.resolve()}" for f in files), __version__, code_fingerprint(),
+                 f"allow_outside={allow_outside()}"):
         h.update(part.encode() + b"\0")
     folder = cache_root() / STORED_FOLDER
     path = folder / f"{h.hexdigest()[:32]}.pickle"
