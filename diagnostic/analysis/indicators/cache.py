@@ -139,14 +139,42 @@ def _recent(result: Indicators) -> Indicators:
     return result
 
 
-def _compute(data: TerritoryData, band_m: float, rules: dict, params: dict, key: str) -> Indicators:
+@dataclass
+class _Base:
+    """The tables of a catalogue that depend on its files and the band only, not on the needs rules."""
+
+    qpv_social: pd.DataFrame
+    commune_social: pd.DataFrame
+    parts: pd.DataFrame
+    share: pd.DataFrame
+    qpv_pop: pd.Series
+    com_pop: pd.Series
+    cov_qpv: pd.DataFrame
+    cov_com: pd.DataFrame
+    posts: pd.DataFrame
+    posts_com: pd.Series
+    qpv_posts: pd.Series
+    qpv: gpd.GeoDataFrame
+
+
+#: :class:`_Base` tables of this process, by catalogue content, code and band: new weights of the needs rules (the
+#: explorer's sliders) compute the needs again, not the coverage.
+_BASES: dict[tuple, _Base] = {}
+
+
+def _base(data: TerritoryData, band_m: float) -> _Base:
+    key = (data.catalog.fingerprint(), code_fingerprint(), float(band_m))
+    if key not in _BASES:
+        _BASES[key] = _base_tables(data, band_m)
+        while len(_BASES) > RECENT_SIZE:
+            _BASES.pop(next(iter(_BASES)))
+    return _BASES[key]
+
+
+def _base_tables(data: TerritoryData, band_m: float) -> _Base:
     domains = list(DOMAINS)
-    rules = {**rules, "domains": {d: s for d, s in rules["domains"].items() if d in domains}}
     pairs = service_domains(data.services)
-    qpv_social = social.qpv_social(data)
-    commune_social = social.commune_social(data)
     parts = social.qpv_population_by_commune(data)
-    share = social.qpv_share(data, parts)
     qpv_pop = data.qpv_indicators.values["population"] if data.qpv_indicators is not None and "population" in data.qpv_indicators.values else pd.Series(dtype=float)
     com_pop = data.communes.set_index("insee_com")["population"]
     outlined = data.qpv[data.qpv.geometry.notna()]
@@ -166,27 +194,33 @@ def _compute(data: TerritoryData, band_m: float, rules: dict, params: dict, key:
         cov_qpv = pd.concat([cov_qpv, with_placed(shared, placed)], ignore_index=True)
     posts = posts_by_commune(data, parts)
     posts_com = posts.set_index("insee_com")["posts"] if len(posts) else pd.Series(dtype=float)
-    qpv_posts = _posts_by_qpv(posts_com, parts)
+    qpv = data.qpv.copy()
+    if data.qpv_indicators is not None:
+        qpv = qpv.join(data.qpv_indicators.values, on="code_qp")
+    return _Base(social.qpv_social(data), social.commune_social(data), parts, social.qpv_share(data, parts), qpv_pop,
+                 com_pop, cov_qpv, cov_com, posts, posts_com, _posts_by_qpv(posts_com, parts), qpv)
+
+
+def _compute(data: TerritoryData, band_m: float, rules: dict, params: dict, key: str) -> Indicators:
+    rules = {**rules, "domains": {d: s for d, s in rules["domains"].items() if d in DOMAINS}}
+    b = _base(data, band_m)
     # Without posts files the posts in place are unknown, not 0.
-    has_posts = not posts.empty
+    has_posts = not b.posts.empty
     needs_frames, evidence_frames = [], []
-    if not qpv_social.empty:
-        n, e = unmet_needs(qpv_social, cov_qpv, data.observations, rules, code="code_qp", population=qpv_pop,
-                           mediation_posts=qpv_posts if has_posts else None, **_national(data))
+    if not b.qpv_social.empty:
+        n, e = unmet_needs(b.qpv_social, b.cov_qpv, data.observations, rules, code="code_qp", population=b.qpv_pop,
+                           mediation_posts=b.qpv_posts if has_posts else None, **_national(data))
         needs_frames.append(n.assign(level_territory="qpv"))
         evidence_frames.append(e.assign(level_territory="qpv"))
-    if not commune_social.empty:
-        n, e = unmet_needs(commune_social, cov_com, data.observations, rules, code="insee_com", population=com_pop,
-                           mediation_posts=posts_com if has_posts else None)
+    if not b.commune_social.empty:
+        n, e = unmet_needs(b.commune_social, b.cov_com, data.observations, rules, code="insee_com",
+                           population=b.com_pop, mediation_posts=b.posts_com if has_posts else None)
         needs_frames.append(n.assign(level_territory="commune"))
         evidence_frames.append(e.assign(level_territory="commune"))
     needs = pd.concat(needs_frames, ignore_index=True) if needs_frames else pd.DataFrame()
     evidence = pd.concat(evidence_frames, ignore_index=True) if evidence_frames else pd.DataFrame()
-    qpv = data.qpv.copy()
-    if data.qpv_indicators is not None:
-        qpv = qpv.join(data.qpv_indicators.values, on="code_qp")
-    return Indicators(qpv_social, commune_social, share, parts, posts, pd.concat([cov_qpv, cov_com], ignore_index=True),
-                      needs, evidence, qpv, params, key)
+    return Indicators(b.qpv_social, b.commune_social, b.share, b.parts, b.posts,
+                      pd.concat([b.cov_qpv, b.cov_com], ignore_index=True), needs, evidence, b.qpv, params, key)
 
 
 def with_counted_equipment(cov_com: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
