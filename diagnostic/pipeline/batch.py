@@ -262,8 +262,8 @@ def run_batch(
             entries[code]["nom"] = names[code]
         write_manifest(output, manifest)
         write_index(output, data, manifest, indicator=options.get("indicator", INDICATOR),
-                    band_m=options.get("band_m", BAND_M), domains=options.get("domains"),
-                    needs_rules=options.get("needs_rules"))
+                    band_m=options.get("band_m", BAND_M), needs_rules=options.get("needs_rules"),
+                    reco_rules=options.get("reco_rules"))
     return BatchResult(output, {code: entries[code] for code in codes}, time.perf_counter() - start, lost, lost_reason)
 
 

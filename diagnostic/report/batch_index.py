@@ -27,7 +27,8 @@ STATUS_LABELS = {"ok": "produit", "ignore": "inchangé", "echec": "échec"}
 
 def _indicator_by_commune(data: TerritoryData, key: str, **indicators: Any) -> tuple[pd.Series, str]:
     """``key`` per commune for the overview map: the commune's value, or else its QPVs' weighted mean."""
-    ind = compute(data, band_m=indicators.get("band_m", BAND_M), rules_path=indicators.get("needs_rules"))
+    ind = compute(data, band_m=indicators.get("band_m", BAND_M), rules_path=indicators.get("needs_rules"),
+                  reco_path=indicators.get("reco_rules"))
     try:
         label = str(indicator_table().loc[key, "libelle"])
     except KeyError:
@@ -69,7 +70,7 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
                 **indicators: Any) -> Path:
     """The regional page: key figures, overview map coloured by ``indicator``, sortable table, failures.
 
-    ``indicators`` are the options of the indicator tables (``band_m``, ``domains``, ``needs_rules``).
+    ``indicators`` are the options of the indicator tables (``band_m``, ``needs_rules``, ``reco_rules``).
     The page is ``diagnostic/resources/batch/index.html.j2`` rendered with autoescaping: names, errors and paths
     from data are escaped; only the project's CSS and map are marked safe (the page's own style and
     script are included from the same folder).
