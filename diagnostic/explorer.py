@@ -43,10 +43,10 @@ from diagnostic import text
 from diagnostic._fs import write_atomic
 from diagnostic.analysis.commune import CommuneDiagnostic, build
 from diagnostic.analysis.indicators.cache import Indicators, compute
-from diagnostic.analysis.indicators.needs import RULES_FILE, indicator_labels, load_rules
+from diagnostic.analysis.indicators.needs import RULES_FILE, indicator_labels
 from diagnostic.analysis.locate import locate_text
 from diagnostic.errors import DiagnosticError, ParameterError
-from diagnostic.io.catalog import PROJECT_ROOT
+from diagnostic.io.catalog import PROJECT_ROOT, read_yaml
 from diagnostic.io.reference import DOMAINS
 from diagnostic.io.territory import TerritoryData, load_territory
 from diagnostic.options import BAND_M, INDICATOR
@@ -80,11 +80,7 @@ _STYLE = """<style>
 
 
 def rules_file(rules: dict[str, Any], folder: Path) -> Path:
-    """Write need rules to ``folder/besoins-<hash>.yaml`` (same rules, same file) and return its path.
-
-    The response target is left out: it is the one ratio of the recommendation rules, given when read.
-    """
-    rules = {**rules, "response": {k: v for k, v in (rules.get("response") or {}).items() if k != "target_per_10000"}}
+    """Write need rules to ``folder/besoins-<hash>.yaml`` (same rules, same file) and return its path."""
     text = ("# Règles des besoins modifiées dans l'explorateur, à partir de diagnostic/resources/rules/besoins.yaml.\n"
             + yaml.safe_dump(rules, allow_unicode=True, sort_keys=False))
     path = Path(folder) / f"besoins-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
@@ -223,7 +219,8 @@ class Explorer:
         self.data: TerritoryData | None = None
         self.diagnostic: CommuneDiagnostic | None = None
         self.last_update_s = float("nan")
-        self.base_rules = load_rules(RULES_FILE)
+        # The shipped file as written (the ratio is added when rules are read, from the recommendation rules).
+        self.base_rules = read_yaml(RULES_FILE, "règles des besoins")
         self._loaded: dict[str, TerritoryData] = {}
         self._indicators: dict[tuple, Indicators] = {}
         self._shown: OrderedDict[tuple, Shown] = OrderedDict()

@@ -203,8 +203,10 @@ def test_export_is_diagnostic_run(ex, demo, tmp_path):
     rules = tmp_path / "sorties" / "besoins_99101.yaml"
     assert params["needs_rules"] == str(rules) and rules.exists()
     assert params["band_m"] == 250 and params["qpv_codes"] == ["QN09901A", "QN09903C"]
-    assert need_rules(rules) == ex.rules()  # as the loader reads it (the ratio comes from the recommendation rules)
+    assert yaml.safe_load(rules.read_text(encoding="utf-8")) == ex.rules()
+    # No second ratio in the file: the loader takes the one of the recommendation rules.
     assert "target_per_10000" not in yaml.safe_load(rules.read_text(encoding="utf-8"))["response"]
+    assert need_rules(rules)["response"]["target_per_10000"] == 2.5
     # The same report from the command line, with the QPV selection as `--qpv`.
     argv = ["run", "--catalog", params["catalog"], "--data-dir", params["data_dir"], "--commune", "99101",
             "--output", str(tmp_path / "regeneration"), "--band-m", "250", "--qpv", "qn09903c,QN09901A",

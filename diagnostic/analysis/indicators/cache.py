@@ -14,6 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -114,14 +115,12 @@ def compute(
     params = {"band_m": float(band_m), "rules": rules_path.name}
     key = cache_key(data, params, rules_path, reco_path)
     folder = cache_dir() / key
-    if use_cache and key in _RECENT and (folder / "done").exists():
-        return _RECENT[key]
     if use_cache and (folder / "done").exists():
-        return _recent(_read(folder, params, key))
+        return _RECENT.get(key) or _kept(_RECENT, key, _read(folder, params, key))
     result = _compute(data, band_m, load_rules(rules_path, reco_path), params, key)
     if use_cache:
         _write(result, folder)
-        _recent(result)
+        _kept(_RECENT, key, result)
     return result
 
 
@@ -131,12 +130,13 @@ _RECENT: dict[str, Indicators] = {}
 RECENT_SIZE = 4
 
 
-def _recent(result: Indicators) -> Indicators:
-    _RECENT.pop(result.key, None)
-    _RECENT[result.key] = result
-    while len(_RECENT) > RECENT_SIZE:
-        _RECENT.pop(next(iter(_RECENT)))
-    return result
+def _kept(memo: dict, key: Any, value: Any) -> Any:
+    """``value`` kept in ``memo`` under ``key``, which holds the :data:`RECENT_SIZE` last ones."""
+    memo.pop(key, None)
+    memo[key] = value
+    while len(memo) > RECENT_SIZE:
+        memo.pop(next(iter(memo)))
+    return value
 
 
 @dataclass
@@ -164,11 +164,7 @@ _BASES: dict[tuple, _Base] = {}
 
 def _base(data: TerritoryData, band_m: float) -> _Base:
     key = (data.catalog.fingerprint(), code_fingerprint(), float(band_m))
-    if key not in _BASES:
-        _BASES[key] = _base_tables(data, band_m)
-        while len(_BASES) > RECENT_SIZE:
-            _BASES.pop(next(iter(_BASES)))
-    return _BASES[key]
+    return _BASES.get(key) or _kept(_BASES, key, _base_tables(data, band_m))
 
 
 def _base_tables(data: TerritoryData, band_m: float) -> _Base:
@@ -202,7 +198,6 @@ def _base_tables(data: TerritoryData, band_m: float) -> _Base:
 
 
 def _compute(data: TerritoryData, band_m: float, rules: dict, params: dict, key: str) -> Indicators:
-    rules = {**rules, "domains": {d: s for d, s in rules["domains"].items() if d in DOMAINS}}
     b = _base(data, band_m)
     # Without posts files the posts in place are unknown, not 0.
     has_posts = not b.posts.empty

@@ -237,7 +237,7 @@ def build_synthesis(
     posts_known = len(posts) > 0  # without posts files the posts in place are unknown, never 0
     for column in [f"posts_{p}" for p in rules["programmes"]] + ["posts_shared", "posts"]:
         communes[column] = communes["code"].map(posts[column]).fillna(0.0).astype(float) if posts_known else math.nan
-    epci = epci_table(communes, current, rules["programmes"], names, posts_known=posts_known)
+    epci = epci_table(communes, current, rules["programmes"], names)
     communes = communes[in_scope].reset_index(drop=True)
     if department:
         epci = epci[epci["departments"].map(lambda deps: department in deps)].reset_index(drop=True)

@@ -45,10 +45,11 @@ def strongest(levels: Any) -> str:
 
 
 def epci_table(communes: pd.DataFrame, posts: pd.DataFrame, programmes: list[str],
-               names: pd.Series, *, posts_known: bool = True) -> pd.DataFrame:
+               names: pd.Series) -> pd.DataFrame:
     """One row per EPCI having communes with QPVs: QPV population, strongest need, posts of all its contracts
-    (NaN when the catalogue has no posts files: unknown, not 0)."""
+    (NaN, as its communes' posts, when the catalogue has no posts files: unknown, not 0)."""
     known = communes[communes["siren_epci"].notna()]
+    posts_known = bool(communes["posts"].notna().any())
     if known.empty:
         return pd.DataFrame(columns=["code", "name", "departments", "communes", "qpv_count", "qpv_population",
                                      "need_level", "strong_domains", "medium_domains", "posts", "posts_shared",
