@@ -91,6 +91,9 @@ class CommuneDiagnostic:
     evolutions: pd.DataFrame | None = None
     #: The decision every document renders (:func:`diagnostic.analysis.decision.decide`; ``decision`` in ``resultats.json``).
     decision: dict[str, Any] = field(default_factory=dict)
+    #: What the documents say that is derived from this diagnostic alone, kept once computed: « L'essentiel »,
+    #: read by the report and by the council note (:func:`diagnostic.report.summary.essentials`).
+    said: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def fictional(self) -> bool:

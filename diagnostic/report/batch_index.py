@@ -77,7 +77,8 @@ def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, 
     """
     from diagnostic.report.maps import map_assets, map_fragment, overview_map
 
-    entries = {c: e for c, e in sorted(manifest["communes"].items()) if c in set(data.communes["insee_com"])}
+    known = set(data.communes["insee_com"])
+    entries = {c: e for c, e in sorted(manifest["communes"].items()) if c in known}
     values, label = _indicator_by_commune(data, indicator, **indicators)
     rows, failures, links = [], [], {}
     for code, entry in entries.items():

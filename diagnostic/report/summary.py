@@ -496,11 +496,14 @@ def _missing_message(d, strong: pd.DataFrame) -> str:
 
 def essentials(d) -> dict[str, Any]:
     """« L'essentiel » of a diagnostic: ``decision`` (the five sentences of :func:`page_one`, first), ``messages``
-    and ``territoires`` (one sentence each)."""
-    return {
-        "messages": key_messages(d),
-        "territoires": [{"code": c, "nom": territory_names(d).get(c, c), "texte": territory_sentence(d, c),
-                         "section": "non_couverts"} for c in priority_codes(d)],
-        "decision": page_one(d),
-    }
+    and ``territoires`` (one sentence each); computed once per diagnostic (``d.said``), as the report and the
+    council note both say it."""
+    if "essentials" not in d.said:
+        d.said["essentials"] = {
+            "messages": key_messages(d),
+            "territoires": [{"code": c, "nom": territory_names(d).get(c, c), "texte": territory_sentence(d, c),
+                             "section": "non_couverts"} for c in priority_codes(d)],
+            "decision": page_one(d),
+        }
+    return d.said["essentials"]
 
