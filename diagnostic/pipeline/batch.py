@@ -49,7 +49,7 @@ from diagnostic.pipeline.manifest import (
     write_manifest,
 )
 from diagnostic.pipeline.run import NOTEBOOK, run_parameters, saved_options
-from diagnostic.report.batch_index import INDEX, write_index
+from diagnostic.report.batch_index import INDEX, preload, write_index
 
 
 @dataclass
@@ -252,6 +252,7 @@ def run_batch(
         if todo:
             compute(data, band_m=options.get("band_m", BAND_M), rules_path=options.get("needs_rules"),
                     reco_path=options.get("reco_rules"))
+            preload()  # while the cluster starts and the reports run
             with dask_client(scheduler, workers, dashboard, timeout_s=min(30.0, worker_timeout_s)) as client:
                 try:
                     _submit_and_gather(client, todo, data, output, notebook, per_commune, pdf, hashes, names,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,20 @@ def _read_results(folder: Path) -> dict[str, Any]:
         return json.loads((folder / "resultats.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def _import_map_modules() -> None:
+    import mapclassify  # noqa: F401 — imported ahead, see preload
+
+    import diagnostic.report.maps  # noqa: F401
+
+
+def preload() -> threading.Thread:
+    """Import the page's map modules (folium, mapclassify with scipy: about 2 s) in a thread started now, so that
+    a batch does it while its reports run rather than after the last one."""
+    thread = threading.Thread(target=_import_map_modules, name="diagnostic-index-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, indicator: str = INDICATOR,

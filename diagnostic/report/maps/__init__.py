@@ -18,9 +18,18 @@ from diagnostic.report.maps.offline import (
     map_html,
     save_map,
 )
-from diagnostic.report.maps.static import static_map
 from diagnostic.report.maps.style import DOMAIN_COLOURS, classify
 from diagnostic.report.maps.walks import add_walks
+
+
+def __getattr__(name: str):
+    # The printed map brings matplotlib (0.5 s to import): only the pages that print a map import it.
+    if name == "static_map":
+        from diagnostic.report.maps.static import static_map
+
+        return static_map
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DOMAIN_COLOURS",
