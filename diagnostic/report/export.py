@@ -81,9 +81,13 @@ def key_figures(items: Iterable[tuple[str, str]]) -> HTML:
 
 
 def figure(fig, alt: str, caption: str | None = None, print_only: bool = False) -> HTML:
-    """A matplotlib figure as an inline PNG with an alt text."""
+    """A matplotlib figure as an inline PNG with an alt text.
+
+    A figure with a layout engine (``layout="constrained"``) already fits its labels and legend and is saved as
+    it is; any other is cropped to what it draws (``bbox_inches="tight"``, which costs a second drawing).
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=130, bbox_inches=None if fig.get_layout_engine() else "tight")
     return image(buf.getvalue(), alt, caption, print_only)
 
 

@@ -335,7 +335,7 @@ def indicator_chart(d: CommuneDiagnostic, indicator: str = INDICATOR) -> HTML | 
         return None
     names = summary.territory_names(d)
     label, unit = s["label"].iloc[0], s["unit"].iloc[0]
-    fig = Figure(figsize=(8, 0.8 + 0.45 * len(s)))
+    fig = Figure(figsize=(8, 0.8 + 0.45 * len(s)), layout="constrained")
     ax = fig.subplots()
     ax.barh(s["code"].map(names), s["value"].fillna(0), color="#174a7c")
     refs = []
@@ -347,8 +347,7 @@ def indicator_chart(d: CommuneDiagnostic, indicator: str = INDICATOR) -> HTML | 
     ax.set_xlabel(label + ("" if unit in text.RATIO_UNITS else f" ({unit})"))
     ax.invert_yaxis()
     if refs:  # below the axes, never over the bars
-        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.5 / fig.get_figheight() - 0.12), ncol=2, fontsize=8,
-                  frameon=False)
+        fig.legend(loc="outside lower left", ncol=2, fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.xaxis.set_major_formatter(lambda x, _: text.number(x, 0))
     values = [f"{names.get(c, c)} : {text.measure(v, unit, st)}" for c, v, st in zip(s["code"], s["value"], s["status"])]
