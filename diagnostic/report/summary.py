@@ -482,7 +482,7 @@ def _missing_message(d, strong: pd.DataFrame) -> str:
     all_cov = d.indicators.coverage
     covered = set(all_cov.loc[all_cov["services_band"].fillna(0) > 0, "domain"]) if len(all_cov) else set()
     empty = strong[(strong["services_band"] == 0) & strong["domain"].isin(covered)
-                   & strong["code"].map(lambda c: distances_known(d, c))]
+                   & strong["code"].map(lambda c: distances_known(d, c)).astype(bool)]  # bool also when empty
     if empty.empty:
         return ""
     band = text.number(d.params["band_m"], 0, "m")
