@@ -25,7 +25,6 @@ from diagnostic.analysis.indicators.needs import (
     describe,
     explain,
     rank,
-    robustness,
     rules_version,
 )
 from diagnostic.analysis.indicators.needs import load_rules as load_need_rules
@@ -252,8 +251,8 @@ def commune_slice(data: TerritoryData, indicators: Indicators, code: str, need_r
                   qpv_codes: list[str] | None = None, *, detail: bool = True) -> CommuneSlice:
     """Cut the catalogue-wide tables for commune ``code``: its QPVs, its part of each, its ranked needs.
 
-    ``detail`` adds each need's plain-French reason and robustness (the report's; the regional synthesis
-    needs neither, and the ranking does not depend on them).
+    ``detail`` adds each need's plain-French reason (the report's; the regional synthesis does not need it, and
+    the ranking does not depend on it).
     """
     commune = data.commune(code)
     selected = qpv_codes or data.qpv_in(code)["code_qp"]
@@ -360,7 +359,8 @@ def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: 
                    parts: pd.DataFrame | None = None, *, detail: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The needs of the commune's territories, ranked from 1 within the commune, each with its robustness.
 
-    The people concerned are the commune's: its part of each QPV (``parts``), not the whole quartier.
+    The people concerned are the commune's: its part of each QPV (``parts``), not the whole quartier; the level
+    and its robustness are the quartier's (:func:`~diagnostic.analysis.indicators.needs.unmet_needs`).
     """
     if indicators.needs.empty:
         return indicators.needs, indicators.evidence
@@ -374,7 +374,6 @@ def _commune_needs(indicators: Indicators, level: str, codes: list[str], rules: 
     needs = rank(needs)
     if detail:
         needs = describe(needs, evidence, rules)
-        needs["robustness"] = robustness(needs, evidence, rules).to_numpy()
     return needs, evidence
 
 

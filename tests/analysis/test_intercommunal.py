@@ -8,6 +8,7 @@ the commune decisions and the regional synthesis agree, commune by commune.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import yaml
 from diagnostic.analysis.commune import build, commune_decision, commune_slice, results
 from diagnostic.analysis.decision import decide, rows, size
 from diagnostic.analysis.indicators.cache import compute
+from diagnostic.analysis.indicators.needs import LEVEL_ORDER
 from diagnostic.analysis.indicators.needs import load_rules as need_rules
 from diagnostic.analysis.recommend import load_rules as reco_rules
 from diagnostic.io.territory import load_territory
@@ -132,6 +134,24 @@ def hdf_decisions(hdf):
     needs_conf, reco = need_rules(), reco_rules()
     codes = list(data.communes.loc[data.communes["qpv_count"] > 0, "insee_com"])
     return {code: commune_decision(data, indicators, code, needs_conf, reco) for code in codes}
+
+
+def test_a_quartier_need_has_one_robustness_in_each_member_report(hdf):
+    """Robustness is the quartier's, on its whole population: Lens, Loison-sous-Lens and Vendin-le-Vieil, which share
+    QP062025, say the same of each of its needs. Set against the whole quartier's responses, a commune's share of
+    its people used to make a smaller weight of the responses lower a level, which no figure can do."""
+    data, indicators = hdf
+    said = {}
+    for code in ("62498", "62523", "62842"):
+        d = build(data, code, indicators=indicators)
+        rows = d.needs[d.needs["code"] == "QP062025"]
+        assert len(rows), code
+        said[code] = dict(zip(rows["domain"], rows["robustness"]))
+        for r in rows.itertuples():
+            for moved in re.findall(r"poids des réponses existantes −\S+\s*% → (\S+)", r.robustness):
+                assert LEVEL_ORDER[moved] <= LEVEL_ORDER[r.level], (code, r.domain, r.robustness)
+    assert said["62498"] == said["62523"] == said["62842"]
+    assert any(v.startswith("dépend des hypothèses") for v in said["62498"].values())
 
 
 def test_roubaix_reference_column_is_roubaix(hdf):

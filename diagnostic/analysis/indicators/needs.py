@@ -28,7 +28,8 @@ from diagnostic.io.reference import DOMAINS, indicator_table
 
 RULES_FILE = resources.path("rules/besoins.yaml")
 #: Version of the method (the code's steps); the rules files carry their own ``version``.
-METHOD_VERSION = "3"
+#: 4: the robustness of a quartier's need is computed on the whole quartier, in every commune that holds part of it.
+METHOD_VERSION = "4"
 LEVEL_ORDER = {"fort": 0, "moyen": 1, "faible": 2, "indéterminé": 3}
 UNDETERMINED = "indéterminé"
 OFFER = "offre_droit_commun"
@@ -314,7 +315,11 @@ def unmet_needs(
     out["level"] = _raise(out["level_measured"], out["raised"])
     out["priority"] = (out["unmet"] * out["population"]).round(0)
     out["note"] = np.where(out["response"].isna(), "réponse existante non mesurée : aucune réponse de ce domaine dans les données", "")
-    return rank(out.drop(columns=["S", "W"])), evidence
+    out = rank(out.drop(columns=["S", "W"]))
+    # A need's robustness is the territory's, on its whole population: a commune that holds part of a quartier
+    # shows the quartier's (its share of the people would make the quartier's responses look larger than they are).
+    out["robustness"] = robustness(out, evidence, rules).to_numpy()
+    return out, evidence
 
 
 def describe(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
@@ -466,14 +471,18 @@ def _weights(rules: dict[str, Any]) -> list[tuple[str, str, float]]:
             for i, s in (spec.get("indicators") or {}).items() if float(s.get("weight", 1)) > 0]
 
 
+#: The levels by code (the order of :data:`LEVEL_ORDER`), and the code each one is raised to by expressed needs.
+_LEVEL_NAMES = np.array(list(LEVEL_ORDER), dtype=object)
+_RAISED_CODE = np.array([LEVEL_ORDER["fort"], LEVEL_ORDER["fort"], LEVEL_ORDER["moyen"], LEVEL_ORDER["moyen"]])
+
+
 def _levels_of(unmet: np.ndarray, raised: np.ndarray, fort: float, moyen: float) -> np.ndarray:
     """:func:`_level` then :func:`_raise` on plain arrays (the sensitivity computes them many times)."""
     with np.errstate(invalid="ignore"):
-        level = np.select([unmet >= fort, unmet >= moyen], ["fort", "moyen"], "faible").astype(object)
-    level[np.isnan(unmet)] = UNDETERMINED
-    up = {"faible": "moyen", "moyen": "fort", "fort": "fort", UNDETERMINED: "moyen"}
-    level[raised] = [up[v] for v in level[raised]]
-    return level
+        code = np.where(unmet >= fort, LEVEL_ORDER["fort"], np.where(unmet >= moyen, LEVEL_ORDER["moyen"],
+                                                                     LEVEL_ORDER["faible"]))
+    code[np.isnan(unmet)] = LEVEL_ORDER[UNDETERMINED]
+    return _LEVEL_NAMES[np.where(raised, _RAISED_CODE[code], code)]
 
 
 def sensitivity(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
@@ -492,10 +501,11 @@ def sensitivity(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, An
     raised = base["raised"].fillna(False).to_numpy(dtype=bool)
     ev = evidence[evidence["position"].notna() & (evidence["weight"] > 0)]
     at = base.index.get_indexer(pd.MultiIndex.from_arrays([ev["code"], ev["domain"]]))
+    ev_domain, ev_indicator = ev["domain"].to_numpy(dtype=object), ev["indicator"].to_numpy(dtype=object)
     labels = evidence.drop_duplicates("indicator").set_index("indicator")["label"]
     cols: dict[tuple[str, str], np.ndarray] = {}
     for domain, indicator, _ in _weights(rules):
-        mine = ((ev["domain"] == domain) & (ev["indicator"] == indicator)).to_numpy() & (at >= 0)
+        mine = (ev_domain == domain) & (ev_indicator == indicator) & (at >= 0)
         idx, pos, weight = at[mine], ev["position"].to_numpy(dtype=float)[mine], ev["weight"].to_numpy(dtype=float)[mine]
         name = f"poids de « {labels.get(indicator, OFFER_LABEL if indicator == OFFER else indicator)} » en {DOMAINS[domain].lower()}"
         for sign, k in (("+", 1 + f), ("−", 1 - f)):
@@ -512,7 +522,8 @@ def sensitivity(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, An
             resp = _response(frame, rules, sw * (k if a else 1), pw * (k if b else 1)).fillna(0).to_numpy(dtype=float)
             unmet = np.round(base["need"].to_numpy(dtype=float) * (1 - resp), 2)
             cols[(name, sign)] = _levels_of(unmet, raised, fort, moyen)
-    return pd.DataFrame(cols, index=base.index)
+    matrix = np.column_stack(list(cols.values())) if cols else np.empty((len(base), 0), dtype=object)
+    return pd.DataFrame(matrix, index=base.index, columns=pd.MultiIndex.from_tuples(list(cols)))
 
 
 def robustness(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, Any]) -> pd.Series:
@@ -521,15 +532,15 @@ def robustness(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, Any
         return pd.Series(dtype=str)
     levels = sensitivity(needs, evidence, rules)
     f = float((rules.get("robustness") or {}).get("factor", 0.5))
-    variants, moved_levels = list(levels.columns), levels.to_numpy()
-    out = []
-    for level, row in zip(needs["level"], moved_levels):
-        if level not in ("fort", "moyen"):
-            out.append("")
-            continue
-        moved = [f"{name} {sign}{text.number(100 * f)} % → {new}" for (name, sign), new in zip(variants, row) if new != level]
-        out.append("robuste" if not moved else "dépend des hypothèses : " + " ; ".join(moved))
-    return pd.Series(out, index=needs.index)
+    heads = [f"{name} {sign}{text.number(100 * f)} % → " for name, sign in levels.columns]
+    moved = levels.to_numpy()
+    current = needs["level"].to_numpy(dtype=object)
+    changed = moved != current[:, None]
+    out = np.full(len(needs), "", dtype=object)
+    for i in np.flatnonzero(np.isin(current, ["fort", "moyen"])):
+        js = np.flatnonzero(changed[i])
+        out[i] = "dépend des hypothèses : " + " ; ".join(heads[j] + moved[i, j] for j in js) if js.size else "robuste"
+    return pd.Series(out, index=needs.index, dtype=object)
 
 
 def explain(rows: pd.DataFrame, evidence: pd.DataFrame) -> list[list[dict[str, Any]]]:
