@@ -73,12 +73,10 @@ def _import_map_modules() -> None:
     import diagnostic.report.maps  # noqa: F401
 
 
-def preload() -> threading.Thread:
+def preload() -> None:
     """Import the page's map modules (folium, mapclassify with scipy: about 2 s) in a thread started now, so that
     a batch does it while its reports run rather than after the last one."""
-    thread = threading.Thread(target=_import_map_modules, name="diagnostic-index-imports", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=_import_map_modules, name="diagnostic-index-imports", daemon=True).start()
 
 
 def write_index(output: Path, data: TerritoryData, manifest: dict[str, Any], *, indicator: str = INDICATOR,

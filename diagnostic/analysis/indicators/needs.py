@@ -522,8 +522,9 @@ def sensitivity(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, An
             resp = _response(frame, rules, sw * (k if a else 1), pw * (k if b else 1)).fillna(0).to_numpy(dtype=float)
             unmet = np.round(base["need"].to_numpy(dtype=float) * (1 - resp), 2)
             cols[(name, sign)] = _levels_of(unmet, raised, fort, moyen)
-    matrix = np.column_stack(list(cols.values())) if cols else np.empty((len(base), 0), dtype=object)
-    return pd.DataFrame(matrix, index=base.index, columns=pd.MultiIndex.from_tuples(list(cols)))
+    # One block of levels (the two response weights always give four columns), read back whole by robustness.
+    return pd.DataFrame(np.column_stack(list(cols.values())), index=base.index,
+                        columns=pd.MultiIndex.from_tuples(list(cols)))
 
 
 def robustness(needs: pd.DataFrame, evidence: pd.DataFrame, rules: dict[str, Any]) -> pd.Series:
